@@ -1,0 +1,294 @@
+//! User accounts: a member's login. A member without one exists but can neither sign in nor
+//! be synced to Higher Logic.
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::change_log::{self, Change};
+use crate::db::{is_unique_violation, new_id, now_ms, Store, StoreError, StoreResult, Transaction};
+use crate::members::{check_email, Kind, MemberData};
+use crate::passwords;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Member,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Member => "member",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Account {
+    pub id: String,
+    pub member_id: String,
+    pub member_key: String,
+    pub login_email: String,
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    pub must_change_password: bool,
+    pub state: String,
+    pub role: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub deactivated_at: Option<i64>,
+}
+
+impl Account {
+    pub fn is_active(&self) -> bool {
+        self.state == "active"
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.role == "admin"
+    }
+
+    pub fn has_password(&self) -> bool {
+        self.password_hash.is_some()
+    }
+}
+
+const ACCOUNT_SELECT: &str = "SELECT a.id, a.member_id, m.member_key, a.login_email, \
+    a.password_hash, a.must_change_password, a.state, a.role, a.created_at, a.updated_at, \
+    a.deactivated_at FROM accounts a JOIN members m ON m.id = a.member_id";
+
+/// The administrator created on first start; its password is shown once.
+pub struct BootstrapAdmin {
+    pub login_email: String,
+    pub one_time_password: String,
+}
+
+impl Store {
+    /// Gives the member with `member_key` a user account (without a password until one is set).
+    pub async fn create_account(
+        &self,
+        actor: &str,
+        member_key: &str,
+        login_email: &str,
+        role: Role,
+    ) -> StoreResult<Account> {
+        let member = self.member(member_key).await?;
+        let mut tx = self.begin().await?;
+        create_account(&mut tx, actor, &member.id, login_email, role, None).await?;
+        tx.commit().await?;
+        self.account_for_member(member_key).await
+    }
+
+    pub async fn account_for_member(&self, member_key: &str) -> StoreResult<Account> {
+        sqlx::query_as(&format!("{ACCOUNT_SELECT} WHERE m.member_key = $1"))
+            .bind(member_key)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("user account of member {member_key}")))
+    }
+
+    pub async fn account_by_login(&self, login_email: &str) -> StoreResult<Option<Account>> {
+        Ok(
+            sqlx::query_as(&format!("{ACCOUNT_SELECT} WHERE a.login_email = $1"))
+                .bind(login_email.trim().to_lowercase())
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+
+    pub async fn account_by_id(&self, id: &str) -> StoreResult<Option<Account>> {
+        Ok(sqlx::query_as(&format!("{ACCOUNT_SELECT} WHERE a.id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    /// Sets a member's password (after checking the policy).
+    pub async fn set_password(
+        &self,
+        actor: &str,
+        member_key: &str,
+        password: &str,
+    ) -> StoreResult<()> {
+        passwords::check_policy(password).map_err(StoreError::Invalid)?;
+        let account = self.account_for_member(member_key).await?;
+        let hash = passwords::hash(password.to_string()).await?;
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE accounts SET password_hash = $1, must_change_password = FALSE, updated_at = $2 \
+             WHERE id = $3",
+        )
+        .bind(hash)
+        .bind(now_ms())
+        .bind(&account.id)
+        .execute(&mut *tx)
+        .await?;
+        change_log::record(
+            &mut tx,
+            Change {
+                actor,
+                entity: "account",
+                entity_id: &account.id,
+                action: "password_set",
+                member_id: None,
+                group_id: None,
+                detail: json!({ "member_key": member_key }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deactivates the account: the member can no longer sign in. Their Higher Logic contact
+    /// is kept.
+    pub async fn deactivate_account(&self, actor: &str, member_key: &str) -> StoreResult<Account> {
+        self.set_account_state(actor, member_key, "deactivated")
+            .await
+    }
+
+    pub async fn reactivate_account(&self, actor: &str, member_key: &str) -> StoreResult<Account> {
+        self.set_account_state(actor, member_key, "active").await
+    }
+
+    async fn set_account_state(
+        &self,
+        actor: &str,
+        member_key: &str,
+        state: &'static str,
+    ) -> StoreResult<Account> {
+        let account = self.account_for_member(member_key).await?;
+        if account.state == state {
+            return Ok(account);
+        }
+        let now = now_ms();
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE accounts SET state = $1, updated_at = $2, \
+             deactivated_at = CASE WHEN $1 = 'deactivated' THEN $2 ELSE NULL END WHERE id = $3",
+        )
+        .bind(state)
+        .bind(now)
+        .bind(&account.id)
+        .execute(&mut *tx)
+        .await?;
+        change_log::record(
+            &mut tx,
+            Change {
+                actor,
+                entity: "account",
+                entity_id: &account.id,
+                action: if state == "active" {
+                    "reactivated"
+                } else {
+                    "deactivated"
+                },
+                member_id: Some(&account.member_id),
+                group_id: None,
+                detail: json!({ "member_key": member_key }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.account_for_member(member_key).await
+    }
+
+    /// On an empty database, creates the first administrator with a one-time password.
+    /// Returns `None` when an administrator already exists.
+    pub async fn bootstrap_admin(&self, login_email: &str) -> StoreResult<Option<BootstrapAdmin>> {
+        let (admins,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM accounts WHERE role = 'admin'")
+                .fetch_one(self.pool())
+                .await?;
+        if admins > 0 {
+            return Ok(None);
+        }
+        let password = passwords::generate(24);
+        let hash = passwords::hash(password.clone()).await?;
+        let data = MemberData {
+            kind: Kind::Person,
+            first_name: Some("Guildgate".into()),
+            last_name: Some("Administrator".into()),
+            member_type: Some("staff".into()),
+            ..Default::default()
+        };
+        let mut tx = self.begin().await?;
+        let member_id = crate::members::insert_member(&mut tx, "system", "admin", &data, None)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => StoreError::Conflict(
+                    "no administrator exists, but the member key \"admin\" is taken; \
+                     create one with `guildgate member add` and an admin account"
+                        .into(),
+                ),
+                other => other,
+            })?;
+        create_account(
+            &mut tx,
+            "system",
+            &member_id,
+            login_email,
+            Role::Admin,
+            Some(&hash),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(BootstrapAdmin {
+            login_email: login_email.to_lowercase(),
+            one_time_password: password,
+        }))
+    }
+}
+
+/// Inserts an account for `member_id` and logs it.
+pub(crate) async fn create_account(
+    tx: &mut Transaction,
+    actor: &str,
+    member_id: &str,
+    login_email: &str,
+    role: Role,
+    one_time_password_hash: Option<&str>,
+) -> StoreResult<String> {
+    let login = login_email.trim().to_lowercase();
+    check_email(&login).map_err(StoreError::Invalid)?;
+    let id = new_id();
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO accounts (id, member_id, login_email, password_hash, must_change_password, \
+         state, role, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $7)",
+    )
+    .bind(&id)
+    .bind(member_id)
+    .bind(&login)
+    .bind(one_time_password_hash)
+    .bind(one_time_password_hash.is_some())
+    .bind(role.as_str())
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict(format!(
+                "this member already has a user account, or {login} is another account's login"
+            ))
+        } else {
+            e.into()
+        }
+    })?;
+    change_log::record(
+        tx,
+        Change {
+            actor,
+            entity: "account",
+            entity_id: &id,
+            action: "created",
+            member_id: Some(member_id),
+            group_id: None,
+            detail: json!({ "role": role.as_str() }),
+        },
+    )
+    .await?;
+    Ok(id)
+}

@@ -1,0 +1,225 @@
+//! The database: one SQL dialect served by SQLite (embedded default) and PostgreSQL (several
+//! instances behind a load balancer), through sqlx's `Any` driver. Where the two engines need
+//! different SQL, the difference lives here.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+use crate::config::redact_url;
+
+pub type Transaction = sqlx::Transaction<'static, sqlx::Any>;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Errors of the data layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(String),
+    /// Input the store refuses; the message is meant for the person who sent it.
+    #[error("{0}")]
+    Invalid(String),
+    /// The change contradicts what is stored (a taken key, a locked setting).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+}
+
+impl StoreError {
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        StoreError::Invalid(msg.into())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// Handle on the database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    /// Reads (and, on PostgreSQL, writes too).
+    read: AnyPool,
+    /// Writes. On SQLite a single connection, so that in-process writers queue instead of
+    /// failing with SQLITE_BUSY when a reading transaction upgrades to a write.
+    write: AnyPool,
+    engine: Engine,
+}
+
+impl Store {
+    /// Connects and applies pending migrations.
+    pub async fn open(database_url: &str, max_connections: u32) -> StoreResult<Store> {
+        let store = Store::connect(database_url, max_connections).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without migrating.
+    pub async fn connect(database_url: &str, max_connections: u32) -> StoreResult<Store> {
+        sqlx::any::install_default_drivers();
+        if database_url.starts_with("sqlite:") {
+            let url = sqlite_url(database_url)?;
+            let options = AnyConnectOptions::from_str(&url)?;
+            let pool = |max: u32| {
+                AnyPoolOptions::new()
+                    .max_connections(max)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options.clone())
+            };
+            let write = pool(1).await?;
+            let read = pool(max_connections.max(2)).await?;
+            Ok(Store {
+                read,
+                write,
+                engine: Engine::Sqlite,
+            })
+        } else {
+            let options = AnyConnectOptions::from_str(database_url)?;
+            let pool = AnyPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options)
+                .await
+                .map_err(|e| {
+                    tracing::error!(url = %redact_url(database_url), "cannot connect to PostgreSQL");
+                    e
+                })?;
+            Ok(Store {
+                read: pool.clone(),
+                write: pool,
+                engine: Engine::Postgres,
+            })
+        }
+    }
+
+    pub async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.write).await?;
+        Ok(())
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// The pool for reads outside a transaction.
+    pub fn pool(&self) -> &AnyPool {
+        &self.read
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> StoreResult<Transaction> {
+        Ok(self.write.begin().await?)
+    }
+
+    /// Checks that the database answers (for `/readyz`).
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+/// Makes sure the SQLite file can be created: its folder exists and `mode=rwc` is set.
+fn sqlite_url(url: &str) -> StoreResult<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path != ":memory:" && !path.is_empty() {
+        if let Some(parent) = Path::new(path).parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Invalid(format!(
+                        "cannot create the database folder {}: {e}",
+                        parent.display()
+                    ))
+                })?;
+            }
+        }
+    }
+    Ok(match query {
+        Some(q) if q.contains("mode=") => format!("sqlite://{path}?{q}"),
+        Some(q) => format!("sqlite://{path}?{q}&mode=rwc"),
+        None => format!("sqlite://{path}?mode=rwc"),
+    })
+}
+
+/// Milliseconds since the Unix epoch: the unit of every stored time.
+pub fn now_ms() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    (now.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// A new time-ordered identifier.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Whether an error is a unique-constraint violation (same meaning on both engines).
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => {
+            matches!(db.kind(), sqlx::error::ErrorKind::UniqueViolation)
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_get_create_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sub/g.db");
+        let url = sqlite_url(&format!("sqlite://{}", file.display())).unwrap();
+        assert!(url.ends_with("?mode=rwc"));
+        assert!(file.parent().unwrap().is_dir());
+    }
+
+    #[tokio::test]
+    async fn dollar_placeholders_work_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::open(&url, 2).await.unwrap();
+        let (a, b): (i64, String) = sqlx::query_as("SELECT $2, $1")
+            .bind("x")
+            .bind(5_i64)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!((a, b.as_str()), (5, "x"));
+    }
+}

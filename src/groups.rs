@@ -1,0 +1,518 @@
+//! Groups: a static list of members, or conditions over member data that the store evaluates
+//! in SQL. One group with "Sync to Higher Logic" on becomes one Higher Logic community or
+//! security group, keyed by `group_key`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::change_log::{self, Change};
+use crate::db::{is_unique_violation, new_id, now_ms, Store, StoreError, StoreResult, Transaction};
+use crate::members::{Member, MEMBER_COLUMNS, MEMBER_FROM};
+
+/// What a condition looks at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Subject {
+    Kind,
+    MemberType,
+    MembershipStatus,
+    /// The member key of a person's company.
+    Company,
+    /// A custom field, by key.
+    Field(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// Equal to one of the values.
+    In,
+    /// Equal to none of the values (an empty value counts as none).
+    NotIn,
+}
+
+/// One condition; a group's members meet all of its conditions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Condition {
+    pub subject: Subject,
+    pub op: Op,
+    pub values: Vec<String>,
+}
+
+impl Condition {
+    /// Parses `subject=v1|v2` or `subject!=v1|v2`, where subject is `kind`, `member_type`,
+    /// `membership_status`, `company` or `field.<key>`.
+    pub fn parse(text: &str) -> Result<Condition, String> {
+        let (subject, op, values) = if let Some((s, v)) = text.split_once("!=") {
+            (s, Op::NotIn, v)
+        } else if let Some((s, v)) = text.split_once('=') {
+            (s, Op::In, v)
+        } else {
+            return Err(format!(
+                "condition {text:?} must look like subject=value or subject!=value"
+            ));
+        };
+        let subject = match subject.trim() {
+            "kind" => Subject::Kind,
+            "member_type" => Subject::MemberType,
+            "membership_status" => Subject::MembershipStatus,
+            "company" => Subject::Company,
+            s => match s.strip_prefix("field.") {
+                Some(key) if !key.is_empty() => Subject::Field(key.to_string()),
+                _ => {
+                    return Err(format!(
+                        "unknown condition subject {s:?}: use kind, member_type, \
+                         membership_status, company or field.<key>"
+                    ))
+                }
+            },
+        };
+        let values: Vec<String> = values
+            .split('|')
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect();
+        if values.is_empty() {
+            return Err(format!("condition {text:?} has no value"));
+        }
+        Ok(Condition {
+            subject,
+            op,
+            values,
+        })
+    }
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let subject = match &self.subject {
+            Subject::Kind => "kind".to_string(),
+            Subject::MemberType => "member_type".to_string(),
+            Subject::MembershipStatus => "membership_status".to_string(),
+            Subject::Company => "company".to_string(),
+            Subject::Field(k) => format!("field.{k}"),
+        };
+        let op = match self.op {
+            Op::In => "=",
+            Op::NotIn => "!=",
+        };
+        write!(f, "{subject}{op}{}", self.values.join("|"))
+    }
+}
+
+/// How a group chooses its members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Selection {
+    /// These member keys.
+    Static(Vec<String>),
+    Conditions(Vec<Condition>),
+}
+
+/// SQL for "member `m` meets every condition", with its bind values, numbered from `first`.
+fn conditions_sql(conditions: &[Condition], first: usize) -> (String, Vec<String>) {
+    let mut binds: Vec<String> = Vec::new();
+    let mut clauses = Vec::new();
+    for c in conditions {
+        let mut placeholders = Vec::new();
+        let mut field_key = None;
+        if let Subject::Field(key) = &c.subject {
+            binds.push(key.clone());
+            field_key = Some(format!("${}", first + binds.len() - 1));
+        }
+        for v in &c.values {
+            binds.push(v.clone());
+            placeholders.push(format!("${}", first + binds.len() - 1));
+        }
+        let list = placeholders.join(", ");
+        let positive = match (&c.subject, field_key) {
+            (Subject::Field(_), Some(key)) => format!(
+                "EXISTS (SELECT 1 FROM custom_field_values v JOIN custom_fields f ON f.id = v.field_id \
+                 WHERE v.member_id = m.id AND f.field_key = {key} AND v.value IN ({list}))"
+            ),
+            (Subject::Company, _) => format!(
+                "m.company_id IN (SELECT co.id FROM members co WHERE co.kind = 'company' \
+                 AND co.member_key IN ({list}))"
+            ),
+            (Subject::Kind, _) => format!("m.kind IN ({list})"),
+            (Subject::MemberType, _) => format!("m.member_type IN ({list})"),
+            _ => format!("m.membership_status IN ({list})"),
+        };
+        clauses.push(match c.op {
+            Op::In => positive,
+            // NOT (x IN ...) is NULL for a missing value; COALESCE makes "no value" count as
+            // "not one of these".
+            Op::NotIn => format!("NOT COALESCE(({positive}), FALSE)"),
+        });
+    }
+    (clauses.join(" AND "), binds)
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Group {
+    pub id: String,
+    pub group_key: String,
+    pub name: String,
+    pub selection: String,
+    pub conditions: String,
+    pub hl_sync_enabled: bool,
+    pub hl_group_type: Option<String>,
+    pub hl_type_locked: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Group {
+    pub fn condition_list(&self) -> Vec<Condition> {
+        serde_json::from_str(&self.conditions).unwrap_or_default()
+    }
+}
+
+/// A group's resolved members, split as the sync sees them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GroupMembers {
+    /// Members with an active user account: the ones Higher Logic receives.
+    pub with_account: Vec<Member>,
+    /// Members whose account is deactivated: kept in Higher Logic, unable to sign in.
+    pub deactivated: Vec<Member>,
+    /// Members without a user account: counted and reported, never synced.
+    pub without_account: Vec<Member>,
+}
+
+impl GroupMembers {
+    pub fn total(&self) -> usize {
+        self.with_account.len() + self.deactivated.len() + self.without_account.len()
+    }
+}
+
+fn check_group_key(key: &str) -> StoreResult<()> {
+    if key.is_empty()
+        || key.len() > 100
+        || !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(StoreError::invalid(format!(
+            "group key {key:?} may only hold letters, digits and - _ . (at most 100)"
+        )));
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Creates a group. Without `group_key`, a new stable key is generated.
+    pub async fn add_group(
+        &self,
+        actor: &str,
+        group_key: Option<&str>,
+        name: &str,
+        selection: Selection,
+    ) -> StoreResult<Group> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(StoreError::invalid("a group needs a name"));
+        }
+        let key = match group_key {
+            Some(k) => {
+                check_group_key(k)?;
+                k.to_string()
+            }
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        let id = new_id();
+        let now = now_ms();
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO member_groups (id, group_key, name, selection, conditions, created_at, \
+             updated_at) VALUES ($1, $2, $3, 'static', '[]', $4, $4)",
+        )
+        .bind(&id)
+        .bind(&key)
+        .bind(name)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict(format!("a group with key {key:?} exists"))
+            } else {
+                e.into()
+            }
+        })?;
+        change_log::record(
+            &mut tx,
+            Change {
+                actor,
+                entity: "group",
+                entity_id: &id,
+                action: "created",
+                member_id: None,
+                group_id: Some(&id),
+                detail: json!({ "group_key": key, "name": name }),
+            },
+        )
+        .await?;
+        write_selection(&mut tx, actor, &id, &selection).await?;
+        tx.commit().await?;
+        self.group(&key).await
+    }
+
+    pub async fn group(&self, group_key: &str) -> StoreResult<Group> {
+        sqlx::query_as("SELECT * FROM member_groups WHERE group_key = $1")
+            .bind(group_key)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("group {group_key}")))
+    }
+
+    pub async fn list_groups(&self) -> StoreResult<Vec<Group>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM member_groups ORDER BY name, group_key")
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
+    pub async fn rename_group(
+        &self,
+        actor: &str,
+        group_key: &str,
+        name: &str,
+    ) -> StoreResult<Group> {
+        let group = self.group(group_key).await?;
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(StoreError::invalid("a group needs a name"));
+        }
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE member_groups SET name = $1, updated_at = $2 WHERE id = $3")
+            .bind(name)
+            .bind(now_ms())
+            .bind(&group.id)
+            .execute(&mut *tx)
+            .await?;
+        change_log::record(
+            &mut tx,
+            Change {
+                actor,
+                entity: "group",
+                entity_id: &group.id,
+                action: "renamed",
+                member_id: None,
+                group_id: Some(&group.id),
+                detail: json!({ "group_key": group_key, "from": group.name, "to": name }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.group(group_key).await
+    }
+
+    /// Replaces how the group chooses its members.
+    pub async fn set_selection(
+        &self,
+        actor: &str,
+        group_key: &str,
+        selection: Selection,
+    ) -> StoreResult<Group> {
+        let group = self.group(group_key).await?;
+        let mut tx = self.begin().await?;
+        write_selection(&mut tx, actor, &group.id, &selection).await?;
+        tx.commit().await?;
+        self.group(group_key).await
+    }
+
+    /// The group's members as of now, evaluated by the database.
+    pub async fn group_members(&self, group_key: &str) -> StoreResult<GroupMembers> {
+        let group = self.group(group_key).await?;
+        let members: Vec<Member> = match group.selection.as_str() {
+            "static" => {
+                sqlx::query_as(&format!(
+                    "SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} \
+                     JOIN group_static_members g ON g.member_id = m.id \
+                     WHERE g.group_id = $1 ORDER BY m.member_key"
+                ))
+                .bind(&group.id)
+                .fetch_all(self.pool())
+                .await?
+            }
+            _ => {
+                let (clause, binds) = conditions_sql(&group.condition_list(), 1);
+                let sql = format!(
+                    "SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} WHERE {clause} ORDER BY m.member_key"
+                );
+                let mut query = sqlx::query_as(&sql);
+                for b in &binds {
+                    query = query.bind(b);
+                }
+                query.fetch_all(self.pool()).await?
+            }
+        };
+        let mut out = GroupMembers::default();
+        for m in members {
+            match m.account_state.as_deref() {
+                Some("active") => out.with_account.push(m),
+                Some(_) => out.deactivated.push(m),
+                None => out.without_account.push(m),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The keys of the groups `member_key` belongs to now.
+    pub async fn groups_of_member(&self, member_key: &str) -> StoreResult<Vec<Group>> {
+        let member = self.member(member_key).await?;
+        let mut out = Vec::new();
+        for group in self.list_groups().await? {
+            let is_member = match group.selection.as_str() {
+                "static" => {
+                    sqlx::query_as::<_, (i64,)>(
+                        "SELECT COUNT(*) FROM group_static_members WHERE group_id = $1 AND member_id = $2",
+                    )
+                    .bind(&group.id)
+                    .bind(&member.id)
+                    .fetch_one(self.pool())
+                    .await?
+                    .0 > 0
+                }
+                _ => {
+                    let (clause, binds) = conditions_sql(&group.condition_list(), 2);
+                    let sql = format!("SELECT COUNT(*) FROM members m WHERE m.id = $1 AND {clause}");
+                    let mut query = sqlx::query_as::<_, (i64,)>(&sql).bind(&member.id);
+                    for b in &binds {
+                        query = query.bind(b);
+                    }
+                    query.fetch_one(self.pool()).await?.0 > 0
+                }
+            };
+            if is_member {
+                out.push(group);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Checks `selection` against the store and writes it, logged.
+async fn write_selection(
+    tx: &mut Transaction,
+    actor: &str,
+    group_id: &str,
+    selection: &Selection,
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM group_static_members WHERE group_id = $1")
+        .bind(group_id)
+        .execute(&mut **tx)
+        .await?;
+    let (kind, conditions, detail) = match selection {
+        Selection::Static(keys) => {
+            let now = now_ms();
+            for key in keys {
+                let row: Option<(String,)> =
+                    sqlx::query_as("SELECT id FROM members WHERE member_key = $1")
+                        .bind(key)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                let Some((member_id,)) = row else {
+                    return Err(StoreError::invalid(format!(
+                        "no member has the key {key:?}"
+                    )));
+                };
+                sqlx::query(
+                    "INSERT INTO group_static_members (group_id, member_id, added_at) \
+                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                )
+                .bind(group_id)
+                .bind(&member_id)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+            }
+            ("static", "[]".to_string(), json!({ "members": keys.len() }))
+        }
+        Selection::Conditions(conditions) => {
+            if conditions.is_empty() {
+                return Err(StoreError::invalid(
+                    "a group chosen by conditions needs at least one condition",
+                ));
+            }
+            for c in conditions {
+                if let Subject::Field(key) = &c.subject {
+                    let found: Option<(String,)> =
+                        sqlx::query_as("SELECT id FROM custom_fields WHERE field_key = $1")
+                            .bind(key)
+                            .fetch_optional(&mut **tx)
+                            .await?;
+                    if found.is_none() {
+                        return Err(StoreError::invalid(format!(
+                            "condition {c}: there is no custom field {key:?}"
+                        )));
+                    }
+                }
+            }
+            let text: Vec<String> = conditions.iter().map(ToString::to_string).collect();
+            (
+                "conditions",
+                serde_json::to_string(conditions).unwrap_or_else(|_| "[]".into()),
+                json!({ "conditions": text }),
+            )
+        }
+    };
+    sqlx::query(
+        "UPDATE member_groups SET selection = $1, conditions = $2, updated_at = $3 WHERE id = $4",
+    )
+    .bind(kind)
+    .bind(conditions)
+    .bind(now_ms())
+    .bind(group_id)
+    .execute(&mut **tx)
+    .await?;
+    change_log::record(
+        tx,
+        Change {
+            actor,
+            entity: "group",
+            entity_id: group_id,
+            action: "selection_changed",
+            member_id: None,
+            group_id: Some(group_id),
+            detail,
+        },
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions_parse_and_print() {
+        let c = Condition::parse("field.chapter = North | South").unwrap();
+        assert_eq!(c.subject, Subject::Field("chapter".into()));
+        assert_eq!(c.values, vec!["North", "South"]);
+        assert_eq!(c.to_string(), "field.chapter=North|South");
+        let c = Condition::parse("membership_status!=lapsed").unwrap();
+        assert_eq!(c.op, Op::NotIn);
+        assert!(Condition::parse("colour=red").is_err());
+        assert!(Condition::parse("member_type=").is_err());
+        assert!(Condition::parse("member_type").is_err());
+    }
+
+    #[test]
+    fn condition_sql_numbers_its_binds() {
+        let cs = vec![
+            Condition::parse("member_type=Regular|Student").unwrap(),
+            Condition::parse("field.chapter!=North").unwrap(),
+        ];
+        let (sql, binds) = conditions_sql(&cs, 2);
+        assert!(sql.contains("m.member_type IN ($2, $3)"), "{sql}");
+        assert!(
+            sql.contains("f.field_key = $4 AND v.value IN ($5)"),
+            "{sql}"
+        );
+        assert_eq!(binds, vec!["Regular", "Student", "chapter", "North"]);
+    }
+}

@@ -1,0 +1,15 @@
+//! Guildgate: the sign-in (OpenID Connect) and data bridge an association runs beside its
+//! member database so that members log in once for its site and its Higher Logic community.
+
+pub mod accounts;
+pub mod change_log;
+pub mod cli;
+pub mod config;
+pub mod custom_fields;
+pub mod db;
+pub mod groups;
+pub mod import;
+pub mod members;
+pub mod passwords;
+pub mod server;
+pub mod telemetry;

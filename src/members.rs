@@ -1,0 +1,690 @@
+//! Members: the people and companies of the association. A company is stored as a member of
+//! kind `company` because Higher Logic receives it as one (`IsOrganization`).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::change_log::{self, Change};
+use crate::db::{is_unique_violation, new_id, now_ms, Store, StoreError, StoreResult, Transaction};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    #[default]
+    Person,
+    Company,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Person => "person",
+            Kind::Company => "company",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "person" | "" => Some(Kind::Person),
+            "company" | "organization" => Some(Kind::Company),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything about a member that can be set, in the store's words. Also the shape of an
+/// imported CSV row.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MemberData {
+    pub kind: Kind,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// A company's name.
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub address_line1: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
+    pub website_url: Option<String>,
+    pub bio: Option<String>,
+    pub profile_image_url: Option<String>,
+    pub linkedin_url: Option<String>,
+    pub twitter_url: Option<String>,
+    pub facebook_url: Option<String>,
+    /// The member key of a person's company.
+    pub company_key: Option<String>,
+    pub member_type: Option<String>,
+    pub membership_status: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub member_since: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub membership_expires: Option<String>,
+}
+
+/// The names of [`MemberData`]'s fields, in column order (also the CSV columns).
+pub const MEMBER_FIELDS: &[&str] = &[
+    "kind",
+    "first_name",
+    "last_name",
+    "name",
+    "email",
+    "phone",
+    "address_line1",
+    "city",
+    "state",
+    "postal_code",
+    "country",
+    "website_url",
+    "bio",
+    "profile_image_url",
+    "linkedin_url",
+    "twitter_url",
+    "facebook_url",
+    "company_key",
+    "member_type",
+    "membership_status",
+    "member_since",
+    "membership_expires",
+];
+
+impl MemberData {
+    /// Trims every value and turns empty ones into `None`.
+    pub fn normalized(mut self) -> Self {
+        for field in self.text_fields_mut() {
+            if let Some(v) = field.take() {
+                let v = v.trim();
+                if !v.is_empty() {
+                    *field = Some(v.to_string());
+                }
+            }
+        }
+        self
+    }
+
+    fn text_fields_mut(&mut self) -> [&mut Option<String>; 21] {
+        [
+            &mut self.first_name,
+            &mut self.last_name,
+            &mut self.name,
+            &mut self.email,
+            &mut self.phone,
+            &mut self.address_line1,
+            &mut self.city,
+            &mut self.state,
+            &mut self.postal_code,
+            &mut self.country,
+            &mut self.website_url,
+            &mut self.bio,
+            &mut self.profile_image_url,
+            &mut self.linkedin_url,
+            &mut self.twitter_url,
+            &mut self.facebook_url,
+            &mut self.company_key,
+            &mut self.member_type,
+            &mut self.membership_status,
+            &mut self.member_since,
+            &mut self.membership_expires,
+        ]
+    }
+
+    /// Sets one field by its column name; `false` if there is no such field.
+    pub fn set(&mut self, field: &str, value: &str) -> Result<bool, String> {
+        let value = Some(value.to_string());
+        let slot = match field {
+            "kind" => {
+                self.kind = Kind::parse(value.as_deref().unwrap_or_default())
+                    .ok_or_else(|| format!("kind must be person or company, not {value:?}"))?;
+                return Ok(true);
+            }
+            "first_name" => &mut self.first_name,
+            "last_name" => &mut self.last_name,
+            "name" => &mut self.name,
+            "email" => &mut self.email,
+            "phone" => &mut self.phone,
+            "address_line1" => &mut self.address_line1,
+            "city" => &mut self.city,
+            "state" => &mut self.state,
+            "postal_code" => &mut self.postal_code,
+            "country" => &mut self.country,
+            "website_url" => &mut self.website_url,
+            "bio" => &mut self.bio,
+            "profile_image_url" => &mut self.profile_image_url,
+            "linkedin_url" => &mut self.linkedin_url,
+            "twitter_url" => &mut self.twitter_url,
+            "facebook_url" => &mut self.facebook_url,
+            "company_key" => &mut self.company_key,
+            "member_type" => &mut self.member_type,
+            "membership_status" => &mut self.membership_status,
+            "member_since" => &mut self.member_since,
+            "membership_expires" => &mut self.membership_expires,
+            _ => return Ok(false),
+        };
+        *slot = value;
+        Ok(true)
+    }
+
+    /// Every problem with this data, each a sentence for the person who sent it.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        match self.kind {
+            Kind::Person => {
+                if self.first_name.is_none() && self.last_name.is_none() {
+                    problems.push("a person needs a first_name or a last_name".to_string());
+                }
+                if self.name.is_some() {
+                    problems.push(
+                        "name is a company's name; for a person use first_name and last_name"
+                            .to_string(),
+                    );
+                }
+            }
+            Kind::Company => {
+                if self.name.is_none() {
+                    problems.push("a company needs a name".to_string());
+                }
+                if self.company_key.is_some() {
+                    problems.push("a company cannot belong to another company".to_string());
+                }
+            }
+        }
+        if let Some(email) = &self.email {
+            if let Err(reason) = check_email(email) {
+                problems.push(reason);
+            }
+        }
+        for (field, value) in [
+            ("member_since", &self.member_since),
+            ("membership_expires", &self.membership_expires),
+        ] {
+            if let Some(v) = value {
+                if !is_date(v) {
+                    problems.push(format!("{field} {v:?} is not a date (YYYY-MM-DD)"));
+                }
+            }
+        }
+        for (field, value) in [
+            ("website_url", &self.website_url),
+            ("profile_image_url", &self.profile_image_url),
+            ("linkedin_url", &self.linkedin_url),
+            ("twitter_url", &self.twitter_url),
+            ("facebook_url", &self.facebook_url),
+        ] {
+            if let Some(v) = value {
+                if !(v.starts_with("https://") || v.starts_with("http://")) || v.contains(' ') {
+                    problems.push(format!("{field} {v:?} is not an http(s) URL"));
+                }
+            }
+        }
+        problems
+    }
+
+    /// Names of the fields whose values differ between `self` and `other`.
+    pub fn changed_fields(&self, other: &MemberData) -> Vec<&'static str> {
+        let (a, b) = (
+            serde_json::to_value(self).unwrap_or_default(),
+            serde_json::to_value(other).unwrap_or_default(),
+        );
+        MEMBER_FIELDS
+            .iter()
+            .copied()
+            .filter(|f| a.get(f) != b.get(f))
+            .collect()
+    }
+}
+
+/// An e-mail address check: structure only (deliverability is the mail server's business).
+pub fn check_email(email: &str) -> Result<(), String> {
+    if email.parse::<email_address::EmailAddress>().is_err() || !email.contains('.') {
+        return Err(format!("{email:?} is not a valid e-mail address"));
+    }
+    Ok(())
+}
+
+/// A member key: what Higher Logic and the OIDC `sub` know the contact by.
+pub fn check_member_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("member_key is empty".to_string());
+    }
+    if key.len() > 100 {
+        return Err(format!("member_key {key:?} is longer than 100 characters"));
+    }
+    if !key
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | ':'))
+    {
+        return Err(format!(
+            "member_key {key:?} may only hold letters, digits and - _ . @ :"
+        ));
+    }
+    Ok(())
+}
+
+pub fn is_date(v: &str) -> bool {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(v, &format).is_ok()
+}
+
+/// A stored member, with its company's key and its account's state.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Member {
+    pub id: String,
+    pub member_key: String,
+    pub kind: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub address_line1: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
+    pub website_url: Option<String>,
+    pub bio: Option<String>,
+    pub profile_image_url: Option<String>,
+    pub linkedin_url: Option<String>,
+    pub twitter_url: Option<String>,
+    pub facebook_url: Option<String>,
+    pub company_id: Option<String>,
+    pub company_key: Option<String>,
+    pub member_type: Option<String>,
+    pub membership_status: Option<String>,
+    pub member_since: Option<String>,
+    pub membership_expires: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// `active`, `deactivated`, or `None` when the member has no user account.
+    pub account_state: Option<String>,
+}
+
+impl Member {
+    pub fn display_name(&self) -> String {
+        match (&self.name, &self.first_name, &self.last_name) {
+            (Some(n), _, _) => n.clone(),
+            (None, Some(f), Some(l)) => format!("{f} {l}"),
+            (None, Some(f), None) => f.clone(),
+            (None, None, Some(l)) => l.clone(),
+            (None, None, None) => self.member_key.clone(),
+        }
+    }
+
+    pub fn data(&self) -> MemberData {
+        MemberData {
+            kind: Kind::parse(&self.kind).unwrap_or_default(),
+            first_name: self.first_name.clone(),
+            last_name: self.last_name.clone(),
+            name: self.name.clone(),
+            email: self.email.clone(),
+            phone: self.phone.clone(),
+            address_line1: self.address_line1.clone(),
+            city: self.city.clone(),
+            state: self.state.clone(),
+            postal_code: self.postal_code.clone(),
+            country: self.country.clone(),
+            website_url: self.website_url.clone(),
+            bio: self.bio.clone(),
+            profile_image_url: self.profile_image_url.clone(),
+            linkedin_url: self.linkedin_url.clone(),
+            twitter_url: self.twitter_url.clone(),
+            facebook_url: self.facebook_url.clone(),
+            company_key: self.company_key.clone(),
+            member_type: self.member_type.clone(),
+            membership_status: self.membership_status.clone(),
+            member_since: self.member_since.clone(),
+            membership_expires: self.membership_expires.clone(),
+        }
+    }
+}
+
+/// Columns of [`Member`], for `SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM}`.
+pub(crate) const MEMBER_COLUMNS: &str = "m.id, m.member_key, m.kind, m.first_name, m.last_name, \
+    m.name, m.email, m.phone, m.address_line1, m.city, m.state, m.postal_code, m.country, \
+    m.website_url, m.bio, m.profile_image_url, m.linkedin_url, m.twitter_url, m.facebook_url, \
+    m.company_id, c.member_key AS company_key, m.member_type, m.membership_status, \
+    m.member_since, m.membership_expires, m.created_at, m.updated_at, a.state AS account_state";
+pub(crate) const MEMBER_FROM: &str = "members m \
+    LEFT JOIN members c ON c.id = m.company_id \
+    LEFT JOIN accounts a ON a.member_id = m.id";
+
+/// Filters for [`Store::list_members`].
+#[derive(Debug, Clone, Default)]
+pub struct MemberFilter {
+    pub kind: Option<Kind>,
+    /// Matches name, e-mail or member key, case-insensitively.
+    pub search: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl Store {
+    pub async fn add_member(
+        &self,
+        actor: &str,
+        key: &str,
+        data: MemberData,
+    ) -> StoreResult<Member> {
+        let data = data.normalized();
+        check_member_key(key).map_err(StoreError::Invalid)?;
+        reject_problems(&data)?;
+        let mut tx = self.begin().await?;
+        let company_id = resolve_company(&mut tx, data.company_key.as_deref()).await?;
+        let id = insert_member(&mut tx, actor, key, &data, company_id.as_deref()).await?;
+        tx.commit().await?;
+        self.member_by_id(&id).await
+    }
+
+    /// Replaces a member's data with `data` (a full record).
+    pub async fn update_member(
+        &self,
+        actor: &str,
+        key: &str,
+        data: MemberData,
+    ) -> StoreResult<Member> {
+        let data = data.normalized();
+        reject_problems(&data)?;
+        let current = self.member(key).await?;
+        if current.data().kind != data.kind {
+            return Err(StoreError::invalid(format!(
+                "{key} is a {}; a member's kind cannot change",
+                current.kind
+            )));
+        }
+        let mut tx = self.begin().await?;
+        let company_id = resolve_company(&mut tx, data.company_key.as_deref()).await?;
+        update_member(&mut tx, actor, &current, &data, company_id.as_deref()).await?;
+        tx.commit().await?;
+        self.member_by_id(&current.id).await
+    }
+
+    pub async fn member(&self, key: &str) -> StoreResult<Member> {
+        sqlx::query_as(&format!(
+            "SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} WHERE m.member_key = $1"
+        ))
+        .bind(key)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("member {key}")))
+    }
+
+    pub async fn member_by_id(&self, id: &str) -> StoreResult<Member> {
+        sqlx::query_as(&format!(
+            "SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} WHERE m.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("member {id}")))
+    }
+
+    pub async fn list_members(&self, filter: &MemberFilter) -> StoreResult<Vec<Member>> {
+        let pattern = filter
+            .search
+            .as_deref()
+            .map(|s| format!("%{}%", s.trim().to_lowercase()));
+        let limit = if filter.limit > 0 {
+            filter.limit
+        } else {
+            i64::MAX
+        };
+        Ok(sqlx::query_as(&format!(
+            "SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} \
+             WHERE ($1 IS NULL OR m.kind = $1) \
+               AND ($2 IS NULL OR LOWER(m.member_key) LIKE $2 OR LOWER(m.email) LIKE $2 \
+                    OR LOWER(COALESCE(m.first_name, '') || ' ' || COALESCE(m.last_name, '')) LIKE $2 \
+                    OR LOWER(m.name) LIKE $2) \
+             ORDER BY m.member_key LIMIT $3 OFFSET $4"
+        ))
+        .bind(filter.kind.map(Kind::as_str))
+        .bind(pattern)
+        .bind(limit)
+        .bind(filter.offset)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    pub async fn count_members(&self) -> StoreResult<i64> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM members")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n)
+    }
+}
+
+fn reject_problems(data: &MemberData) -> StoreResult<()> {
+    let problems = data.problems();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(problems.join("; ")))
+    }
+}
+
+/// The id of the company with this key; an error if there is none or it is a person.
+pub(crate) async fn resolve_company(
+    tx: &mut Transaction,
+    company_key: Option<&str>,
+) -> StoreResult<Option<String>> {
+    let Some(key) = company_key else {
+        return Ok(None);
+    };
+    let row: Option<(String, String)> =
+        sqlx::query_as("SELECT id, kind FROM members WHERE member_key = $1")
+            .bind(key)
+            .fetch_optional(&mut **tx)
+            .await?;
+    match row {
+        Some((id, kind)) if kind == "company" => Ok(Some(id)),
+        Some(_) => Err(StoreError::invalid(format!(
+            "company_key {key:?} names a person, not a company"
+        ))),
+        None => Err(StoreError::invalid(format!(
+            "company_key {key:?} names no company"
+        ))),
+    }
+}
+
+const INSERT_MEMBER: &str = "INSERT INTO members (id, member_key, kind, first_name, last_name, \
+    name, email, phone, address_line1, city, state, postal_code, country, website_url, bio, \
+    profile_image_url, linkedin_url, twitter_url, facebook_url, company_id, member_type, \
+    membership_status, member_since, membership_expires, created_at, updated_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+    $19, $20, $21, $22, $23, $24, $25, $25)";
+
+const UPDATE_MEMBER: &str = "UPDATE members SET kind = $3, first_name = $4, last_name = $5, \
+    name = $6, email = $7, phone = $8, address_line1 = $9, city = $10, state = $11, \
+    postal_code = $12, country = $13, website_url = $14, bio = $15, profile_image_url = $16, \
+    linkedin_url = $17, twitter_url = $18, facebook_url = $19, company_id = $20, \
+    member_type = $21, membership_status = $22, member_since = $23, membership_expires = $24, \
+    updated_at = $25 WHERE id = $1 AND member_key = $2";
+
+/// Binds `$1`..`$25` of [`INSERT_MEMBER`] and [`UPDATE_MEMBER`].
+async fn write_member(
+    tx: &mut Transaction,
+    sql: &str,
+    id: &str,
+    key: &str,
+    d: &MemberData,
+    company_id: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(sql)
+        .bind(id)
+        .bind(key)
+        .bind(d.kind.as_str())
+        .bind(d.first_name.as_deref())
+        .bind(d.last_name.as_deref())
+        .bind(d.name.as_deref())
+        .bind(d.email.as_deref())
+        .bind(d.phone.as_deref())
+        .bind(d.address_line1.as_deref())
+        .bind(d.city.as_deref())
+        .bind(d.state.as_deref())
+        .bind(d.postal_code.as_deref())
+        .bind(d.country.as_deref())
+        .bind(d.website_url.as_deref())
+        .bind(d.bio.as_deref())
+        .bind(d.profile_image_url.as_deref())
+        .bind(d.linkedin_url.as_deref())
+        .bind(d.twitter_url.as_deref())
+        .bind(d.facebook_url.as_deref())
+        .bind(company_id)
+        .bind(d.member_type.as_deref())
+        .bind(d.membership_status.as_deref())
+        .bind(d.member_since.as_deref())
+        .bind(d.membership_expires.as_deref())
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Inserts a validated member and logs it; returns the new id.
+pub(crate) async fn insert_member(
+    tx: &mut Transaction,
+    actor: &str,
+    key: &str,
+    data: &MemberData,
+    company_id: Option<&str>,
+) -> StoreResult<String> {
+    let id = new_id();
+    write_member(tx, INSERT_MEMBER, &id, key, data, company_id)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict(format!("member_key {key:?} is already taken"))
+            } else {
+                e.into()
+            }
+        })?;
+    change_log::record(
+        tx,
+        Change {
+            actor,
+            entity: "member",
+            entity_id: &id,
+            action: "created",
+            member_id: Some(&id),
+            group_id: None,
+            detail: json!({ "member_key": key, "kind": data.kind }),
+        },
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Writes `data` over `current` and logs what changed; a no-op when nothing did.
+pub(crate) async fn update_member(
+    tx: &mut Transaction,
+    actor: &str,
+    current: &Member,
+    data: &MemberData,
+    company_id: Option<&str>,
+) -> StoreResult<bool> {
+    let changed = current.data().changed_fields(data);
+    if changed.is_empty() {
+        return Ok(false);
+    }
+    write_member(
+        tx,
+        UPDATE_MEMBER,
+        &current.id,
+        &current.member_key,
+        data,
+        company_id,
+    )
+    .await?;
+    change_log::record(
+        tx,
+        Change {
+            actor,
+            entity: "member",
+            entity_id: &current.id,
+            action: "updated",
+            member_id: Some(&current.id),
+            group_id: None,
+            detail: json!({ "member_key": current.member_key, "fields": changed }),
+        },
+    )
+    .await?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person() -> MemberData {
+        MemberData {
+            first_name: Some(" Ada ".into()),
+            last_name: Some("Lovelace".into()),
+            email: Some("ada@example.org".into()),
+            bio: Some("".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn normalizing_trims_and_drops_empty_values() {
+        let d = person().normalized();
+        assert_eq!(d.first_name.as_deref(), Some("Ada"));
+        assert_eq!(d.bio, None);
+    }
+
+    #[test]
+    fn problems_are_found_and_named() {
+        assert!(person().normalized().problems().is_empty());
+        let mut d = person();
+        d.email = Some("not-an-email".into());
+        d.member_since = Some("2024-13-01".into());
+        d.website_url = Some("example.org".into());
+        let p = d.problems();
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p[0].contains("not-an-email"));
+        let company = MemberData {
+            kind: Kind::Company,
+            company_key: Some("c1".into()),
+            ..Default::default()
+        };
+        assert_eq!(company.problems().len(), 2);
+    }
+
+    #[test]
+    fn member_keys_are_checked() {
+        assert!(check_member_key("M-0001").is_ok());
+        assert!(check_member_key("").is_err());
+        assert!(check_member_key("has space").is_err());
+    }
+
+    #[test]
+    fn changed_fields_names_only_differences() {
+        let a = person().normalized();
+        let mut b = a.clone();
+        b.city = Some("London".into());
+        assert_eq!(a.changed_fields(&b), vec!["city"]);
+        assert!(a.changed_fields(&a).is_empty());
+    }
+
+    #[test]
+    fn every_field_can_be_set_by_name() {
+        let mut d = MemberData::default();
+        for f in MEMBER_FIELDS {
+            if *f != "kind" {
+                assert!(d.set(f, "x").unwrap(), "{f}");
+            }
+        }
+        assert!(!d.set("nope", "x").unwrap());
+        assert!(d.set("kind", "robot").is_err());
+    }
+}
