@@ -1,6 +1,7 @@
 -- The AMS side: members (people and companies), user accounts, custom fields, groups and the
 -- change log. One dialect for SQLite and PostgreSQL: ids are application-generated text
--- (UUIDv7), times are BIGINT milliseconds since the Unix epoch.
+-- (UUIDv7), times are BIGINT milliseconds since the Unix epoch, and flags are BIGINT 0/1 (sqlx's Any
+-- driver cannot decode SQLite booleans).
 
 CREATE TABLE members (
     id TEXT PRIMARY KEY,
@@ -44,7 +45,7 @@ CREATE TABLE accounts (
     login_email TEXT NOT NULL UNIQUE,
     -- argon2id PHC string; NULL until the member sets a password.
     password_hash TEXT,
-    must_change_password BOOLEAN NOT NULL DEFAULT FALSE,
+    must_change_password BIGINT NOT NULL DEFAULT 0 CHECK (must_change_password IN (0, 1)),
     state TEXT NOT NULL CHECK (state IN ('active', 'deactivated')),
     role TEXT NOT NULL CHECK (role IN ('member', 'admin')),
     created_at BIGINT NOT NULL,
@@ -60,12 +61,12 @@ CREATE TABLE custom_fields (
     -- JSON array of allowed values for 'choice' fields.
     choices TEXT NOT NULL DEFAULT '[]',
     applies_to TEXT NOT NULL CHECK (applies_to IN ('person', 'company', 'both')),
-    show_in_members BOOLEAN NOT NULL DEFAULT FALSE,
-    sync_to_higher_logic BOOLEAN NOT NULL DEFAULT FALSE,
+    show_in_members BIGINT NOT NULL DEFAULT 0 CHECK (show_in_members IN (0, 1)),
+    sync_to_higher_logic BIGINT NOT NULL DEFAULT 0 CHECK (sync_to_higher_logic IN (0, 1)),
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     -- Only a field shown in the Members section can be synced to Higher Logic.
-    CHECK (show_in_members OR NOT sync_to_higher_logic)
+    CHECK (show_in_members = 1 OR sync_to_higher_logic = 0)
 );
 
 CREATE TABLE custom_field_values (
@@ -86,9 +87,9 @@ CREATE TABLE member_groups (
     -- JSON array of conditions, all of which a member must meet.
     conditions TEXT NOT NULL DEFAULT '[]',
     -- Higher Logic settings, filled by the sync engine.
-    hl_sync_enabled BOOLEAN NOT NULL DEFAULT FALSE,
+    hl_sync_enabled BIGINT NOT NULL DEFAULT 0 CHECK (hl_sync_enabled IN (0, 1)),
     hl_group_type TEXT CHECK (hl_group_type IN ('community', 'security')),
-    hl_type_locked BOOLEAN NOT NULL DEFAULT FALSE,
+    hl_type_locked BIGINT NOT NULL DEFAULT 0 CHECK (hl_type_locked IN (0, 1)),
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );

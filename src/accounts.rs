@@ -33,6 +33,7 @@ pub struct Account {
     pub login_email: String,
     #[serde(skip)]
     pub password_hash: Option<String>,
+    #[sqlx(try_from = "crate::db::IntFlag")]
     pub must_change_password: bool,
     pub state: String,
     pub role: String,
@@ -117,7 +118,7 @@ impl Store {
         let hash = passwords::hash(password.to_string()).await?;
         let mut tx = self.begin().await?;
         sqlx::query(
-            "UPDATE accounts SET password_hash = $1, must_change_password = FALSE, updated_at = $2 \
+            "UPDATE accounts SET password_hash = $1, must_change_password = 0, updated_at = $2 \
              WHERE id = $3",
         )
         .bind(hash)
@@ -263,7 +264,7 @@ pub(crate) async fn create_account(
     .bind(member_id)
     .bind(&login)
     .bind(one_time_password_hash)
-    .bind(one_time_password_hash.is_some())
+    .bind(i64::from(one_time_password_hash.is_some()))
     .bind(role.as_str())
     .bind(now)
     .execute(&mut **tx)

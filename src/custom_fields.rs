@@ -58,7 +58,9 @@ pub struct CustomField {
     /// JSON array of the allowed values of a `choice` field.
     pub choices: String,
     pub applies_to: String,
+    #[sqlx(try_from = "crate::db::IntFlag")]
     pub show_in_members: bool,
+    #[sqlx(try_from = "crate::db::IntFlag")]
     pub sync_to_higher_logic: bool,
     pub created_at: i64,
     pub updated_at: i64,
@@ -181,8 +183,8 @@ impl Store {
         .bind(spec.field_type.as_str())
         .bind(serde_json::to_string(&choices).unwrap_or_else(|_| "[]".into()))
         .bind(spec.applies_to.as_str())
-        .bind(spec.show_in_members)
-        .bind(spec.sync_to_higher_logic)
+        .bind(i64::from(spec.show_in_members))
+        .bind(i64::from(spec.sync_to_higher_logic))
         .bind(now)
         .execute(&mut *tx)
         .await
@@ -234,8 +236,8 @@ impl Store {
              updated_at = $4 WHERE id = $5",
         )
         .bind(name)
-        .bind(show)
-        .bind(sync)
+        .bind(i64::from(show))
+        .bind(i64::from(sync))
         .bind(now_ms())
         .bind(&field.id)
         .execute(&mut *tx)

@@ -175,6 +175,19 @@ fn sqlite_url(url: &str) -> StoreResult<String> {
     })
 }
 
+/// A BIGINT 0/1 column read as `bool`: `#[sqlx(try_from = "crate::db::IntFlag")]`.
+/// (sqlx's Any driver cannot decode SQLite's BOOLEAN, so flags are integers on both engines;
+/// bind them with `i64::from(flag)`.)
+#[derive(Debug, Clone, Copy, sqlx::Type)]
+#[sqlx(transparent)]
+pub struct IntFlag(i64);
+
+impl From<IntFlag> for bool {
+    fn from(flag: IntFlag) -> bool {
+        flag.0 != 0
+    }
+}
+
 /// Milliseconds since the Unix epoch: the unit of every stored time.
 pub fn now_ms() -> i64 {
     let now = time::OffsetDateTime::now_utc();

@@ -157,8 +157,10 @@ pub struct Group {
     pub name: String,
     pub selection: String,
     pub conditions: String,
+    #[sqlx(try_from = "crate::db::IntFlag")]
     pub hl_sync_enabled: bool,
     pub hl_group_type: Option<String>,
+    #[sqlx(try_from = "crate::db::IntFlag")]
     pub hl_type_locked: bool,
     pub created_at: i64,
     pub updated_at: i64,

@@ -79,10 +79,9 @@ impl Store {
         dry_run: bool,
     ) -> Result<ImportReport, ImportError> {
         let mut problems = Vec::new();
+        // Rows with problems of their own are left out of `rows`; the others are still checked
+        // against the database so that one report lists every bad row.
         let rows = parse(input, &mut problems);
-        if !problems.is_empty() {
-            return Err(ImportError::Rejected(problems));
-        }
 
         // What the database holds now, loaded once.
         let fields: HashMap<String, CustomField> = self
