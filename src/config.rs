@@ -15,7 +15,7 @@ const NON_SETTING_VARS: &[&str] = &["config", "test_postgres_url"];
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("configuration error: {0}")]
-    Load(#[from] Box<figment::Error>),
+    Load(Box<figment::Error>),
     #[error("configuration error: invalid value {value:?} for key \"{key}\": {reason}")]
     Invalid {
         key: &'static str,
@@ -61,7 +61,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("data"),
             keys_dir: PathBuf::from("keys"),
             log_format: LogFormat::Pretty,
-            admin_email: "admin@localhost".into(),
+            admin_email: "admin@guildgate.local".into(),
             max_connections: 10,
         }
     }
@@ -84,9 +84,14 @@ impl Settings {
         figment = figment.merge(
             Env::prefixed("GUILDGATE_")
                 .split("__")
-                .filter(|key| !NON_SETTING_VARS.contains(&key.as_str())),
+                .filter(|key| {
+                    !NON_SETTING_VARS
+                        .iter()
+                        .any(|v| key.as_str().eq_ignore_ascii_case(v))
+                }),
         );
-        let settings: Settings = figment.extract().map_err(Box::new)?;
+        let settings: Settings = figment.extract()
+            .map_err(|e| ConfigError::Load(Box::new(e)))?;
         settings.validate()?;
         Ok(settings)
     }

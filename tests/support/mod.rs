@@ -202,7 +202,7 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn guildgate serve");
-        let server = Server {
+        let mut server = Server {
             base: format!("http://127.0.0.1:{port}"),
             port,
             child,
@@ -212,9 +212,12 @@ impl Server {
         server
     }
 
-    async fn wait_ready(&self) {
+    async fn wait_ready(&mut self) {
         let client = reqwest::Client::new();
         for _ in 0..300 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("guildgate serve exited with {status}:\n{}", self.stdout());
+            }
             if let Ok(r) = client.get(format!("{}/readyz", self.base)).send().await {
                 if r.status().is_success() {
                     return;
