@@ -103,9 +103,8 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(30))
                 .connect_with(options)
                 .await
-                .map_err(|e| {
+                .inspect_err(|_| {
                     tracing::error!(url = %redact_url(database_url), "cannot connect to PostgreSQL");
-                    e
                 })?;
             Ok(Store {
                 read: pool.clone(),

@@ -1,0 +1,124 @@
+//! Measures the CSV import of 100,000 members (the README reports the result):
+//!
+//! ```sh
+//! cargo run --release --example import_100k                # SQLite
+//! cargo run --release --example import_100k -- postgres://postgres@127.0.0.1:5432/postgres
+//! ```
+//!
+//! With a PostgreSQL admin URL, a scratch database is created and dropped. An optional second
+//! argument sets the number of members.
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use guildgate::custom_fields::{AppliesTo, FieldSpec, FieldType};
+use guildgate::db::Store;
+use sqlx::Connection;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let postgres = args.first().filter(|a| a.starts_with("postgres")).cloned();
+    let count: usize = args
+        .iter()
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(100_000);
+
+    let dir = tempfile::tempdir()?;
+    let (url, scratch) = match &postgres {
+        Some(admin) => {
+            let name = format!("gg_bench_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = sqlx::PgConnection::connect(admin).await?;
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await?;
+            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
+            (format!("{base}/{name}"), Some((admin.clone(), name)))
+        }
+        None => (
+            format!("sqlite://{}", dir.path().join("bench.db").display()),
+            None,
+        ),
+    };
+
+    let store = Store::open(&url, 4).await?;
+    store
+        .add_field(
+            "bench",
+            FieldSpec {
+                field_key: "chapter".into(),
+                name: "Chapter".into(),
+                field_type: FieldType::Choice,
+                choices: vec!["North".into(), "South".into(), "East".into(), "West".into()],
+                applies_to: AppliesTo::Person,
+                show_in_members: true,
+                sync_to_higher_logic: true,
+            },
+        )
+        .await?;
+    let csv = generate(count);
+    println!(
+        "engine: {}; members: {count} ({} KiB of CSV)",
+        if postgres.is_some() { "PostgreSQL" } else { "SQLite" },
+        csv.len() / 1024
+    );
+
+    let started = Instant::now();
+    let report = store.import_csv("bench", csv.as_bytes(), false).await?;
+    let first = started.elapsed();
+    println!(
+        "first import:  {:>7.2} s  ({} created, {} accounts)  {:.0} rows/s",
+        first.as_secs_f64(),
+        report.created,
+        report.accounts_created,
+        count as f64 / first.as_secs_f64()
+    );
+
+    let started = Instant::now();
+    let report = store.import_csv("bench", csv.as_bytes(), false).await?;
+    let again = started.elapsed();
+    println!(
+        "re-import:     {:>7.2} s  ({} unchanged)",
+        again.as_secs_f64(),
+        report.unchanged
+    );
+
+    store.close().await;
+    if let Some((admin, name)) = scratch {
+        let mut conn = sqlx::PgConnection::connect(&admin).await?;
+        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// `count` rows: one company per 50 people, half of the people with a user account.
+fn generate(count: usize) -> String {
+    let mut csv = String::from(
+        "member_key,kind,first_name,last_name,name,email,company_key,member_type,\
+         membership_status,member_since,account_email,field.chapter\n",
+    );
+    let chapters = ["North", "South", "East", "West"];
+    for i in 0..count {
+        if i % 50 == 0 {
+            let _ = writeln!(
+                csv,
+                "C{i:07},company,,,Company {i},office{i}@example.org,,Corporate,active,2020-01-01,,"
+            );
+        } else {
+            let account = if i % 2 == 0 {
+                format!("m{i}@example.org")
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                csv,
+                "M{i:07},person,First{i},Last{i},,m{i}@example.org,C{:07},Regular,active,2021-05-01,{account},{}",
+                i / 50 * 50,
+                chapters[i % 4]
+            );
+        }
+    }
+    csv
+}
