@@ -19,10 +19,7 @@ use sqlx::Connection;
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let postgres = args.first().filter(|a| a.starts_with("postgres")).cloned();
-    let count: usize = args
-        .iter()
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(100_000);
+    let count: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
 
     let dir = tempfile::tempdir()?;
     let (url, scratch) = match &postgres {
@@ -59,7 +56,11 @@ async fn main() -> anyhow::Result<()> {
     let csv = generate(count);
     println!(
         "engine: {}; members: {count} ({} KiB of CSV)",
-        if postgres.is_some() { "PostgreSQL" } else { "SQLite" },
+        if postgres.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
         csv.len() / 1024
     );
 

@@ -196,6 +196,14 @@ impl Store {
         self.account_for_member(member_key).await
     }
 
+    async fn has_admin(&self) -> StoreResult<bool> {
+        let (admins,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM accounts WHERE role = 'admin'")
+                .fetch_one(self.pool())
+                .await?;
+        Ok(admins > 0)
+    }
+
     /// On an empty database, creates the first administrator with a one-time password.
     /// Returns `None` when an administrator already exists.
     pub async fn bootstrap_admin(&self, login_email: &str) -> StoreResult<Option<BootstrapAdmin>> {
@@ -216,16 +224,23 @@ impl Store {
             ..Default::default()
         };
         let mut tx = self.begin().await?;
-        let member_id = crate::members::insert_member(&mut tx, "system", "admin", &data, None)
-            .await
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => StoreError::Conflict(
-                    "no administrator exists, but the member key \"admin\" is taken; \
-                     create one with `guildgate member add` and an admin account"
-                        .into(),
-                ),
-                other => other,
-            })?;
+        let member_id =
+            match crate::members::insert_member(&mut tx, "system", "admin", &data, None).await {
+                Ok(id) => id,
+                Err(StoreError::Conflict(_)) => {
+                    drop(tx);
+                    // Another instance starting at the same moment may have created it.
+                    if self.has_admin().await? {
+                        return Ok(None);
+                    }
+                    return Err(StoreError::Conflict(
+                        "no administrator exists, but the member key \"admin\" is taken; \
+                     create one with `guildgate member add --account --admin`"
+                            .into(),
+                    ));
+                }
+                Err(e) => return Err(e),
+            };
         create_account(
             &mut tx,
             "system",

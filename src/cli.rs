@@ -390,11 +390,11 @@ async fn member(cmd: MemberCmd, store: &Store, actor: &str) -> anyhow::Result<()
                 },
                 other => other,
             };
-            let m = store.add_member(actor, &key, data).await?;
-            if let Some(login) = login {
-                let role = if admin { Role::Admin } else { Role::Member };
-                store.create_account(actor, &key, &login, role).await?;
-            }
+            let role = if admin { Role::Admin } else { Role::Member };
+            let account = login.as_deref().map(|l| (l, role));
+            let m = store
+                .add_member_with_account(actor, &key, data, account)
+                .await?;
             show_member(store, &m.member_key, json).await
         }
         MemberCmd::Update {

@@ -81,16 +81,13 @@ impl Settings {
             }
             figment = figment.merge(Toml::file_exact(file));
         }
-        figment = figment.merge(
-            Env::prefixed("GUILDGATE_")
-                .split("__")
-                .filter(|key| {
-                    !NON_SETTING_VARS
-                        .iter()
-                        .any(|v| key.as_str().eq_ignore_ascii_case(v))
-                }),
-        );
-        let settings: Settings = figment.extract()
+        figment = figment.merge(Env::prefixed("GUILDGATE_").split("__").filter(|key| {
+            !NON_SETTING_VARS
+                .iter()
+                .any(|v| key.as_str().eq_ignore_ascii_case(v))
+        }));
+        let settings: Settings = figment
+            .extract()
             .map_err(|e| ConfigError::Load(Box::new(e)))?;
         settings.validate()?;
         Ok(settings)

@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::accounts::Role;
 use crate::change_log::{self, Change};
 use crate::db::{is_unique_violation, new_id, now_ms, Store, StoreError, StoreResult, Transaction};
 
@@ -376,12 +377,26 @@ impl Store {
         key: &str,
         data: MemberData,
     ) -> StoreResult<Member> {
+        self.add_member_with_account(actor, key, data, None).await
+    }
+
+    /// Adds a member and, with `account`, its user account, in one transaction.
+    pub async fn add_member_with_account(
+        &self,
+        actor: &str,
+        key: &str,
+        data: MemberData,
+        account: Option<(&str, Role)>,
+    ) -> StoreResult<Member> {
         let data = data.normalized();
         check_member_key(key).map_err(StoreError::Invalid)?;
         reject_problems(&data)?;
         let mut tx = self.begin().await?;
         let company_id = resolve_company(&mut tx, data.company_key.as_deref()).await?;
         let id = insert_member(&mut tx, actor, key, &data, company_id.as_deref()).await?;
+        if let Some((login, role)) = account {
+            crate::accounts::create_account(&mut tx, actor, &id, login, role, None).await?;
+        }
         tx.commit().await?;
         self.member_by_id(&id).await
     }

@@ -5,31 +5,115 @@ mod support;
 use support::{cli, cli_ok, write_file, Server, TestDb};
 
 both_engines!(cli_members_fields_groups, |db: TestDb| async move {
-    cli_ok(&db, &["company", "add", "--key", "C1", "--name", "Acme", "--email", "info@acme.example"]);
-    cli_ok(&db, &[
-        "field", "add", "--key", "chapter", "--name", "Chapter", "--type", "choice",
-        "--choice", "North", "--choice", "South", "--show-in-members", "--sync-to-higher-logic",
-    ]);
-    let out = cli(&db, &["field", "add", "--key", "secret", "--name", "S", "--type", "text", "--sync-to-higher-logic"], None);
+    cli_ok(
+        &db,
+        &[
+            "company",
+            "add",
+            "--key",
+            "C1",
+            "--name",
+            "Acme",
+            "--email",
+            "info@acme.example",
+        ],
+    );
+    cli_ok(
+        &db,
+        &[
+            "field",
+            "add",
+            "--key",
+            "chapter",
+            "--name",
+            "Chapter",
+            "--type",
+            "choice",
+            "--choice",
+            "North",
+            "--choice",
+            "South",
+            "--show-in-members",
+            "--sync-to-higher-logic",
+        ],
+    );
+    let out = cli(
+        &db,
+        &[
+            "field",
+            "add",
+            "--key",
+            "secret",
+            "--name",
+            "S",
+            "--type",
+            "text",
+            "--sync-to-higher-logic",
+        ],
+        None,
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("Members section"));
 
-    cli_ok(&db, &[
-        "member", "add", "--key", "M1", "--first-name", "Ada", "--last-name", "Lovelace",
-        "--email", "ada@example.org", "--company", "C1", "--member-type", "Regular",
-        "--status", "active", "--account",
-    ]);
-    cli_ok(&db, &["member", "add", "--key", "M2", "--first-name", "Bob", "--member-type", "Regular"]);
+    cli_ok(
+        &db,
+        &[
+            "member",
+            "add",
+            "--key",
+            "M1",
+            "--first-name",
+            "Ada",
+            "--last-name",
+            "Lovelace",
+            "--email",
+            "ada@example.org",
+            "--company",
+            "C1",
+            "--member-type",
+            "Regular",
+            "--status",
+            "active",
+            "--account",
+        ],
+    );
+    cli_ok(
+        &db,
+        &[
+            "member",
+            "add",
+            "--key",
+            "M2",
+            "--first-name",
+            "Bob",
+            "--member-type",
+            "Regular",
+        ],
+    );
     cli_ok(&db, &["field", "set", "M1", "chapter", "North"]);
     cli_ok(&db, &["field", "set", "M2", "chapter", "North"]);
     let out = cli(&db, &["field", "set", "M2", "chapter", "West"], None);
     assert!(String::from_utf8_lossy(&out.stderr).contains("North, South"));
 
-    let out = cli_ok(&db, &[
-        "group", "add", "--key", "north", "--name", "North", "--where", "field.chapter=North",
-        "--where", "member_type=Regular",
-    ]);
-    assert!(out.contains("1 with a user account") && out.contains("1 without a user account"), "{out}");
+    let out = cli_ok(
+        &db,
+        &[
+            "group",
+            "add",
+            "--key",
+            "north",
+            "--name",
+            "North",
+            "--where",
+            "field.chapter=North",
+            "--where",
+            "member_type=Regular",
+        ],
+    );
+    assert!(
+        out.contains("1 with a user account") && out.contains("1 without a user account"),
+        "{out}"
+    );
     let json: serde_json::Value =
         serde_json::from_str(&cli_ok(&db, &["group", "show", "north", "--json"])).unwrap();
     assert_eq!(json["members"]["with_account"][0]["member_key"], "M1");
@@ -49,10 +133,22 @@ both_engines!(cli_members_fields_groups, |db: TestDb| async move {
     assert!(out.contains("Acme"), "{out}");
 
     // Passwords from standard input; deactivation.
-    let out = cli(&db, &["member", "set-password", "M1", "--password-stdin"], Some("tiny\n"));
+    let out = cli(
+        &db,
+        &["member", "set-password", "M1", "--password-stdin"],
+        Some("tiny\n"),
+    );
     assert!(!out.status.success());
-    let out = cli(&db, &["member", "set-password", "M1", "--password-stdin"], Some("a long enough password\n"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(
+        &db,
+        &["member", "set-password", "M1", "--password-stdin"],
+        Some("a long enough password\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     cli_ok(&db, &["member", "deactivate", "M1"]);
     let json: serde_json::Value =
         serde_json::from_str(&cli_ok(&db, &["member", "show", "M1", "--json"])).unwrap();
@@ -62,11 +158,18 @@ both_engines!(cli_members_fields_groups, |db: TestDb| async move {
 
 both_engines!(cli_import, |db: TestDb| async move {
     let dir = db.dir.path();
-    let bad = write_file(dir, "bad.csv", "member_key,first_name,email\nP1,Ada,ada@example.org\nP1,Ada,x@example.org\nP2,Bob,bob@\n");
+    let bad = write_file(
+        dir,
+        "bad.csv",
+        "member_key,first_name,email\nP1,Ada,ada@example.org\nP1,Ada,x@example.org\nP2,Bob,bob@\n",
+    );
     let out = cli(&db, &["import", bad.to_str().unwrap()], None);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("nothing was imported") && err.contains("line 3") && err.contains("line 4"), "{err}");
+    assert!(
+        err.contains("nothing was imported") && err.contains("line 3") && err.contains("line 4"),
+        "{err}"
+    );
 
     let good = write_file(dir, "good.csv", "member_key,first_name,email,account_email\nP1,Ada,ada@example.org,ada@example.org\nP2,Bob,bob@example.org,\n");
     let out = cli_ok(&db, &["import", good.to_str().unwrap()]);
@@ -82,10 +185,18 @@ both_engines!(cli_import, |db: TestDb| async move {
 both_engines!(serve_first_start_and_health, |db: TestDb| async move {
     let server = Server::start(&db).await;
     let client = reqwest::Client::new();
-    let r = client.get(format!("{}/healthz", server.base)).send().await.unwrap();
+    let r = client
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.headers().contains_key("x-request-id"));
-    let r = client.get(format!("{}/readyz", server.base)).send().await.unwrap();
+    let r = client
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.text().await.unwrap(), "ready");
     let first = server.stdout();
     assert!(first.contains("one-time password"), "{first}");
@@ -112,7 +223,10 @@ fn bad_configuration_is_a_clear_error() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("max_connections") && err.contains("lots"), "{err}");
+    assert!(
+        err.contains("max_connections") && err.contains("lots"),
+        "{err}"
+    );
     // Nothing was created.
     assert!(!dir.path().join("data").exists());
 
@@ -129,14 +243,23 @@ fn bad_configuration_is_a_clear_error() {
 #[test]
 fn every_command_has_help() {
     for args in [
-        vec!["--help"], vec!["serve", "--help"], vec!["member", "--help"], vec!["member", "add", "--help"],
-        vec!["company", "--help"], vec!["field", "--help"], vec!["group", "--help"], vec!["import", "--help"],
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["member", "--help"],
+        vec!["member", "add", "--help"],
+        vec!["company", "--help"],
+        vec!["field", "--help"],
+        vec!["group", "--help"],
+        vec!["import", "--help"],
     ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_guildgate"))
             .args(&args)
             .output()
             .unwrap();
         assert!(out.status.success(), "{args:?}");
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{args:?}"
+        );
     }
 }

@@ -64,7 +64,10 @@ both_engines!(members_and_change_log, |db: TestDb| async move {
 
     let mut data = m.data();
     data.city = Some("London".into());
-    store.update_member("test", "M1", data.clone()).await.unwrap();
+    store
+        .update_member("test", "M1", data.clone())
+        .await
+        .unwrap();
     // Writing the same data again is not a change.
     store.update_member("test", "M1", data).await.unwrap();
 
@@ -126,8 +129,15 @@ both_engines!(companies_and_accounts, |db: TestDb| async move {
         .set_password("test", "M1", "a long enough password")
         .await
         .unwrap();
-    let a = store.account_by_login("ada@example.org").await.unwrap().unwrap();
-    assert!(guildgate::passwords::verify("a long enough password".into(), a.password_hash.clone()).await);
+    let a = store
+        .account_by_login("ada@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        guildgate::passwords::verify("a long enough password".into(), a.password_hash.clone())
+            .await
+    );
 
     let a = store.deactivate_account("test", "M1").await.unwrap();
     assert_eq!(a.state, "deactivated");
@@ -199,84 +209,135 @@ both_engines!(sync_flag_needs_members_section, |db: TestDb| async move {
     assert!(!f.sync_to_higher_logic);
 });
 
-both_engines!(group_conditions_follow_member_data, |db: TestDb| async move {
-    let store = db.store().await;
-    chapter_field(&store).await;
-    for (key, first, t) in [("M1", "Ada", "Regular"), ("M2", "Bob", "Student"), ("M3", "Cy", "Regular")] {
-        store.add_member("test", key, person(first, "X", t)).await.unwrap();
+both_engines!(
+    group_conditions_follow_member_data,
+    |db: TestDb| async move {
+        let store = db.store().await;
+        chapter_field(&store).await;
+        for (key, first, t) in [
+            ("M1", "Ada", "Regular"),
+            ("M2", "Bob", "Student"),
+            ("M3", "Cy", "Regular"),
+        ] {
+            store
+                .add_member("test", key, person(first, "X", t))
+                .await
+                .unwrap();
+        }
+        store
+            .create_account("test", "M1", "ada@example.org", Role::Member)
+            .await
+            .unwrap();
+        store
+            .create_account("test", "M2", "bob@example.org", Role::Member)
+            .await
+            .unwrap();
+        store
+            .set_field_value("test", "M1", "chapter", "north")
+            .await
+            .unwrap();
+        store
+            .set_field_value("test", "M3", "chapter", "North")
+            .await
+            .unwrap();
+
+        let conditions = vec![
+            Condition::parse("member_type=Regular|Student").unwrap(),
+            Condition::parse("field.chapter=North").unwrap(),
+            Condition::parse("membership_status!=lapsed").unwrap(),
+        ];
+        let g = store
+            .add_group(
+                "test",
+                Some("north"),
+                "North chapter",
+                Selection::Conditions(conditions),
+            )
+            .await
+            .unwrap();
+        let keys = |m: &Vec<guildgate::members::Member>| {
+            m.iter().map(|m| m.member_key.clone()).collect::<Vec<_>>()
+        };
+        let members = store.group_members(&g.group_key).await.unwrap();
+        assert_eq!(keys(&members.with_account), vec!["M1"]);
+        // M3 qualifies but has no user account: reported apart, never synced.
+        assert_eq!(keys(&members.without_account), vec!["M3"]);
+
+        // M2 enters when their chapter changes...
+        store
+            .set_field_value("test", "M2", "chapter", "North")
+            .await
+            .unwrap();
+        let members = store.group_members("north").await.unwrap();
+        assert_eq!(keys(&members.with_account), vec!["M1", "M2"]);
+        let groups = store.groups_of_member("M2").await.unwrap();
+        assert_eq!(groups.len(), 1);
+
+        // ...and M1 leaves when their membership lapses.
+        let mut data = store.member("M1").await.unwrap().data();
+        data.membership_status = Some("lapsed".into());
+        store.update_member("test", "M1", data).await.unwrap();
+        let members = store.group_members("north").await.unwrap();
+        assert_eq!(keys(&members.with_account), vec!["M2"]);
+        assert!(store.groups_of_member("M1").await.unwrap().is_empty());
+
+        // A deactivated account stays in the group, reported as such.
+        store.deactivate_account("test", "M2").await.unwrap();
+        let members = store.group_members("north").await.unwrap();
+        assert!(members.with_account.is_empty());
+        assert_eq!(keys(&members.deactivated), vec!["M2"]);
+
+        // Conditions on fields that do not exist are refused.
+        let err = store
+            .add_group(
+                "test",
+                None,
+                "Bad",
+                Selection::Conditions(vec![Condition::parse("field.colour=red").unwrap()]),
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+        assert_eq!(store.list_groups().await.unwrap().len(), 1);
+
+        // Renaming keeps the key.
+        let g = store
+            .rename_group("test", "north", "Northern chapter")
+            .await
+            .unwrap();
+        assert_eq!(
+            (g.group_key.as_str(), g.name.as_str()),
+            ("north", "Northern chapter")
+        );
     }
-    store.create_account("test", "M1", "ada@example.org", Role::Member).await.unwrap();
-    store.create_account("test", "M2", "bob@example.org", Role::Member).await.unwrap();
-    store.set_field_value("test", "M1", "chapter", "north").await.unwrap();
-    store.set_field_value("test", "M3", "chapter", "North").await.unwrap();
-
-    let conditions = vec![
-        Condition::parse("member_type=Regular|Student").unwrap(),
-        Condition::parse("field.chapter=North").unwrap(),
-        Condition::parse("membership_status!=lapsed").unwrap(),
-    ];
-    let g = store
-        .add_group("test", Some("north"), "North chapter", Selection::Conditions(conditions))
-        .await
-        .unwrap();
-    let keys = |m: &Vec<guildgate::members::Member>| {
-        m.iter().map(|m| m.member_key.clone()).collect::<Vec<_>>()
-    };
-    let members = store.group_members(&g.group_key).await.unwrap();
-    assert_eq!(keys(&members.with_account), vec!["M1"]);
-    // M3 qualifies but has no user account: reported apart, never synced.
-    assert_eq!(keys(&members.without_account), vec!["M3"]);
-
-    // M2 enters when their chapter changes...
-    store.set_field_value("test", "M2", "chapter", "North").await.unwrap();
-    let members = store.group_members("north").await.unwrap();
-    assert_eq!(keys(&members.with_account), vec!["M1", "M2"]);
-    let groups = store.groups_of_member("M2").await.unwrap();
-    assert_eq!(groups.len(), 1);
-
-    // ...and M1 leaves when their membership lapses.
-    let mut data = store.member("M1").await.unwrap().data();
-    data.membership_status = Some("lapsed".into());
-    store.update_member("test", "M1", data).await.unwrap();
-    let members = store.group_members("north").await.unwrap();
-    assert_eq!(keys(&members.with_account), vec!["M2"]);
-    assert!(store.groups_of_member("M1").await.unwrap().is_empty());
-
-    // A deactivated account stays in the group, reported as such.
-    store.deactivate_account("test", "M2").await.unwrap();
-    let members = store.group_members("north").await.unwrap();
-    assert!(members.with_account.is_empty());
-    assert_eq!(keys(&members.deactivated), vec!["M2"]);
-
-    // Conditions on fields that do not exist are refused.
-    let err = store
-        .add_group(
-            "test",
-            None,
-            "Bad",
-            Selection::Conditions(vec![Condition::parse("field.colour=red").unwrap()]),
-        )
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("colour"), "{err}");
-    assert_eq!(store.list_groups().await.unwrap().len(), 1);
-
-    // Renaming keeps the key.
-    let g = store.rename_group("test", "north", "Northern chapter").await.unwrap();
-    assert_eq!((g.group_key.as_str(), g.name.as_str()), ("north", "Northern chapter"));
-});
+);
 
 both_engines!(static_groups, |db: TestDb| async move {
     let store = db.store().await;
-    store.add_member("test", "M1", person("Ada", "X", "Regular")).await.unwrap();
-    store.add_member("test", "M2", person("Bob", "X", "Regular")).await.unwrap();
+    store
+        .add_member("test", "M1", person("Ada", "X", "Regular"))
+        .await
+        .unwrap();
+    store
+        .add_member("test", "M2", person("Bob", "X", "Regular"))
+        .await
+        .unwrap();
     let g = store
-        .add_group("test", Some("board"), "Board", Selection::Static(vec!["M1".into()]))
+        .add_group(
+            "test",
+            Some("board"),
+            "Board",
+            Selection::Static(vec!["M1".into()]),
+        )
         .await
         .unwrap();
     assert_eq!(store.group_members(&g.group_key).await.unwrap().total(), 1);
     store
-        .set_selection("test", "board", Selection::Static(vec!["M1".into(), "M2".into()]))
+        .set_selection(
+            "test",
+            "board",
+            Selection::Static(vec!["M1".into(), "M2".into()]),
+        )
         .await
         .unwrap();
     assert_eq!(store.group_members("board").await.unwrap().total(), 2);
@@ -294,76 +355,142 @@ P1,person,Ada,Lovelace,,ada@example.org,C1,Regular,active,ada@example.org,North\
 C1,company,,,Acme,info@acme.example,,Corporate,active,,\n\
 P2,person,Bob,Babbage,,bob@example.org,,Student,active,,South\n";
 
-both_engines!(import_is_all_or_nothing_and_idempotent, |db: TestDb| async move {
-    let store = db.store().await;
-    chapter_field(&store).await;
+both_engines!(
+    import_is_all_or_nothing_and_idempotent,
+    |db: TestDb| async move {
+        let store = db.store().await;
+        chapter_field(&store).await;
 
-    let bad = "member_key,first_name,email,field.chapter,field.colour\n\
+        let bad = "member_key,first_name,email,field.chapter,field.colour\n\
                P1,Ada,ada@example.org,North,\n\
                P1,Ada again,ada2@example.org,North,\n\
                P3,,p3@example.org,,\n\
                P4,Dee,not-an-email,West,\n";
-    let err = store.import_csv("test", bad.as_bytes(), false).await.unwrap_err();
-    let ImportError::Rejected(problems) = err else { panic!("{err}") };
-    let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
-    assert!(text.iter().any(|p| p.starts_with("line 3") && p.contains("first on line 2")), "{text:?}");
-    assert!(text.iter().any(|p| p.starts_with("line 4") && p.contains("first_name")), "{text:?}");
-    assert!(text.iter().any(|p| p.starts_with("line 5") && p.contains("not-an-email")), "{text:?}");
-    assert!(text.iter().any(|p| p.starts_with("line 5") && p.contains("West")), "{text:?}");
-    assert!(text.iter().any(|p| p.contains("colour")), "{text:?}");
-    assert_eq!(store.count_members().await.unwrap(), 0);
-    assert_eq!(count(&store, "change_log").await, 1); // only the field's creation
+        let err = store
+            .import_csv("test", bad.as_bytes(), false)
+            .await
+            .unwrap_err();
+        let ImportError::Rejected(problems) = err else {
+            panic!("{err}")
+        };
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(
+            text.iter()
+                .any(|p| p.starts_with("line 3") && p.contains("first on line 2")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|p| p.starts_with("line 4") && p.contains("first_name")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|p| p.starts_with("line 5") && p.contains("not-an-email")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|p| p.starts_with("line 5") && p.contains("West")),
+            "{text:?}"
+        );
+        assert!(text.iter().any(|p| p.contains("colour")), "{text:?}");
+        assert_eq!(store.count_members().await.unwrap(), 0);
+        assert_eq!(count(&store, "change_log").await, 1); // only the field's creation
 
-    let report = store.import_csv("test", GOOD_CSV.as_bytes(), false).await.unwrap();
-    assert_eq!((report.created, report.updated, report.accounts_created), (3, 0, 1));
-    let p1 = store.member("P1").await.unwrap();
-    assert_eq!(p1.company_key.as_deref(), Some("C1"));
-    assert_eq!(p1.account_state.as_deref(), Some("active"));
-    assert_eq!(
-        store.field_values(&p1.id).await.unwrap(),
-        vec![("chapter".to_string(), "North".to_string())]
-    );
+        let report = store
+            .import_csv("test", GOOD_CSV.as_bytes(), false)
+            .await
+            .unwrap();
+        assert_eq!(
+            (report.created, report.updated, report.accounts_created),
+            (3, 0, 1)
+        );
+        let p1 = store.member("P1").await.unwrap();
+        assert_eq!(p1.company_key.as_deref(), Some("C1"));
+        assert_eq!(p1.account_state.as_deref(), Some("active"));
+        assert_eq!(
+            store.field_values(&p1.id).await.unwrap(),
+            vec![("chapter".to_string(), "North".to_string())]
+        );
 
-    // The same file again changes nothing and duplicates nothing.
-    let log = count(&store, "change_log").await;
-    let report = store.import_csv("test", GOOD_CSV.as_bytes(), false).await.unwrap();
-    assert_eq!((report.created, report.updated, report.unchanged), (0, 0, 3));
-    assert_eq!(store.count_members().await.unwrap(), 3);
-    assert_eq!(count(&store, "accounts").await, 1);
-    assert_eq!(count(&store, "change_log").await, log);
+        // The same file again changes nothing and duplicates nothing.
+        let log = count(&store, "change_log").await;
+        let report = store
+            .import_csv("test", GOOD_CSV.as_bytes(), false)
+            .await
+            .unwrap();
+        assert_eq!(
+            (report.created, report.updated, report.unchanged),
+            (0, 0, 3)
+        );
+        assert_eq!(store.count_members().await.unwrap(), 3);
+        assert_eq!(count(&store, "accounts").await, 1);
+        assert_eq!(count(&store, "change_log").await, log);
 
-    // An edited file updates.
-    let edited = GOOD_CSV.replace("Babbage", "Babbage-Smith");
-    let report = store.import_csv("test", edited.as_bytes(), false).await.unwrap();
-    assert_eq!((report.updated, report.unchanged), (1, 2));
-    assert_eq!(store.member("P2").await.unwrap().last_name.as_deref(), Some("Babbage-Smith"));
+        // An edited file updates.
+        let edited = GOOD_CSV.replace("Babbage", "Babbage-Smith");
+        let report = store
+            .import_csv("test", edited.as_bytes(), false)
+            .await
+            .unwrap();
+        assert_eq!((report.updated, report.unchanged), (1, 2));
+        assert_eq!(
+            store.member("P2").await.unwrap().last_name.as_deref(),
+            Some("Babbage-Smith")
+        );
 
-    // A dry run reports and writes nothing.
-    let more = format!("{GOOD_CSV}P9,person,Nine,Nine,,,,,,,\n");
-    let report = store.import_csv("test", more.as_bytes(), true).await.unwrap();
-    assert_eq!(report.created, 1);
-    assert!(store.member("P9").await.is_err());
+        // A dry run reports and writes nothing.
+        let more = format!("{GOOD_CSV}P9,person,Nine,Nine,,,,,,,\n");
+        let report = store
+            .import_csv("test", more.as_bytes(), true)
+            .await
+            .unwrap();
+        assert_eq!(report.created, 1);
+        assert!(store.member("P9").await.is_err());
 
-    // A company key that is neither in the file nor in the database is refused.
-    let orphan = "member_key,first_name,company_key\nP5,Eve,C404\n";
-    let err = store.import_csv("test", orphan.as_bytes(), false).await.unwrap_err();
-    assert!(err.to_string().contains("line 2") && err.to_string().contains("C404"), "{err}");
-});
+        // A company key that is neither in the file nor in the database is refused.
+        let orphan = "member_key,first_name,company_key\nP5,Eve,C404\n";
+        let err = store
+            .import_csv("test", orphan.as_bytes(), false)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("line 2") && err.to_string().contains("C404"),
+            "{err}"
+        );
+    }
+);
 
 both_engines!(malformed_csv_is_refused, |db: TestDb| async move {
     let store = db.store().await;
     let broken = "member_key,first_name\nP1,Ada\nP2,Bob,extra\n\"P3,Cy\n";
-    let err = store.import_csv("test", broken.as_bytes(), false).await.unwrap_err();
+    let err = store
+        .import_csv("test", broken.as_bytes(), false)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("line 3"), "{err}");
     assert_eq!(store.count_members().await.unwrap(), 0);
 });
 
 both_engines!(first_start_creates_one_admin, |db: TestDb| async move {
     let store = db.store().await;
-    let admin = store.bootstrap_admin("root@example.org").await.unwrap().unwrap();
+    let admin = store
+        .bootstrap_admin("root@example.org")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(admin.one_time_password.len(), 24);
-    let a = store.account_by_login("root@example.org").await.unwrap().unwrap();
+    let a = store
+        .account_by_login("root@example.org")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(a.is_admin() && a.must_change_password);
     assert!(guildgate::passwords::verify(admin.one_time_password, a.password_hash).await);
-    assert!(store.bootstrap_admin("root@example.org").await.unwrap().is_none());
+    assert!(store
+        .bootstrap_admin("root@example.org")
+        .await
+        .unwrap()
+        .is_none());
 });

@@ -131,9 +131,18 @@ pub fn binary_env(db: &TestDb, port: u16) -> Vec<(String, String)> {
     vec![
         ("GUILDGATE_DATABASE_URL".into(), db.url.clone()),
         ("GUILDGATE_LISTEN".into(), format!("127.0.0.1:{port}")),
-        ("GUILDGATE_ISSUER".into(), format!("http://127.0.0.1:{port}")),
-        ("GUILDGATE_DATA_DIR".into(), root.join("data").display().to_string()),
-        ("GUILDGATE_KEYS_DIR".into(), root.join("keys").display().to_string()),
+        (
+            "GUILDGATE_ISSUER".into(),
+            format!("http://127.0.0.1:{port}"),
+        ),
+        (
+            "GUILDGATE_DATA_DIR".into(),
+            root.join("data").display().to_string(),
+        ),
+        (
+            "GUILDGATE_KEYS_DIR".into(),
+            root.join("keys").display().to_string(),
+        ),
         ("GUILDGATE_MAX_CONNECTIONS".into(), "4".into()),
     ]
 }
