@@ -91,6 +91,23 @@ both_engines!(cli_members_fields_groups, |db: TestDb| async move {
         ],
     );
     cli_ok(&db, &["field", "set", "M1", "chapter", "North"]);
+    // A member whose account is refused (a taken login) is not half-created.
+    let out = cli(
+        &db,
+        &[
+            "member",
+            "add",
+            "--key",
+            "M9",
+            "--first-name",
+            "Cy",
+            "--account",
+            "ADA@example.org",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(!cli(&db, &["member", "show", "M9"], None).status.success());
     cli_ok(&db, &["field", "set", "M2", "chapter", "North"]);
     let out = cli(&db, &["field", "set", "M2", "chapter", "West"], None);
     assert!(String::from_utf8_lossy(&out.stderr).contains("North, South"));
