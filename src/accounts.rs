@@ -25,7 +25,7 @@ impl Role {
     }
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Account {
     pub id: String,
     pub member_id: String,

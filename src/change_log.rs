@@ -38,7 +38,7 @@ pub async fn record(tx: &mut Transaction, change: Change<'_>) -> StoreResult<()>
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ChangeEntry {
     pub id: String,
     pub at: i64,

@@ -47,6 +47,9 @@ pub enum Command {
     /// Groups and their resolved members.
     #[command(subcommand)]
     Group(GroupCmd),
+    /// Admin API tokens for scripts calling /admin/api/.
+    #[command(subcommand)]
+    ApiToken(crate::admin::cli::ApiTokenCmd),
     /// Import people and companies from a CSV file (all or nothing).
     Import {
         /// The CSV file; its columns are listed in the README.
@@ -303,6 +306,7 @@ async fn dispatch(
         Command::Company(cmd) => company(cmd, store, actor).await,
         Command::Field(cmd) => field(cmd, store, actor).await,
         Command::Group(cmd) => group(cmd, store, actor).await,
+        Command::ApiToken(cmd) => crate::admin::cli::api_token(cmd, store, actor).await,
         Command::Import {
             file,
             dry_run,
@@ -830,12 +834,12 @@ fn yes_no(b: bool) -> &'static str {
     }
 }
 
-fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+pub(crate) fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
-fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
+pub(crate) fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
     let mut table = comfy_table::Table::new();
     table
         .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)

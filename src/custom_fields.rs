@@ -9,7 +9,9 @@ use crate::change_log::{self, Change};
 use crate::db::{is_unique_violation, new_id, now_ms, Store, StoreError, StoreResult, Transaction};
 use crate::members::is_date;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum FieldType {
     Text,
@@ -31,7 +33,9 @@ impl FieldType {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum AppliesTo {
     Person,
@@ -49,7 +53,7 @@ impl AppliesTo {
     }
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct CustomField {
     pub id: String,
     pub field_key: String,
@@ -67,7 +71,7 @@ pub struct CustomField {
 }
 
 /// A new field, or the settings of an existing one.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct FieldSpec {
     pub field_key: String,
     pub name: String,
@@ -82,7 +86,7 @@ pub struct FieldSpec {
 }
 
 /// Changes to an existing field; `None` leaves a setting as it is.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct FieldUpdate {
     pub name: Option<String>,
     pub show_in_members: Option<bool>,

@@ -27,7 +27,7 @@ pub enum StoreError {
     #[error("{0}")]
     Conflict(String),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("password hashing failed: {0}")]
@@ -37,6 +37,20 @@ pub enum StoreError {
 impl StoreError {
     pub fn invalid(msg: impl Into<String>) -> Self {
         StoreError::Invalid(msg.into())
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        // PostgreSQL refuses NUL characters in text (SQLSTATE 22021); that is bad input, not
+        // a failure of the store.
+        let code = err
+            .as_database_error()
+            .and_then(|d| d.code().map(|c| c.into_owned()));
+        if code.as_deref() == Some("22021") {
+            return StoreError::invalid("text must not contain NUL characters");
+        }
+        StoreError::Database(err)
     }
 }
 

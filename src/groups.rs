@@ -150,7 +150,7 @@ fn conditions_sql(conditions: &[Condition], first: usize) -> (String, Vec<String
     (clauses.join(" AND "), binds)
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Group {
     pub id: String,
     pub group_key: String,
@@ -329,19 +329,73 @@ impl Store {
     /// The group's members as of now, evaluated by the database.
     pub async fn group_members(&self, group_key: &str) -> StoreResult<GroupMembers> {
         let group = self.group(group_key).await?;
-        let members: Vec<Member> = match group.selection.as_str() {
-            "static" => {
+        let selection = match group.selection.as_str() {
+            "static" => None,
+            _ => Some(group.condition_list()),
+        };
+        self.select_members(Some(&group.id), selection.as_deref())
+            .await
+    }
+
+    /// Who `selection` would choose, without saving anything (the console's live preview).
+    /// Unknown member keys and custom fields are refused as they would be on saving.
+    pub async fn preview_selection(&self, selection: &Selection) -> StoreResult<GroupMembers> {
+        match selection {
+            Selection::Static(keys) => {
+                let mut members = Vec::with_capacity(keys.len());
+                for key in keys {
+                    members.push(self.member(key).await.map_err(|e| match e {
+                        StoreError::NotFound(_) => {
+                            StoreError::invalid(format!("no member has the key {key:?}"))
+                        }
+                        other => other,
+                    })?);
+                }
+                members.sort_by(|a, b| a.member_key.cmp(&b.member_key));
+                members.dedup_by(|a, b| a.member_key == b.member_key);
+                Ok(split_by_account(members))
+            }
+            Selection::Conditions(conditions) => {
+                if conditions.is_empty() {
+                    return Err(StoreError::invalid(
+                        "a group chosen by conditions needs at least one condition",
+                    ));
+                }
+                for c in conditions {
+                    if let Subject::Field(key) = &c.subject {
+                        self.field(key).await.map_err(|e| match e {
+                            StoreError::NotFound(_) => StoreError::invalid(format!(
+                                "condition {c}: there is no custom field {key:?}"
+                            )),
+                            other => other,
+                        })?;
+                    }
+                }
+                self.select_members(None, Some(conditions)).await
+            }
+        }
+    }
+
+    /// Members of the static group `group_id` (when `conditions` is `None`), or the members
+    /// meeting `conditions`.
+    async fn select_members(
+        &self,
+        group_id: Option<&str>,
+        conditions: Option<&[Condition]>,
+    ) -> StoreResult<GroupMembers> {
+        let members: Vec<Member> = match conditions {
+            None => {
                 sqlx::query_as(&format!(
                     "SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} \
                      JOIN group_static_members g ON g.member_id = m.id \
                      WHERE g.group_id = $1 ORDER BY m.member_key"
                 ))
-                .bind(&group.id)
+                .bind(group_id)
                 .fetch_all(self.pool())
                 .await?
             }
-            _ => {
-                let (clause, binds) = conditions_sql(&group.condition_list(), 1);
+            Some(conditions) => {
+                let (clause, binds) = conditions_sql(conditions, 1);
                 let sql = format!(
                     "SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} WHERE {clause} ORDER BY m.member_key"
                 );
@@ -352,15 +406,7 @@ impl Store {
                 query.fetch_all(self.pool()).await?
             }
         };
-        let mut out = GroupMembers::default();
-        for m in members {
-            match m.account_state.as_deref() {
-                Some("active") => out.with_account.push(m),
-                Some(_) => out.deactivated.push(m),
-                None => out.without_account.push(m),
-            }
-        }
-        Ok(out)
+        Ok(split_by_account(members))
     }
 
     /// The keys of the groups `member_key` belongs to now.
@@ -395,6 +441,19 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// Sorts members as the sync sees them: active account, deactivated, no account.
+fn split_by_account(members: Vec<Member>) -> GroupMembers {
+    let mut out = GroupMembers::default();
+    for m in members {
+        match m.account_state.as_deref() {
+            Some("active") => out.with_account.push(m),
+            Some(_) => out.deactivated.push(m),
+            None => out.without_account.push(m),
+        }
+    }
+    out
 }
 
 /// Checks `selection` against the store and writes it, logged.

@@ -278,7 +278,7 @@ pub fn is_date(v: &str) -> bool {
 }
 
 /// A stored member, with its company's key and its account's state.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Member {
     pub id: String,
     pub member_key: String,

@@ -1,0 +1,85 @@
+//! `guildgate api-token`: admin API tokens from the command line.
+
+use clap::Subcommand;
+
+use crate::admin::api_tokens::Scope;
+use crate::cli::{print_json, print_table};
+use crate::db::Store;
+
+#[derive(Subcommand)]
+pub enum ApiTokenCmd {
+    /// Create a token; its value is printed once and cannot be shown again.
+    Create {
+        /// What the token is for (shown in lists and in the audit log).
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum, default_value = "read")]
+        scope: Scope,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tokens (never their values).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token at once.
+    Revoke {
+        /// The token's id, from `api-token list`.
+        id: String,
+    },
+}
+
+pub async fn api_token(cmd: ApiTokenCmd, store: &Store, actor: &str) -> anyhow::Result<()> {
+    match cmd {
+        ApiTokenCmd::Create { name, scope, json } => {
+            let new = store.create_api_token(actor, &name, scope).await?;
+            if json {
+                return print_json(&serde_json::json!({
+                    "id": new.token.id,
+                    "name": new.token.name,
+                    "scope": new.token.scope,
+                    "token": new.secret,
+                }));
+            }
+            println!(
+                "Created API token {} ({}, {}).",
+                new.token.id,
+                name,
+                scope.as_str()
+            );
+            println!("  token: {}", new.secret);
+            println!("Keep it now: it is stored hashed and will not be shown again.");
+            Ok(())
+        }
+        ApiTokenCmd::List { json } => {
+            let tokens = store.list_api_tokens().await?;
+            if json {
+                return print_json(&tokens);
+            }
+            let rows = tokens
+                .into_iter()
+                .map(|t| {
+                    vec![
+                        t.id,
+                        t.name,
+                        format!("{}…", t.token_prefix),
+                        t.scope,
+                        if t.revoked_at.is_some() {
+                            "revoked".into()
+                        } else {
+                            "active".into()
+                        },
+                    ]
+                })
+                .collect();
+            print_table(&["id", "name", "starts with", "scope", "state"], rows);
+            Ok(())
+        }
+        ApiTokenCmd::Revoke { id } => {
+            let t = store.revoke_api_token(actor, &id).await?;
+            println!("API token {} ({}) is revoked.", t.id, t.name);
+            Ok(())
+        }
+    }
+}
