@@ -50,6 +50,12 @@ pub enum Command {
     /// Admin API tokens for scripts calling /admin/api/.
     #[command(subcommand)]
     ApiToken(crate::admin::cli::ApiTokenCmd),
+    /// Token-signing keys: list, rotate.
+    #[command(subcommand)]
+    Keys(crate::oidc::commands::KeysCmd),
+    /// OpenID Connect clients (e.g. Higher Logic): add, list, show, rotate-secret, remove.
+    #[command(subcommand)]
+    Client(crate::oidc::commands::ClientCmd),
     /// Import people and companies from a CSV file (all or nothing).
     Import {
         /// The CSV file; its columns are listed in the README.
@@ -295,6 +301,8 @@ async fn dispatch(
                 println!("  one-time password:  {}", admin.one_time_password);
                 println!("It must be changed at first sign-in and will not be shown again.");
             }
+            // Refuse to start without the private keys the database says we sign with.
+            crate::oidc::keys::KeyRing::load_or_init(store, settings).await?;
             server::serve(settings.clone(), store.clone()).await
         }
         Command::Migrate => {
@@ -307,6 +315,8 @@ async fn dispatch(
         Command::Field(cmd) => field(cmd, store, actor).await,
         Command::Group(cmd) => group(cmd, store, actor).await,
         Command::ApiToken(cmd) => crate::admin::cli::api_token(cmd, store, actor).await,
+        Command::Keys(cmd) => crate::oidc::commands::keys(cmd, settings, store, actor).await,
+        Command::Client(cmd) => crate::oidc::commands::client(cmd, settings, store, actor).await,
         Command::Import {
             file,
             dry_run,

@@ -43,6 +43,32 @@ pub struct Settings {
     pub admin_email: String,
     /// Maximum connections in the database pool.
     pub max_connections: u32,
+    /// Token-signing key rotation (`[signing]`).
+    pub signing: SigningSettings,
+}
+
+/// Timings of signing-key rotation, in seconds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SigningSettings {
+    /// How long clients may cache the JWKS; a new key is published this long before it signs.
+    pub jwks_max_age_secs: u64,
+    /// How long a replaced key stays published after the new one starts signing: at least the
+    /// longest lifetime of a token it signed (ID tokens live at most a day).
+    pub retire_after_secs: u64,
+    /// How often an instance re-reads the key list (to see keys rotated elsewhere); keep it
+    /// well below `jwks_max_age_secs`.
+    pub reload_secs: u64,
+}
+
+impl Default for SigningSettings {
+    fn default() -> Self {
+        SigningSettings {
+            jwks_max_age_secs: 3600,
+            retire_after_secs: 24 * 3600,
+            reload_secs: 60,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +89,7 @@ impl Default for Settings {
             log_format: LogFormat::Pretty,
             admin_email: "admin@guildgate.local".into(),
             max_connections: 10,
+            signing: SigningSettings::default(),
         }
     }
 }
@@ -133,6 +160,15 @@ impl Settings {
                 key: "max_connections",
                 value: "0".into(),
                 reason: "must be at least 1".into(),
+            });
+        }
+        if self.signing.reload_secs == 0
+            || self.signing.reload_secs >= self.signing.jwks_max_age_secs
+        {
+            return Err(ConfigError::Invalid {
+                key: "signing.reload_secs",
+                value: self.signing.reload_secs.to_string(),
+                reason: "must be at least 1 and below signing.jwks_max_age_secs".into(),
             });
         }
         if !self.admin_email.contains('@') {

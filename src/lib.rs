@@ -11,6 +11,7 @@ pub mod db;
 pub mod groups;
 pub mod import;
 pub mod members;
+pub mod oidc;
 pub mod passwords;
 pub mod server;
 pub mod telemetry;

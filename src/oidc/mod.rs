@@ -1,0 +1,5 @@
+//! The OpenID Connect provider.
+
+pub mod clients;
+pub mod commands;
+pub mod keys;

@@ -1,0 +1,275 @@
+//! Client registration on SQLite and PostgreSQL: secrets shown once and stored keyed-hashed,
+//! exact redirect URIs, the PKCE rule, and `guildgate client`.
+
+mod support;
+
+use guildgate::db::StoreError;
+use guildgate::oidc::clients::{ClientType, NewClient};
+use guildgate::oidc::keys::Pepper;
+use serde_json::Value;
+use support::{cli, cli_ok, TestDb};
+
+const HL_REDIRECT: &str =
+    "https://community.example.org/HigherLogic/Security/OAuth/Authentication.aspx";
+
+both_engines!(
+    secrets_are_shown_once_and_stored_hashed,
+    |db: TestDb| async move {
+        let store = db.store().await;
+        let pepper = Pepper::load_or_init(&store, &db.dir.path().join("keys"))
+            .await
+            .unwrap();
+        let mut new = NewClient::new("Higher Logic", ClientType::Confidential, &[HL_REDIRECT]);
+        new.client_id = Some("higher-logic".into());
+        new.require_pkce = false;
+        new.allowed_scopes = vec!["openid".into(), "profile".into()];
+        let (client, secret) = store.add_client("test", &pepper, new).await.unwrap();
+        let secret = secret.expect("confidential clients get a secret");
+        assert_eq!(secret.len(), 43);
+        assert!(!client.require_pkce);
+        assert!(client.has_redirect_uri(HL_REDIRECT));
+        // Exact string match: no trailing slash, case or query variations.
+        for variant in [
+            &format!("{HL_REDIRECT}/"),
+            &HL_REDIRECT.to_uppercase(),
+            &format!("{HL_REDIRECT}?x=1"),
+            &HL_REDIRECT.replace("https", "http"),
+        ] {
+            assert!(!client.has_redirect_uri(variant), "{variant}");
+        }
+        assert!(client.allows_scope("profile") && !client.allows_scope("email"));
+
+        // The secret itself is nowhere in the database.
+        let (stored,): (String,) =
+            sqlx::query_as("SELECT secret_hash FROM oidc_clients WHERE client_id = 'higher-logic'")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_ne!(stored, secret);
+        let (log,): (String,) =
+            sqlx::query_as("SELECT detail FROM change_log WHERE entity = 'oidc_client'")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert!(!log.contains(&secret) && !log.contains(&stored));
+
+        let ok = store
+            .authenticate_client(&pepper, "higher-logic", &secret)
+            .await
+            .unwrap();
+        assert_eq!(ok.unwrap().client_id, "higher-logic");
+        assert!(store
+            .authenticate_client(&pepper, "higher-logic", "wrong")
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store
+            .authenticate_client(&pepper, "nobody", &secret)
+            .await
+            .unwrap()
+            .is_none());
+        // The same secret under another pepper does not verify.
+        let other = Pepper::from_bytes([1; 32]);
+        assert!(store
+            .authenticate_client(&other, "higher-logic", &secret)
+            .await
+            .unwrap()
+            .is_none());
+
+        let new_secret = store
+            .rotate_client_secret("test", &pepper, "higher-logic")
+            .await
+            .unwrap();
+        assert_ne!(new_secret, secret);
+        assert!(store
+            .authenticate_client(&pepper, "higher-logic", &secret)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store
+            .authenticate_client(&pepper, "higher-logic", &new_secret)
+            .await
+            .unwrap()
+            .is_some());
+
+        // Taken ids are refused.
+        let mut dup = NewClient::new("Again", ClientType::Confidential, &[HL_REDIRECT]);
+        dup.client_id = Some("higher-logic".into());
+        assert!(matches!(
+            store.add_client("test", &pepper, dup).await,
+            Err(StoreError::Conflict(_))
+        ));
+
+        store.remove_client("test", "higher-logic").await.unwrap();
+        assert!(store.find_client("higher-logic").await.unwrap().is_none());
+        let actions: Vec<String> = store
+            .recent_changes(10)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.entity == "oidc_client")
+            .map(|c| c.action)
+            .collect();
+        assert_eq!(actions, ["removed", "secret_rotated", "created"]);
+    }
+);
+
+both_engines!(
+    public_clients_keep_pkce_and_have_no_secret,
+    |db: TestDb| async move {
+        let store = db.store().await;
+        let pepper = Pepper::load_or_init(&store, &db.dir.path().join("keys"))
+            .await
+            .unwrap();
+        let mut new = NewClient::new("App", ClientType::Public, &["http://127.0.0.1:7000/cb"]);
+        new.require_pkce = false;
+        let err = store
+            .add_client("test", &pepper, new.clone())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("only for confidential clients"),
+            "{err}"
+        );
+
+        new.require_pkce = true;
+        let (client, secret) = store.add_client("test", &pepper, new).await.unwrap();
+        assert!(secret.is_none());
+        assert!(client.is_public() && client.require_pkce);
+        assert_eq!(client.token_endpoint_auth_methods.len(), 1);
+        assert!(!client.secret_matches(&pepper, ""));
+        assert!(store
+            .authenticate_client(&pepper, &client.client_id, "")
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store
+            .rotate_client_secret("test", &pepper, &client.client_id)
+            .await
+            .is_err());
+        // Defaults: PKCE on, both secret methods, standard scopes.
+        let (conf, _) = store
+            .add_client(
+                "test",
+                &pepper,
+                NewClient::new(
+                    "Site",
+                    ClientType::Confidential,
+                    &["https://site.example/cb"],
+                ),
+            )
+            .await
+            .unwrap();
+        assert!(conf.require_pkce);
+        assert_eq!(conf.allowed_scopes, ["openid", "profile", "email"]);
+        assert_eq!(conf.token_endpoint_auth_methods.len(), 2);
+
+        // The database enforces the rule too, whatever writes to it.
+        let r =
+            sqlx::query("UPDATE oidc_clients SET require_pkce = 0 WHERE client_type = 'public'")
+                .execute(store.pool())
+                .await;
+        assert!(r.is_err());
+
+        for bad in [
+            "http://example.org/cb",
+            "https://x.example/cb#frag",
+            "not a url",
+        ] {
+            let err = store
+                .add_client(
+                    "test",
+                    &pepper,
+                    NewClient::new("Bad", ClientType::Confidential, &[bad]),
+                )
+                .await
+                .unwrap_err();
+            assert!(matches!(err, StoreError::Invalid(_)), "{bad}: {err}");
+        }
+    }
+);
+
+both_engines!(client_cli, |db: TestDb| async move {
+    let out = cli_ok(
+        &db,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Higher Logic",
+            "--client-id",
+            "hl",
+            "--redirect-uri",
+            HL_REDIRECT,
+            "--scope",
+            "openid",
+            "--scope",
+            "profile",
+            "--no-pkce",
+            "--post-logout-redirect-uri",
+            "https://community.example.org/",
+            "--json",
+        ],
+    );
+    let added: Value = serde_json::from_str(&out).unwrap();
+    let secret = added["client_secret"].as_str().unwrap().to_string();
+    assert_eq!(added["require_pkce"], false);
+    assert_eq!(
+        added["token_endpoint_auth_methods"][0],
+        "client_secret_basic"
+    );
+
+    let shown = cli_ok(&db, &["client", "show", "hl"]);
+    assert!(
+        shown.contains("not required") && shown.contains(HL_REDIRECT),
+        "{shown}"
+    );
+    assert!(!shown.contains(&secret));
+    let listed = cli_ok(&db, &["client", "list"]);
+    assert!(listed.contains("Higher Logic") && !listed.contains(&secret));
+    let json: Value = serde_json::from_str(&cli_ok(&db, &["client", "list", "--json"])).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 1);
+    assert!(json[0].get("secret_hash").is_none());
+
+    let out = cli(
+        &db,
+        &[
+            "client",
+            "add",
+            "--name",
+            "SPA",
+            "--type",
+            "public",
+            "--redirect-uri",
+            "http://localhost:3000/cb",
+            "--no-pkce",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only for confidential clients"));
+
+    let rotated: Value =
+        serde_json::from_str(&cli_ok(&db, &["client", "rotate-secret", "hl", "--json"])).unwrap();
+    let new_secret = rotated["client_secret"].as_str().unwrap();
+    assert_ne!(new_secret, secret);
+    let store = db.store().await;
+    let pepper = Pepper::load_or_init(&store, &db.dir.path().join("keys"))
+        .await
+        .unwrap();
+    assert!(store
+        .authenticate_client(&pepper, "hl", new_secret)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .authenticate_client(&pepper, "hl", &secret)
+        .await
+        .unwrap()
+        .is_none());
+
+    cli_ok(&db, &["client", "remove", "hl"]);
+    let out = cli(&db, &["client", "show", "hl"], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("client hl not found"));
+});

@@ -1,0 +1,308 @@
+//! The signing key ring on SQLite and PostgreSQL: first start, several instances, rotation
+//! (publish before sign, keep until expired), failures at start, and `guildgate keys`.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use guildgate::config::Settings;
+use guildgate::db::now_ms;
+use guildgate::oidc::keys::{self, Alg, KeyError, KeyRing, Pepper};
+use jsonwebtoken::{DecodingKey, Validation};
+use serde_json::{json, Value};
+use support::{cli, cli_ok, TestDb};
+
+fn settings(db: &TestDb, keys_dir: &Path) -> Settings {
+    Settings {
+        database_url: db.url.clone(),
+        keys_dir: keys_dir.to_path_buf(),
+        issuer: "https://login.example.org".into(),
+        ..Default::default()
+    }
+}
+
+fn claims(exp_in: i64) -> Value {
+    let now = now_ms() / 1000;
+    json!({ "iss": "https://login.example.org", "sub": "M1", "aud": "c1", "iat": now, "exp": now + exp_in })
+}
+
+/// Verifies `token` against the published JWKS, as a relying party does.
+fn verify_with_jwks(jwks: &Value, token: &str) -> Result<Value, String> {
+    let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+    let kid = header.kid.ok_or("no kid")?;
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .ok_or("kid not published")?;
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk.clone()).unwrap();
+    let key = DecodingKey::from_jwk(&jwk).map_err(|e| e.to_string())?;
+    let mut v = Validation::new(header.alg);
+    v.set_audience(&["c1"]);
+    jsonwebtoken::decode::<Value>(token, &key, &v)
+        .map(|d| d.claims)
+        .map_err(|e| e.to_string())
+}
+
+fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+both_engines!(first_start_and_second_instance, |db: TestDb| async move {
+    let store = db.store().await;
+    let dir = db.dir.path().join("keys");
+    let s = settings(&db, &dir);
+    let ring = KeyRing::load_or_init(&store, &s).await.unwrap();
+
+    let infos = keys::list(&store).await.unwrap();
+    assert_eq!(infos.len(), 2);
+    for alg in Alg::ALL {
+        let info = infos.iter().find(|k| k.alg == alg.as_str()).unwrap();
+        let path = keys::private_key_path(&dir, alg, &info.kid);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", path.display());
+        }
+        assert!(
+            !info.public_jwk.contains("\"d\""),
+            "no private part in the DB"
+        );
+    }
+    assert!(dir.join(keys::PEPPER_FILE).is_file());
+
+    let jwks = ring.jwks().await;
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    for alg in Alg::ALL {
+        let token = ring.sign(alg, &claims(60)).await.unwrap();
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.alg, alg.jwt());
+        assert_eq!(header.typ.as_deref(), Some("JWT"));
+        assert_eq!(verify_with_jwks(&jwks, &token).unwrap()["sub"], "M1");
+        let back: Value = ring.verify(&token, true).await.unwrap();
+        assert_eq!(back["sub"], "M1");
+    }
+
+    // A second instance on the same database and folder signs with the same keys.
+    let other = KeyRing::load_or_init(&store, &s).await.unwrap();
+    assert_eq!(keys::list(&store).await.unwrap().len(), 2);
+    for alg in Alg::ALL {
+        let a = ring.sign(alg, &claims(60)).await.unwrap();
+        let b = other.sign(alg, &claims(60)).await.unwrap();
+        assert_eq!(kid_of(&a), kid_of(&b));
+        let _: Value = other.verify(&a, true).await.unwrap();
+    }
+    assert_eq!(other.jwks().await, jwks);
+});
+
+both_engines!(
+    verification_refuses_what_we_did_not_sign,
+    |db: TestDb| async move {
+        let store = db.store().await;
+        let dir = db.dir.path().join("keys");
+        let ring = KeyRing::load_or_init(&store, &settings(&db, &dir))
+            .await
+            .unwrap();
+
+        let expired = ring.sign(Alg::RS256, &claims(-120)).await.unwrap();
+        assert!(matches!(
+            ring.verify::<Value>(&expired, true).await,
+            Err(KeyError::InvalidToken(m)) if m == "expired"
+        ));
+        // An expired ID token is still a fine id_token_hint.
+        let _: Value = ring.verify(&expired, false).await.unwrap();
+
+        let mut wrong_iss = claims(60);
+        wrong_iss["iss"] = json!("https://evil.example");
+        let t = ring.sign(Alg::ES256, &wrong_iss).await.unwrap();
+        assert!(ring.verify::<Value>(&t, true).await.is_err());
+
+        // Tampered payload, HS256 with the public key as secret, alg none, garbage.
+        let good = ring.sign(Alg::RS256, &claims(60)).await.unwrap();
+        let parts: Vec<&str> = good.split('.').collect();
+        let mut forged = claims(60);
+        forged["sub"] = json!("ADMIN");
+        use base64::Engine as _;
+        let b64 =
+            |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let tampered = format!("{}.{}.{}", parts[0], b64(&forged), parts[2]);
+        assert!(ring.verify::<Value>(&tampered, true).await.is_err());
+        let none = format!(
+            "{}.{}.",
+            b64(&json!({"alg": "none", "kid": kid_of(&good)})),
+            b64(&forged)
+        );
+        assert!(ring.verify::<Value>(&none, true).await.is_err());
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        h.kid = Some(kid_of(&good));
+        let hs = jsonwebtoken::encode(
+            &h,
+            &forged,
+            &jsonwebtoken::EncodingKey::from_secret(b"public"),
+        )
+        .unwrap();
+        assert!(ring.verify::<Value>(&hs, true).await.is_err());
+        assert!(ring.verify::<Value>("not.a.jwt", true).await.is_err());
+        // A key of the other algorithm, with this kid, is not accepted either.
+        let es = ring.sign(Alg::ES256, &claims(60)).await.unwrap();
+        let es_parts: Vec<&str> = es.split('.').collect();
+        let swapped = format!(
+            "{}.{}.{}",
+            b64(&json!({"alg": "ES256", "typ": "JWT", "kid": kid_of(&good)})),
+            es_parts[1],
+            es_parts[2]
+        );
+        assert!(ring.verify::<Value>(&swapped, true).await.is_err());
+    }
+);
+
+both_engines!(
+    rotation_publishes_before_signing_and_keeps_until_expiry,
+    |db: TestDb| async move {
+        let store = db.store().await;
+        let dir = db.dir.path().join("keys");
+        let mut s = settings(&db, &dir);
+        s.signing.jwks_max_age_secs = 2;
+        s.signing.retire_after_secs = 2;
+        s.signing.reload_secs = 1;
+        let ring = KeyRing::load_or_init(&store, &s).await.unwrap();
+        let before = ring.sign(Alg::RS256, &claims(3600)).await.unwrap();
+        let old_kid = kid_of(&before);
+        let es_before = kid_of(&ring.sign(Alg::ES256, &claims(60)).await.unwrap());
+
+        let r = keys::rotate(&store, &s, "test", Alg::RS256, now_ms())
+            .await
+            .unwrap();
+        assert_eq!(r.replaced.as_ref().unwrap().0, old_kid);
+        assert!(keys::private_key_path(&dir, Alg::RS256, &r.new_kid).is_file());
+        ring.reload().await.unwrap();
+
+        // Published at once, but the old key still signs.
+        let jwks = ring.jwks().await;
+        let kids: Vec<&str> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        assert!(kids.contains(&r.new_kid.as_str()) && kids.contains(&old_kid.as_str()));
+        assert_eq!(
+            kid_of(&ring.sign(Alg::RS256, &claims(60)).await.unwrap()),
+            old_kid
+        );
+        // Another instance, started now, agrees.
+        let other = KeyRing::load_or_init(&store, &s).await.unwrap();
+        assert_eq!(
+            kid_of(&other.sign(Alg::RS256, &claims(60)).await.unwrap()),
+            old_kid
+        );
+
+        tokio::time::sleep(Duration::from_millis(2_200)).await;
+        // The new key signs (after the reload interval) and the old one is still published, so
+        // tokens it signed still verify.
+        let after = ring.sign(Alg::RS256, &claims(60)).await.unwrap();
+        assert_eq!(kid_of(&after), r.new_kid);
+        let jwks = ring.jwks().await;
+        verify_with_jwks(&jwks, &before).unwrap();
+        verify_with_jwks(&jwks, &after).unwrap();
+        // The other algorithm was not rotated.
+        assert_eq!(
+            kid_of(&ring.sign(Alg::ES256, &claims(60)).await.unwrap()),
+            es_before
+        );
+
+        tokio::time::sleep(Duration::from_millis(2_200)).await;
+        let jwks = ring.jwks().await;
+        assert!(!jwks.to_string().contains(&old_kid), "old key retired");
+        assert!(verify_with_jwks(&jwks, &before).is_err());
+        assert!(ring.verify::<Value>(&before, false).await.is_err());
+        let states = keys::key_states(&keys::list(&store).await.unwrap(), now_ms());
+        assert_eq!(
+            states
+                .iter()
+                .filter(|s| **s == keys::KeyState::Retired)
+                .count(),
+            1
+        );
+    }
+);
+
+both_engines!(
+    missing_or_foreign_key_material_fails_at_start,
+    |db: TestDb| async move {
+        let store = db.store().await;
+        let dir = db.dir.path().join("keys");
+        let s = settings(&db, &dir);
+        KeyRing::load_or_init(&store, &s).await.unwrap();
+
+        // An instance with an empty keys folder must not start (nor invent a new pepper).
+        let empty = db.dir.path().join("other-keys");
+        let err = KeyRing::load_or_init(&store, &settings(&db, &empty))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, KeyError::PepperMismatch { .. }), "{err}");
+        std::fs::copy(dir.join(keys::PEPPER_FILE), empty.join(keys::PEPPER_FILE)).unwrap();
+        let err = KeyRing::load_or_init(&store, &settings(&db, &empty))
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, KeyError::MissingPrivateKey { .. }), "{text}");
+        assert!(
+            text.contains("keys_dir") && text.contains("missing"),
+            "{text}"
+        );
+
+        // A different pepper file is refused too.
+        let third = db.dir.path().join("third-keys");
+        std::fs::create_dir_all(&third).unwrap();
+        std::fs::write(
+            third.join(keys::PEPPER_FILE),
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            Pepper::load_or_init(&store, &third).await,
+            Err(KeyError::PepperMismatch { .. })
+        ));
+
+        // A private file swapped for another key is refused.
+        let infos = keys::list(&store).await.unwrap();
+        let rs = infos.iter().find(|k| k.alg == "RS256").unwrap();
+        std::fs::write(
+            keys::private_key_path(&dir, Alg::RS256, &rs.kid),
+            keys::generate_pem(Alg::RS256).unwrap(),
+        )
+        .unwrap();
+        let err = KeyRing::load_or_init(&store, &s).await.unwrap_err();
+        assert!(matches!(err, KeyError::Mismatch { .. }), "{err}");
+    }
+);
+
+both_engines!(keys_cli_lists_and_rotates, |db: TestDb| async move {
+    let out = cli_ok(&db, &["keys", "list", "--json"]);
+    let list: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|k| k["state"] == "active"));
+    let out = cli_ok(&db, &["keys", "rotate", "--alg", "es256", "--json"]);
+    let rotated: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(rotated[0]["alg"], "ES256");
+    let table = cli_ok(&db, &["keys", "list"]);
+    assert!(
+        table.contains("pending") && table.contains("active"),
+        "{table}"
+    );
+    let out = cli(&db, &["keys", "rotate", "--alg", "HS256"], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RS256 or ES256"));
+    let changes = db.store().await.recent_changes(10).await.unwrap();
+    assert!(changes
+        .iter()
+        .any(|c| c.entity == "signing_key" && c.action == "rotated"));
+});
