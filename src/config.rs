@@ -45,6 +45,8 @@ pub struct Settings {
     pub max_connections: u32,
     /// Token-signing key rotation (`[signing]`).
     pub signing: SigningSettings,
+    /// Sign-in throttling (`[throttle]`).
+    pub throttle: crate::oidc::throttle::ThrottleSettings,
 }
 
 /// Timings of signing-key rotation, in seconds.
@@ -90,6 +92,7 @@ impl Default for Settings {
             admin_email: "admin@guildgate.local".into(),
             max_connections: 10,
             signing: SigningSettings::default(),
+            throttle: Default::default(),
         }
     }
 }

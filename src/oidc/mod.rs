@@ -3,3 +3,4 @@
 pub mod clients;
 pub mod commands;
 pub mod keys;
+pub mod throttle;

@@ -1,0 +1,101 @@
+//! Sign-in throttling on SQLite and PostgreSQL, shared by instances through the database.
+
+mod support;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use guildgate::oidc::throttle::{Throttle, ThrottleError, ThrottleSettings};
+use support::TestDb;
+
+fn settings() -> ThrottleSettings {
+    ThrottleSettings {
+        account_free_failures: 3,
+        address_free_failures: 6,
+        base_delay_secs: 1,
+        max_delay_secs: 2,
+        window_secs: 3600,
+    }
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+both_engines!(
+    account_delays_grow_and_success_clears,
+    |db: TestDb| async move {
+        let store = db.store().await;
+        let t = Throttle::new(store.clone(), settings());
+        // A second instance: its own pool on the same database.
+        let other = Throttle::new(db.store().await, settings());
+        let a = ip("192.0.2.10");
+        let b = ip("198.51.100.7");
+
+        for _ in 0..2 {
+            t.check("ann@example.org", a).await.unwrap();
+            t.record_failure("ann@example.org", a).await.unwrap();
+        }
+        t.check("ann@example.org", a).await.unwrap();
+        // The third failure happens on the other instance; both see the block.
+        other.record_failure("ANN@example.org ", a).await.unwrap();
+        let err = t.check("ann@example.org", b).await.unwrap_err();
+        assert!(matches!(err, ThrottleError::RetryAfter(d) if d <= Duration::from_secs(1)));
+        assert_eq!(err.retry_after_secs(), Some(1));
+        assert!(!err.to_string().contains("ann"));
+        assert!(other.check("ann@example.org", a).await.is_err());
+        // Other accounts are not affected (the address allowance is higher).
+        t.check("bob@example.org", a).await.unwrap();
+
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        t.check("ann@example.org", a).await.unwrap();
+        t.record_failure("ann@example.org", a).await.unwrap();
+        let err = t.check("ann@example.org", a).await.unwrap_err();
+        assert_eq!(err.retry_after_secs(), Some(2), "the delay doubled");
+        tokio::time::sleep(Duration::from_millis(2_100)).await;
+        t.record_failure("ann@example.org", b).await.unwrap();
+        assert_eq!(
+            t.check("ann@example.org", b)
+                .await
+                .unwrap_err()
+                .retry_after_secs(),
+            Some(2),
+            "capped at max_delay_secs"
+        );
+        tokio::time::sleep(Duration::from_millis(2_100)).await;
+        t.record_success("ann@example.org").await.unwrap();
+        t.record_failure("ann@example.org", b).await.unwrap();
+        t.check("ann@example.org", b).await.unwrap();
+    }
+);
+
+both_engines!(
+    address_is_throttled_across_accounts,
+    |db: TestDb| async move {
+        let store = db.store().await;
+        let t = Throttle::new(store.clone(), settings());
+        let attacker = ip("2001:db8:5:6::1");
+        let same_net = ip("2001:db8:5:6:ffff::2");
+        for n in 0..6 {
+            let email = format!("user{n}@example.org");
+            t.check(&email, attacker).await.unwrap();
+            t.record_failure(&email, attacker).await.unwrap();
+            // A success on an own account does not reset the address.
+            t.record_success("mine@example.org").await.unwrap();
+        }
+        let err = t.check("someone@example.org", same_net).await.unwrap_err();
+        assert!(matches!(err, ThrottleError::RetryAfter(_)));
+        // Another network is fine.
+        t.check("someone@example.org", ip("2001:db8:5:7::1"))
+            .await
+            .unwrap();
+        // Nothing readable is stored.
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT subject FROM login_throttle")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert!(rows
+            .iter()
+            .all(|(s,)| !s.contains('@') && !s.contains("2001")));
+    }
+);
