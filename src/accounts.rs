@@ -175,6 +175,11 @@ impl Store {
         .bind(&account.id)
         .execute(&mut *tx)
         .await?;
+        if state == "deactivated" {
+            // Signed out everywhere and every token revoked, atomically with the deactivation;
+            // reactivation revives none of it.
+            crate::oidc::grants::revoke_all_of_account(&mut tx, &account.id).await?;
+        }
         change_log::record(
             &mut tx,
             Change {

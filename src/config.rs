@@ -43,6 +43,8 @@ pub struct Settings {
     pub admin_email: String,
     /// Maximum connections in the database pool.
     pub max_connections: u32,
+    /// The OpenID Connect flow: token and session lifetimes (`[oidc]`).
+    pub oidc: OidcSettings,
     /// Token-signing key rotation (`[signing]`).
     pub signing: SigningSettings,
     /// Sign-in throttling (`[throttle]`).
@@ -91,8 +93,35 @@ impl Default for Settings {
             log_format: LogFormat::Pretty,
             admin_email: "admin@guildgate.local".into(),
             max_connections: 10,
+            oidc: OidcSettings::default(),
             signing: SigningSettings::default(),
             throttle: Default::default(),
+        }
+    }
+}
+
+/// Lifetimes of what the provider hands out, in seconds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcSettings {
+    /// Authorization codes (at most 60, RFC 9700).
+    pub code_lifetime_secs: i64,
+    pub access_token_lifetime_secs: i64,
+    pub id_token_lifetime_secs: i64,
+    /// Refresh tokens; each rotation starts a new lifetime.
+    pub refresh_token_lifetime_secs: i64,
+    /// A browser session ends after this long without use.
+    pub session_lifetime_secs: i64,
+}
+
+impl Default for OidcSettings {
+    fn default() -> Self {
+        OidcSettings {
+            code_lifetime_secs: 60,
+            access_token_lifetime_secs: 3600,
+            id_token_lifetime_secs: 3600,
+            refresh_token_lifetime_secs: 30 * 24 * 3600,
+            session_lifetime_secs: 8 * 3600,
         }
     }
 }
@@ -173,6 +202,38 @@ impl Settings {
                 value: self.signing.reload_secs.to_string(),
                 reason: "must be at least 1 and below signing.jwks_max_age_secs".into(),
             });
+        }
+        let oidc = &self.oidc;
+        for (key, value, max) in [
+            ("oidc.code_lifetime_secs", oidc.code_lifetime_secs, 60),
+            (
+                "oidc.access_token_lifetime_secs",
+                oidc.access_token_lifetime_secs,
+                24 * 3600,
+            ),
+            (
+                "oidc.id_token_lifetime_secs",
+                oidc.id_token_lifetime_secs,
+                24 * 3600,
+            ),
+            (
+                "oidc.refresh_token_lifetime_secs",
+                oidc.refresh_token_lifetime_secs,
+                365 * 24 * 3600,
+            ),
+            (
+                "oidc.session_lifetime_secs",
+                oidc.session_lifetime_secs,
+                30 * 24 * 3600,
+            ),
+        ] {
+            if !(1..=max).contains(&value) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    value: value.to_string(),
+                    reason: format!("must be between 1 and {max} seconds"),
+                });
+            }
         }
         if !self.admin_email.contains('@') {
             return Err(ConfigError::Invalid {

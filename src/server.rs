@@ -22,6 +22,8 @@ use crate::db::{Store, StoreError};
 pub struct AppState {
     pub store: Store,
     pub settings: Arc<Settings>,
+    /// The OpenID Connect provider: issuer, signing keys, clients.
+    pub oidc: Arc<crate::oidc::provider::Provider>,
 }
 
 /// Errors of the HTTP layer, each mapped to one status in [`IntoResponse`].
@@ -60,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .nest("/admin/api", crate::admin::api::router())
+        .merge(crate::oidc::routes::router(&state))
         .with_state(state)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -91,9 +94,12 @@ pub async fn serve(settings: Settings, store: Store) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
     let addr = listener.local_addr()?;
+    let oidc = crate::oidc::provider::Provider::start(&settings, &store).await?;
+    crate::oidc::grants::spawn_cleanup(store.clone());
     let state = AppState {
         store: store.clone(),
         settings: Arc::new(settings),
+        oidc,
     };
     tracing::info!(%addr, issuer = %state.settings.issuer(), "listening");
     println!(

@@ -1,6 +1,20 @@
 //! The OpenID Connect provider.
 
+pub mod authorize;
+pub mod claims;
 pub mod clients;
 pub mod commands;
+pub mod csrf;
+pub mod discovery;
+pub mod error;
+pub mod grants;
 pub mod keys;
+pub mod logout;
+pub mod pages;
+pub mod params;
+pub mod provider;
+pub mod routes;
+pub mod sessions;
 pub mod throttle;
+pub mod token;
+pub mod userinfo;

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use guildgate::db::Store;
 
+pub mod oidc;
+
 /// The variable `.ci/run` sets to the admin URL of the PostgreSQL server.
 pub const POSTGRES_ENV: &str = "GUILDGATE_TEST_POSTGRES_URL";
 

@@ -1,0 +1,493 @@
+//! The authorization endpoint (`/authorize`, GET and POST) and the login form (`/login`).
+//!
+//! Until the client and its redirect URI are verified, every error is a page (never a redirect:
+//! an open redirector would leak codes). After that, errors go back to the client as OAuth
+//! errors with `state` and `iss` (RFC 9207).
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Form;
+use tower_sessions::Session;
+
+use crate::oidc::csrf;
+use crate::oidc::error::{redirect_with, ErrorCode, OidcError, OidcResult, RedirectTarget};
+use crate::oidc::grants::{self, NewCode};
+use crate::oidc::pages::{self, LoginPage};
+use crate::oidc::params::Params;
+use crate::oidc::provider::{ClientInfo, SUPPORTED_SCOPES};
+use crate::oidc::sessions::{self, Login};
+use crate::passwords;
+use crate::server::AppState;
+
+/// The parameters of an authorization request that the login form carries along.
+const CARRIED: &[&str] = &[
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "response_mode",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+    "max_age",
+    "login_hint",
+    "ui_locales",
+    "claims_locales",
+    "display",
+    "acr_values",
+];
+
+/// Longest accepted `state`, `nonce` or `login_hint`.
+const MAX_PARAM_LEN: usize = 2048;
+
+/// A verified authorization request.
+#[derive(Debug, Clone)]
+pub struct AuthRequest {
+    pub client: ClientInfo,
+    pub redirect_uri: String,
+    /// Requested scopes, de-duplicated, space-separated.
+    pub scope: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt_none: bool,
+    pub prompt_login: bool,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    /// The request's own parameters, for the login form.
+    pub carried: Vec<(String, String)>,
+    pub target: RedirectTarget,
+}
+
+fn bad_client_page(message: &str) -> OidcError {
+    OidcError::page(
+        StatusCode::BAD_REQUEST,
+        "Sign-in request refused",
+        format!(
+            "{message} The application that sent you here is not set up correctly; \
+             nothing was sent back to it."
+        ),
+    )
+}
+
+/// PKCE code challenges: 43 to 128 unreserved characters (RFC 7636 4.2).
+fn valid_challenge(c: &str) -> bool {
+    (43..=128).contains(&c.len())
+        && c
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// Checks an authorization request.
+pub async fn validate(state: &AppState, params: &Params) -> OidcResult<AuthRequest> {
+    // 1. Client and redirect URI: errors here are pages.
+    if params.is_duplicated("client_id") || params.is_duplicated("redirect_uri") {
+        return Err(bad_client_page(
+            "The request names its application or return address more than once.",
+        ));
+    }
+    let client_id = params
+        .get("client_id")
+        .ok_or_else(|| bad_client_page("The request does not name an application (client_id)."))?;
+    let client = state
+        .oidc
+        .client(&state.store, client_id)
+        .await?
+        .ok_or_else(|| bad_client_page("The request names an unknown application."))?;
+    let redirect_uri = params
+        .get("redirect_uri")
+        .ok_or_else(|| bad_client_page("The request has no return address (redirect_uri)."))?;
+    // Exact string comparison (RFC 9700 2.1).
+    if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+        return Err(bad_client_page(
+            "The return address (redirect_uri) is not registered for this application.",
+        ));
+    }
+    let target = RedirectTarget {
+        redirect_uri: redirect_uri.to_string(),
+        state: params
+            .get("state")
+            .filter(|s| s.len() <= MAX_PARAM_LEN)
+            .map(str::to_string),
+        issuer: state.oidc.issuer.clone(),
+    };
+    let fail = |code: ErrorCode, description: &str| OidcError::redirect(code, description, &target);
+
+    // 2. Everything else goes back to the client.
+    if let Some(name) = params.duplicated() {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            &format!("parameter {name} is repeated"),
+        ));
+    }
+    if params.get("request").is_some() {
+        return Err(fail(
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported",
+        ));
+    }
+    if params.get("request_uri").is_some() {
+        return Err(fail(
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported",
+        ));
+    }
+    if params.get("registration").is_some() {
+        return Err(fail(
+            ErrorCode::RegistrationNotSupported,
+            "the registration parameter is not supported",
+        ));
+    }
+    match params.get("response_type") {
+        None => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "response_type is required",
+            ))
+        }
+        Some("code") => {}
+        Some(_) => {
+            return Err(fail(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            ))
+        }
+    }
+    if let Some(mode) = params.get("response_mode") {
+        if mode != "query" {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "only response_mode=query is supported",
+            ));
+        }
+    }
+    for name in ["state", "nonce", "login_hint"] {
+        if params.get(name).is_some_and(|v| v.len() > MAX_PARAM_LEN) {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                &format!("{name} is longer than {MAX_PARAM_LEN} bytes"),
+            ));
+        }
+    }
+
+    // Scopes: known to this provider and allowed for this client.
+    let mut scopes: Vec<&str> = Vec::new();
+    for s in params.get("scope").unwrap_or_default().split(' ') {
+        if !s.is_empty() && !scopes.contains(&s) {
+            scopes.push(s);
+        }
+    }
+    if scopes.is_empty() {
+        return Err(fail(ErrorCode::InvalidScope, "scope is required"));
+    }
+    for s in &scopes {
+        if !SUPPORTED_SCOPES.contains(s) {
+            return Err(fail(
+                ErrorCode::InvalidScope,
+                &format!("scope {s:?} is not supported"),
+            ));
+        }
+        if !client.allowed_scopes.iter().any(|a| a == s) {
+            return Err(fail(
+                ErrorCode::InvalidScope,
+                &format!("scope {s:?} is not allowed for this client"),
+            ));
+        }
+    }
+
+    // PKCE: S256 only; required unless this (confidential) client is registered without it.
+    let code_challenge = match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
+        (Some(challenge), Some("S256")) => {
+            if !valid_challenge(challenge) {
+                return Err(fail(
+                    ErrorCode::InvalidRequest,
+                    "code_challenge must be 43 to 128 unreserved characters",
+                ));
+            }
+            Some(challenge.to_string())
+        }
+        (Some(_), None) | (Some(_), Some("plain")) => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method must be S256 (plain is not accepted)",
+            ))
+        }
+        (Some(_), Some(_)) => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method must be S256",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method without code_challenge",
+            ))
+        }
+        (None, None) => {
+            if client.require_pkce || client.public {
+                return Err(fail(
+                    ErrorCode::InvalidRequest,
+                    "PKCE is required: send code_challenge with code_challenge_method=S256",
+                ));
+            }
+            None
+        }
+    };
+
+    // prompt: none and login are acted on; consent and select_account need nothing from a
+    // first-party provider with one account per browser.
+    let mut prompt_none = false;
+    let mut prompt_login = false;
+    let prompt = params.get("prompt").unwrap_or_default();
+    for p in prompt.split(' ').filter(|p| !p.is_empty()) {
+        match p {
+            "none" => prompt_none = true,
+            "login" => prompt_login = true,
+            "consent" | "select_account" => {}
+            other => {
+                return Err(fail(
+                    ErrorCode::InvalidRequest,
+                    &format!("prompt value {other:?} is not supported"),
+                ))
+            }
+        }
+    }
+    if prompt_none && prompt.split(' ').filter(|p| !p.is_empty()).count() > 1 {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "prompt=none cannot be combined with other values",
+        ));
+    }
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n >= 0 => Some(n),
+            _ => {
+                return Err(fail(
+                    ErrorCode::InvalidRequest,
+                    "max_age must be a non-negative integer",
+                ))
+            }
+        },
+    };
+
+    Ok(AuthRequest {
+        redirect_uri: redirect_uri.to_string(),
+        scope: scopes.join(" "),
+        state: target.state.clone(),
+        nonce: params.get("nonce").map(str::to_string),
+        code_challenge,
+        prompt_none,
+        prompt_login,
+        max_age,
+        login_hint: params.get("login_hint").map(str::to_string),
+        carried: params.subset(CARRIED),
+        client,
+        target,
+    })
+}
+
+/// `GET /authorize`.
+pub async fn authorize_get(
+    State(state): State<AppState>,
+    session: Session,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    authorize(state, session, Params::new(pairs))
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /authorize` (form-encoded, OIDC Core 3.1.2.1).
+pub async fn authorize_post(
+    State(state): State<AppState>,
+    session: Session,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    authorize(state, session, Params::new(pairs))
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+fn now_secs() -> i64 {
+    crate::db::now_ms() / 1000
+}
+
+async fn authorize(state: AppState, session: Session, params: Params) -> OidcResult<Response> {
+    let request = validate(&state, &params).await?;
+    // Is someone signed in here whose sign-in is recent enough?
+    if let Some(login) = sessions::current_login(&session).await? {
+        let account = state.store.account_by_id(&login.account_id).await?;
+        match account {
+            Some(account) if account.is_active() => {
+                // max_age=0 means "sign in again now", like prompt=login.
+                let fresh_enough = request
+                    .max_age
+                    .is_none_or(|max| max > 0 && now_secs() - login.auth_time <= max);
+                if !request.prompt_login && fresh_enough {
+                    return issue_code(&state, &request, &login).await;
+                }
+            }
+            // Deactivated (or removed) since: this session is over.
+            _ => sessions::sign_out(&session).await?,
+        }
+    }
+    if request.prompt_none {
+        return Err(OidcError::redirect(
+            ErrorCode::LoginRequired,
+            "the member must sign in",
+            &request.target,
+        ));
+    }
+    login_page(
+        &session,
+        &request,
+        StatusCode::OK,
+        None,
+        request.login_hint.as_deref().unwrap_or_default(),
+    )
+    .await
+}
+
+async fn login_page(
+    session: &Session,
+    request: &AuthRequest,
+    status: StatusCode,
+    error: Option<&str>,
+    email: &str,
+) -> OidcResult<Response> {
+    let token = csrf::token(session).await?;
+    Ok(pages::render(
+        status,
+        &LoginPage {
+            action: "/login",
+            client_name: &request.client.name,
+            error,
+            email,
+            csrf_token: &token,
+            params: request.carried.clone(),
+        },
+    ))
+}
+
+/// Sends the code to the client.
+async fn issue_code(state: &AppState, request: &AuthRequest, login: &Login) -> OidcResult<Response> {
+    let code = grants::issue_code(
+        &state.store,
+        &NewCode {
+            client_id: &request.client.client_id,
+            account_id: &login.account_id,
+            redirect_uri: &request.redirect_uri,
+            scope: &request.scope,
+            nonce: request.nonce.as_deref(),
+            code_challenge: request.code_challenge.as_deref(),
+            auth_time: login.auth_time,
+        },
+        state.settings.oidc.code_lifetime_secs,
+    )
+    .await?;
+    let mut params = vec![("code", code.as_str())];
+    if let Some(s) = request.state.as_deref() {
+        params.push(("state", s));
+    }
+    params.push(("iss", state.oidc.issuer.as_str()));
+    Ok(redirect_with(&request.redirect_uri, &params))
+}
+
+/// `POST /login`: the login form, carrying the authorization request.
+pub async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    login_inner(state, session, pairs)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn login_inner(
+    state: AppState,
+    session: Session,
+    pairs: Vec<(String, String)>,
+) -> OidcResult<Response> {
+    let mut form = Vec::new();
+    let mut email = String::new();
+    let mut password = String::new();
+    let mut csrf_token = String::new();
+    for (name, value) in pairs {
+        match name.as_str() {
+            "email" => email = value,
+            "password" => password = value,
+            csrf::FIELD => csrf_token = value,
+            _ => form.push((name, value)),
+        }
+    }
+    csrf::verify(&session, &csrf_token).await?;
+    let request = validate(&state, &Params::new(form)).await?;
+    let email = email.trim().to_lowercase();
+    if email.is_empty() || password.is_empty() || password.len() > 1024 {
+        return login_page(
+            &session,
+            &request,
+            StatusCode::UNAUTHORIZED,
+            Some("Enter your e-mail address and password."),
+            &email,
+        )
+        .await;
+    }
+    let account = state.store.account_by_login(&email).await?;
+    // The same argon2id work whether or not the account exists or has a password.
+    let hash = account.as_ref().and_then(|a| a.password_hash.clone());
+    let matches = passwords::verify(password, hash).await;
+    let account = match account {
+        Some(account) if matches => account,
+        _ => {
+            tracing::info!(client_id = %request.client.client_id, "sign-in failed");
+            return login_page(
+                &session,
+                &request,
+                StatusCode::UNAUTHORIZED,
+                Some("The e-mail address or the password is not right."),
+                &email,
+            )
+            .await;
+        }
+    };
+    // Said only to someone who knows the password.
+    if !account.is_active() {
+        tracing::info!(account_id = %account.id, "sign-in refused: account not active");
+        return Err(OidcError::page(
+            StatusCode::FORBIDDEN,
+            "Account not active",
+            "Your account is not active, so you cannot sign in. Please contact the \
+             association if you think this is a mistake.",
+        ));
+    }
+    let login = Login {
+        account_id: account.id.clone(),
+        auth_time: now_secs(),
+    };
+    sessions::sign_in(&session, &login).await?;
+    tracing::info!(account_id = %account.id, client_id = %request.client.client_id, "signed in");
+    issue_code(&state, &request, &login).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges() {
+        assert!(valid_challenge(&"a".repeat(43)));
+        assert!(!valid_challenge(&"a".repeat(42)));
+        assert!(!valid_challenge(&"a".repeat(129)));
+        assert!(!valid_challenge(&format!("{}=", "a".repeat(43))));
+    }
+}

@@ -1,0 +1,395 @@
+//! Authorization codes, access tokens and refresh tokens in the database. Each is a random
+//! 256-bit value shown once to its holder and stored only as its SHA-256 (these values are
+//! high-entropy, so a fast hash is enough and the token endpoint pays no KDF cost).
+//!
+//! Every token issued from one code shares the code's `grant_id` (the refresh family): a code
+//! used twice, or a rotated refresh token replayed, revokes the whole family.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::db::{new_id, now_ms, Store, StoreResult, Transaction};
+
+/// A fresh random secret (256 bits, base64url).
+pub fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The stored form of a secret.
+pub fn sha256_hex(value: &str) -> String {
+    let digest = Sha256::digest(value.as_bytes());
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// What a code is issued for.
+#[derive(Debug, Clone)]
+pub struct NewCode<'a> {
+    pub client_id: &'a str,
+    pub account_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub scope: &'a str,
+    pub nonce: Option<&'a str>,
+    pub code_challenge: Option<&'a str>,
+    /// Seconds since the epoch.
+    pub auth_time: i64,
+}
+
+/// A code as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CodeRecord {
+    pub grant_id: String,
+    pub client_id: String,
+    pub account_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub auth_time: i64,
+    pub expires_at: i64,
+}
+
+/// What redeeming a code found.
+#[derive(Debug)]
+pub enum Redeemed {
+    /// First use; the code is now spent.
+    First(CodeRecord),
+    /// Spent before: every token issued from it has just been revoked.
+    Replayed,
+    Unknown,
+}
+
+/// Issues a code valid for `lifetime_secs`; returns the code to send to the client.
+pub async fn issue_code(store: &Store, new: &NewCode<'_>, lifetime_secs: i64) -> StoreResult<String> {
+    let code = random_secret();
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO oidc_codes (code_hash, grant_id, client_id, account_id, redirect_uri, scope, \
+         nonce, code_challenge, auth_time, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(sha256_hex(&code))
+    .bind(new_id())
+    .bind(new.client_id)
+    .bind(new.account_id)
+    .bind(new.redirect_uri)
+    .bind(new.scope)
+    .bind(new.nonce)
+    .bind(new.code_challenge)
+    .bind(new.auth_time)
+    .bind(now)
+    .bind(now + lifetime_secs * 1000)
+    .execute(store.pool())
+    .await?;
+    Ok(code)
+}
+
+/// Spends a code. A second use revokes everything issued from the first.
+pub async fn redeem_code(tx: &mut Transaction, code: &str) -> StoreResult<Redeemed> {
+    let hash = sha256_hex(code);
+    let now = now_ms();
+    let spent = sqlx::query(
+        "UPDATE oidc_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
+    )
+    .bind(now)
+    .bind(&hash)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    let record: Option<CodeRecord> = sqlx::query_as(
+        "SELECT grant_id, client_id, account_id, redirect_uri, scope, nonce, code_challenge, \
+         auth_time, expires_at FROM oidc_codes WHERE code_hash = $1",
+    )
+    .bind(&hash)
+    .fetch_optional(&mut **tx)
+    .await?;
+    match record {
+        None => Ok(Redeemed::Unknown),
+        Some(record) if spent == 1 => Ok(Redeemed::First(record)),
+        Some(record) => {
+            revoke_grant(tx, &record.grant_id).await?;
+            tracing::warn!(
+                grant_id = %record.grant_id,
+                client_id = %record.client_id,
+                "authorization code used twice: every token issued from it is revoked"
+            );
+            Ok(Redeemed::Replayed)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+impl TokenKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Access => "access",
+            TokenKind::Refresh => "refresh",
+        }
+    }
+}
+
+/// The grant a new token belongs to.
+#[derive(Debug, Clone)]
+pub struct GrantInfo<'a> {
+    pub grant_id: &'a str,
+    pub client_id: &'a str,
+    pub account_id: &'a str,
+    pub scope: &'a str,
+    pub auth_time: i64,
+}
+
+/// Stores a new token; returns it.
+pub async fn issue_token(
+    tx: &mut Transaction,
+    kind: TokenKind,
+    grant: &GrantInfo<'_>,
+    lifetime_secs: i64,
+) -> StoreResult<String> {
+    let token = random_secret();
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO oidc_tokens (token_hash, kind, grant_id, client_id, account_id, scope, \
+         auth_time, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(sha256_hex(&token))
+    .bind(kind.as_str())
+    .bind(grant.grant_id)
+    .bind(grant.client_id)
+    .bind(grant.account_id)
+    .bind(grant.scope)
+    .bind(grant.auth_time)
+    .bind(now)
+    .bind(now + lifetime_secs * 1000)
+    .execute(&mut **tx)
+    .await?;
+    Ok(token)
+}
+
+/// A stored token, with its account's state.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenRecord {
+    pub kind: String,
+    pub grant_id: String,
+    pub client_id: String,
+    pub account_id: String,
+    pub member_key: String,
+    pub account_state: String,
+    pub scope: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+impl TokenRecord {
+    pub fn kind(&self) -> TokenKind {
+        if self.kind == "refresh" {
+            TokenKind::Refresh
+        } else {
+            TokenKind::Access
+        }
+    }
+
+    /// Neither revoked, expired, rotated away, nor its account deactivated.
+    pub fn is_usable(&self, now: i64) -> bool {
+        self.revoked_at.is_none()
+            && self.used_at.is_none()
+            && self.expires_at > now
+            && self.account_state == "active"
+    }
+
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scope.split(' ').filter(|s| !s.is_empty())
+    }
+}
+
+const TOKEN_SELECT: &str = "SELECT t.kind, t.grant_id, t.client_id, t.account_id, \
+    m.member_key, a.state AS account_state, t.scope, t.auth_time, t.created_at, t.expires_at, \
+    t.used_at, t.revoked_at FROM oidc_tokens t JOIN accounts a ON a.id = t.account_id \
+    JOIN members m ON m.id = a.member_id";
+
+/// Looks a token up by its value (any state).
+pub async fn find_token(store: &Store, token: &str) -> StoreResult<Option<TokenRecord>> {
+    Ok(
+        sqlx::query_as(&format!("{TOKEN_SELECT} WHERE t.token_hash = $1"))
+            .bind(sha256_hex(token))
+            .fetch_optional(store.pool())
+            .await?,
+    )
+}
+
+/// What rotating a refresh token found.
+#[derive(Debug)]
+pub enum Rotation {
+    /// The token was live and is now spent; issue its successor.
+    Rotated(TokenRecord),
+    /// A spent or revoked token came back: the family is revoked.
+    Replayed,
+    Unknown,
+}
+
+/// Spends a refresh token of `client_id`. A replayed one revokes its whole family. A token of
+/// another client is `Unknown` (and left alone).
+pub async fn rotate_refresh(
+    tx: &mut Transaction,
+    token: &str,
+    client_id: &str,
+) -> StoreResult<Rotation> {
+    let hash = sha256_hex(token);
+    let now = now_ms();
+    let record: Option<TokenRecord> = sqlx::query_as(&format!(
+        "{TOKEN_SELECT} WHERE t.token_hash = $1 AND t.kind = 'refresh'"
+    ))
+    .bind(&hash)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(record) = record else {
+        return Ok(Rotation::Unknown);
+    };
+    if record.client_id != client_id {
+        return Ok(Rotation::Unknown);
+    }
+    let spent = sqlx::query(
+        "UPDATE oidc_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL \
+         AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(&hash)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if spent == 1 {
+        return Ok(Rotation::Rotated(record));
+    }
+    // Spent or revoked before: someone holds a copy. Revoke the family.
+    revoke_grant(tx, &record.grant_id).await?;
+    tracing::warn!(
+        grant_id = %record.grant_id,
+        client_id = %record.client_id,
+        "refresh token replayed: its whole family is revoked"
+    );
+    Ok(Rotation::Replayed)
+}
+
+/// Revokes every token of a grant.
+pub async fn revoke_grant(tx: &mut Transaction, grant_id: &str) -> StoreResult<u64> {
+    let done = sqlx::query(
+        "UPDATE oidc_tokens SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(grant_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// RFC 7009 revocation by `client_id`: a refresh token takes its family with it, an access
+/// token goes alone. Unknown tokens and other clients' tokens are ignored (the caller answers
+/// 200 either way).
+pub async fn revoke(store: &Store, token: &str, client_id: &str) -> StoreResult<bool> {
+    let Some(record) = find_token(store, token).await? else {
+        return Ok(false);
+    };
+    if record.client_id != client_id {
+        return Ok(false);
+    }
+    let mut tx = store.begin().await?;
+    match record.kind() {
+        TokenKind::Refresh => {
+            revoke_grant(&mut tx, &record.grant_id).await?;
+        }
+        TokenKind::Access => {
+            sqlx::query(
+                "UPDATE oidc_tokens SET revoked_at = $1 WHERE token_hash = $2 \
+                 AND revoked_at IS NULL",
+            )
+            .bind(now_ms())
+            .bind(sha256_hex(token))
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Ends everything an account holds: its codes are deleted, its tokens revoked and its browser
+/// sessions ended. Runs inside the transaction that deactivates the account.
+pub async fn revoke_all_of_account(tx: &mut Transaction, account_id: &str) -> StoreResult<()> {
+    sqlx::query("DELETE FROM oidc_codes WHERE account_id = $1")
+        .bind(account_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "UPDATE oidc_tokens SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(account_id)
+    .execute(&mut **tx)
+    .await?;
+    crate::oidc::sessions::end_sessions_of(tx, account_id).await?;
+    Ok(())
+}
+
+/// Deletes expired codes, tokens and sessions (a background task calls it).
+pub async fn delete_expired(store: &Store) -> StoreResult<u64> {
+    let now = now_ms();
+    let codes = sqlx::query("DELETE FROM oidc_codes WHERE expires_at <= $1")
+        .bind(now)
+        .execute(store.pool())
+        .await?
+        .rows_affected();
+    // Spent and revoked tokens are kept until they expire: replay detection needs them.
+    let tokens = sqlx::query("DELETE FROM oidc_tokens WHERE expires_at <= $1")
+        .bind(now)
+        .execute(store.pool())
+        .await?
+        .rows_affected();
+    let sessions = crate::oidc::sessions::delete_expired(store).await?;
+    Ok(codes + tokens + sessions)
+}
+
+/// Deletes expired rows every five minutes, for the life of the server. Several instances
+/// doing it at once is harmless.
+pub fn spawn_cleanup(store: Store) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
+        loop {
+            tick.tick().await;
+            match delete_expired(&store).await {
+                Ok(n) if n > 0 => tracing::debug!(deleted = n, "expired codes, tokens, sessions"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cleanup of expired codes and tokens failed"),
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_random_and_hashes_stable() {
+        let a = random_secret();
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, random_secret());
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,73 @@
+//! Request parameters as OAuth reads them: each at most once (RFC 6749 3.1, 3.2), an empty
+//! value the same as an absent one.
+
+use std::collections::BTreeMap;
+
+/// Form or query parameters, each name at most once.
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    values: BTreeMap<String, String>,
+    /// Names that came more than once.
+    duplicates: Vec<String>,
+}
+
+impl Params {
+    pub fn new(pairs: Vec<(String, String)>) -> Params {
+        let mut params = Params::default();
+        for (name, value) in pairs {
+            if params.values.contains_key(&name) {
+                if !params.duplicates.contains(&name) {
+                    params.duplicates.push(name);
+                }
+            } else {
+                params.values.insert(name, value);
+            }
+        }
+        params
+    }
+
+    /// The value of `name`, if present and not empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The first parameter (of `names`) that came more than once.
+    pub fn duplicated(&self) -> Option<&str> {
+        self.duplicates.first().map(String::as_str)
+    }
+
+    /// Whether `name` came more than once.
+    pub fn is_duplicated(&self, name: &str) -> bool {
+        self.duplicates.iter().any(|d| d == name)
+    }
+
+    /// The parameters among `names` that are present, in that order (to carry a request
+    /// through a form).
+    pub fn subset(&self, names: &[&str]) -> Vec<(String, String)> {
+        names
+            .iter()
+            .filter_map(|n| self.get(n).map(|v| (n.to_string(), v.to_string())))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicates_and_empty_values() {
+        let p = Params::new(vec![
+            ("a".into(), "1".into()),
+            ("b".into(), "".into()),
+            ("a".into(), "2".into()),
+        ]);
+        assert_eq!(p.get("a"), Some("1"));
+        assert_eq!(p.get("b"), None);
+        assert_eq!(p.duplicated(), Some("a"));
+        assert!(p.is_duplicated("a") && !p.is_duplicated("b"));
+    }
+}

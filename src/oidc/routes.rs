@@ -1,0 +1,36 @@
+//! The provider's routes. Browser-facing ones (authorize, login, logout) carry the session
+//! layer; every route carries the security headers.
+
+use axum::middleware;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::oidc::{authorize, discovery, logout, pages, sessions, token, userinfo};
+use crate::server::AppState;
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    let browser = Router::new()
+        .route(
+            "/authorize",
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
+        .route("/login", post(authorize::login))
+        .route("/logout", get(logout::logout_get).post(logout::logout_post))
+        .layer(sessions::layer(&state.store, &state.settings));
+    let back_channel = Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route("/jwks", get(discovery::jwks))
+        .route("/token", post(token::token))
+        .route(
+            "/userinfo",
+            get(userinfo::userinfo_get).post(userinfo::userinfo_post),
+        )
+        .route("/revoke", post(token::revoke))
+        .route("/introspect", post(token::introspect));
+    browser
+        .merge(back_channel)
+        .layer(middleware::from_fn(pages::security_headers))
+}

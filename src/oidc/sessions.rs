@@ -1,0 +1,195 @@
+//! Browser sessions: a tower-sessions store kept in our database, so that every instance
+//! behind a load balancer sees the same sessions. Session ids are stored as SHA-256 hashes;
+//! the signed-in account is copied into its own column so that deactivation can end all of an
+//! account's sessions in one statement.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tower_sessions::cookie::SameSite;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, SessionStore};
+use tower_sessions::{Expiry, Session, SessionManagerLayer};
+
+use crate::config::Settings;
+use crate::db::{is_unique_violation, now_ms, Store, StoreResult, Transaction};
+use crate::oidc::error::OidcResult;
+use crate::oidc::grants::sha256_hex;
+
+/// The session cookie's name.
+pub const COOKIE_NAME: &str = "guildgate_session";
+/// Session key of the signed-in member.
+const LOGIN_KEY: &str = "login";
+
+/// Who is signed in on this browser, and since when.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Login {
+    pub account_id: String,
+    /// When the member last entered a password, in seconds since the epoch (OIDC `auth_time`).
+    pub auth_time: i64,
+}
+
+/// The signed-in member of this session, if any.
+pub async fn current_login(session: &Session) -> OidcResult<Option<Login>> {
+    Ok(session.get::<Login>(LOGIN_KEY).await?)
+}
+
+/// Records a successful sign-in. The session id changes (no session fixation).
+pub async fn sign_in(session: &Session, login: &Login) -> OidcResult<()> {
+    session.cycle_id().await?;
+    session.insert(LOGIN_KEY, login).await?;
+    Ok(())
+}
+
+/// Ends the session: its record is deleted and the cookie cleared.
+pub async fn sign_out(session: &Session) -> OidcResult<()> {
+    session.flush().await?;
+    Ok(())
+}
+
+/// The session layer for the provider's routes.
+pub fn layer(store: &Store, settings: &Settings) -> SessionManagerLayer<DbSessionStore> {
+    SessionManagerLayer::new(DbSessionStore {
+        store: store.clone(),
+    })
+    .with_name(COOKIE_NAME)
+    .with_http_only(true)
+    .with_same_site(SameSite::Lax)
+    .with_secure(!settings.insecure_loopback())
+    .with_path("/")
+    .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
+        settings.oidc.session_lifetime_secs,
+    )))
+}
+
+/// Ends every session of an account (called when the account is deactivated, inside the
+/// deactivating transaction).
+pub async fn end_sessions_of(tx: &mut Transaction, account_id: &str) -> StoreResult<u64> {
+    let done = sqlx::query("DELETE FROM oidc_sessions WHERE account_id = $1")
+        .bind(account_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Removes expired sessions; returns how many.
+pub async fn delete_expired(store: &Store) -> StoreResult<u64> {
+    let done = sqlx::query("DELETE FROM oidc_sessions WHERE expires_at <= $1")
+        .bind(now_ms())
+        .execute(store.pool())
+        .await?;
+    Ok(done.rows_affected())
+}
+
+#[derive(Clone)]
+pub struct DbSessionStore {
+    store: Store,
+}
+
+impl std::fmt::Debug for DbSessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DbSessionStore")
+    }
+}
+
+fn backend(e: impl std::fmt::Display) -> session_store::Error {
+    session_store::Error::Backend(e.to_string())
+}
+
+struct Row {
+    id_hash: String,
+    account_id: Option<String>,
+    data: String,
+    expires_at: i64,
+}
+
+fn row(record: &Record) -> session_store::Result<Row> {
+    let account_id = record
+        .data
+        .get(LOGIN_KEY)
+        .and_then(|v| v.get("account_id"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    Ok(Row {
+        id_hash: sha256_hex(&record.id.to_string()),
+        account_id,
+        data: serde_json::to_string(&record.data)
+            .map_err(|e| session_store::Error::Encode(e.to_string()))?,
+        expires_at: (record.expiry_date.unix_timestamp_nanos() / 1_000_000) as i64,
+    })
+}
+
+#[async_trait]
+impl SessionStore for DbSessionStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        // A fresh random id; on the (astronomically unlikely) collision, draw again.
+        loop {
+            let r = row(record)?;
+            let inserted = sqlx::query(
+                "INSERT INTO oidc_sessions (id_hash, account_id, data, expires_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&r.id_hash)
+            .bind(&r.account_id)
+            .bind(&r.data)
+            .bind(r.expires_at)
+            .execute(self.store.pool())
+            .await;
+            match inserted {
+                Ok(_) => return Ok(()),
+                Err(e) if is_unique_violation(&e) => record.id = Id::default(),
+                Err(e) => return Err(backend(e)),
+            }
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let r = row(record)?;
+        sqlx::query(
+            "INSERT INTO oidc_sessions (id_hash, account_id, data, expires_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (id_hash) DO UPDATE SET \
+             account_id = excluded.account_id, data = excluded.data, \
+             expires_at = excluded.expires_at",
+        )
+        .bind(&r.id_hash)
+        .bind(&r.account_id)
+        .bind(&r.data)
+        .bind(r.expires_at)
+        .execute(self.store.pool())
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let found: Option<(String, i64)> = sqlx::query_as(
+            "SELECT data, expires_at FROM oidc_sessions WHERE id_hash = $1 AND expires_at > $2",
+        )
+        .bind(sha256_hex(&id.to_string()))
+        .bind(now_ms())
+        .fetch_optional(self.store.pool())
+        .await
+        .map_err(backend)?;
+        let Some((data, expires_at)) = found else {
+            return Ok(None);
+        };
+        let data =
+            serde_json::from_str(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        let expiry_date =
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(expires_at) * 1_000_000)
+                .map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        Ok(Some(Record {
+            id: *id,
+            data,
+            expiry_date,
+        }))
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        sqlx::query("DELETE FROM oidc_sessions WHERE id_hash = $1")
+            .bind(sha256_hex(&id.to_string()))
+            .execute(self.store.pool())
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}

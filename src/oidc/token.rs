@@ -1,0 +1,372 @@
+//! The token endpoint (`authorization_code` and `refresh_token` grants), revocation (RFC 7009)
+//! and introspection (RFC 7662).
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::{Form, Json};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::accounts::Account;
+use crate::db::now_ms;
+use crate::oidc::claims;
+use crate::oidc::error::{ErrorCode, OidcError, OidcResult};
+use crate::oidc::grants::{self, GrantInfo, Redeemed, Rotation, TokenKind};
+use crate::oidc::params::Params;
+use crate::oidc::provider::ClientInfo;
+use crate::server::AppState;
+
+/// `POST /token`.
+pub async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    match token_inner(&state, &headers, Params::new(pairs)).await {
+        Ok(body) => no_store(Json(body).into_response()),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn no_store(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+async fn token_inner(state: &AppState, headers: &HeaderMap, params: Params) -> OidcResult<Value> {
+    let (client, _method) = state
+        .oidc
+        .authenticate_client(&state.store, headers, &params)
+        .await?;
+    if let Some(name) = params.duplicated() {
+        return Err(OidcError::invalid_request(format!(
+            "parameter {name} is repeated"
+        )));
+    }
+    match params.get("grant_type") {
+        None => Err(OidcError::invalid_request("grant_type is required")),
+        Some("authorization_code") => authorization_code(state, &client, &params).await,
+        Some("refresh_token") => refresh(state, &client, &params).await,
+        Some(_) => Err(OidcError::oauth(
+            ErrorCode::UnsupportedGrantType,
+            "supported grant types: authorization_code, refresh_token",
+        )),
+    }
+}
+
+/// RFC 7636 4.6: BASE64URL(SHA256(verifier)) == challenge, in constant time.
+fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
+}
+
+fn valid_verifier(v: &str) -> bool {
+    (43..=128).contains(&v.len())
+        && v
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+async fn authorization_code(
+    state: &AppState,
+    client: &ClientInfo,
+    params: &Params,
+) -> OidcResult<Value> {
+    let code = params
+        .get("code")
+        .ok_or_else(|| OidcError::invalid_request("code is required"))?;
+    let redirect_uri = params
+        .get("redirect_uri")
+        .ok_or_else(|| OidcError::invalid_request("redirect_uri is required"))?;
+    let verifier = params.get("code_verifier");
+    if verifier.is_some_and(|v| !valid_verifier(v)) {
+        return Err(OidcError::invalid_grant(
+            "code_verifier must be 43 to 128 unreserved characters",
+        ));
+    }
+    let mut tx = state.store.begin().await?;
+    // The code is spent by this call whatever follows: a failed attempt burns it.
+    let record = match grants::redeem_code(&mut tx, code).await? {
+        Redeemed::First(record) => record,
+        Redeemed::Replayed => {
+            tx.commit().await?;
+            return Err(OidcError::invalid_grant(
+                "the authorization code was already used; tokens issued from it are revoked",
+            ));
+        }
+        Redeemed::Unknown => {
+            return Err(OidcError::invalid_grant(
+                "the authorization code is invalid or expired",
+            ))
+        }
+    };
+    let refusal = if record.client_id != client.client_id {
+        Some("the authorization code was issued to another client")
+    } else if record.expires_at <= now_ms() {
+        Some("the authorization code is invalid or expired")
+    } else if record.redirect_uri != redirect_uri {
+        Some("redirect_uri differs from the one in the authorization request")
+    } else {
+        match (&record.code_challenge, verifier) {
+            (Some(challenge), Some(verifier)) if pkce_matches(verifier, challenge) => None,
+            (Some(_), Some(_)) => Some("code_verifier does not match the code_challenge"),
+            (Some(_), None) => Some("code_verifier is required"),
+            // A verifier for a code issued without a challenge: a PKCE downgrade.
+            (None, Some(_)) => Some("code_verifier sent, but the request had no code_challenge"),
+            (None, None) => None,
+        }
+    };
+    if let Some(reason) = refusal {
+        tx.commit().await?;
+        return Err(OidcError::invalid_grant(reason));
+    }
+    let account = active_account(state, &record.account_id).await?;
+    let Some(account) = account else {
+        tx.commit().await?;
+        return Err(OidcError::invalid_grant("the account is not active"));
+    };
+    let grant = GrantInfo {
+        grant_id: &record.grant_id,
+        client_id: &client.client_id,
+        account_id: &record.account_id,
+        scope: &record.scope,
+        auth_time: record.auth_time,
+    };
+    let body = issue_tokens(state, &mut tx, client, &account, &grant, record.nonce.as_deref())
+        .await?;
+    tx.commit().await?;
+    Ok(body)
+}
+
+async fn active_account(state: &AppState, account_id: &str) -> OidcResult<Option<Account>> {
+    Ok(state
+        .store
+        .account_by_id(account_id)
+        .await?
+        .filter(Account::is_active))
+}
+
+async fn refresh(state: &AppState, client: &ClientInfo, params: &Params) -> OidcResult<Value> {
+    let token = params
+        .get("refresh_token")
+        .ok_or_else(|| OidcError::invalid_request("refresh_token is required"))?;
+    let mut tx = state.store.begin().await?;
+    let record = match grants::rotate_refresh(&mut tx, token, &client.client_id).await? {
+        Rotation::Rotated(record) => record,
+        Rotation::Replayed => {
+            tx.commit().await?;
+            return Err(OidcError::invalid_grant(
+                "the refresh token was already used or revoked; its whole family is revoked",
+            ));
+        }
+        Rotation::Unknown => {
+            return Err(OidcError::invalid_grant("the refresh token is invalid"));
+        }
+    };
+    if record.expires_at <= now_ms() {
+        return Err(OidcError::invalid_grant("the refresh token has expired"));
+    }
+    let Some(account) = active_account(state, &record.account_id).await? else {
+        grants::revoke_grant(&mut tx, &record.grant_id).await?;
+        tx.commit().await?;
+        return Err(OidcError::invalid_grant("the account is not active"));
+    };
+    // A refresh may narrow the scope, never widen it (RFC 6749 6).
+    let scope = match params.get("scope") {
+        None => record.scope.clone(),
+        Some(requested) => {
+            let granted: Vec<&str> = record.scopes().collect();
+            let mut narrowed: Vec<&str> = Vec::new();
+            for s in requested.split(' ').filter(|s| !s.is_empty()) {
+                if !granted.contains(&s) {
+                    return Err(OidcError::oauth(
+                        ErrorCode::InvalidScope,
+                        format!("scope {s:?} was not granted"),
+                    ));
+                }
+                if !narrowed.contains(&s) {
+                    narrowed.push(s);
+                }
+            }
+            narrowed.join(" ")
+        }
+    };
+    let grant = GrantInfo {
+        grant_id: &record.grant_id,
+        client_id: &client.client_id,
+        account_id: &record.account_id,
+        scope: &scope,
+        auth_time: record.auth_time,
+    };
+    let body = issue_tokens(state, &mut tx, client, &account, &grant, None).await?;
+    tx.commit().await?;
+    Ok(body)
+}
+
+/// Stores a new access and refresh token and signs the ID token.
+async fn issue_tokens(
+    state: &AppState,
+    tx: &mut crate::db::Transaction,
+    client: &ClientInfo,
+    account: &Account,
+    grant: &GrantInfo<'_>,
+    nonce: Option<&str>,
+) -> OidcResult<Value> {
+    let lifetimes = &state.settings.oidc;
+    let access = grants::issue_token(
+        tx,
+        TokenKind::Access,
+        grant,
+        lifetimes.access_token_lifetime_secs,
+    )
+    .await?;
+    let refresh = grants::issue_token(
+        tx,
+        TokenKind::Refresh,
+        grant,
+        lifetimes.refresh_token_lifetime_secs,
+    )
+    .await?;
+    // Every grant is an OpenID one: Higher Logic asks for `profile` only and still gets the
+    // ID token (its `sub` is the member key either way).
+    let mut id_claims: Map<String, Value> =
+        claims::for_scopes(&state.store, account, grant.scope.split(' ')).await?;
+    let now = now_ms() / 1000;
+    id_claims.insert("iss".into(), json!(state.oidc.issuer));
+    id_claims.insert("aud".into(), json!(client.client_id));
+    id_claims.insert("iat".into(), json!(now));
+    id_claims.insert(
+        "exp".into(),
+        json!(now + lifetimes.id_token_lifetime_secs),
+    );
+    id_claims.insert("auth_time".into(), json!(grant.auth_time));
+    id_claims.insert("at_hash".into(), json!(at_hash(&access)));
+    if let Some(nonce) = nonce {
+        id_claims.insert("nonce".into(), json!(nonce));
+    }
+    let id_token = state
+        .oidc
+        .keys
+        .sign(client.id_token_alg, &Value::Object(id_claims))
+        .await
+        .map_err(OidcError::internal)?;
+    Ok(json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": lifetimes.access_token_lifetime_secs,
+        "refresh_token": refresh,
+        "id_token": id_token,
+        "scope": grant.scope,
+    }))
+}
+
+/// OIDC Core 3.1.3.6: the left half of SHA-256 of the access token (RS256 and ES256 both use
+/// SHA-256), base64url.
+pub fn at_hash(access_token: &str) -> String {
+    let digest = Sha256::digest(access_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+/// `POST /revoke` (RFC 7009): 200 whether or not the token was known.
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let result: OidcResult<()> = async {
+        let params = Params::new(pairs);
+        let (client, _) = state
+            .oidc
+            .authenticate_client(&state.store, &headers, &params)
+            .await?;
+        if let Some(name) = params.duplicated() {
+            return Err(OidcError::invalid_request(format!(
+                "parameter {name} is repeated"
+            )));
+        }
+        let token = params
+            .get("token")
+            .ok_or_else(|| OidcError::invalid_request("token is required"))?;
+        grants::revoke(&state.store, token, &client.client_id).await?;
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => no_store(().into_response()),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /introspect` (RFC 7662), for the client the token was issued to.
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let result: OidcResult<Value> = async {
+        let params = Params::new(pairs);
+        let (client, _) = state
+            .oidc
+            .authenticate_client(&state.store, &headers, &params)
+            .await?;
+        let token = params
+            .get("token")
+            .ok_or_else(|| OidcError::invalid_request("token is required"))?;
+        let inactive = json!({ "active": false });
+        let Some(record) = grants::find_token(&state.store, token).await? else {
+            return Ok(inactive);
+        };
+        if record.client_id != client.client_id || !record.is_usable(now_ms()) {
+            return Ok(inactive);
+        }
+        Ok(json!({
+            "active": true,
+            "scope": record.scope,
+            "client_id": record.client_id,
+            "sub": record.member_key,
+            "aud": record.client_id,
+            "iss": state.oidc.issuer,
+            "exp": record.expires_at / 1000,
+            "iat": record.created_at / 1000,
+            "auth_time": record.auth_time,
+            "token_type": if record.kind() == TokenKind::Access { "Bearer" } else { "refresh_token" },
+        }))
+    }
+    .await;
+    match result {
+        Ok(body) => no_store(Json(body).into_response()),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_s256_matches_rfc7636_appendix_b() {
+        assert!(pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+        assert!(!pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+    }
+
+    #[test]
+    fn at_hash_is_left_half_of_sha256() {
+        // Computed independently (Python hashlib + base64.urlsafe_b64encode, padding removed).
+        assert_eq!(
+            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNnnJsF6gWdgm0M4sTfG-ItnR0sGF_LjYs7RStE8ReYakuIu"),
+            "Wra6ZQT6J-7Z-EB0S14Kog"
+        );
+    }
+}

@@ -1,0 +1,95 @@
+//! `/userinfo` (OIDC Core 5.3), GET and POST, with a bearer access token in the
+//! `Authorization` header (or, for POST, the `access_token` form field, RFC 6750 2.2).
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::{Form, Json};
+use serde_json::Value;
+
+use crate::db::now_ms;
+use crate::oidc::claims;
+use crate::oidc::error::{ErrorCode, OidcError, OidcResult};
+use crate::oidc::grants::{self, TokenKind};
+use crate::oidc::params::Params;
+use crate::server::AppState;
+
+pub async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    respond(userinfo(&state, &headers, &Params::default()).await)
+}
+
+pub async fn userinfo_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    respond(userinfo(&state, &headers, &Params::new(pairs)).await)
+}
+
+fn respond(result: OidcResult<Value>) -> Response {
+    match result {
+        Ok(claims) => {
+            let mut response = Json(claims).into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The bearer token of a request: header, or (POST) form field, never both.
+fn bearer_token<'a>(headers: &'a HeaderMap, params: &'a Params) -> OidcResult<&'a str> {
+    let from_header = match headers.get(header::AUTHORIZATION) {
+        None => None,
+        Some(value) => {
+            let value = value.to_str().unwrap_or_default();
+            match value.split_once(' ') {
+                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+                    Some(token.trim())
+                }
+                _ => {
+                    return Err(OidcError::Bearer {
+                        code: ErrorCode::InvalidRequest,
+                        description: "use the Bearer scheme".into(),
+                    })
+                }
+            }
+        }
+    };
+    let from_form = params.get("access_token");
+    match (from_header, from_form) {
+        (Some(_), Some(_)) => Err(OidcError::Bearer {
+            code: ErrorCode::InvalidRequest,
+            description: "send the access token once".into(),
+        }),
+        (Some(t), None) | (None, Some(t)) if !t.is_empty() => Ok(t),
+        _ => Err(OidcError::Bearer {
+            code: ErrorCode::InvalidToken,
+            description: "an access token is required".into(),
+        }),
+    }
+}
+
+async fn userinfo(state: &AppState, headers: &HeaderMap, params: &Params) -> OidcResult<Value> {
+    let token = bearer_token(headers, params)?;
+    let record = grants::find_token(&state.store, token)
+        .await?
+        .filter(|r| r.kind() == TokenKind::Access)
+        .ok_or_else(|| OidcError::bearer("the access token is invalid"))?;
+    if record.account_state != "active" {
+        return Err(OidcError::bearer("the account is not active"));
+    }
+    if !record.is_usable(now_ms()) {
+        return Err(OidcError::bearer("the access token is expired or revoked"));
+    }
+    let account = state
+        .store
+        .account_by_id(&record.account_id)
+        .await?
+        .filter(|a| a.is_active())
+        .ok_or_else(|| OidcError::bearer("the account is not active"))?;
+    let claims = claims::for_scopes(&state.store, &account, record.scopes()).await?;
+    Ok(Value::Object(claims))
+}

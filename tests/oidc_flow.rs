@@ -1,0 +1,349 @@
+//! The OpenID Connect flow end to end, against the real server: the `openidconnect` crate as
+//! the client, a cookie-keeping HTTP client filling the login form as a browser would; then
+//! once more exactly as Higher Logic's documented request does it. SQLite and PostgreSQL.
+
+mod support;
+
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
+};
+use openidconnect::{
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+};
+use support::oidc::*;
+use support::{Server, TestDb};
+
+both_engines!(openidconnect_client_full_flow, |db: TestDb| async move {
+    let setup = setup(&db).await;
+    let server = Server::start(&db).await;
+    let http = http();
+
+    // Discovery.
+    let metadata = CoreProviderMetadata::discover_async(
+        IssuerUrl::new(server.base.clone()).unwrap(),
+        &http,
+    )
+    .await
+    .expect("discovery");
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(setup.client_id.clone()),
+        Some(ClientSecret::new(setup.secret.clone())),
+    )
+    .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+
+    // Authorization URL with PKCE and nonce; the browser signs in.
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, csrf, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("email".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let browser = browser();
+    let first = browser.get(url.as_str()).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let headers = first.headers().clone();
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["cache-control"], "no-store");
+    let cookie = headers["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("guildgate_session="), "{cookie}");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    // Plain http on loopback: no Secure flag (it would never be sent back).
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    let page = first.text().await.unwrap();
+
+    // A wrong password: the form again, with a message that does not say which part was wrong.
+    let wrong = submit_login(&browser, &server.base, &page, EMAIL, "not the password").await;
+    assert_eq!(wrong.status(), 401);
+    let page = wrong.text().await.unwrap();
+    assert!(page.contains("is not right"), "{page}");
+    let unknown = submit_login(&browser, &server.base, &page, "nobody@example.org", PASSWORD).await;
+    assert_eq!(unknown.status(), 401);
+    let page = unknown.text().await.unwrap();
+    assert!(page.contains("is not right"), "{page}");
+
+    let done = submit_login(&browser, &server.base, &page, EMAIL, PASSWORD).await;
+    assert_eq!(done.status(), 303);
+    let back = query(&location(&done));
+    assert!(location(&done).starts_with(REDIRECT));
+    assert_eq!(back["state"], *csrf.secret());
+    assert_eq!(back["iss"], server.base, "RFC 9207 iss parameter");
+
+    // Code exchange, ID token validated against the JWKS, at_hash checked.
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(back["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("code exchange");
+    let id_token = tokens.id_token().expect("id token");
+    let verifier = client.id_token_verifier();
+    let claims = id_token.claims(&verifier, &nonce).expect("valid ID token");
+    assert_eq!(claims.subject().as_str(), MEMBER_KEY);
+    assert!(claims.auth_time().is_some());
+    assert_eq!(claims.email().map(|e| e.as_str()), Some(EMAIL));
+    assert_eq!(
+        claims
+            .given_name()
+            .and_then(|n| n.get(None))
+            .map(|n| n.as_str()),
+        Some("Ada")
+    );
+    let expected_hash = AccessTokenHash::from_token(
+        tokens.access_token(),
+        id_token.signing_alg().unwrap(),
+        id_token.signing_key(&verifier).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims.access_token_hash(), Some(&expected_hash));
+
+    // Userinfo through the client, then raw for the named claims.
+    let info: CoreUserInfoClaims = client
+        .user_info(tokens.access_token().clone(), None)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .expect("userinfo");
+    assert_eq!(info.subject().as_str(), MEMBER_KEY);
+    assert_eq!(info.email().map(|e| e.as_str()), Some(EMAIL));
+    let (status, _, raw) = userinfo(&server.base, tokens.access_token().secret()).await;
+    assert_eq!(status, 200);
+    assert_eq!(raw["member_key"], MEMBER_KEY);
+    assert_eq!(raw["company"], "Analytical Engines Ltd");
+    assert_eq!(raw["name"], "Ada Lovelace");
+    assert_eq!(raw["email_verified"], true);
+    // POST with the token in the body works too (RFC 6750 2.2).
+    let r = http
+        .post(format!("{}/userinfo", server.base))
+        .form(&[("access_token", tokens.access_token().secret().as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Refresh: a new pair; the old refresh token is spent.
+    let refresh = tokens.refresh_token().expect("refresh token").clone();
+    let refreshed = client
+        .exchange_refresh_token(&refresh)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .expect("refresh");
+    assert_ne!(refreshed.access_token().secret(), tokens.access_token().secret());
+    let new_refresh = refreshed.refresh_token().expect("rotated").clone();
+    assert_ne!(new_refresh.secret(), refresh.secret());
+    let (status, _, _) = userinfo(&server.base, refreshed.access_token().secret()).await;
+    assert_eq!(status, 200);
+
+    // Introspection for the owning client.
+    let r = http
+        .post(format!("{}/introspect", server.base))
+        .basic_auth(&setup.client_id, Some(&setup.secret))
+        .form(&[("token", refreshed.access_token().secret().as_str())])
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["active"], true);
+    assert_eq!(body["sub"], MEMBER_KEY);
+    assert_eq!(body["client_id"], "portal");
+
+    // Revocation: the access token stops working at once.
+    let r = http
+        .post(format!("{}/revoke", server.base))
+        .basic_auth(&setup.client_id, Some(&setup.secret))
+        .form(&[("token", refreshed.access_token().secret().as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, challenge, _) = userinfo(&server.base, refreshed.access_token().secret()).await;
+    assert_eq!(status, 401);
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+    // Revoking the refresh token takes its family with it.
+    let r = http
+        .post(format!("{}/revoke", server.base))
+        .basic_auth(&setup.client_id, Some(&setup.secret))
+        .form(&[("token", new_refresh.secret().as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, body) = refresh_token(&server.base, &setup, new_refresh.secret()).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+
+    // Signed in: a second authorization needs no password.
+    let (challenge, _verifier) = pkce();
+    let again = authorize_url(
+        &server.base,
+        &[
+            ("client_id", "portal"),
+            ("redirect_uri", REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "s2"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let r = browser.get(&again).send().await.unwrap();
+    assert_eq!(r.status(), 303, "no login form for a signed-in member");
+    assert!(query(&location(&r)).contains_key("code"));
+    // prompt=login asks again; max_age=0 too.
+    let r = browser
+        .get(format!("{again}&prompt=login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("name=\"password\""));
+    let r = browser.get(format!("{again}&max_age=0")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // prompt=none with a session: a code straight away.
+    let r = browser
+        .get(format!("{again}&prompt=none"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(query(&location(&r)).contains_key("code"));
+
+    // RP-initiated logout with id_token_hint: signed out, sent back with state.
+    let logout = format!(
+        "{}/logout?id_token_hint={}&post_logout_redirect_uri={}&state=bye",
+        server.base,
+        id_token,
+        urlencode(POST_LOGOUT)
+    );
+    let r = browser.get(&logout).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), format!("{POST_LOGOUT}?state=bye"));
+    // Signed out: prompt=none now says login_required.
+    let r = browser
+        .get(format!("{again}&prompt=none"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(query(&location(&r))["error"], "login_required");
+
+    // The old refresh token (spent) replayed: invalid_grant.
+    let (status, body) = refresh_token(&server.base, &setup, refresh.secret()).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+});
+
+async fn refresh_token(base: &str, setup: &Setup, token: &str) -> (u16, serde_json::Value) {
+    refresh(base, &setup.client_id, &setup.secret, token).await
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+both_engines!(discovery_and_jwks_are_cacheable, |db: TestDb| async move {
+    let _setup = setup(&db).await;
+    let server = Server::start(&db).await;
+    let r = http()
+        .get(format!("{}/.well-known/openid-configuration", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("max-age"));
+    let doc: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(doc["issuer"], server.base);
+    assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(
+        doc["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+    let r = http()
+        .get(doc["jwks_uri"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("max-age"));
+    let jwks: serde_json::Value = r.json().await.unwrap();
+    let algs: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k["alg"].as_str())
+        .collect();
+    assert!(algs.contains(&"RS256") && algs.contains(&"ES256"), "{jwks}");
+});
+
+both_engines!(higher_logic_documented_request, |db: TestDb| async move {
+    // Exactly as Higher Logic sends it: scope=profile, its redirect URI, no PKCE, no nonce,
+    // client_secret_post at the token endpoint, then userinfo.
+    let store = db.store().await;
+    add_member(&store).await;
+    let (client_id, secret) = add_higher_logic_client(&db, &store).await;
+    let server = Server::start(&db).await;
+    let browser = browser();
+    let url = format!(
+        "{}/authorize?client_id={client_id}&response_type=code&scope=profile&redirect_uri={}&state=hl-123",
+        server.base,
+        urlencode(HL_REDIRECT)
+    );
+    let loc = sign_in(&browser, &server.base, &url).await;
+    assert!(loc.starts_with(HL_REDIRECT), "{loc}");
+    let q = query(&loc);
+    assert_eq!(q["state"], "hl-123");
+    let r = http()
+        .post(format!("{}/token", server.base))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", q["code"].as_str()),
+            ("redirect_uri", HL_REDIRECT),
+            ("client_id", client_id.as_str()),
+            ("client_secret", secret.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let tokens: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["scope"], "profile");
+    let (status, _, info) = userinfo(&server.base, tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    // sub is the member key (= LegacyContactKey); names and e-mail come with `profile` alone.
+    assert_eq!(info["sub"], MEMBER_KEY);
+    assert_eq!(info["given_name"], "Ada");
+    assert_eq!(info["family_name"], "Lovelace");
+    assert_eq!(info["email"], EMAIL);
+    assert_eq!(info["member_key"], MEMBER_KEY);
+    // The ID token carries the same (no nonce was sent, none comes back).
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let payload = id_token.split('.').nth(1).unwrap();
+    use base64::Engine;
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["sub"], MEMBER_KEY);
+    assert_eq!(claims["email"], EMAIL);
+    assert_eq!(claims["aud"], "higherlogic");
+    assert!(claims.get("nonce").is_none());
+});

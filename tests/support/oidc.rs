@@ -1,0 +1,330 @@
+//! Helpers for the OpenID Connect tests: a member with a password, registered clients, and a
+//! browser (cookie-keeping HTTP client that does not follow redirects) filling the login form.
+
+use std::collections::HashMap;
+
+use guildgate::accounts::Role;
+use guildgate::db::Store;
+use guildgate::members::{Kind, MemberData};
+use guildgate::oidc::clients::{ClientType, NewClient};
+use guildgate::oidc::keys::Pepper;
+use reqwest::redirect::Policy;
+
+use super::TestDb;
+
+pub const MEMBER_KEY: &str = "M-1001";
+pub const EMAIL: &str = "ada@example.org";
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const REDIRECT: &str = "https://rp.example.org/callback";
+pub const POST_LOGOUT: &str = "https://rp.example.org/signed-out";
+pub const HL_REDIRECT: &str =
+    "https://community.example.org/HigherLogic/Security/OAuth/Authentication.aspx";
+
+/// A company, and a member of it with an account and a password.
+pub async fn add_member(store: &Store) {
+    store
+        .add_member_with_account(
+            "test",
+            "C-1",
+            MemberData {
+                kind: Kind::Company,
+                name: Some("Analytical Engines Ltd".into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .expect("company");
+    store
+        .add_member_with_account(
+            "test",
+            MEMBER_KEY,
+            MemberData {
+                kind: Kind::Person,
+                first_name: Some("Ada".into()),
+                last_name: Some("Lovelace".into()),
+                email: Some(EMAIL.into()),
+                company_key: Some("C-1".into()),
+                ..Default::default()
+            },
+            Some((EMAIL, Role::Member)),
+        )
+        .await
+        .expect("member");
+    store
+        .set_password("test", MEMBER_KEY, PASSWORD)
+        .await
+        .expect("password");
+}
+
+/// The pepper the server will use (same keys folder).
+pub async fn pepper(db: &TestDb, store: &Store) -> Pepper {
+    Pepper::load_or_init(store, &db.dir.path().join("keys"))
+        .await
+        .expect("pepper")
+}
+
+/// A confidential client with PKCE required; returns (client_id, secret).
+pub async fn add_client(db: &TestDb, store: &Store) -> (String, String) {
+    let pepper = pepper(db, store).await;
+    let mut new = NewClient::new("Member portal", ClientType::Confidential, &[REDIRECT]);
+    new.client_id = Some("portal".into());
+    new.post_logout_redirect_uris = vec![POST_LOGOUT.into()];
+    let (client, secret) = store
+        .add_client("test", &pepper, new)
+        .await
+        .expect("client");
+    (client.client_id, secret.expect("secret"))
+}
+
+/// A client registered the way Higher Logic needs: confidential, PKCE not required.
+pub async fn add_higher_logic_client(db: &TestDb, store: &Store) -> (String, String) {
+    let pepper = pepper(db, store).await;
+    let mut new = NewClient::new(
+        "Higher Logic community",
+        ClientType::Confidential,
+        &[HL_REDIRECT],
+    );
+    new.client_id = Some("higherlogic".into());
+    new.require_pkce = false;
+    let (client, secret) = store
+        .add_client("test", &pepper, new)
+        .await
+        .expect("client");
+    (client.client_id, secret.expect("secret"))
+}
+
+/// A cookie-keeping client that, like a test harness around a browser, stops at redirects.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .expect("browser")
+}
+
+/// A plain client for back-channel calls.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("http client")
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The hidden fields of the (only) form in a page.
+pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    let mut fields = Vec::new();
+    for part in html.split("<input type=\"hidden\" ").skip(1) {
+        let name = part
+            .split("name=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or_default();
+        let value = part
+            .split("value=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or_default();
+        fields.push((unescape(name), unescape(value)));
+    }
+    fields
+}
+
+/// Submits the login form on `page` with these credentials; returns the response.
+pub async fn submit_login(
+    browser: &reqwest::Client,
+    base: &str,
+    page: &str,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    let mut form = hidden_fields(page);
+    form.push(("email".into(), email.into()));
+    form.push(("password".into(), password.into()));
+    browser
+        .post(format!("{base}/login"))
+        .form(&form)
+        .send()
+        .await
+        .expect("POST /login")
+}
+
+/// Opens `authorize_url` and, if the login form comes, signs in. Returns the redirect
+/// `Location` (to the client).
+pub async fn sign_in(browser: &reqwest::Client, base: &str, authorize_url: &str) -> String {
+    let r = browser.get(authorize_url).send().await.expect("GET /authorize");
+    let r = if r.status() == 200 {
+        let page = r.text().await.expect("login page");
+        assert!(page.contains("name=\"password\""), "not a login page: {page}");
+        submit_login(browser, base, &page, EMAIL, PASSWORD).await
+    } else {
+        r
+    };
+    assert_eq!(r.status(), 303, "expected a redirect to the client");
+    location(&r)
+}
+
+pub fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .expect("Location header")
+        .to_str()
+        .expect("ascii location")
+        .to_string()
+}
+
+/// Query parameters of a URL.
+pub fn query(url: &str) -> HashMap<String, String> {
+    reqwest::Url::parse(url)
+        .expect("url")
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// An authorization URL with these parameters.
+pub fn authorize_url(base: &str, params: &[(&str, &str)]) -> String {
+    let mut url = reqwest::Url::parse(&format!("{base}/authorize")).expect("url");
+    for (k, v) in params {
+        url.query_pairs_mut().append_pair(k, v);
+    }
+    url.to_string()
+}
+
+/// A PKCE pair (verifier, S256 challenge).
+pub fn pkce() -> (String, String) {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use sha2::Digest;
+    let verifier = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// Signs in through the portal client with PKCE; returns (code, verifier).
+pub async fn code_for(
+    browser: &reqwest::Client,
+    base: &str,
+    client_id: &str,
+    extra: &[(&str, &str)],
+) -> (String, String) {
+    let (verifier, challenge) = pkce();
+    let mut params = vec![
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid profile email"),
+        ("state", "st-1"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    params.extend_from_slice(extra);
+    let url = authorize_url(base, &params);
+    let loc = sign_in(browser, base, &url).await;
+    let q = query(&loc);
+    (
+        q.get("code").cloned().unwrap_or_else(|| panic!("no code in {loc}")),
+        verifier,
+    )
+}
+
+/// `POST /token` with client_secret_basic; returns (status, JSON body).
+pub async fn token_request(
+    base: &str,
+    client_id: &str,
+    secret: &str,
+    form: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
+    let r = http()
+        .post(format!("{base}/token"))
+        .basic_auth(client_id, Some(secret))
+        .form(form)
+        .send()
+        .await
+        .expect("POST /token");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// Exchanges a code (client_secret_basic).
+pub async fn exchange(
+    base: &str,
+    client_id: &str,
+    secret: &str,
+    code: &str,
+    verifier: &str,
+) -> (u16, serde_json::Value) {
+    token_request(
+        base,
+        client_id,
+        secret,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier),
+        ],
+    )
+    .await
+}
+
+/// Uses a refresh token.
+pub async fn refresh(base: &str, client_id: &str, secret: &str, token: &str) -> (u16, serde_json::Value) {
+    token_request(
+        base,
+        client_id,
+        secret,
+        &[("grant_type", "refresh_token"), ("refresh_token", token)],
+    )
+    .await
+}
+
+/// `GET /userinfo` with a bearer token; returns (status, WWW-Authenticate, body).
+pub async fn userinfo(base: &str, access_token: &str) -> (u16, String, serde_json::Value) {
+    let r = http()
+        .get(format!("{base}/userinfo"))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .expect("GET /userinfo");
+    let status = r.status().as_u16();
+    let challenge = r
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    (
+        status,
+        challenge,
+        r.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Every member, client and server a flow test needs.
+pub struct Setup {
+    pub store: Store,
+    pub client_id: String,
+    pub secret: String,
+}
+
+pub async fn setup(db: &TestDb) -> Setup {
+    let store = db.store().await;
+    add_member(&store).await;
+    let (client_id, secret) = add_client(db, &store).await;
+    Setup {
+        store,
+        client_id,
+        secret,
+    }
+}
