@@ -20,12 +20,10 @@ both_engines!(openidconnect_client_full_flow, |db: TestDb| async move {
     let http = http();
 
     // Discovery.
-    let metadata = CoreProviderMetadata::discover_async(
-        IssuerUrl::new(server.base.clone()).unwrap(),
-        &http,
-    )
-    .await
-    .expect("discovery");
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http)
+            .await
+            .expect("discovery");
     let client = CoreClient::from_provider_metadata(
         metadata,
         ClientId::new(setup.client_id.clone()),
@@ -56,7 +54,10 @@ both_engines!(openidconnect_client_full_flow, |db: TestDb| async move {
     assert_eq!(headers["cache-control"], "no-store");
     let cookie = headers["set-cookie"].to_str().unwrap().to_string();
     assert!(cookie.starts_with("guildgate_session="), "{cookie}");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
     // Plain http on loopback: no Secure flag (it would never be sent back).
     assert!(!cookie.contains("Secure"), "{cookie}");
     let page = first.text().await.unwrap();
@@ -66,7 +67,14 @@ both_engines!(openidconnect_client_full_flow, |db: TestDb| async move {
     assert_eq!(wrong.status(), 401);
     let page = wrong.text().await.unwrap();
     assert!(page.contains("is not right"), "{page}");
-    let unknown = submit_login(&browser, &server.base, &page, "nobody@example.org", PASSWORD).await;
+    let unknown = submit_login(
+        &browser,
+        &server.base,
+        &page,
+        "nobody@example.org",
+        PASSWORD,
+    )
+    .await;
     assert_eq!(unknown.status(), 401);
     let page = unknown.text().await.unwrap();
     assert!(page.contains("is not right"), "{page}");
@@ -139,7 +147,10 @@ both_engines!(openidconnect_client_full_flow, |db: TestDb| async move {
         .request_async(&http)
         .await
         .expect("refresh");
-    assert_ne!(refreshed.access_token().secret(), tokens.access_token().secret());
+    assert_ne!(
+        refreshed.access_token().secret(),
+        tokens.access_token().secret()
+    );
     let new_refresh = refreshed.refresh_token().expect("rotated").clone();
     assert_ne!(new_refresh.secret(), refresh.secret());
     let (status, _, _) = userinfo(&server.base, refreshed.access_token().secret()).await;
@@ -180,7 +191,10 @@ both_engines!(openidconnect_client_full_flow, |db: TestDb| async move {
         .unwrap();
     assert_eq!(r.status(), 200);
     let (status, body) = refresh_token(&server.base, &setup, new_refresh.secret()).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
 
     // Signed in: a second authorization needs no password.
     let (challenge, _verifier) = pkce();
@@ -207,7 +221,11 @@ both_engines!(openidconnect_client_full_flow, |db: TestDb| async move {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("name=\"password\""));
-    let r = browser.get(format!("{again}&max_age=0")).send().await.unwrap();
+    let r = browser
+        .get(format!("{again}&max_age=0"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     // prompt=none with a session: a code straight away.
     let r = browser
@@ -239,7 +257,10 @@ both_engines!(openidconnect_client_full_flow, |db: TestDb| async move {
 
     // The old refresh token (spent) replayed: invalid_grant.
     let (status, body) = refresh_token(&server.base, &setup, refresh.secret()).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
 });
 
 async fn refresh_token(base: &str, setup: &Setup, token: &str) -> (u16, serde_json::Value) {

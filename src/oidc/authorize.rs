@@ -76,8 +76,7 @@ fn bad_client_page(message: &str) -> OidcError {
 /// PKCE code challenges: 43 to 128 unreserved characters (RFC 7636 4.2).
 fn valid_challenge(c: &str) -> bool {
     (43..=128).contains(&c.len())
-        && c
-            .bytes()
+        && c.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
@@ -142,12 +141,7 @@ pub async fn validate(state: &AppState, params: &Params) -> OidcResult<AuthReque
         ));
     }
     match params.get("response_type") {
-        None => {
-            return Err(fail(
-                ErrorCode::InvalidRequest,
-                "response_type is required",
-            ))
-        }
+        None => return Err(fail(ErrorCode::InvalidRequest, "response_type is required")),
         Some("code") => {}
         Some(_) => {
             return Err(fail(
@@ -378,7 +372,11 @@ async fn login_page(
 }
 
 /// Sends the code to the client.
-async fn issue_code(state: &AppState, request: &AuthRequest, login: &Login) -> OidcResult<Response> {
+async fn issue_code(
+    state: &AppState,
+    request: &AuthRequest,
+    login: &Login,
+) -> OidcResult<Response> {
     let code = grants::issue_code(
         &state.store,
         &NewCode {

@@ -51,9 +51,10 @@ fn cacheable(body: Value, max_age: u32) -> Response {
     if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
         response.headers_mut().insert(header::CACHE_CONTROL, value);
     }
-    response
-        .headers_mut()
-        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     response
 }
 

@@ -67,7 +67,11 @@ pub enum Redeemed {
 }
 
 /// Issues a code valid for `lifetime_secs`; returns the code to send to the client.
-pub async fn issue_code(store: &Store, new: &NewCode<'_>, lifetime_secs: i64) -> StoreResult<String> {
+pub async fn issue_code(
+    store: &Store,
+    new: &NewCode<'_>,
+    lifetime_secs: i64,
+) -> StoreResult<String> {
     let code = random_secret();
     let now = now_ms();
     sqlx::query(
@@ -95,14 +99,13 @@ pub async fn issue_code(store: &Store, new: &NewCode<'_>, lifetime_secs: i64) ->
 pub async fn redeem_code(tx: &mut Transaction, code: &str) -> StoreResult<Redeemed> {
     let hash = sha256_hex(code);
     let now = now_ms();
-    let spent = sqlx::query(
-        "UPDATE oidc_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
-    )
-    .bind(now)
-    .bind(&hash)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
+    let spent =
+        sqlx::query("UPDATE oidc_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
+            .bind(now)
+            .bind(&hash)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
     let record: Option<CodeRecord> = sqlx::query_as(
         "SELECT grant_id, client_id, account_id, redirect_uri, scope, nonce, code_challenge, \
          auth_time, expires_at FROM oidc_codes WHERE code_hash = $1",
@@ -235,7 +238,7 @@ pub async fn find_token(store: &Store, token: &str) -> StoreResult<Option<TokenR
 #[derive(Debug)]
 pub enum Rotation {
     /// The token was live and is now spent; issue its successor.
-    Rotated(TokenRecord),
+    Rotated(Box<TokenRecord>),
     /// A spent or revoked token came back: the family is revoked.
     Replayed,
     Unknown,
@@ -272,7 +275,7 @@ pub async fn rotate_refresh(
     .await?
     .rows_affected();
     if spent == 1 {
-        return Ok(Rotation::Rotated(record));
+        return Ok(Rotation::Rotated(Box::new(record)));
     }
     // Spent or revoked before: someone holds a copy. Revoke the family.
     revoke_grant(tx, &record.grant_id).await?;

@@ -15,12 +15,15 @@ impl Params {
     pub fn new(pairs: Vec<(String, String)>) -> Params {
         let mut params = Params::default();
         for (name, value) in pairs {
-            if params.values.contains_key(&name) {
-                if !params.duplicates.contains(&name) {
-                    params.duplicates.push(name);
+            match params.values.entry(name) {
+                std::collections::btree_map::Entry::Occupied(e) => {
+                    if !params.duplicates.contains(e.key()) {
+                        params.duplicates.push(e.key().clone());
+                    }
                 }
-            } else {
-                params.values.insert(name, value);
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(value);
+                }
             }
         }
         params

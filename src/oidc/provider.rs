@@ -10,8 +10,8 @@ use base64::Engine;
 
 use crate::config::Settings;
 use crate::db::Store;
-use crate::oidc::error::{OidcError, OidcResult};
 use crate::oidc::clients::AuthMethod as RegisteredMethod;
+use crate::oidc::error::{OidcError, OidcResult};
 use crate::oidc::keys::{Alg, KeyRing};
 use crate::oidc::params::Params;
 
@@ -83,9 +83,9 @@ impl Provider {
     ) -> OidcResult<(ClientInfo, AuthMethod)> {
         let basic = match headers.get(header::AUTHORIZATION) {
             Some(value) => {
-                let value = value
-                    .to_str()
-                    .map_err(|_| OidcError::invalid_client("malformed Authorization header", true))?;
+                let value = value.to_str().map_err(|_| {
+                    OidcError::invalid_client("malformed Authorization header", true)
+                })?;
                 match value.split_once(' ') {
                     Some((scheme, credentials)) if scheme.eq_ignore_ascii_case("basic") => {
                         Some(parse_basic(credentials.trim()).ok_or_else(|| {
@@ -129,9 +129,9 @@ impl Provider {
                 (id.to_string(), Some(secret.to_string()), AuthMethod::Post)
             }
             (None, None) => {
-                let id = params
-                    .get("client_id")
-                    .ok_or_else(|| OidcError::invalid_client("client authentication is required", true))?;
+                let id = params.get("client_id").ok_or_else(|| {
+                    OidcError::invalid_client("client authentication is required", true)
+                })?;
                 (id.to_string(), None, AuthMethod::None)
             }
         };
@@ -177,10 +177,7 @@ impl Provider {
                 basic_used,
             ));
         }
-        let info = self
-            .client(store, &client_id)
-            .await?
-            .ok_or_else(unknown)?;
+        let info = self.client(store, &client_id).await?.ok_or_else(unknown)?;
         Ok((info, method))
     }
 }
@@ -228,7 +225,6 @@ fn parse_basic(credentials: &str) -> Option<(String, String)> {
     }
     Some((id, secret))
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -68,8 +68,7 @@ fn pkce_matches(verifier: &str, challenge: &str) -> bool {
 
 fn valid_verifier(v: &str) -> bool {
     (43..=128).contains(&v.len())
-        && v
-            .bytes()
+        && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
@@ -138,8 +137,15 @@ async fn authorization_code(
         scope: &record.scope,
         auth_time: record.auth_time,
     };
-    let body = issue_tokens(state, &mut tx, client, &account, &grant, record.nonce.as_deref())
-        .await?;
+    let body = issue_tokens(
+        state,
+        &mut tx,
+        client,
+        &account,
+        &grant,
+        record.nonce.as_deref(),
+    )
+    .await?;
     tx.commit().await?;
     Ok(body)
 }
@@ -241,10 +247,7 @@ async fn issue_tokens(
     id_claims.insert("iss".into(), json!(state.oidc.issuer));
     id_claims.insert("aud".into(), json!(client.client_id));
     id_claims.insert("iat".into(), json!(now));
-    id_claims.insert(
-        "exp".into(),
-        json!(now + lifetimes.id_token_lifetime_secs),
-    );
+    id_claims.insert("exp".into(), json!(now + lifetimes.id_token_lifetime_secs));
     id_claims.insert("auth_time".into(), json!(grant.auth_time));
     id_claims.insert("at_hash".into(), json!(at_hash(&access)));
     if let Some(nonce) = nonce {

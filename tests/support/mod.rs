@@ -202,11 +202,17 @@ pub struct Server {
 
 impl Server {
     pub async fn start(db: &TestDb) -> Server {
+        Server::start_with(db, &[]).await
+    }
+
+    /// `start` with extra environment (e.g. a shared `GUILDGATE_ISSUER` for two instances).
+    pub async fn start_with(db: &TestDb, env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let stdout_path = db.dir.path().join(format!("serve-{port}.out"));
         let out = std::fs::File::create(&stdout_path).expect("stdout file");
         let child = command(db)
             .envs(binary_env(db, port))
+            .envs(env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
             .arg("serve")
             .stdin(Stdio::null())
             .stdout(out)

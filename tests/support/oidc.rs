@@ -162,10 +162,17 @@ pub async fn submit_login(
 /// Opens `authorize_url` and, if the login form comes, signs in. Returns the redirect
 /// `Location` (to the client).
 pub async fn sign_in(browser: &reqwest::Client, base: &str, authorize_url: &str) -> String {
-    let r = browser.get(authorize_url).send().await.expect("GET /authorize");
+    let r = browser
+        .get(authorize_url)
+        .send()
+        .await
+        .expect("GET /authorize");
     let r = if r.status() == 200 {
         let page = r.text().await.expect("login page");
-        assert!(page.contains("name=\"password\""), "not a login page: {page}");
+        assert!(
+            page.contains("name=\"password\""),
+            "not a login page: {page}"
+        );
         submit_login(browser, base, &page, EMAIL, PASSWORD).await
     } else {
         r
@@ -206,7 +213,11 @@ pub fn pkce() -> (String, String) {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
     use sha2::Digest;
-    let verifier = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let verifier = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
     let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
     (verifier, challenge)
 }
@@ -233,7 +244,9 @@ pub async fn code_for(
     let loc = sign_in(browser, base, &url).await;
     let q = query(&loc);
     (
-        q.get("code").cloned().unwrap_or_else(|| panic!("no code in {loc}")),
+        q.get("code")
+            .cloned()
+            .unwrap_or_else(|| panic!("no code in {loc}")),
         verifier,
     )
 }
@@ -279,7 +292,12 @@ pub async fn exchange(
 }
 
 /// Uses a refresh token.
-pub async fn refresh(base: &str, client_id: &str, secret: &str, token: &str) -> (u16, serde_json::Value) {
+pub async fn refresh(
+    base: &str,
+    client_id: &str,
+    secret: &str,
+    token: &str,
+) -> (u16, serde_json::Value) {
     token_request(
         base,
         client_id,
