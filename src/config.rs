@@ -112,6 +112,10 @@ pub struct OidcSettings {
     pub refresh_token_lifetime_secs: i64,
     /// A browser session ends after this long without use.
     pub session_lifetime_secs: i64,
+    /// Behind a reverse proxy: take the client address (for sign-in throttling) from the last
+    /// `X-Forwarded-For` entry instead of the TCP peer. Only when every request comes through
+    /// the proxy.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for OidcSettings {
@@ -122,6 +126,7 @@ impl Default for OidcSettings {
             id_token_lifetime_secs: 3600,
             refresh_token_lifetime_secs: 30 * 24 * 3600,
             session_lifetime_secs: 8 * 3600,
+            trust_forwarded_for: false,
         }
     }
 }

@@ -5,11 +5,14 @@
 //! errors with `state` and `iss` (RFC 9207).
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use std::net::IpAddr;
+
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
 use tower_sessions::Session;
 
+use crate::oidc::client_ip::ClientIp;
 use crate::oidc::csrf;
 use crate::oidc::error::{redirect_with, ErrorCode, OidcError, OidcResult, RedirectTarget};
 use crate::oidc::grants::{self, NewCode};
@@ -17,6 +20,7 @@ use crate::oidc::pages::{self, LoginPage};
 use crate::oidc::params::Params;
 use crate::oidc::provider::{ClientInfo, SUPPORTED_SCOPES};
 use crate::oidc::sessions::{self, Login};
+use crate::oidc::throttle::ThrottleError;
 use crate::passwords;
 use crate::server::AppState;
 
@@ -403,9 +407,10 @@ async fn issue_code(
 pub async fn login(
     State(state): State<AppState>,
     session: Session,
+    ClientIp(ip): ClientIp,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    login_inner(state, session, pairs)
+    login_inner(state, session, ip, pairs)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -413,6 +418,7 @@ pub async fn login(
 async fn login_inner(
     state: AppState,
     session: Session,
+    ip: IpAddr,
     pairs: Vec<(String, String)>,
 ) -> OidcResult<Response> {
     let mut form = Vec::new();
@@ -440,6 +446,30 @@ async fn login_inner(
         )
         .await;
     }
+    let throttle = &state.oidc.throttle;
+    match throttle.check(&email, ip).await {
+        Ok(()) => {}
+        Err(ThrottleError::RetryAfter(wait)) => {
+            let message = ThrottleError::RetryAfter(wait).to_string();
+            let mut response = login_page(
+                &session,
+                &request,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(&message),
+                &email,
+            )
+            .await?;
+            let secs = ThrottleError::RetryAfter(wait)
+                .retry_after_secs()
+                .unwrap_or(1);
+            if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            tracing::info!(client_id = %request.client.client_id, "sign-in throttled");
+            return Ok(response);
+        }
+        Err(ThrottleError::Store(e)) => return Err(e.into()),
+    }
     let account = state.store.account_by_login(&email).await?;
     // The same argon2id work whether or not the account exists or has a password.
     let hash = account.as_ref().and_then(|a| a.password_hash.clone());
@@ -447,6 +477,7 @@ async fn login_inner(
     let account = match account {
         Some(account) if matches => account,
         _ => {
+            throttle.record_failure(&email, ip).await?;
             tracing::info!(client_id = %request.client.client_id, "sign-in failed");
             return login_page(
                 &session,
@@ -460,6 +491,7 @@ async fn login_inner(
     };
     // Said only to someone who knows the password.
     if !account.is_active() {
+        throttle.record_failure(&email, ip).await?;
         tracing::info!(account_id = %account.id, "sign-in refused: account not active");
         return Err(OidcError::page(
             StatusCode::FORBIDDEN,
@@ -468,6 +500,7 @@ async fn login_inner(
              association if you think this is a mistake.",
         ));
     }
+    throttle.record_success(&email).await?;
     let login = Login {
         account_id: account.id.clone(),
         auth_time: now_secs(),

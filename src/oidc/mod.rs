@@ -2,6 +2,7 @@
 
 pub mod authorize;
 pub mod claims;
+pub mod client_ip;
 pub mod clients;
 pub mod commands;
 pub mod csrf;

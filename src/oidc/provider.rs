@@ -14,6 +14,7 @@ use crate::oidc::clients::AuthMethod as RegisteredMethod;
 use crate::oidc::error::{OidcError, OidcResult};
 use crate::oidc::keys::{Alg, KeyRing};
 use crate::oidc::params::Params;
+use crate::oidc::throttle::Throttle;
 
 /// Scopes this provider understands.
 pub const SUPPORTED_SCOPES: &[&str] = &["openid", "profile", "email"];
@@ -36,6 +37,8 @@ pub struct Provider {
     /// The issuer without a trailing slash.
     pub issuer: String,
     pub keys: KeyRing,
+    /// Sign-in throttling, shared by instances through the database.
+    pub throttle: Throttle,
 }
 
 /// How the client authenticated at the token, revocation or introspection endpoint.
@@ -53,6 +56,7 @@ impl Provider {
         Ok(Arc::new(Provider {
             issuer: settings.issuer().to_string(),
             keys,
+            throttle: Throttle::new(store.clone(), settings.throttle.clone()),
         }))
     }
 
