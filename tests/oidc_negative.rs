@@ -736,32 +736,46 @@ both_engines!(logout_refusals, |db: TestDb| async move {
     assert_eq!(query(&location(&r))["error"], "login_required");
 });
 
-both_engines!(login_is_throttled_without_saying_who_exists, |db: TestDb| async move {
-    let setup = setup(&db).await;
-    let server = Server::start(&db).await;
-    let base = server.base.as_str();
-    let (_, challenge) = pkce();
-    let url = url_with(base, &base_params(&challenge));
-    let browser = browser();
-    let _ = &setup;
-    let mut page = browser.get(&url).send().await.unwrap().text().await.unwrap();
-    // The allowance of failures, for a real account and for an unknown e-mail alike.
-    for email in [EMAIL, "nobody@example.org"] {
-        for _ in 0..5 {
-            let r = submit_login(&browser, base, &page, email, "wrong password 123").await;
-            assert_eq!(r.status(), 401);
+both_engines!(
+    login_is_throttled_without_saying_who_exists,
+    |db: TestDb| async move {
+        let setup = setup(&db).await;
+        let server = Server::start(&db).await;
+        let base = server.base.as_str();
+        let (_, challenge) = pkce();
+        let url = url_with(base, &base_params(&challenge));
+        let browser = browser();
+        let _ = &setup;
+        let mut page = browser
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        // The allowance of failures, for a real account and for an unknown e-mail alike.
+        for email in [EMAIL, "nobody@example.org"] {
+            for _ in 0..5 {
+                let r = submit_login(&browser, base, &page, email, "wrong password 123").await;
+                assert_eq!(r.status(), 401);
+                page = r.text().await.unwrap();
+            }
+            // Now even the right password waits; the answer is the same for both e-mails.
+            let r = submit_login(&browser, base, &page, email, PASSWORD).await;
+            assert_eq!(r.status(), 429, "{email}");
+            let retry: u64 = r.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(retry >= 1);
             page = r.text().await.unwrap();
+            assert!(page.contains("too many failed sign-in attempts"), "{page}");
         }
-        // Now even the right password waits; the answer is the same for both e-mails.
-        let r = submit_login(&browser, base, &page, email, PASSWORD).await;
-        assert_eq!(r.status(), 429, "{email}");
-        let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
-        assert!(retry >= 1);
-        page = r.text().await.unwrap();
-        assert!(page.contains("too many failed sign-in attempts"), "{page}");
+        // After the delay the member gets in.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let r = submit_login(&browser, base, &page, EMAIL, PASSWORD).await;
+        assert_eq!(r.status(), 303);
     }
-    // After the delay the member gets in.
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let r = submit_login(&browser, base, &page, EMAIL, PASSWORD).await;
-    assert_eq!(r.status(), 303);
-});
+);
