@@ -9,6 +9,7 @@ pub mod csrf;
 pub mod discovery;
 pub mod error;
 pub mod grants;
+pub mod invitations;
 pub mod keys;
 pub mod logout;
 pub mod pages;
