@@ -180,6 +180,13 @@ both_engines!(
             Err(InvitationError::AccountNotActive)
         ));
         assert!(!store.account_for_member("M2").await.unwrap().has_password());
+        // Reactivating does not revive the link.
+        store.reactivate_account("test", "M2").await.unwrap();
+        assert!(matches!(
+            invitations::check_link(&store, &token).await,
+            Err(InvitationError::InvalidLink)
+        ));
+        store.deactivate_account("test", "M2").await.unwrap();
         // And a deactivated account gets no link.
         assert!(matches!(
             invitations::send_link(&store, &mailer, &s, "test", "M2", Purpose::Invitation).await,

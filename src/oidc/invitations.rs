@@ -206,6 +206,23 @@ pub async fn send_link(
     }
 }
 
+/// Expires every unused link of an account now (on deactivation: reactivating revives none).
+/// The rows stay, so that a link of a deactivated account still says so.
+pub async fn discard_links(
+    tx: &mut crate::db::Transaction,
+    account_id: &str,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE account_tokens SET expires_at = $2 \
+         WHERE account_id = $1 AND used_at IS NULL AND expires_at > $2",
+    )
+    .bind(account_id)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// The account and purpose of a link that still works (for showing the form).
 pub async fn check_link(store: &Store, token: &str) -> Result<LinkInfo, InvitationError> {
     let row: Option<(String, String, i64, Option<i64>)> = sqlx::query_as(
@@ -215,18 +232,19 @@ pub async fn check_link(store: &Store, token: &str) -> Result<LinkInfo, Invitati
     .fetch_optional(store.pool())
     .await
     .map_err(StoreError::from)?;
-    let Some((account_id, purpose, expires_at, None)) = row else {
+    let Some((account_id, purpose, expires_at, used_at)) = row else {
         return Err(InvitationError::InvalidLink);
     };
-    if expires_at <= now_ms() {
-        return Err(InvitationError::InvalidLink);
-    }
     let account = store
         .account_by_id(&account_id)
         .await?
         .ok_or(InvitationError::InvalidLink)?;
+    // Said first, so that the holder of a link learns why it cannot work.
     if !account.is_active() {
         return Err(InvitationError::AccountNotActive);
+    }
+    if used_at.is_some() || expires_at <= now_ms() {
+        return Err(InvitationError::InvalidLink);
     }
     Ok(LinkInfo {
         purpose: Purpose::parse(&purpose),
@@ -275,6 +293,8 @@ pub async fn set_password_with_link(
         // Deactivated between the check and now: nothing changes, the link stays unused.
         return Err(InvitationError::AccountNotActive);
     }
+    // Whoever knew the old password is signed out everywhere.
+    crate::oidc::sessions::end_sessions_of(&mut tx, &account_id).await?;
     change_log::record(
         &mut tx,
         Change {

@@ -17,6 +17,7 @@ pub mod params;
 pub mod provider;
 pub mod routes;
 pub mod sessions;
+pub mod set_password;
 pub mod throttle;
 pub mod token;
 pub mod userinfo;
