@@ -409,6 +409,19 @@ impl Store {
         Ok(split_by_account(members))
     }
 
+    /// The member keys of a static group, as listed.
+    pub async fn static_member_keys(&self, group_key: &str) -> StoreResult<Vec<String>> {
+        let group = self.group(group_key).await?;
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT m.member_key FROM group_static_members g JOIN members m ON m.id = g.member_id \
+             WHERE g.group_id = $1 ORDER BY m.member_key",
+        )
+        .bind(&group.id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(|(k,)| k).collect())
+    }
+
     /// The keys of the groups `member_key` belongs to now.
     pub async fn groups_of_member(&self, member_key: &str) -> StoreResult<Vec<Group>> {
         let member = self.member(member_key).await?;

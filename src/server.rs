@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .nest("/admin/api", crate::admin::api::router())
         .merge(crate::oidc::routes::router(&state))
+        .merge(crate::admin::console::router(&state))
         .with_state(state)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

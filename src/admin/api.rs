@@ -17,7 +17,7 @@ use crate::accounts::Account;
 use crate::admin::api_tokens::{ApiToken, Scope};
 use crate::change_log::ChangeEntry;
 use crate::custom_fields::{AppliesTo, CustomField, FieldSpec, FieldType, FieldUpdate};
-use crate::db::StoreError;
+use crate::db::{StoreError, StoreResult};
 use crate::groups::{Condition, Group, GroupMembers, Selection};
 use crate::members::{Kind, Member, MemberFilter};
 use crate::server::AppState;
@@ -289,12 +289,12 @@ fn eligibility(account: Option<&Account>, groups: &[GroupRef]) -> SyncEligibilit
     }
 }
 
-async fn member_view(state: &AppState, key: &str) -> Result<MemberView, ApiError> {
+pub(crate) async fn member_view(state: &AppState, key: &str) -> StoreResult<MemberView> {
     let member = state.store.member(key).await?;
     let account = match state.store.account_for_member(key).await {
         Ok(a) => Some(a),
         Err(StoreError::NotFound(_)) => None,
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e),
     };
     let groups: Vec<GroupRef> = state
         .store
@@ -507,7 +507,7 @@ pub struct MemberRef {
     pub account_state: Option<String>,
 }
 
-fn counts(members: GroupMembers) -> MemberCounts {
+pub(crate) fn counts(members: GroupMembers) -> MemberCounts {
     let total = members.total();
     let (with_account, deactivated, without_account) = (
         members.with_account.len(),
@@ -538,7 +538,7 @@ fn counts(members: GroupMembers) -> MemberCounts {
     }
 }
 
-async fn group_view(state: &AppState, key: &str) -> Result<GroupView, ApiError> {
+pub(crate) async fn group_view(state: &AppState, key: &str) -> StoreResult<GroupView> {
     let group = state.store.group(key).await?;
     let members = state.store.group_members(key).await?;
     Ok(GroupView {

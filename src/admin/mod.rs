@@ -4,3 +4,4 @@
 pub mod api;
 pub mod api_tokens;
 pub mod cli;
+pub mod console;

@@ -13,6 +13,7 @@ use axum::Form;
 use tower_sessions::Session;
 
 use crate::oidc::client_ip::ClientIp;
+use crate::oidc::credentials::{self, Refusal};
 use crate::oidc::csrf;
 use crate::oidc::error::{redirect_with, ErrorCode, OidcError, OidcResult, RedirectTarget};
 use crate::oidc::grants::{self, NewCode};
@@ -20,8 +21,6 @@ use crate::oidc::pages::{self, LoginPage};
 use crate::oidc::params::Params;
 use crate::oidc::provider::{ClientInfo, SUPPORTED_SCOPES};
 use crate::oidc::sessions::{self, Login};
-use crate::oidc::throttle::ThrottleError;
-use crate::passwords;
 use crate::server::AppState;
 
 /// The parameters of an authorization request that the login form carries along.
@@ -436,21 +435,22 @@ async fn login_inner(
     csrf::verify(&session, &csrf_token).await?;
     let request = validate(&state, &Params::new(form)).await?;
     let email = email.trim().to_lowercase();
-    if email.is_empty() || password.is_empty() || password.len() > 1024 {
-        return login_page(
-            &session,
-            &request,
-            StatusCode::UNAUTHORIZED,
-            Some("Enter your e-mail address and password."),
-            &email,
-        )
-        .await;
-    }
-    let throttle = &state.oidc.throttle;
-    match throttle.check(&email, ip).await {
-        Ok(()) => {}
-        Err(ThrottleError::RetryAfter(wait)) => {
-            let message = ThrottleError::RetryAfter(wait).to_string();
+    let account = match credentials::check(&state, &email, password, ip).await? {
+        Ok(account) => account,
+        Err(Refusal::Incomplete) => {
+            return login_page(
+                &session,
+                &request,
+                StatusCode::UNAUTHORIZED,
+                Some("Enter your e-mail address and password."),
+                &email,
+            )
+            .await;
+        }
+        Err(Refusal::Throttled {
+            message,
+            retry_after_secs,
+        }) => {
             let mut response = login_page(
                 &session,
                 &request,
@@ -459,25 +459,13 @@ async fn login_inner(
                 &email,
             )
             .await?;
-            let secs = ThrottleError::RetryAfter(wait)
-                .retry_after_secs()
-                .unwrap_or(1);
-            if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
+            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
             tracing::info!(client_id = %request.client.client_id, "sign-in throttled");
             return Ok(response);
         }
-        Err(ThrottleError::Store(e)) => return Err(e.into()),
-    }
-    let account = state.store.account_by_login(&email).await?;
-    // The same argon2id work whether or not the account exists or has a password.
-    let hash = account.as_ref().and_then(|a| a.password_hash.clone());
-    let matches = passwords::verify(password, hash).await;
-    let account = match account {
-        Some(account) if matches => account,
-        _ => {
-            throttle.record_failure(&email, ip).await?;
+        Err(Refusal::Wrong) => {
             tracing::info!(client_id = %request.client.client_id, "sign-in failed");
             return login_page(
                 &session,
@@ -488,19 +476,17 @@ async fn login_inner(
             )
             .await;
         }
+        // Said only to someone who knows the password.
+        Err(Refusal::Inactive(account)) => {
+            tracing::info!(account_id = %account.id, "sign-in refused: account not active");
+            return Err(OidcError::page(
+                StatusCode::FORBIDDEN,
+                "Account not active",
+                "Your account is not active, so you cannot sign in. Please contact the \
+                 association if you think this is a mistake.",
+            ));
+        }
     };
-    // Said only to someone who knows the password.
-    if !account.is_active() {
-        throttle.record_failure(&email, ip).await?;
-        tracing::info!(account_id = %account.id, "sign-in refused: account not active");
-        return Err(OidcError::page(
-            StatusCode::FORBIDDEN,
-            "Account not active",
-            "Your account is not active, so you cannot sign in. Please contact the \
-             association if you think this is a mistake.",
-        ));
-    }
-    throttle.record_success(&email).await?;
     let login = Login {
         account_id: account.id.clone(),
         auth_time: now_secs(),

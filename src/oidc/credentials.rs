@@ -1,0 +1,69 @@
+//! The one password check behind every sign-in form (the provider's login page and the admin
+//! console's): throttling per account and address, the same argon2id work whether or not the
+//! account exists, and "not active" said only to someone who knows the password.
+
+use std::net::IpAddr;
+
+use crate::accounts::Account;
+use crate::oidc::error::OidcResult;
+use crate::oidc::throttle::ThrottleError;
+use crate::passwords;
+use crate::server::AppState;
+
+/// Why a sign-in was refused; each caller words it on its own page.
+#[derive(Debug)]
+pub enum Refusal {
+    /// E-mail or password left empty (or absurdly long).
+    Incomplete,
+    /// Too many recent failures: the message and the `Retry-After` seconds.
+    Throttled {
+        message: String,
+        retry_after_secs: u64,
+    },
+    /// Unknown e-mail or wrong password; never says which.
+    Wrong,
+    /// The password is right but the account is deactivated.
+    Inactive(Box<Account>),
+}
+
+/// Checks `email` and `password` coming from `ip`. `Ok(Err(_))` is a refusal to show;
+/// `Err(_)` a failure of the store.
+pub async fn check(
+    state: &AppState,
+    email: &str,
+    password: String,
+    ip: IpAddr,
+) -> OidcResult<Result<Account, Refusal>> {
+    let email = email.trim().to_lowercase();
+    if email.is_empty() || password.is_empty() || password.len() > 1024 {
+        return Ok(Err(Refusal::Incomplete));
+    }
+    let throttle = &state.oidc.throttle;
+    match throttle.check(&email, ip).await {
+        Ok(()) => {}
+        Err(e @ ThrottleError::RetryAfter(_)) => {
+            return Ok(Err(Refusal::Throttled {
+                message: e.to_string(),
+                retry_after_secs: e.retry_after_secs().unwrap_or(1),
+            }))
+        }
+        Err(ThrottleError::Store(e)) => return Err(e.into()),
+    }
+    let account = state.store.account_by_login(&email).await?;
+    // The same argon2id work whether or not the account exists or has a password.
+    let hash = account.as_ref().and_then(|a| a.password_hash.clone());
+    let matches = passwords::verify(password, hash).await;
+    let account = match account {
+        Some(account) if matches => account,
+        _ => {
+            throttle.record_failure(&email, ip).await?;
+            return Ok(Err(Refusal::Wrong));
+        }
+    };
+    if !account.is_active() {
+        throttle.record_failure(&email, ip).await?;
+        return Ok(Err(Refusal::Inactive(Box::new(account))));
+    }
+    throttle.record_success(&email).await?;
+    Ok(Ok(account))
+}

@@ -1,0 +1,535 @@
+//! The admin console over HTTP, as a browser without JavaScript uses it: sign-in through the
+//! provider's session, the first-sign-in password change, 403 for non-administrators on every
+//! page, CSRF on every form, and the pages doing what they say.
+
+mod support;
+
+use guildgate::accounts::Role;
+use guildgate::members::{Kind, MemberData};
+use reqwest::{redirect, Client, StatusCode};
+use support::{Server, TestDb};
+
+const ADMIN_PASSWORD: &str = "correct horse battery staple";
+const MEMBER_PASSWORD: &str = "member password 123";
+
+fn browser() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn person(first: &str, email: &str) -> MemberData {
+    MemberData {
+        kind: Kind::Person,
+        first_name: Some(first.into()),
+        last_name: Some("Tester".into()),
+        email: Some(email.into()),
+        member_type: Some("Regular".into()),
+        ..Default::default()
+    }
+}
+
+/// An administrator, a member with a password, a member without an account, a field, a group.
+async fn seed(db: &TestDb) {
+    let store = db.store().await;
+    store
+        .add_member_with_account(
+            "test",
+            "A1",
+            person("Ada", "ada@example.org"),
+            Some(("ada@example.org", Role::Admin)),
+        )
+        .await
+        .unwrap();
+    store
+        .set_password("test", "A1", ADMIN_PASSWORD)
+        .await
+        .unwrap();
+    store
+        .add_member_with_account(
+            "test",
+            "P1",
+            person("Bob", "bob@example.org"),
+            Some(("bob@example.org", Role::Member)),
+        )
+        .await
+        .unwrap();
+    store
+        .set_password("test", "P1", MEMBER_PASSWORD)
+        .await
+        .unwrap();
+    store
+        .add_member("test", "P2", person("Cy", "cy@example.org"))
+        .await
+        .unwrap();
+    store
+        .add_field(
+            "test",
+            serde_json::from_value(serde_json::json!({
+                "field_key": "chapter", "name": "Chapter", "field_type": "text",
+                "applies_to": "person", "show_in_members": true
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    store
+        .add_group(
+            "test",
+            Some("g1"),
+            "Regulars",
+            guildgate::groups::Selection::Conditions(vec![guildgate::groups::Condition::parse(
+                "member_type=Regular",
+            )
+            .unwrap()]),
+        )
+        .await
+        .unwrap();
+    store.close().await;
+}
+
+/// The CSRF token of the page's first form.
+fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("no CSRF field in:\n{html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+async fn get(client: &Client, url: &str) -> (StatusCode, String, Option<String>) {
+    let r = client.get(url).send().await.unwrap();
+    let status = r.status();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_string());
+    (status, r.text().await.unwrap(), location)
+}
+
+async fn post(
+    client: &Client,
+    url: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, String, Option<String>) {
+    let r = client.post(url).form(form).send().await.unwrap();
+    let status = r.status();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_string());
+    (status, r.text().await.unwrap(), location)
+}
+
+async fn sign_in(server: &Server, email: &str, password: &str) -> Client {
+    let client = browser();
+    let (s, html, _) = get(&client, &format!("{}/admin/login", server.base)).await;
+    assert_eq!(s, StatusCode::OK);
+    let csrf = csrf_of(&html);
+    let (s, body, location) = post(
+        &client,
+        &format!("{}/admin/login", server.base),
+        &[
+            ("csrf_token", &csrf),
+            ("email", email),
+            ("password", password),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(location.as_deref(), Some("/admin/members"));
+    client
+}
+
+fn pages() -> Vec<&'static str> {
+    vec![
+        "/admin/members",
+        "/admin/members?q=bob",
+        "/admin/members/P1",
+        "/admin/fields",
+        "/admin/fields/chapter",
+        "/admin/groups",
+        "/admin/groups/g1",
+        "/admin/audit",
+        "/admin/api-tokens",
+    ]
+}
+
+fn forms() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
+    vec![
+        ("/admin/members/P1/deactivate", vec![]),
+        ("/admin/members/P1/reactivate", vec![]),
+        (
+            "/admin/fields",
+            vec![
+                ("field_key", "f2"),
+                ("name", "F2"),
+                ("field_type", "text"),
+                ("applies_to", "both"),
+            ],
+        ),
+        (
+            "/admin/fields/chapter",
+            vec![("name", "Chapter"), ("show_in_members", "on")],
+        ),
+        (
+            "/admin/groups",
+            vec![
+                ("name", "New"),
+                ("conditions", "member_type=Regular"),
+                ("action", "save"),
+            ],
+        ),
+        (
+            "/admin/groups/g1",
+            vec![
+                ("name", "Renamed"),
+                ("conditions", "member_type=Regular"),
+                ("action", "save"),
+            ],
+        ),
+        ("/admin/api-tokens", vec![("name", "t"), ("scope", "read")]),
+        ("/admin/logout", vec![]),
+    ]
+}
+
+both_engines!(
+    non_admins_get_403_and_strangers_the_sign_in,
+    |db: TestDb| async move {
+        seed(&db).await;
+        let server = Server::start(&db).await;
+        let stranger = browser();
+        for page in pages() {
+            let (s, _, location) = get(&stranger, &format!("{}{page}", server.base)).await;
+            assert_eq!(s, StatusCode::SEE_OTHER, "{page}");
+            assert_eq!(location.as_deref(), Some("/admin/login"), "{page}");
+        }
+        let member = sign_in(&server, "bob@example.org", MEMBER_PASSWORD).await;
+        for page in pages() {
+            let (s, body, _) = get(&member, &format!("{}{page}", server.base)).await;
+            assert_eq!(s, StatusCode::FORBIDDEN, "{page}: {body}");
+            assert!(body.contains("Administrators only"), "{page}");
+        }
+        // Even with a valid CSRF token of their own, a member changes nothing.
+        let (_, html, _) = get(&member, &format!("{}/admin/login", server.base)).await;
+        let _ = html;
+        for (action, fields) in forms() {
+            if action == "/admin/logout" {
+                continue;
+            }
+            let (s, _, _) = post(&member, &format!("{}{action}", server.base), &fields).await;
+            assert_eq!(s, StatusCode::FORBIDDEN, "{action}");
+        }
+        let store = db.store().await;
+        assert_eq!(
+            store.account_for_member("P1").await.unwrap().state,
+            "active"
+        );
+        assert_eq!(store.group("g1").await.unwrap().name, "Regulars");
+    }
+);
+
+both_engines!(every_form_needs_its_csrf_token, |db: TestDb| async move {
+    seed(&db).await;
+    let server = Server::start(&db).await;
+    let admin = sign_in(&server, "ada@example.org", ADMIN_PASSWORD).await;
+    for (action, fields) in forms() {
+        for bad in [None, Some("forged-token")] {
+            let mut form = fields.clone();
+            if let Some(t) = bad {
+                form.push(("csrf_token", t));
+            }
+            let (s, body, _) = post(&admin, &format!("{}{action}", server.base), &form).await;
+            assert_eq!(s, StatusCode::FORBIDDEN, "{action} with {bad:?}: {body}");
+            assert!(body.contains("Form expired"), "{action}");
+        }
+    }
+    // The sign-in form too.
+    let (s, _, _) = post(
+        &browser(),
+        &format!("{}/admin/login", server.base),
+        &[("email", "ada@example.org"), ("password", ADMIN_PASSWORD)],
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let store = db.store().await;
+    assert_eq!(
+        store.account_for_member("P1").await.unwrap().state,
+        "active"
+    );
+    assert_eq!(store.group("g1").await.unwrap().name, "Regulars");
+    assert!(store.list_api_tokens().await.unwrap().is_empty());
+    // Still signed in: nothing above signed the admin out.
+    let (s, _, _) = get(&admin, &format!("{}/admin/members", server.base)).await;
+    assert_eq!(s, StatusCode::OK);
+});
+
+both_engines!(console_pages_work, |db: TestDb| async move {
+    seed(&db).await;
+    let server = Server::start(&db).await;
+    let base = server.base.clone();
+    let admin = sign_in(&server, "ada@example.org", ADMIN_PASSWORD).await;
+    for page in pages() {
+        let (s, body, _) = get(&admin, &format!("{base}{page}")).await;
+        assert_eq!(s, StatusCode::OK, "{page}: {body}");
+    }
+    // Members: search and the member page with the reason they do not sync.
+    let (_, html, _) = get(&admin, &format!("{base}/admin/members?q=cy")).await;
+    assert!(html.contains("P2") && !html.contains(">P1<"));
+    let (_, html, _) = get(&admin, &format!("{base}/admin/members/P2")).await;
+    assert!(html.contains("no user account"), "{html}");
+    let (_, html, _) = get(&admin, &format!("{base}/admin/members/P1")).await;
+    let csrf = csrf_of(&html);
+    let (s, _, location) = post(
+        &admin,
+        &format!("{base}/admin/members/P1/deactivate"),
+        &[("csrf_token", &csrf)],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, html, _) = get(&admin, &location.map(|l| format!("{base}{l}")).unwrap()).await;
+    assert!(html.contains("Account deactivated"), "notice shown: {html}");
+    assert!(html.contains("Reactivate account"));
+
+    // Fields: the sync box only for fields shown in the Members section, and the server
+    // refuses it otherwise whatever the form says.
+    let (_, html, _) = get(&admin, &format!("{base}/admin/fields/chapter")).await;
+    assert!(html.contains("name=\"sync_to_higher_logic\""));
+    let (s, html, _) = post(
+        &admin,
+        &format!("{base}/admin/fields/chapter"),
+        &[
+            ("csrf_token", &csrf),
+            ("name", "Chapter"),
+            ("sync_to_higher_logic", "on"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(html.contains("Members section"), "{html}");
+    let (s, _, _) = post(
+        &admin,
+        &format!("{base}/admin/fields/chapter"),
+        &[
+            ("csrf_token", &csrf),
+            ("name", "Chapter"),
+            ("show_in_members", "on"),
+            ("sync_to_higher_logic", "on"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (s, _, _) = post(
+        &admin,
+        &format!("{base}/admin/fields"),
+        &[
+            ("csrf_token", &csrf),
+            ("field_key", "hidden"),
+            ("name", "Hidden"),
+            ("field_type", "text"),
+            ("applies_to", "both"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, html, _) = get(&admin, &format!("{base}/admin/fields/hidden")).await;
+    assert!(
+        !html.contains("name=\"sync_to_higher_logic\""),
+        "no sync box for a hidden field"
+    );
+
+    // Groups: preview without saving, then save.
+    let (s, html, _) = post(
+        &admin,
+        &format!("{base}/admin/groups"),
+        &[
+            ("csrf_token", &csrf),
+            ("name", "Everyone"),
+            ("conditions", "member_type=Regular"),
+            ("action", "preview"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("3 members"), "{html}");
+    assert!(html.contains("1 without a user account"), "{html}");
+    let store = db.store().await;
+    assert_eq!(
+        store.list_groups().await.unwrap().len(),
+        1,
+        "a preview saves nothing"
+    );
+    let (s, html, _) = post(
+        &admin,
+        &format!("{base}/admin/groups"),
+        &[
+            ("csrf_token", &csrf),
+            ("name", "Bad"),
+            ("conditions", "colour=red"),
+            ("action", "save"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(html.contains("colour"), "{html}");
+    let (s, _, location) = post(
+        &admin,
+        &format!("{base}/admin/groups"),
+        &[
+            ("csrf_token", &csrf),
+            ("group_key", "everyone"),
+            ("name", "Everyone"),
+            ("conditions", "member_type=Regular"),
+            ("action", "save"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some("/admin/groups/everyone"));
+    let (s, _, _) = post(
+        &admin,
+        &format!("{base}/admin/groups/everyone"),
+        &[
+            ("csrf_token", &csrf),
+            ("name", "Everybody"),
+            ("members", "P1\nP2"),
+            ("action", "save"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let g = store.group("everyone").await.unwrap();
+    assert_eq!(
+        (g.name.as_str(), g.selection.as_str()),
+        ("Everybody", "static")
+    );
+    assert_eq!(
+        store.static_member_keys("everyone").await.unwrap(),
+        ["P1", "P2"]
+    );
+
+    // API tokens: the value shown once, usable, revocable.
+    let (_, html, _) = post(
+        &admin,
+        &format!("{base}/admin/api-tokens"),
+        &[
+            ("csrf_token", &csrf),
+            ("name", "nightly export"),
+            ("scope", "read"),
+        ],
+    )
+    .await;
+    let marker = "id=\"new-token\">";
+    let start = html.find(marker).expect("token shown") + marker.len();
+    let secret = html[start..].split('<').next().unwrap().to_string();
+    let api = Client::new();
+    let r = api
+        .get(format!("{base}/admin/api/members"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (_, html, _) = get(&admin, &format!("{base}/admin/api-tokens")).await;
+    assert!(!html.contains(&secret), "shown once only");
+    let id = store.list_api_tokens().await.unwrap()[0].id.clone();
+    let (s, _, _) = post(
+        &admin,
+        &format!("{base}/admin/api-tokens/{id}/revoke"),
+        &[("csrf_token", &csrf)],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let r = api
+        .get(format!("{base}/admin/api/members"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    // The audit log shows who did it, and no secret.
+    let (_, html, _) = get(&admin, &format!("{base}/admin/audit")).await;
+    assert!(html.contains("admin:ada@example.org"));
+    assert!(html.contains("deactivated") && html.contains("renamed"));
+    assert!(!html.contains(&secret));
+
+    // Signing out ends the session.
+    let (s, _, _) = post(
+        &admin,
+        &format!("{base}/admin/logout"),
+        &[("csrf_token", &csrf)],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (s, _, location) = get(&admin, &format!("{base}/admin/members")).await;
+    assert_eq!(
+        (s, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/admin/login"))
+    );
+});
+
+both_engines!(
+    first_administrator_changes_the_one_time_password,
+    |db: TestDb| async move {
+        let server = Server::start(&db).await;
+        let out = server.stdout();
+        let password = out
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("one-time password:"))
+            .expect("one-time password printed")
+            .trim()
+            .to_string();
+        let admin = sign_in(&server, "admin@guildgate.local", &password).await;
+        let (s, _, location) = get(&admin, &format!("{}/admin/members", server.base)).await;
+        assert_eq!(
+            (s, location.as_deref()),
+            (StatusCode::SEE_OTHER, Some("/admin/password"))
+        );
+        let (_, html, _) = get(&admin, &format!("{}/admin/password", server.base)).await;
+        let csrf = csrf_of(&html);
+        let (s, html, _) = post(
+            &admin,
+            &format!("{}/admin/password", server.base),
+            &[
+                ("csrf_token", &csrf),
+                ("password", "short"),
+                ("confirm", "short"),
+            ],
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(html.contains("12"), "{html}");
+        let (s, _, _) = post(
+            &admin,
+            &format!("{}/admin/password", server.base),
+            &[
+                ("csrf_token", &csrf),
+                ("password", "a brand new passphrase"),
+                ("confirm", "a brand new passphrase"),
+            ],
+        )
+        .await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        let (s, _, _) = get(&admin, &format!("{}/admin/members", server.base)).await;
+        assert_eq!(s, StatusCode::OK);
+        // The one-time password no longer works.
+        let client = browser();
+        let (_, html, _) = get(&client, &format!("{}/admin/login", server.base)).await;
+        let csrf = csrf_of(&html);
+        let (s, _, _) = post(
+            &client,
+            &format!("{}/admin/login", server.base),
+            &[
+                ("csrf_token", &csrf),
+                ("email", "admin@guildgate.local"),
+                ("password", &password),
+            ],
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+);

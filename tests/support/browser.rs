@@ -1,0 +1,140 @@
+//! A real browser for the console's tests: headless Chromium driven over WebDriver
+//! (chromedriver + fantoccini). `.ci/run` installs Debian's `chromium` and `chromium-driver`;
+//! a missing browser fails the test, it never skips it.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    shots: PathBuf,
+    shot_count: usize,
+}
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+impl Browser {
+    /// Starts chromedriver on a free port and opens a headless Chromium. Screenshots go to
+    /// `target/screenshots/<name>/`.
+    pub async fn start(name: &str) -> Browser {
+        for exe in [CHROMIUM, CHROMEDRIVER] {
+            assert!(
+                std::path::Path::new(exe).exists(),
+                "{exe} is missing: install Debian's chromium and chromium-driver (.ci/run does)"
+            );
+        }
+        let port = super::free_port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": CHROMIUM,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--window-size=1280,1000"]
+            }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let mut last_error = String::new();
+        for _ in 0..100 {
+            match ClientBuilder::rustls()
+                .expect("rustls")
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => {
+                    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                        .parent()
+                        .expect("target dir")
+                        .join("screenshots")
+                        .join(name);
+                    let _ = std::fs::remove_dir_all(&shots);
+                    std::fs::create_dir_all(&shots).expect("screenshot dir");
+                    return Browser {
+                        client,
+                        driver,
+                        shots,
+                        shot_count: 0,
+                    };
+                }
+                Err(e) => last_error = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("cannot open Chromium through chromedriver: {last_error}");
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.client.goto(url).await.expect("navigate");
+    }
+
+    /// Saves a screenshot of the page, numbered in order.
+    pub async fn screenshot(&mut self, what: &str) {
+        self.shot_count += 1;
+        let png = self.client.screenshot().await.expect("screenshot");
+        let path = self.shots.join(format!("{:02}-{what}.png", self.shot_count));
+        std::fs::write(&path, png).expect("write screenshot");
+    }
+
+    pub async fn fill(&self, css: &str, value: &str) {
+        let el = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+        el.clear().await.expect("clear");
+        el.send_keys(value).await.expect("type");
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .expect("click");
+    }
+
+    pub async fn text(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .text()
+            .await
+            .expect("text")
+    }
+
+    pub async fn exists(&self, css: &str) -> bool {
+        self.client.find(Locator::Css(css)).await.is_ok()
+    }
+
+    pub async fn page_text(&self) -> String {
+        self.text("body").await
+    }
+
+    pub async fn url(&self) -> String {
+        self.client.current_url().await.expect("url").to_string()
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
