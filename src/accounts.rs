@@ -179,6 +179,7 @@ impl Store {
             // Signed out everywhere and every token revoked, atomically with the deactivation;
             // reactivation revives none of it.
             crate::oidc::grants::revoke_all_of_account(&mut tx, &account.id).await?;
+            crate::oidc::invitations::discard_links(&mut tx, &account.id).await?;
         }
         change_log::record(
             &mut tx,

@@ -142,6 +142,13 @@ pub enum MemberCmd {
     Deactivate { key: String },
     /// Reactivate a member's account.
     Reactivate { key: String },
+    /// E-mail the member a single-use link to choose a password (an invitation, or with
+    /// --reset a password reset).
+    Invite {
+        key: String,
+        #[arg(long)]
+        reset: bool,
+    },
     /// Set a member's password (prompted, or the first line of standard input).
     SetPassword {
         key: String,
@@ -310,7 +317,7 @@ async fn dispatch(
             println!("database is up to date");
             Ok(())
         }
-        Command::Member(cmd) => member(cmd, store, actor).await,
+        Command::Member(cmd) => member(cmd, settings, store, actor).await,
         Command::Company(cmd) => company(cmd, store, actor).await,
         Command::Field(cmd) => field(cmd, store, actor).await,
         Command::Group(cmd) => group(cmd, store, actor).await,
@@ -377,8 +384,16 @@ fn apply(data: &mut MemberData, common: CommonData) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn member(cmd: MemberCmd, store: &Store, actor: &str) -> anyhow::Result<()> {
+async fn member(
+    cmd: MemberCmd,
+    settings: &Settings,
+    store: &Store,
+    actor: &str,
+) -> anyhow::Result<()> {
     match cmd {
+        MemberCmd::Invite { key, reset } => {
+            crate::oidc::commands::invite(settings, store, actor, &key, reset).await
+        }
         MemberCmd::Add {
             key,
             first_name,

@@ -49,6 +49,8 @@ pub struct Settings {
     pub signing: SigningSettings,
     /// Sign-in throttling (`[throttle]`).
     pub throttle: crate::oidc::throttle::ThrottleSettings,
+    /// Outgoing mail: invitations and password resets (`[mail]`).
+    pub mail: crate::mail::MailSettings,
 }
 
 /// Timings of signing-key rotation, in seconds.
@@ -96,6 +98,7 @@ impl Default for Settings {
             oidc: OidcSettings::default(),
             signing: SigningSettings::default(),
             throttle: Default::default(),
+            mail: Default::default(),
         }
     }
 }

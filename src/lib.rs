@@ -10,6 +10,7 @@ pub mod custom_fields;
 pub mod db;
 pub mod groups;
 pub mod import;
+pub mod mail;
 pub mod members;
 pub mod oidc;
 pub mod passwords;

@@ -343,3 +343,36 @@ pub async fn client(
         }
     }
 }
+
+/// `guildgate member invite KEY [--reset]`.
+pub async fn invite(
+    settings: &Settings,
+    store: &Store,
+    actor: &str,
+    member_key: &str,
+    reset: bool,
+) -> anyhow::Result<()> {
+    use crate::oidc::invitations::{send_link, InvitationError, Purpose};
+    let mailer = crate::mail::Mailer::new(settings)?;
+    let purpose = if reset {
+        Purpose::PasswordReset
+    } else {
+        Purpose::Invitation
+    };
+    let sent = match send_link(store, &mailer, settings, actor, member_key, purpose).await {
+        Err(InvitationError::AccountNotActive) => {
+            anyhow::bail!("{member_key}: the account is deactivated; reactivate it first")
+        }
+        other => other?,
+    };
+    match sent.delivery {
+        crate::mail::Delivery::Smtp => println!("{member_key}: {purpose} sent to {}", sent.to),
+        crate::mail::Delivery::File(path) => println!(
+            "{member_key}: {purpose} for {} written to {} (no SMTP server configured)",
+            sent.to,
+            path.display()
+        ),
+    }
+    println!("The link works once, until {}.", time_text(sent.expires_at));
+    Ok(())
+}

@@ -5,7 +5,9 @@ use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::oidc::{authorize, discovery, logout, pages, sessions, token, userinfo};
+use crate::oidc::{
+    authorize, discovery, invitations, logout, pages, sessions, set_password, token, userinfo,
+};
 use crate::server::AppState;
 
 pub fn router(state: &AppState) -> Router<AppState> {
@@ -16,6 +18,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route("/login", post(authorize::login))
         .route("/logout", get(logout::logout_get).post(logout::logout_post))
+        .route(
+            invitations::SET_PASSWORD_PATH,
+            get(set_password::form).post(set_password::submit),
+        )
         .layer(sessions::layer(&state.store, &state.settings));
     let back_channel = Router::new()
         .route(

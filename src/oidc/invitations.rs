@@ -1,0 +1,330 @@
+//! Invitations and password resets: a single-use, expiring link, e-mailed to the account's
+//! login address, that lets its holder set a password. Only the SHA-256 of the token is stored;
+//! deactivated accounts get no link and cannot use one.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::accounts::Account;
+use crate::change_log::{self, Change};
+use crate::config::Settings;
+use crate::db::{now_ms, Store, StoreError};
+use crate::mail::{Delivery, MailError, Mailer, Outgoing};
+use crate::passwords;
+
+/// Why a link was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A member without a password is invited to choose one.
+    Invitation,
+    /// A member who forgot the password chooses a new one.
+    PasswordReset,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Invitation => "invitation",
+            Purpose::PasswordReset => "password_reset",
+        }
+    }
+
+    fn parse(s: &str) -> Purpose {
+        if s == "invitation" {
+            Purpose::Invitation
+        } else {
+            Purpose::PasswordReset
+        }
+    }
+
+    fn lifetime_secs(self, settings: &Settings) -> u64 {
+        match self {
+            Purpose::Invitation => settings.mail.invitation_lifetime_secs,
+            Purpose::PasswordReset => settings.mail.password_reset_lifetime_secs,
+        }
+    }
+}
+
+impl fmt::Display for Purpose {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Purpose::Invitation => "invitation",
+            Purpose::PasswordReset => "password reset",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InvitationError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+    /// Unknown, used or expired: one answer for all three.
+    #[error("this link is not valid: it has expired or has already been used")]
+    InvalidLink,
+    #[error("the account is not active")]
+    AccountNotActive,
+    /// The chosen password breaks the policy; the message says how.
+    #[error("{0}")]
+    Password(String),
+}
+
+/// Where the path of the set-password page is mounted.
+pub const SET_PASSWORD_PATH: &str = "/set-password";
+
+fn token_hash(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// What a valid link is for.
+#[derive(Debug, Clone)]
+pub struct LinkInfo {
+    pub purpose: Purpose,
+    pub login_email: String,
+    pub expires_at: i64,
+}
+
+/// The outcome of [`send_link`].
+#[derive(Debug)]
+pub struct Sent {
+    pub to: String,
+    pub delivery: Delivery,
+    pub expires_at: i64,
+}
+
+/// Creates a link for the account of `member_key` and mails it to its login e-mail. Earlier
+/// unused links of the same purpose stop working.
+pub async fn send_link(
+    store: &Store,
+    mailer: &Mailer,
+    settings: &Settings,
+    actor: &str,
+    member_key: &str,
+    purpose: Purpose,
+) -> Result<Sent, InvitationError> {
+    let account = store.account_for_member(member_key).await?;
+    if !account.is_active() {
+        return Err(InvitationError::AccountNotActive);
+    }
+    let token = new_token();
+    let hash = token_hash(&token);
+    let now = now_ms();
+    let expires_at = now + (purpose.lifetime_secs(settings) as i64) * 1000;
+    let mut tx = store.begin().await?;
+    sqlx::query(
+        "DELETE FROM account_tokens WHERE account_id = $1 AND purpose = $2 AND used_at IS NULL",
+    )
+    .bind(&account.id)
+    .bind(purpose.as_str())
+    .execute(&mut *tx)
+    .await
+    .map_err(StoreError::from)?;
+    sqlx::query(
+        "INSERT INTO account_tokens (token_hash, account_id, purpose, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&hash)
+    .bind(&account.id)
+    .bind(purpose.as_str())
+    .bind(now)
+    .bind(expires_at)
+    .execute(&mut *tx)
+    .await
+    .map_err(StoreError::from)?;
+    change_log::record(
+        &mut tx,
+        Change {
+            actor,
+            entity: "account",
+            entity_id: &account.id,
+            action: match purpose {
+                Purpose::Invitation => "invitation_sent",
+                Purpose::PasswordReset => "password_reset_sent",
+            },
+            member_id: None,
+            group_id: None,
+            detail: json!({ "member_key": member_key, "expires_at": expires_at }),
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+
+    let link = format!("{}{SET_PASSWORD_PATH}?token={token}", settings.issuer());
+    let hours = purpose.lifetime_secs(settings).div_ceil(3600);
+    let body = match purpose {
+        Purpose::Invitation => format!(
+            "Hello,\n\nAn account has been created for you ({login}).\n\
+             To choose your password and sign in, open this link:\n\n{link}\n\n\
+             The link works once and expires in {hours} hours.\n\
+             If you did not expect this message, you can ignore it.\n",
+            login = account.login_email
+        ),
+        Purpose::PasswordReset => format!(
+            "Hello,\n\nA new password was requested for your account ({login}).\n\
+             To choose it, open this link:\n\n{link}\n\n\
+             The link works once and expires in {hours} hours.\n\
+             If you did not ask for this, ignore this message: your password stays as it is.\n",
+            login = account.login_email
+        ),
+    };
+    let subject = match purpose {
+        Purpose::Invitation => "Your invitation: choose your password",
+        Purpose::PasswordReset => "Choose a new password",
+    };
+    let sent = mailer
+        .send(Outgoing {
+            to: account.login_email.clone(),
+            subject: subject.into(),
+            body,
+        })
+        .await;
+    match sent {
+        Ok(delivery) => Ok(Sent {
+            to: account.login_email,
+            delivery,
+            expires_at,
+        }),
+        Err(e) => {
+            // A link nobody received must not stay usable.
+            let _ = sqlx::query("DELETE FROM account_tokens WHERE token_hash = $1")
+                .bind(&hash)
+                .execute(store.pool())
+                .await;
+            Err(e.into())
+        }
+    }
+}
+
+/// Expires every unused link of an account now (on deactivation: reactivating revives none).
+/// The rows stay, so that a link of a deactivated account still says so.
+pub async fn discard_links(
+    tx: &mut crate::db::Transaction,
+    account_id: &str,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE account_tokens SET expires_at = $2 \
+         WHERE account_id = $1 AND used_at IS NULL AND expires_at > $2",
+    )
+    .bind(account_id)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// The account and purpose of a link that still works (for showing the form).
+pub async fn check_link(store: &Store, token: &str) -> Result<LinkInfo, InvitationError> {
+    let row: Option<(String, String, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT account_id, purpose, expires_at, used_at FROM account_tokens WHERE token_hash = $1",
+    )
+    .bind(token_hash(token))
+    .fetch_optional(store.pool())
+    .await
+    .map_err(StoreError::from)?;
+    let Some((account_id, purpose, expires_at, used_at)) = row else {
+        return Err(InvitationError::InvalidLink);
+    };
+    let account = store
+        .account_by_id(&account_id)
+        .await?
+        .ok_or(InvitationError::InvalidLink)?;
+    // Said first, so that the holder of a link learns why it cannot work.
+    if !account.is_active() {
+        return Err(InvitationError::AccountNotActive);
+    }
+    if used_at.is_some() || expires_at <= now_ms() {
+        return Err(InvitationError::InvalidLink);
+    }
+    Ok(LinkInfo {
+        purpose: Purpose::parse(&purpose),
+        login_email: account.login_email,
+        expires_at,
+    })
+}
+
+/// Sets the password of the link's account and uses the link up, in one transaction: a link
+/// works once, even when two requests race, and never for a deactivated account.
+pub async fn set_password_with_link(
+    store: &Store,
+    token: &str,
+    password: &str,
+) -> Result<Account, InvitationError> {
+    passwords::check_policy(password).map_err(InvitationError::Password)?;
+    // Cheap checks first, so that a bad link costs no argon2 work.
+    check_link(store, token).await?;
+    let hash = passwords::hash(password.to_string()).await?;
+    let now = now_ms();
+    let mut tx = store.begin().await?;
+    let used: Option<(String, String)> = sqlx::query_as(
+        "UPDATE account_tokens SET used_at = $1 \
+         WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \
+         RETURNING account_id, purpose",
+    )
+    .bind(now)
+    .bind(token_hash(token))
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(StoreError::from)?;
+    let Some((account_id, purpose)) = used else {
+        return Err(InvitationError::InvalidLink);
+    };
+    let changed = sqlx::query(
+        "UPDATE accounts SET password_hash = $1, must_change_password = 0, updated_at = $2 \
+         WHERE id = $3 AND state = 'active'",
+    )
+    .bind(&hash)
+    .bind(now)
+    .bind(&account_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(StoreError::from)?;
+    if changed.rows_affected() == 0 {
+        // Deactivated between the check and now: nothing changes, the link stays unused.
+        return Err(InvitationError::AccountNotActive);
+    }
+    // Whoever knew the old password is signed out everywhere.
+    crate::oidc::sessions::end_sessions_of(&mut tx, &account_id).await?;
+    change_log::record(
+        &mut tx,
+        Change {
+            actor: "self-service",
+            entity: "account",
+            entity_id: &account_id,
+            action: "password_set",
+            member_id: None,
+            group_id: None,
+            detail: json!({ "via": purpose }),
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(store
+        .account_by_id(&account_id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound("account".into()))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_and_hashed() {
+        let t = new_token();
+        assert_eq!(URL_SAFE_NO_PAD.decode(&t).unwrap().len(), 32);
+        assert_ne!(t, new_token());
+        assert_ne!(token_hash(&t), t);
+        assert_eq!(token_hash(&t), token_hash(&t));
+    }
+}

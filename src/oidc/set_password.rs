@@ -1,0 +1,187 @@
+//! The set-password page, reached from an invitation or password-reset link
+//! (`/set-password?token=...`): a CSRF-protected form that sets the argon2id password, uses
+//! the link up and ends the account's other sessions.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Form;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use crate::oidc::error::{OidcError, OidcResult};
+use crate::oidc::invitations::{self, InvitationError, LinkInfo, Purpose, SET_PASSWORD_PATH};
+use crate::oidc::{csrf, pages};
+use crate::passwords;
+use crate::server::AppState;
+
+#[derive(Template)]
+#[template(path = "set_password.html")]
+struct SetPasswordPage<'a> {
+    title: &'a str,
+    action: &'a str,
+    login_email: &'a str,
+    token: &'a str,
+    csrf_token: &'a str,
+    error: Option<&'a str>,
+    min_length: usize,
+}
+
+#[derive(Deserialize)]
+pub struct LinkQuery {
+    #[serde(default)]
+    token: String,
+}
+
+#[derive(Deserialize)]
+pub struct SetPasswordForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_again: String,
+}
+
+/// The one mapping of this page's failures to what the browser sees.
+fn refusal(e: InvitationError) -> OidcError {
+    match e {
+        InvitationError::InvalidLink => OidcError::page(
+            StatusCode::GONE,
+            "Link not valid",
+            "This link has expired or has already been used. Ask the association for a new one.",
+        ),
+        InvitationError::AccountNotActive => OidcError::page(
+            StatusCode::FORBIDDEN,
+            "Account not active",
+            "Your account is not active, so no password can be set for it. Please contact the \
+             association if you think this is a mistake.",
+        ),
+        InvitationError::Store(e) => OidcError::Store(e),
+        // Policy failures are shown on the form; mail is not sent from this page.
+        other => OidcError::internal(other),
+    }
+}
+
+fn title(link: &LinkInfo) -> &'static str {
+    match link.purpose {
+        Purpose::Invitation => "Choose your password",
+        Purpose::PasswordReset => "Choose a new password",
+    }
+}
+
+async fn form_page(
+    session: &Session,
+    status: StatusCode,
+    link: &LinkInfo,
+    token: &str,
+    error: Option<&str>,
+) -> OidcResult<Response> {
+    let csrf_token = csrf::token(session).await?;
+    Ok(pages::render(
+        status,
+        &SetPasswordPage {
+            title: title(link),
+            action: SET_PASSWORD_PATH,
+            login_email: &link.login_email,
+            token,
+            csrf_token: &csrf_token,
+            error,
+            min_length: passwords::MIN_LENGTH,
+        },
+    ))
+}
+
+/// `GET /set-password?token=...`
+pub async fn form(
+    State(state): State<AppState>,
+    session: Session,
+    Query(query): Query<LinkQuery>,
+) -> Response {
+    async {
+        let link = invitations::check_link(&state.store, &query.token)
+            .await
+            .map_err(refusal)?;
+        form_page(&session, StatusCode::OK, &link, &query.token, None).await
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /set-password`
+pub async fn submit(
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<SetPasswordForm>,
+) -> Response {
+    async {
+        csrf::verify(&session, &form.csrf_token).await?;
+        let link = invitations::check_link(&state.store, &form.token)
+            .await
+            .map_err(refusal)?;
+        let problem = if form.password != form.password_again {
+            Some("The two passwords differ.".to_string())
+        } else {
+            passwords::check_policy(&form.password).err()
+        };
+        if let Some(problem) = problem {
+            return form_page(
+                &session,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &link,
+                &form.token,
+                Some(&problem),
+            )
+            .await;
+        }
+        match invitations::set_password_with_link(&state.store, &form.token, &form.password).await {
+            Ok(account) => {
+                tracing::info!(account_id = %account.id, "password set from a link");
+                Ok(pages::error_page(
+                    StatusCode::OK,
+                    "Password set",
+                    "Your password is set. You can now sign in with your e-mail address and \
+                     the new password.",
+                ))
+            }
+            Err(InvitationError::Password(problem)) => {
+                form_page(
+                    &session,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &link,
+                    &form.token,
+                    Some(&problem),
+                )
+                .await
+            }
+            Err(e) => Err(refusal(e)),
+        }
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_form_escapes_what_it_shows() {
+        let html = SetPasswordPage {
+            title: "Choose your password",
+            action: SET_PASSWORD_PATH,
+            login_email: "a\"><script>@b.c",
+            token: "t\"><b>",
+            csrf_token: "c",
+            error: Some("<i>bad</i>"),
+            min_length: 12,
+        }
+        .render()
+        .unwrap();
+        assert!(!html.contains("<script>") && !html.contains("<b>") && !html.contains("<i>"));
+        assert!(html.contains("name=\"csrf_token\" value=\"c\""));
+    }
+}

@@ -1,0 +1,224 @@
+//! The set-password page against the real server, as a browser uses it after `member invite`:
+//! CSRF, policy, single use, deactivated accounts, and the argon2id password it leaves.
+
+mod support;
+
+use support::{cli_ok, Server, TestDb};
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The link of the newest mail in the development mail folder, pointed at `base` (the CLI
+/// that sent it ran with another port in its issuer).
+fn link_from_mail(db: &TestDb, base: &str) -> String {
+    let dir = db.dir.path().join("data/mail");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let text = std::fs::read_to_string(files.last().unwrap()).unwrap();
+    let marker = "/set-password?token=";
+    let start = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("no link in {text}"))
+        + marker.len();
+    let token = text[start..].lines().next().unwrap().trim();
+    format!("{base}{marker}{token}")
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{name} in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+both_engines!(invited_member_sets_a_password, |db: TestDb| async move {
+    cli_ok(
+        &db,
+        &[
+            "member",
+            "add",
+            "--key",
+            "M1",
+            "--first-name",
+            "Ann",
+            "--email",
+            "ann@example.org",
+            "--account",
+        ],
+    );
+    let server = Server::start(&db).await;
+    let base = server.base.as_str();
+    cli_ok(&db, &["member", "invite", "M1"]);
+    let link = link_from_mail(&db, base);
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    assert!(
+        !server.stdout().contains(&token),
+        "the token is never logged"
+    );
+
+    let b = browser();
+    let r = b.get(&link).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let headers = r.headers().clone();
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert!(headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("Choose your password") && page.contains("ann@example.org"),
+        "{page}"
+    );
+    let csrf = hidden(&page, "csrf_token");
+    assert_eq!(hidden(&page, "token"), token);
+
+    let post = |form: Vec<(&'static str, String)>| {
+        let b = b.clone();
+        async move {
+            b.post(format!("{base}/set-password"))
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Without the CSRF token, or with another, nothing happens.
+    let r = post(vec![
+        ("token", token.clone()),
+        ("password", "a long new password".into()),
+        ("password_again", "a long new password".into()),
+    ])
+    .await;
+    assert_eq!(r.status(), 403);
+    let r = browser()
+        .post(format!("{base}/set-password"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("token", &token),
+            ("password", "a long new password"),
+            ("password_again", "a long new password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a CSRF token from another session");
+    // Policy and typos are shown on the form.
+    let r = post(vec![
+        ("csrf_token", csrf.clone()),
+        ("token", token.clone()),
+        ("password", "short".into()),
+        ("password_again", "short".into()),
+    ])
+    .await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("at least 12 characters"));
+    let r = post(vec![
+        ("csrf_token", csrf.clone()),
+        ("token", token.clone()),
+        ("password", "a long new password".into()),
+        ("password_again", "a long new passwort".into()),
+    ])
+    .await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("differ"));
+
+    let r = post(vec![
+        ("csrf_token", csrf.clone()),
+        ("token", token.clone()),
+        ("password", "a long new password".into()),
+        ("password_again", "a long new password".into()),
+    ])
+    .await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Password set"));
+    let store = db.store().await;
+    let account = store.account_for_member("M1").await.unwrap();
+    assert!(
+        guildgate::passwords::verify("a long new password".into(), account.password_hash.clone())
+            .await
+    );
+
+    // The link works once.
+    let r = b.get(&link).send().await.unwrap();
+    assert_eq!(r.status(), 410);
+    let r = post(vec![
+        ("csrf_token", csrf.clone()),
+        ("token", token.clone()),
+        ("password", "another long password".into()),
+        ("password_again", "another long password".into()),
+    ])
+    .await;
+    assert_eq!(r.status(), 410);
+    let r = b
+        .get(format!("{base}/set-password?token=made-up"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 410);
+    let r = b.get(format!("{base}/set-password")).send().await.unwrap();
+    assert_eq!(r.status(), 410);
+    assert!(
+        !server.stdout().contains(&token),
+        "the token is never logged"
+    );
+});
+
+both_engines!(
+    deactivated_account_cannot_use_its_link,
+    |db: TestDb| async move {
+        cli_ok(
+            &db,
+            &[
+                "member",
+                "add",
+                "--key",
+                "M1",
+                "--first-name",
+                "Ann",
+                "--email",
+                "ann@example.org",
+                "--account",
+            ],
+        );
+        let server = Server::start(&db).await;
+        let base = server.base.as_str();
+        cli_ok(&db, &["member", "invite", "M1", "--reset"]);
+        let link = link_from_mail(&db, base);
+        let token = link.split("token=").nth(1).unwrap().to_string();
+        let b = browser();
+        let page = b.get(&link).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("Choose a new password"));
+        let csrf = hidden(&page, "csrf_token");
+
+        cli_ok(&db, &["member", "deactivate", "M1"]);
+        let r = b.get(&link).send().await.unwrap();
+        assert_eq!(r.status(), 403);
+        assert!(r.text().await.unwrap().contains("not active"));
+        let r = b
+            .post(format!("{base}/set-password"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("token", &token),
+                ("password", "a long new password"),
+                ("password_again", "a long new password"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        let store = db.store().await;
+        assert!(!store.account_for_member("M1").await.unwrap().has_password());
+    }
+);
