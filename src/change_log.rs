@@ -35,7 +35,8 @@ pub async fn record(tx: &mut Transaction, change: Change<'_>) -> StoreResult<()>
     .bind(change.detail.to_string())
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    // The Higher Logic outbox, in the same transaction as the change.
+    crate::higher_logic::outbox::on_change(tx, &change).await
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]

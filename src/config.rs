@@ -51,6 +51,8 @@ pub struct Settings {
     pub throttle: crate::oidc::throttle::ThrottleSettings,
     /// Outgoing mail: invitations and password resets (`[mail]`).
     pub mail: crate::mail::MailSettings,
+    /// The Higher Logic sync worker (`[higher_logic]`).
+    pub higher_logic: crate::higher_logic::worker::WorkerConfig,
 }
 
 /// Timings of signing-key rotation, in seconds.
@@ -99,6 +101,7 @@ impl Default for Settings {
             signing: SigningSettings::default(),
             throttle: Default::default(),
             mail: Default::default(),
+            higher_logic: Default::default(),
         }
     }
 }
@@ -242,6 +245,13 @@ impl Settings {
                     reason: format!("must be between 1 and {max} seconds"),
                 });
             }
+        }
+        if let Err(reason) = self.higher_logic.validate() {
+            return Err(ConfigError::Invalid {
+                key: "higher_logic",
+                value: format!("{:?}", self.higher_logic),
+                reason,
+            });
         }
         if !self.admin_email.contains('@') {
             return Err(ConfigError::Invalid {

@@ -150,6 +150,24 @@ fn conditions_sql(conditions: &[Condition], first: usize) -> (String, Vec<String
     (clauses.join(" AND "), binds)
 }
 
+/// SQL for "member `m` belongs to `group` now" (static list or conditions), with its bind
+/// values numbered from `first`. Used by the Higher Logic sync to resolve memberships in bulk.
+pub(crate) fn membership_sql(group: &Group, first: usize) -> (String, Vec<String>) {
+    match group.selection.as_str() {
+        "static" => (
+            format!("m.id IN (SELECT gs.member_id FROM group_static_members gs WHERE gs.group_id = ${first})"),
+            vec![group.id.clone()],
+        ),
+        _ => {
+            let conditions = group.condition_list();
+            if conditions.is_empty() {
+                return ("1 = 0".into(), Vec::new());
+            }
+            conditions_sql(&conditions, first)
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Group {
     pub id: String,

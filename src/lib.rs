@@ -9,6 +9,7 @@ pub mod config;
 pub mod custom_fields;
 pub mod db;
 pub mod groups;
+pub mod higher_logic;
 pub mod import;
 pub mod mail;
 pub mod members;

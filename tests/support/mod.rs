@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use guildgate::db::Store;
 
+pub mod hl_double;
 pub mod oidc;
 
 /// The variable `.ci/run` sets to the admin URL of the PostgreSQL server.

@@ -1,0 +1,150 @@
+//! The Higher Logic sync engine: groups with "Sync to Higher Logic" on become Higher Logic
+//! communities or security groups, and every change that affects them is pushed, as full
+//! records, through Higher Logic's Push API.
+//!
+//! - [`settings`]: tenant code, API key, base URL, activated properties (in the database).
+//! - [`records`]: the full record of a contact, and every assumed contract choice.
+//! - [`client`]: the Push API client behind the [`client::PushClient`] trait.
+//! - [`outbox`]: the queue, fed in the same transaction as each change.
+//! - [`worker`]: claims, pushes, retries; runs in `serve` and in `guildgate sync run`.
+//! - [`status`]: where the sync stands, per group and overall, for the admin pages and CLI.
+//! - [`metrics`]: Prometheus metrics for `/metrics`.
+
+pub mod client;
+pub mod metrics;
+pub mod outbox;
+pub mod records;
+pub mod settings;
+pub mod status;
+pub mod worker;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::change_log::{self, Change};
+use crate::db::{now_ms, Store, StoreError, StoreResult};
+use crate::groups::Group;
+
+/// The kind of Higher Logic group a synced group becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupType {
+    Community,
+    Security,
+}
+
+impl GroupType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupType::Community => "community",
+            GroupType::Security => "security",
+        }
+    }
+}
+
+impl Store {
+    /// Turns a group's sync on (with its type) or off.
+    ///
+    /// Once sync was saved on, the type is locked: a different type is refused. Turning sync
+    /// on queues the group's first full sync; turning it off queues a push of every contact
+    /// Higher Logic has in it, without it.
+    pub async fn set_group_sync(
+        &self,
+        actor: &str,
+        group_key: &str,
+        on: bool,
+        group_type: Option<GroupType>,
+    ) -> StoreResult<Group> {
+        let group = self.group(group_key).await?;
+        let current = group.hl_group_type.as_deref();
+        if let (Some(wanted), Some(current)) = (group_type, current) {
+            if group.hl_type_locked && wanted.as_str() != current {
+                return Err(StoreError::Conflict(format!(
+                    "group {group_key} is synced to Higher Logic as a {current} group; the type \
+                     cannot change once sync was saved on"
+                )));
+            }
+        }
+        if !on {
+            if !group.hl_sync_enabled {
+                return Ok(group);
+            }
+            let mut tx = self.begin().await?;
+            sqlx::query(
+                "UPDATE member_groups SET hl_sync_enabled = 0, updated_at = $1 WHERE id = $2",
+            )
+            .bind(now_ms())
+            .bind(&group.id)
+            .execute(&mut *tx)
+            .await?;
+            change_log::record(
+                &mut tx,
+                Change {
+                    actor,
+                    entity: "group",
+                    entity_id: &group.id,
+                    action: "hl_sync_off",
+                    member_id: None,
+                    group_id: Some(&group.id),
+                    detail: json!({ "group_key": group_key }),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            return self.group(group_key).await;
+        }
+        let group_type =
+            match (group_type, current) {
+                (Some(t), _) => t.as_str(),
+                (None, Some(c)) => {
+                    if c == "security" {
+                        "security"
+                    } else {
+                        "community"
+                    }
+                }
+                (None, None) => return Err(StoreError::invalid(
+                    "choose the Higher Logic group type (community or security) to turn sync on",
+                )),
+            };
+        if group.hl_sync_enabled && current == Some(group_type) {
+            return Ok(group);
+        }
+        let now = now_ms();
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE member_groups SET hl_sync_enabled = 1, hl_group_type = $1, hl_type_locked = 1, \
+             updated_at = $2 WHERE id = $3",
+        )
+        .bind(group_type)
+        .bind(now)
+        .bind(&group.id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO hl_groups (group_id, group_key, group_type, sync_on_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (group_id) DO NOTHING",
+        )
+        .bind(&group.id)
+        .bind(&group.group_key)
+        .bind(group_type)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        change_log::record(
+            &mut tx,
+            Change {
+                actor,
+                entity: "group",
+                entity_id: &group.id,
+                action: "hl_sync_on",
+                member_id: None,
+                group_id: Some(&group.id),
+                detail: json!({ "group_key": group_key, "group_type": group_type }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.group(group_key).await
+    }
+}

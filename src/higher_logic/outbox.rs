@@ -1,0 +1,242 @@
+//! The transactional outbox. [`on_change`] runs inside `change_log::record`, in the same
+//! transaction as the change, and writes what must be pushed:
+//! - a change to one contact (member, account, custom-field value): that contact in `hl_queue`;
+//! - a company's change: also the people of that company (their `CompanyName`), via fan-out;
+//! - a synced group renamed, re-selected, or its sync turned on or off: a `group` fan-out;
+//! - a custom field joining or leaving the sync (or a synced one renamed), or newly activated
+//!   Higher Logic properties: an `all` fan-out.
+//!
+//! Fan-outs are expanded into `hl_queue` by the worker ([`expand_fanouts`]), so a change to a
+//! group of 100,000 stays a small transaction. `hl_queue` holds one row per contact: repeated
+//! changes coalesce into it by bumping its version.
+
+use crate::change_log::Change;
+use crate::db::{new_id, now_ms, Engine, Store, StoreResult, Transaction};
+use crate::groups::{membership_sql, Group};
+
+/// Queues a contact (coalescing with a row already there). Skipped cheaply when no group is
+/// synced and Higher Logic never heard of the contact.
+pub(crate) async fn enqueue_member(
+    tx: &mut Transaction,
+    member_id: &str,
+    at: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO hl_queue (member_id, first_change_at) SELECT $1, $2 \
+         WHERE EXISTS (SELECT 1 FROM member_groups WHERE hl_sync_enabled = 1) \
+            OR EXISTS (SELECT 1 FROM hl_memberships WHERE member_id = $1) \
+         ON CONFLICT (member_id) DO UPDATE SET version = hl_queue.version + 1, \
+         parked = 0, attempts = 0, next_attempt_at = 0, last_error = NULL",
+    )
+    .bind(member_id)
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn fanout(
+    tx: &mut Transaction,
+    scope: &str,
+    target_id: Option<&str>,
+    at: i64,
+) -> StoreResult<()> {
+    sqlx::query("INSERT INTO hl_fanout (id, scope, target_id, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(new_id())
+        .bind(scope)
+        .bind(target_id)
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Whether Higher Logic has, or should have, this group: sync on, or members pushed with it.
+async fn group_is_synced(tx: &mut Transaction, group_id: &str) -> StoreResult<bool> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM member_groups WHERE id = $1 AND hl_sync_enabled = 1) \
+              + (SELECT COUNT(*) FROM hl_groups WHERE group_id = $1)",
+    )
+    .bind(group_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(n > 0)
+}
+
+/// Compares the synced custom fields with what the outbox saw last; true when they differ
+/// (and records the new set).
+async fn synced_fields_changed(tx: &mut Transaction) -> StoreResult<bool> {
+    let now: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id, name FROM custom_fields WHERE sync_to_higher_logic = 1 AND show_in_members = 1 \
+         ORDER BY id",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    let seen: Vec<(String, String)> =
+        sqlx::query_as("SELECT field_id, name FROM hl_synced_fields ORDER BY field_id")
+            .fetch_all(&mut **tx)
+            .await?;
+    if now == seen {
+        return Ok(false);
+    }
+    sqlx::query("DELETE FROM hl_synced_fields")
+        .execute(&mut **tx)
+        .await?;
+    for (id, name) in &now {
+        sqlx::query("INSERT INTO hl_synced_fields (field_id, name) VALUES ($1, $2)")
+            .bind(id)
+            .bind(name)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(true)
+}
+
+/// Called by `change_log::record` for every change, in its transaction.
+pub(crate) async fn on_change(tx: &mut Transaction, change: &Change<'_>) -> StoreResult<()> {
+    let at = now_ms();
+    match (change.entity, change.action) {
+        ("member", action) => {
+            if let Some(id) = change.member_id {
+                enqueue_member(tx, id, at).await?;
+                if action == "updated" {
+                    let kind: Option<(String,)> =
+                        sqlx::query_as("SELECT kind FROM members WHERE id = $1")
+                            .bind(id)
+                            .fetch_optional(&mut **tx)
+                            .await?;
+                    if kind.is_some_and(|(k,)| k == "company") {
+                        fanout(tx, "company", Some(id), at).await?;
+                    }
+                }
+            }
+        }
+        ("account", _) | ("custom_field_value", _) => {
+            if let Some(id) = change.member_id {
+                enqueue_member(tx, id, at).await?;
+            }
+        }
+        ("custom_field", _) => {
+            let changed = synced_fields_changed(tx).await?;
+            if changed {
+                fanout(tx, "all", None, at).await?;
+            }
+        }
+        ("hl_settings", "properties_changed") => fanout(tx, "all", None, at).await?,
+        ("group", "hl_sync_on" | "hl_sync_off") => {
+            if let Some(g) = change.group_id {
+                fanout(tx, "group", Some(g), at).await?;
+            }
+        }
+        ("group", "renamed" | "selection_changed") => {
+            if let Some(g) = change.group_id {
+                if group_is_synced(tx, g).await? {
+                    fanout(tx, "group", Some(g), at).await?;
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+const UPSERT: &str = "ON CONFLICT (member_id) DO UPDATE SET version = hl_queue.version + 1, \
+    parked = 0, attempts = 0, next_attempt_at = 0, last_error = NULL";
+
+/// Queues every contact (with an account) that is in `group` now or that Higher Logic has in
+/// it, in `tx`.
+async fn expand_group(tx: &mut Transaction, group: &Group, at: i64) -> StoreResult<u64> {
+    let (clause, binds) = membership_sql(group, 3);
+    let current = if group.hl_sync_enabled {
+        format!(
+            "SELECT m.id FROM members m JOIN accounts a ON a.member_id = m.id WHERE {clause} UNION "
+        )
+    } else {
+        String::new()
+    };
+    let sql = format!(
+        "INSERT INTO hl_queue (member_id, first_change_at) \
+         SELECT id, $2 FROM ({current}SELECT member_id AS id FROM hl_memberships WHERE group_id = $1) s \
+         WHERE true {UPSERT}"
+    );
+    let mut q = sqlx::query(&sql).bind(&group.id).bind(at);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    Ok(q.execute(&mut **tx).await?.rows_affected())
+}
+
+/// Expands pending fan-outs into contact rows; returns how many fan-outs were done.
+pub async fn expand_fanouts(store: &Store, worker: &str, lease_ms: i64) -> StoreResult<usize> {
+    let mut done = 0;
+    loop {
+        let now = now_ms();
+        let lock = if store.engine() == Engine::Postgres {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let mut tx = store.begin().await?;
+        let row: Option<(String, String, Option<String>, i64)> = sqlx::query_as(&format!(
+            "SELECT id, scope, target_id, created_at FROM hl_fanout WHERE lease_until <= $1 \
+             ORDER BY id LIMIT 1{lock}"
+        ))
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((id, scope, target, at)) = row else {
+            tx.rollback().await?;
+            return Ok(done);
+        };
+        // The lease keeps a second SQLite process off it while this one works.
+        sqlx::query("UPDATE hl_fanout SET lease_owner = $1, lease_until = $2 WHERE id = $3")
+            .bind(worker)
+            .bind(now + lease_ms)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        match (scope.as_str(), target) {
+            ("group", Some(g)) => {
+                let group: Option<Group> =
+                    sqlx::query_as("SELECT * FROM member_groups WHERE id = $1")
+                        .bind(&g)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if let Some(group) = group {
+                    expand_group(&mut tx, &group, at).await?;
+                }
+            }
+            ("company", Some(c)) => {
+                let sql = format!(
+                    "INSERT INTO hl_queue (member_id, first_change_at) \
+                     SELECT m.id, $2 FROM members m JOIN accounts a ON a.member_id = m.id \
+                     WHERE m.company_id = $1 AND (EXISTS (SELECT 1 FROM member_groups \
+                     WHERE hl_sync_enabled = 1) OR EXISTS (SELECT 1 FROM hl_memberships h \
+                     WHERE h.member_id = m.id)) {UPSERT}"
+                );
+                sqlx::query(&sql)
+                    .bind(&c)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            _ => {
+                let groups: Vec<Group> = sqlx::query_as(
+                    "SELECT * FROM member_groups WHERE hl_sync_enabled = 1 \
+                     OR id IN (SELECT group_id FROM hl_memberships)",
+                )
+                .fetch_all(&mut *tx)
+                .await?;
+                for group in &groups {
+                    expand_group(&mut tx, group, at).await?;
+                }
+            }
+        }
+        sqlx::query("DELETE FROM hl_fanout WHERE id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        done += 1;
+    }
+}

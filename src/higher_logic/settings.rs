@@ -1,0 +1,269 @@
+//! The integration settings an administrator enters (tenant code, API key, base URL, and which
+//! optional properties Higher Logic activated), stored in the database so every instance and
+//! the admin pages share them. The API key leaves this module in full only for the push
+//! client ([`IntegrationSettings::api_key`]); everything else sees [`MaskedSettings`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::change_log::{self, Change};
+use crate::db::{now_ms, Store, StoreError, StoreResult};
+
+pub const DEFAULT_BASE_URL: &str = "https://data.higherlogic.com/push/v1/members";
+
+/// The stored settings. Deliberately not `Serialize` and with a redacting `Debug`: the key
+/// must not end up in a log line or a JSON answer.
+#[derive(Clone, sqlx::FromRow)]
+pub struct IntegrationSettings {
+    pub tenant_code: String,
+    api_key: String,
+    pub base_url: String,
+    #[sqlx(try_from = "crate::db::IntFlag")]
+    pub integrate_bio: bool,
+    #[sqlx(try_from = "crate::db::IntFlag")]
+    pub integrate_profile_image: bool,
+    #[sqlx(try_from = "crate::db::IntFlag")]
+    pub integrate_social: bool,
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for IntegrationSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntegrationSettings")
+            .field("tenant_code", &self.tenant_code)
+            .field("api_key", &mask(&self.api_key))
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for IntegrationSettings {
+    fn default() -> Self {
+        IntegrationSettings {
+            tenant_code: String::new(),
+            api_key: String::new(),
+            base_url: DEFAULT_BASE_URL.into(),
+            integrate_bio: false,
+            integrate_profile_image: false,
+            integrate_social: false,
+            updated_at: 0,
+        }
+    }
+}
+
+impl IntegrationSettings {
+    /// The key in full: for the push client's `x-api-key` header only.
+    pub fn api_key(&self) -> &str {
+        &self.api_key
+    }
+
+    /// Whether pushing can start: a tenant code and a key are set.
+    pub fn is_configured(&self) -> bool {
+        !self.tenant_code.is_empty() && !self.api_key.is_empty()
+    }
+
+    pub fn masked(&self) -> MaskedSettings {
+        MaskedSettings {
+            tenant_code: self.tenant_code.clone(),
+            api_key: mask(&self.api_key),
+            api_key_set: !self.api_key.is_empty(),
+            base_url: self.base_url.clone(),
+            integrate_bio: self.integrate_bio,
+            integrate_profile_image: self.integrate_profile_image,
+            integrate_social: self.integrate_social,
+            configured: self.is_configured(),
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+/// What the admin pages and the CLI show: the key masked.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct MaskedSettings {
+    pub tenant_code: String,
+    /// The last four characters at most, e.g. `••••3f9a`; empty when unset.
+    pub api_key: String,
+    pub api_key_set: bool,
+    pub base_url: String,
+    pub integrate_bio: bool,
+    pub integrate_profile_image: bool,
+    pub integrate_social: bool,
+    pub configured: bool,
+    pub updated_at: i64,
+}
+
+/// Changes to the settings; `None` keeps a value.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SettingsUpdate {
+    pub tenant_code: Option<String>,
+    pub api_key: Option<String>,
+    pub base_url: Option<String>,
+    pub integrate_bio: Option<bool>,
+    pub integrate_profile_image: Option<bool>,
+    pub integrate_social: Option<bool>,
+}
+
+/// Shows at most the last four characters, and none of a short key.
+pub fn mask(key: &str) -> String {
+    let n = key.chars().count();
+    if n == 0 {
+        String::new()
+    } else if n < 12 {
+        "••••".into()
+    } else {
+        let tail: String = key.chars().skip(n - 4).collect();
+        format!("••••{tail}")
+    }
+}
+
+fn check_base_url(url: &str) -> StoreResult<()> {
+    let parsed = url::Url::parse(url)
+        .map_err(|e| StoreError::invalid(format!("base URL {url:?} is not a URL: {e}")))?;
+    let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    match parsed.scheme() {
+        "https" => Ok(()),
+        // Plain http only to a local test double: the key must not cross a network in clear.
+        "http" if loopback => Ok(()),
+        _ => Err(StoreError::invalid(format!(
+            "base URL {url:?} must use https (http only on loopback)"
+        ))),
+    }
+}
+
+impl Store {
+    /// The integration settings; defaults when none were saved.
+    pub async fn hl_settings(&self) -> StoreResult<IntegrationSettings> {
+        Ok(sqlx::query_as(
+            "SELECT tenant_code, api_key, base_url, integrate_bio, integrate_profile_image, \
+             integrate_social, updated_at FROM hl_settings WHERE id = 1",
+        )
+        .fetch_optional(self.pool())
+        .await?
+        .unwrap_or_default())
+    }
+
+    /// Saves the settings (logged without the key) and returns them masked.
+    pub async fn save_hl_settings(
+        &self,
+        actor: &str,
+        update: SettingsUpdate,
+    ) -> StoreResult<MaskedSettings> {
+        let mut s = self.hl_settings().await?;
+        if let Some(code) = update.tenant_code {
+            let code = code.trim();
+            if code.len() > 100 || code.chars().any(|c| c.is_control()) {
+                return Err(StoreError::invalid(
+                    "tenant code must be at most 100 characters",
+                ));
+            }
+            s.tenant_code = code.to_string();
+        }
+        let key_changed = update.api_key.is_some();
+        if let Some(key) = update.api_key {
+            let key = key.trim();
+            if key.len() > 500 || key.chars().any(|c| c.is_control() || c == ' ') {
+                return Err(StoreError::invalid(
+                    "API key must be one word of at most 500 characters",
+                ));
+            }
+            s.api_key = key.to_string();
+        }
+        if let Some(url) = update.base_url {
+            let url = url.trim();
+            check_base_url(url)?;
+            s.base_url = url.to_string();
+        }
+        let flags_before = (
+            s.integrate_bio,
+            s.integrate_profile_image,
+            s.integrate_social,
+        );
+        s.integrate_bio = update.integrate_bio.unwrap_or(s.integrate_bio);
+        s.integrate_profile_image = update
+            .integrate_profile_image
+            .unwrap_or(s.integrate_profile_image);
+        s.integrate_social = update.integrate_social.unwrap_or(s.integrate_social);
+        let flags_changed = flags_before
+            != (
+                s.integrate_bio,
+                s.integrate_profile_image,
+                s.integrate_social,
+            );
+        let now = now_ms();
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO hl_settings (id, tenant_code, api_key, base_url, integrate_bio, \
+             integrate_profile_image, integrate_social, updated_at) \
+             VALUES (1, $1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET \
+             tenant_code = excluded.tenant_code, api_key = excluded.api_key, \
+             base_url = excluded.base_url, integrate_bio = excluded.integrate_bio, \
+             integrate_profile_image = excluded.integrate_profile_image, \
+             integrate_social = excluded.integrate_social, updated_at = excluded.updated_at",
+        )
+        .bind(&s.tenant_code)
+        .bind(&s.api_key)
+        .bind(&s.base_url)
+        .bind(i64::from(s.integrate_bio))
+        .bind(i64::from(s.integrate_profile_image))
+        .bind(i64::from(s.integrate_social))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        change_log::record(
+            &mut tx,
+            Change {
+                actor,
+                entity: "hl_settings",
+                entity_id: "1",
+                // Newly activated properties change every record: the outbox re-pushes all.
+                action: if flags_changed {
+                    "properties_changed"
+                } else {
+                    "updated"
+                },
+                member_id: None,
+                group_id: None,
+                detail: json!({
+                    "tenant_code": s.tenant_code,
+                    "api_key_changed": key_changed,
+                    "base_url": s.base_url,
+                    "integrate_bio": s.integrate_bio,
+                    "integrate_profile_image": s.integrate_profile_image,
+                    "integrate_social": s.integrate_social,
+                }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        s.updated_at = now;
+        Ok(s.masked())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_masked() {
+        assert_eq!(mask(""), "");
+        assert_eq!(mask("short"), "••••");
+        assert_eq!(mask("abcdefghijkl3f9a"), "••••3f9a");
+        let s = IntegrationSettings {
+            api_key: "abcdefghijkl3f9a".into(),
+            ..Default::default()
+        };
+        assert!(!format!("{s:?}").contains("abcdefgh"));
+        assert!(!serde_json::to_string(&s.masked())
+            .unwrap()
+            .contains("abcdefgh"));
+    }
+
+    #[test]
+    fn base_url_needs_https_off_loopback() {
+        assert!(check_base_url(DEFAULT_BASE_URL).is_ok());
+        assert!(check_base_url("http://127.0.0.1:9999/push/v1/members").is_ok());
+        assert!(check_base_url("http://example.org/push").is_err());
+        assert!(check_base_url("nonsense").is_err());
+    }
+}

@@ -1,0 +1,211 @@
+//! Where the sync stands, per group and overall: what the admin pages and
+//! `guildgate sync status` show.
+
+use serde::Serialize;
+
+use crate::db::{now_ms, Store, StoreResult};
+use crate::groups::{membership_sql, Group};
+
+/// One synced (or formerly synced) group.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupStatus {
+    pub group_key: String,
+    pub name: String,
+    pub group_type: String,
+    pub sync_enabled: bool,
+    /// `up_to_date`, `pending`, `error` or `off`.
+    pub state: String,
+    /// Contacts of the group waiting to be pushed (including a group change not yet expanded,
+    /// counted as 1 until it is).
+    pub pending: i64,
+    /// Contacts of the group Higher Logic rejected.
+    pub parked: i64,
+    /// Members pushed (with a user account, active or deactivated).
+    pub with_account: i64,
+    /// Members without a user account: counted, never sent.
+    pub without_account: i64,
+    /// When up to date: the time (ms) of the last accepted push for it (or of turning sync on).
+    pub up_to_date_as_of: Option<i64>,
+    pub last_error: Option<String>,
+    /// When the next attempt is due (ms), while there is an error or a pause.
+    pub next_attempt_at: Option<i64>,
+}
+
+/// The whole queue.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncStatus {
+    pub configured: bool,
+    pub pending: i64,
+    pub parked: i64,
+    pub fanouts_pending: i64,
+    pub paused_until: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
+    pub last_success_at: Option<i64>,
+    pub groups: Vec<GroupStatus>,
+}
+
+/// A parked contact, with Higher Logic's reason.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ParkedContact {
+    pub member_key: String,
+    pub error: Option<String>,
+    pub attempts: i64,
+}
+
+impl Store {
+    pub async fn hl_parked(&self, limit: i64) -> StoreResult<Vec<ParkedContact>> {
+        Ok(sqlx::query_as(
+            "SELECT m.member_key, q.last_error AS error, q.attempts FROM hl_queue q \
+             JOIN members m ON m.id = q.member_id WHERE q.parked = 1 ORDER BY m.member_key LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// The status of one group's sync.
+    pub async fn hl_group_status(&self, group_key: &str) -> StoreResult<GroupStatus> {
+        let group = self.group(group_key).await?;
+        let engine = self.hl_engine_row().await?;
+        self.group_status(&group, &engine).await
+    }
+
+    async fn hl_engine_row(&self) -> StoreResult<EngineRow> {
+        Ok(sqlx::query_as(
+            "SELECT paused_until, last_error, last_error_at, last_success_at FROM hl_engine_state \
+             WHERE id = 1",
+        )
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    async fn group_status(&self, group: &Group, engine: &EngineRow) -> StoreResult<GroupStatus> {
+        let (clause, binds) = membership_sql(group, 2);
+        // Contacts of the group now, or that Higher Logic has in it.
+        let affected = format!(
+            "(SELECT m.id FROM members m WHERE {clause} \
+              UNION SELECT member_id FROM hl_memberships WHERE group_id = $1)"
+        );
+        let sql = format!(
+            "SELECT \
+               (SELECT COUNT(*) FROM hl_queue q WHERE q.parked = 0 AND q.member_id IN {affected}), \
+               (SELECT COUNT(*) FROM hl_queue q WHERE q.parked = 1 AND q.member_id IN {affected}), \
+               (SELECT MIN(q.next_attempt_at) FROM hl_queue q WHERE q.parked = 0 \
+                  AND q.member_id IN {affected}), \
+               (SELECT MAX(q.last_error) FROM hl_queue q WHERE q.parked = 0 \
+                  AND q.last_error IS NOT NULL AND q.member_id IN {affected}), \
+               (SELECT COUNT(*) FROM hl_fanout f WHERE f.target_id = $1 OR f.scope = 'all'), \
+               (SELECT COUNT(*) FROM members m JOIN accounts a ON a.member_id = m.id WHERE {clause}), \
+               (SELECT COUNT(*) FROM members m WHERE {clause} \
+                  AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.member_id = m.id))"
+        );
+        let mut q =
+            sqlx::query_as::<_, (i64, i64, Option<i64>, Option<String>, i64, i64, i64)>(&sql)
+                .bind(&group.id);
+        for b in &binds {
+            q = q.bind(b);
+        }
+        let (pending, parked, next_due, retry_error, fanouts, with_account, without_account) =
+            q.fetch_one(self.pool()).await?;
+        let link: Option<(i64, Option<i64>)> =
+            sqlx::query_as("SELECT sync_on_at, last_pushed_at FROM hl_groups WHERE group_id = $1")
+                .bind(&group.id)
+                .fetch_optional(self.pool())
+                .await?;
+        let sql = format!(
+            "SELECT q.last_error FROM hl_queue q WHERE q.parked = 1 AND q.member_id IN {affected} \
+             LIMIT 1"
+        );
+        let mut q = sqlx::query_as::<_, (Option<String>,)>(&sql).bind(&group.id);
+        for b in &binds {
+            q = q.bind(b);
+        }
+        let parked_error = q.fetch_optional(self.pool()).await?.and_then(|(e,)| e);
+        let now = now_ms();
+        let pending = pending + fanouts;
+        let paused = engine.paused_until > now;
+        let (state, last_error, next_attempt_at, as_of) = if !group.hl_sync_enabled && pending == 0
+        {
+            ("off", None, None, None)
+        } else if pending > 0 && (paused || retry_error.is_some()) {
+            // Failing and retrying: the last error and when the next attempt is due.
+            let next = if paused {
+                engine.paused_until.max(next_due.unwrap_or(0))
+            } else {
+                next_due.unwrap_or(now).max(now)
+            };
+            let error = if paused {
+                engine.last_error.clone()
+            } else {
+                retry_error
+            };
+            ("error", error, Some(next), None)
+        } else if pending > 0 {
+            let due = next_due.filter(|d| *d > now);
+            ("pending", None, due, None)
+        } else if parked > 0 {
+            ("error", parked_error, None, None)
+        } else {
+            let as_of = link.map(|(on, pushed)| pushed.unwrap_or(on).max(on));
+            ("up_to_date", None, None, as_of)
+        };
+        Ok(GroupStatus {
+            group_key: group.group_key.clone(),
+            name: group.name.clone(),
+            group_type: group.hl_group_type.clone().unwrap_or_default(),
+            sync_enabled: group.hl_sync_enabled,
+            state: state.into(),
+            pending,
+            parked,
+            with_account,
+            without_account,
+            up_to_date_as_of: as_of,
+            last_error,
+            next_attempt_at,
+        })
+    }
+
+    /// The global pending count and every group that is or was synced.
+    pub async fn hl_status(&self) -> StoreResult<SyncStatus> {
+        let settings = self.hl_settings().await?;
+        let engine = self.hl_engine_row().await?;
+        let (pending, parked, fanouts): (i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM hl_queue WHERE parked = 0), \
+                    (SELECT COUNT(*) FROM hl_queue WHERE parked = 1), \
+                    (SELECT COUNT(*) FROM hl_fanout)",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        let groups: Vec<Group> = sqlx::query_as(
+            "SELECT * FROM member_groups WHERE hl_sync_enabled = 1 \
+             OR id IN (SELECT group_id FROM hl_groups) ORDER BY name, group_key",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::new();
+        for g in &groups {
+            out.push(self.group_status(g, &engine).await?);
+        }
+        let now = now_ms();
+        Ok(SyncStatus {
+            configured: settings.is_configured(),
+            pending,
+            parked,
+            fanouts_pending: fanouts,
+            paused_until: (engine.paused_until > now).then_some(engine.paused_until),
+            last_error: engine.last_error,
+            last_error_at: engine.last_error_at,
+            last_success_at: engine.last_success_at,
+            groups: out,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct EngineRow {
+    paused_until: i64,
+    last_error: Option<String>,
+    last_error_at: Option<i64>,
+    last_success_at: Option<i64>,
+}

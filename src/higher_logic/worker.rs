@@ -1,0 +1,692 @@
+//! The worker: claims queued contacts, builds their full records, pushes them in batches and
+//! marks them done only after Higher Logic accepted them.
+//!
+//! - Claims are leases (`lease_owner`, `lease_until`): on PostgreSQL taken with
+//!   `FOR UPDATE SKIP LOCKED` so several instances share the queue; on SQLite the single writer
+//!   makes the claiming `UPDATE` atomic. A killed worker's claims expire after `lease_secs`
+//!   (keep it well above `timeout_secs`, so an expired claim's request has already ended).
+//! - A row is deleted after the push only if its version did not move; a change that arrived
+//!   during the push leaves it queued, so nothing is lost.
+//! - A batch Higher Logic refuses (4xx) is split in halves until the record at fault is alone;
+//!   that one is parked with its error and the rest goes through.
+//! - Outages (5xx, timeouts, dropped connections) and refused credentials pause the engine
+//!   with exponential backoff and full jitter; 429 pauses for `Retry-After`. The pause is
+//!   shared through the database and ends by itself.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::client::{PushClient, PushOutcome, PushV1};
+use super::metrics::METRICS;
+use super::outbox::expand_fanouts;
+use super::records::{placeholders, prepare, Item, Preparation, Properties};
+use super::settings::IntegrationSettings;
+use crate::db::{new_id, now_ms, Engine, Store, StoreError, StoreResult};
+
+/// `[higher_logic]` in the configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Run the sync worker inside `serve`.
+    pub worker: bool,
+    /// How long a claim lasts before another worker may take the contacts over.
+    pub lease_secs: u64,
+    /// Timeout of one push request.
+    pub timeout_secs: u64,
+    /// How often an idle worker looks for work.
+    pub poll_ms: u64,
+    /// Contacts per push request.
+    pub batch_size: usize,
+    /// First retry delay after a failure; doubles per failure.
+    pub backoff_base_ms: u64,
+    /// Longest retry delay.
+    pub backoff_max_ms: u64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            worker: true,
+            lease_secs: 120,
+            timeout_secs: 30,
+            poll_ms: 200,
+            batch_size: 100,
+            backoff_base_ms: 1000,
+            backoff_max_ms: 5 * 60 * 1000,
+        }
+    }
+}
+
+impl WorkerConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.batch_size == 0 || self.batch_size > 1000 {
+            return Err("higher_logic.batch_size must be between 1 and 1000".into());
+        }
+        if self.lease_secs < 2 * self.timeout_secs.max(1) {
+            return Err(
+                "higher_logic.lease_secs must be at least twice higher_logic.timeout_secs".into(),
+            );
+        }
+        if self.poll_ms == 0 || self.backoff_base_ms == 0 {
+            return Err("higher_logic.poll_ms and backoff_base_ms must be above 0".into());
+        }
+        Ok(())
+    }
+}
+
+/// What one step of the worker did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tick {
+    /// Contacts Higher Logic accepted.
+    pub pushed: usize,
+    /// Contacts done without a push (no account, not synced, gone).
+    pub skipped: usize,
+    /// Contacts parked after a rejection.
+    pub parked: usize,
+    /// Nothing was due.
+    pub idle: bool,
+    /// The engine is paused until this time (ms) or not configured.
+    pub paused_until: Option<i64>,
+    pub not_configured: bool,
+}
+
+/// What `guildgate sync run` reports.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DrainReport {
+    pub pushed: usize,
+    pub skipped: usize,
+    pub parked: usize,
+    /// Contacts still queued (not parked) when the drain ended.
+    pub remaining: i64,
+    pub complete: bool,
+    pub elapsed_ms: u128,
+    pub last_error: Option<String>,
+}
+
+struct Claimed {
+    member_id: String,
+    version: i64,
+    first_change_at: i64,
+    attempts: i64,
+}
+
+struct Entry {
+    claim: Claimed,
+    item: Item,
+    group_ids: Vec<String>,
+}
+
+pub struct Worker {
+    store: Store,
+    client: Arc<dyn PushClient>,
+    cfg: WorkerConfig,
+    id: String,
+    failures: AtomicU32,
+}
+
+fn backoff(cfg: &WorkerConfig, failures: u32) -> Duration {
+    let exp = cfg
+        .backoff_base_ms
+        .saturating_mul(1u64 << failures.min(20))
+        .min(cfg.backoff_max_ms);
+    // Full jitter over the upper half, so instances do not retry in step.
+    let ms = rand::thread_rng().gen_range(exp / 2..=exp.max(1));
+    Duration::from_millis(ms)
+}
+
+impl Worker {
+    pub fn new(store: Store, cfg: WorkerConfig) -> Result<Worker, StoreError> {
+        let client = PushV1::new(Duration::from_secs(cfg.timeout_secs))
+            .map_err(|e| StoreError::Invalid(format!("HTTP client: {e}")))?;
+        Ok(Worker::with_client(store, cfg, Arc::new(client)))
+    }
+
+    pub fn with_client(store: Store, cfg: WorkerConfig, client: Arc<dyn PushClient>) -> Worker {
+        Worker {
+            store,
+            client,
+            cfg,
+            id: new_id(),
+            failures: AtomicU32::new(0),
+        }
+    }
+
+    fn lease_ms(&self) -> i64 {
+        (self.cfg.lease_secs * 1000) as i64
+    }
+
+    /// One step: expand fan-outs, claim a batch, push it, record the outcome.
+    pub async fn tick(&self) -> StoreResult<Tick> {
+        let settings = self.store.hl_settings().await?;
+        if !settings.is_configured() {
+            return Ok(Tick {
+                idle: true,
+                not_configured: true,
+                ..Default::default()
+            });
+        }
+        let now = now_ms();
+        let (paused_until,): (i64,) =
+            sqlx::query_as("SELECT paused_until FROM hl_engine_state WHERE id = 1")
+                .fetch_one(self.store.pool())
+                .await?;
+        if paused_until > now {
+            return Ok(Tick {
+                idle: true,
+                paused_until: Some(paused_until),
+                ..Default::default()
+            });
+        }
+        expand_fanouts(&self.store, &self.id, self.lease_ms()).await?;
+        let claimed = self.claim(now).await?;
+        if claimed.is_empty() {
+            return Ok(Tick {
+                idle: true,
+                ..Default::default()
+            });
+        }
+        self.process(&settings, claimed).await
+    }
+
+    async fn claim(&self, now: i64) -> StoreResult<Vec<Claimed>> {
+        let lock = if self.store.engine() == Engine::Postgres {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let mut tx = self.store.begin().await?;
+        let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(&format!(
+            "UPDATE hl_queue SET lease_owner = $1, lease_until = $2 WHERE member_id IN (\
+             SELECT member_id FROM hl_queue WHERE parked = 0 AND next_attempt_at <= $3 \
+             AND lease_until <= $3 ORDER BY next_attempt_at LIMIT $4{lock}) \
+             RETURNING member_id, version, first_change_at, attempts"
+        ))
+        .bind(&self.id)
+        .bind(now + self.lease_ms())
+        .bind(now)
+        .bind(self.cfg.batch_size as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(rows
+            .into_iter()
+            .map(|(member_id, version, first_change_at, attempts)| Claimed {
+                member_id,
+                version,
+                first_change_at,
+                attempts,
+            })
+            .collect())
+    }
+
+    async fn process(
+        &self,
+        settings: &IntegrationSettings,
+        claimed: Vec<Claimed>,
+    ) -> StoreResult<Tick> {
+        let props = Properties {
+            bio: settings.integrate_bio,
+            profile_image: settings.integrate_profile_image,
+            social: settings.integrate_social,
+        };
+        let ids: Vec<String> = claimed.iter().map(|c| c.member_id.clone()).collect();
+        let prepared = prepare(&self.store, &ids, props).await?;
+        let mut tick = Tick::default();
+        let mut done_without_push = Vec::new();
+        let mut entries = Vec::new();
+        for (claim, p) in claimed.into_iter().zip(prepared) {
+            match p.outcome {
+                Preparation::Push { item, group_ids } => entries.push(Entry {
+                    claim,
+                    item: *item,
+                    group_ids,
+                }),
+                _ => done_without_push.push(claim),
+            }
+        }
+        if !done_without_push.is_empty() {
+            tick.skipped = done_without_push.len();
+            self.finish(&done_without_push, &[]).await?;
+        }
+        // Chunks still to push; a refused chunk comes back split in two.
+        let mut stack = vec![entries];
+        while let Some(chunk) = stack.pop() {
+            if chunk.is_empty() {
+                continue;
+            }
+            let items: Vec<Item> = chunk.iter().map(|e| e.item.clone()).collect();
+            let started = Instant::now();
+            let outcome = self.client.push(settings, &items).await;
+            METRICS
+                .push_seconds
+                .observe(started.elapsed().as_secs_f64());
+            let label = match &outcome {
+                PushOutcome::Accepted => "accepted",
+                PushOutcome::Rejected(_) => "rejected",
+                PushOutcome::Unauthorized(_) => "unauthorized",
+                PushOutcome::RateLimited(_) => "rate_limited",
+                PushOutcome::Unavailable(_) => "unavailable",
+            };
+            METRICS.requests.with_label_values(&[label]).inc();
+            if label != "accepted" {
+                METRICS.failures.with_label_values(&[label]).inc();
+            }
+            match outcome {
+                PushOutcome::Accepted => {
+                    self.failures.store(0, Ordering::Relaxed);
+                    tick.pushed += chunk.len();
+                    self.complete(&chunk).await?;
+                }
+                PushOutcome::Rejected(message) if chunk.len() > 1 => {
+                    let mut chunk = chunk;
+                    let second = chunk.split_off(chunk.len() / 2);
+                    stack.push(second);
+                    stack.push(chunk);
+                    tracing::debug!(%message, "batch refused; splitting it");
+                }
+                PushOutcome::Rejected(message) => {
+                    tick.parked += 1;
+                    self.park(&chunk[0].claim, &message).await?;
+                }
+                PushOutcome::RateLimited(delay) => {
+                    let rest: Vec<&Claimed> = chunk
+                        .iter()
+                        .chain(stack.iter().flatten())
+                        .map(|e| &e.claim)
+                        .collect();
+                    let until = now_ms() + delay.as_millis() as i64;
+                    self.release(&rest, until, false, "rate limited by Higher Logic (429)")
+                        .await?;
+                    self.pause(
+                        until,
+                        &format!("rate limited (429); retrying after {delay:?}"),
+                    )
+                    .await?;
+                    tick.paused_until = Some(until);
+                    return Ok(tick);
+                }
+                PushOutcome::Unauthorized(message) | PushOutcome::Unavailable(message) => {
+                    let failures = self.failures.fetch_add(1, Ordering::Relaxed);
+                    let until = now_ms() + backoff(&self.cfg, failures).as_millis() as i64;
+                    let rest: Vec<&Claimed> = chunk
+                        .iter()
+                        .chain(stack.iter().flatten())
+                        .map(|e| &e.claim)
+                        .collect();
+                    let row_until = rest
+                        .iter()
+                        .map(|c| {
+                            now_ms()
+                                + backoff(&self.cfg, c.attempts.clamp(0, 20) as u32).as_millis()
+                                    as i64
+                        })
+                        .max()
+                        .unwrap_or(until)
+                        .min(until);
+                    self.release(&rest, row_until, true, &message).await?;
+                    tracing::warn!(error = %message, "push failed; pausing the sync");
+                    self.pause(until, &message).await?;
+                    tick.paused_until = Some(until);
+                    return Ok(tick);
+                }
+            }
+        }
+        Ok(tick)
+    }
+
+    /// Deletes rows whose version did not move; releases the others for another push.
+    async fn finish(&self, claims: &[Claimed], tx_extra: &[&Entry]) -> StoreResult<()> {
+        let mut tx = self.store.begin().await?;
+        let mut cond = Vec::new();
+        for i in 0..claims.len() {
+            cond.push(format!(
+                "(member_id = ${} AND version = ${})",
+                2 + 2 * i,
+                3 + 2 * i
+            ));
+        }
+        let sql = format!(
+            "DELETE FROM hl_queue WHERE lease_owner = $1 AND ({})",
+            cond.join(" OR ")
+        );
+        let mut q = sqlx::query(&sql).bind(&self.id);
+        for c in claims {
+            q = q.bind(&c.member_id).bind(c.version);
+        }
+        q.execute(&mut *tx).await?;
+        let list = placeholders(2, claims.len());
+        let sql = format!(
+            "UPDATE hl_queue SET lease_owner = NULL, lease_until = 0 \
+             WHERE lease_owner = $1 AND member_id IN ({list})"
+        );
+        let mut q = sqlx::query(&sql).bind(&self.id);
+        for c in claims {
+            q = q.bind(&c.member_id);
+        }
+        q.execute(&mut *tx).await?;
+
+        if !tx_extra.is_empty() {
+            let now = now_ms();
+            let list = placeholders(1, tx_extra.len());
+            let sql =
+                format!("SELECT DISTINCT group_id FROM hl_memberships WHERE member_id IN ({list})");
+            let mut q = sqlx::query_as::<_, (String,)>(&sql);
+            for e in tx_extra {
+                q = q.bind(&e.claim.member_id);
+            }
+            let mut touched: BTreeSet<String> = q
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|(g,)| g)
+                .collect();
+            let sql = format!("DELETE FROM hl_memberships WHERE member_id IN ({list})");
+            let mut q = sqlx::query(&sql);
+            for e in tx_extra {
+                q = q.bind(&e.claim.member_id);
+            }
+            q.execute(&mut *tx).await?;
+            let pairs: Vec<(&str, &str)> = tx_extra
+                .iter()
+                .flat_map(|e| {
+                    e.group_ids
+                        .iter()
+                        .map(move |g| (e.claim.member_id.as_str(), g.as_str()))
+                })
+                .collect();
+            for chunk in pairs.chunks(500) {
+                let values: Vec<String> = (0..chunk.len())
+                    .map(|i| format!("(${}, ${})", 1 + 2 * i, 2 + 2 * i))
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO hl_memberships (member_id, group_id) VALUES {}",
+                    values.join(", ")
+                );
+                let mut q = sqlx::query(&sql);
+                for (m, g) in chunk {
+                    q = q.bind(*m).bind(*g);
+                    touched.insert(g.to_string());
+                }
+                q.execute(&mut *tx).await?;
+            }
+            let values: Vec<String> = (0..tx_extra.len())
+                .map(|i| format!("(${}, $1)", 2 + i))
+                .collect();
+            let sql = format!(
+                "INSERT INTO hl_contacts (member_id, pushed_at) VALUES {} \
+                 ON CONFLICT (member_id) DO UPDATE SET pushed_at = excluded.pushed_at",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql).bind(now);
+            for e in tx_extra {
+                q = q.bind(&e.claim.member_id);
+            }
+            q.execute(&mut *tx).await?;
+            if !touched.is_empty() {
+                let list = placeholders(2, touched.len());
+                let sql =
+                    format!("UPDATE hl_groups SET last_pushed_at = $1 WHERE group_id IN ({list})");
+                let mut q = sqlx::query(&sql).bind(now);
+                for g in &touched {
+                    q = q.bind(g);
+                }
+                q.execute(&mut *tx).await?;
+            }
+            sqlx::query(
+                "UPDATE hl_engine_state SET last_success_at = $1, paused_until = 0 WHERE id = 1",
+            )
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn complete(&self, chunk: &[Entry]) -> StoreResult<()> {
+        let claims: Vec<Claimed> = chunk
+            .iter()
+            .map(|e| Claimed {
+                member_id: e.claim.member_id.clone(),
+                version: e.claim.version,
+                first_change_at: e.claim.first_change_at,
+                attempts: e.claim.attempts,
+            })
+            .collect();
+        let entries: Vec<&Entry> = chunk.iter().collect();
+        self.finish(&claims, &entries).await?;
+        let now = now_ms();
+        METRICS.contacts_pushed.inc_by(chunk.len() as u64);
+        for e in chunk {
+            METRICS
+                .change_to_push_seconds
+                .observe((now - e.claim.first_change_at).max(0) as f64 / 1000.0);
+        }
+        Ok(())
+    }
+
+    async fn park(&self, claim: &Claimed, message: &str) -> StoreResult<()> {
+        METRICS.parked.inc();
+        tracing::warn!(member_id = %claim.member_id, error = %message, "Higher Logic rejected a record; parked");
+        // Parked only if no newer change arrived meanwhile; a newer one gets its own push.
+        let mut tx = self.store.begin().await?;
+        sqlx::query(
+            "UPDATE hl_queue SET parked = 1, lease_owner = NULL, lease_until = 0, \
+             attempts = attempts + 1, last_error = $1 \
+             WHERE member_id = $2 AND lease_owner = $3 AND version = $4",
+        )
+        .bind(message)
+        .bind(&claim.member_id)
+        .bind(&self.id)
+        .bind(claim.version)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE hl_queue SET lease_owner = NULL, lease_until = 0 \
+             WHERE member_id = $1 AND lease_owner = $2",
+        )
+        .bind(&claim.member_id)
+        .bind(&self.id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn release(
+        &self,
+        claims: &[&Claimed],
+        next_attempt_at: i64,
+        count_attempt: bool,
+        error: &str,
+    ) -> StoreResult<()> {
+        if claims.is_empty() {
+            return Ok(());
+        }
+        let list = placeholders(5, claims.len());
+        let sql = format!(
+            "UPDATE hl_queue SET lease_owner = NULL, lease_until = 0, attempts = attempts + $2, \
+             next_attempt_at = $3, last_error = $4 WHERE lease_owner = $1 AND member_id IN ({list})"
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(&self.id)
+            .bind(i64::from(count_attempt))
+            .bind(next_attempt_at)
+            .bind(error);
+        for c in claims {
+            q = q.bind(&c.member_id);
+        }
+        let mut tx = self.store.begin().await?;
+        q.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn pause(&self, until: i64, error: &str) -> StoreResult<()> {
+        let mut tx = self.store.begin().await?;
+        sqlx::query(
+            "UPDATE hl_engine_state SET paused_until = $1, last_error = $2, last_error_at = $3 \
+             WHERE id = 1",
+        )
+        .bind(until)
+        .bind(error)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Pushes until nothing is due any more, or `timeout` passed (`guildgate sync run`).
+    /// Contacts waiting for a retry are waited for, within the timeout.
+    pub async fn drain(&self, timeout: Duration) -> StoreResult<DrainReport> {
+        let started = Instant::now();
+        let mut report = DrainReport::default();
+        loop {
+            let tick = match self.tick().await {
+                Ok(t) => t,
+                Err(e) => {
+                    report.last_error = Some(e.to_string());
+                    Tick {
+                        idle: true,
+                        ..Default::default()
+                    }
+                }
+            };
+            report.pushed += tick.pushed;
+            report.skipped += tick.skipped;
+            report.parked += tick.parked;
+            if tick.not_configured {
+                report.last_error =
+                    Some("Higher Logic is not configured (tenant code and API key)".into());
+            }
+            let (remaining, fanouts): (i64, i64) = sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM hl_queue WHERE parked = 0), \
+                 (SELECT COUNT(*) FROM hl_fanout)",
+            )
+            .fetch_one(self.store.pool())
+            .await?;
+            report.remaining = remaining + fanouts;
+            if report.remaining == 0 {
+                report.complete = true;
+                break;
+            }
+            if started.elapsed() >= timeout || tick.not_configured {
+                break;
+            }
+            if tick.idle || tick.paused_until.is_some() {
+                let wait = match tick.paused_until {
+                    Some(until) => {
+                        Duration::from_millis((until - now_ms()).clamp(1, 60_000) as u64)
+                    }
+                    None => Duration::from_millis(self.cfg.poll_ms.min(200)),
+                };
+                let left = timeout.saturating_sub(started.elapsed());
+                tokio::time::sleep(wait.min(left).max(Duration::from_millis(1))).await;
+            }
+        }
+        let (last_error,): (Option<String>,) =
+            sqlx::query_as("SELECT last_error FROM hl_engine_state WHERE id = 1")
+                .fetch_one(self.store.pool())
+                .await?;
+        if !report.complete && report.last_error.is_none() {
+            report.last_error = last_error;
+        }
+        report.elapsed_ms = started.elapsed().as_millis();
+        Ok(report)
+    }
+
+    /// Runs until `stop` turns true: the worker inside `serve`.
+    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        tracing::info!(worker = %self.id, "Higher Logic sync worker started");
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let wait = match self.tick().await {
+                Ok(t) if !t.idle && t.paused_until.is_none() => Duration::ZERO,
+                Ok(t) => match t.paused_until {
+                    Some(until) => Duration::from_millis(
+                        (until - now_ms()).clamp(self.cfg.poll_ms as i64, 60_000) as u64,
+                    ),
+                    None => Duration::from_millis(self.cfg.poll_ms),
+                },
+                Err(e) => {
+                    tracing::error!(error = %e, "sync worker step failed");
+                    backoff(&self.cfg, 3)
+                }
+            };
+            if wait > Duration::ZERO {
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+        tracing::info!(worker = %self.id, "Higher Logic sync worker stopped");
+    }
+}
+
+impl Store {
+    /// Puts every parked contact back in the queue; returns how many.
+    pub async fn hl_retry_parked(&self) -> StoreResult<u64> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query(
+            "UPDATE hl_queue SET parked = 0, attempts = 0, next_attempt_at = 0 WHERE parked = 1",
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+}
+
+/// Starts the worker inside `serve`; send `true` on the returned sender to stop it.
+pub fn spawn(
+    store: Store,
+    cfg: WorkerConfig,
+) -> Result<
+    (
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    ),
+    StoreError,
+> {
+    let worker = Worker::new(store, cfg)?;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    Ok((tx, tokio::spawn(worker.run(rx))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_a_cap() {
+        let cfg = WorkerConfig {
+            backoff_base_ms: 100,
+            backoff_max_ms: 1000,
+            ..Default::default()
+        };
+        for _ in 0..50 {
+            let d = backoff(&cfg, 0).as_millis();
+            assert!((50..=100).contains(&d), "{d}");
+            let d = backoff(&cfg, 10).as_millis();
+            assert!((500..=1000).contains(&d), "{d}");
+        }
+    }
+
+    #[test]
+    fn lease_must_outlast_the_request() {
+        let mut cfg = WorkerConfig::default();
+        assert!(cfg.validate().is_ok());
+        cfg.lease_secs = cfg.timeout_secs;
+        assert!(cfg.validate().is_err());
+    }
+}
