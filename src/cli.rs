@@ -308,8 +308,6 @@ async fn dispatch(
                 println!("  one-time password:  {}", admin.one_time_password);
                 println!("It must be changed at first sign-in and will not be shown again.");
             }
-            // Refuse to start without the private keys the database says we sign with.
-            crate::oidc::keys::KeyRing::load_or_init(store, settings).await?;
             server::serve(settings.clone(), store.clone()).await
         }
         Command::Migrate => {

@@ -165,7 +165,7 @@ both_engines!(
         let store = db.store().await;
         let dir = db.dir.path().join("keys");
         let mut s = settings(&db, &dir);
-        s.signing.jwks_max_age_secs = 2;
+        s.signing.jwks_max_age_secs = 3;
         s.signing.retire_after_secs = 2;
         s.signing.reload_secs = 1;
         let ring = KeyRing::load_or_init(&store, &s).await.unwrap();
@@ -200,7 +200,7 @@ both_engines!(
             old_kid
         );
 
-        tokio::time::sleep(Duration::from_millis(2_200)).await;
+        tokio::time::sleep(Duration::from_millis(3_200)).await;
         // The new key signs (after the reload interval) and the old one is still published, so
         // tokens it signed still verify.
         let after = ring.sign(Alg::RS256, &claims(60)).await.unwrap();
@@ -227,6 +227,15 @@ both_engines!(
                 .count(),
             1
         );
+        // The next rotation deletes the retired key's private file.
+        let old_file = keys::private_key_path(&dir, Alg::RS256, &old_kid);
+        assert!(old_file.is_file());
+        let r2 = keys::rotate(&store, &s, "test", Alg::RS256, now_ms())
+            .await
+            .unwrap();
+        assert_eq!(r2.removed_files, vec![old_file.clone()]);
+        assert!(!old_file.exists());
+        assert!(keys::private_key_path(&dir, Alg::RS256, &r.new_kid).is_file());
     }
 );
 
@@ -306,3 +315,51 @@ both_engines!(keys_cli_lists_and_rotates, |db: TestDb| async move {
         .iter()
         .any(|c| c.entity == "signing_key" && c.action == "rotated"));
 });
+
+/// `serve` with a keys folder that lacks the keys the database names: exits with the reason.
+fn serve_with_keys_dir(db: &TestDb, keys_dir: &Path) -> (bool, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_guildgate"))
+        .current_dir(db.dir.path())
+        .env_remove("GUILDGATE_CONFIG")
+        .envs(support::binary_env(db, support::free_port()))
+        .env("GUILDGATE_KEYS_DIR", keys_dir)
+        .env("RUST_LOG", "warn")
+        .arg("serve")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            return (status.success(), err);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("serve started although its keys folder lacks the signing keys");
+}
+
+both_engines!(
+    serve_refuses_to_start_without_the_shared_keys,
+    |db: TestDb| async move {
+        cli_ok(&db, &["keys", "list"]);
+        let other = db.dir.path().join("other-keys");
+        let (ok, err) = serve_with_keys_dir(&db, &other);
+        assert!(!ok);
+        assert!(err.contains("pepper"), "{err}");
+        std::fs::copy(
+            db.dir.path().join("keys").join(keys::PEPPER_FILE),
+            other.join(keys::PEPPER_FILE),
+        )
+        .unwrap();
+        let (ok, err) = serve_with_keys_dir(&db, &other);
+        assert!(!ok);
+        assert!(
+            err.contains("private key file") && err.contains("missing"),
+            "{err}"
+        );
+    }
+);

@@ -161,6 +161,9 @@ pub async fn keys(
                     r.new_kid,
                     time_text(r.activates_at)
                 );
+                for file in &r.removed_files {
+                    println!("    deleted the retired key file {}", file.display());
+                }
                 if let Some((old, retire)) = &r.replaced {
                     println!(
                         "    replaces {old}, which stays published until {}",

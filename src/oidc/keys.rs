@@ -577,6 +577,8 @@ pub struct Rotation {
     pub activates_at: i64,
     /// The key it replaces, and when that one leaves the JWKS.
     pub replaced: Option<(String, i64)>,
+    /// Private files of retired keys, deleted (no token they signed is still valid).
+    pub removed_files: Vec<PathBuf>,
 }
 
 /// Adds a new key of `alg`: published now, signing after the JWKS cache lifetime; the key it
@@ -592,6 +594,9 @@ pub async fn rotate(
     ensure_dir(dir)?;
     let (kid, path) = create_key_file(dir, alg).await?;
     let jwk = public_jwk_of_file(alg, &path)?;
+    // Publication is the insert below, after a key generation that can take a while: count
+    // the publish-before-sign delay from then.
+    let now = now.max(now_ms());
     let activates_at = now + (settings.signing.jwks_max_age_secs as i64) * 1000;
     let retire_at = activates_at + (settings.signing.retire_after_secs as i64) * 1000;
     let mut tx = store.begin().await?;
@@ -633,11 +638,21 @@ pub async fn rotate(
         let _ = std::fs::remove_file(&path);
         return Err(StoreError::from(e).into());
     }
+    let mut removed_files = Vec::new();
+    for info in list(store).await? {
+        if info.alg() == Some(alg) && !info.published(now) {
+            let old = private_key_path(dir, alg, &info.kid);
+            if std::fs::remove_file(&old).is_ok() {
+                removed_files.push(old);
+            }
+        }
+    }
     Ok(Rotation {
         alg,
         new_kid: kid,
         activates_at,
         replaced: previous.map(|(k,)| (k, retire_at)),
+        removed_files,
     })
 }
 
