@@ -368,3 +368,154 @@ both_engines!(higher_logic_documented_request, |db: TestDb| async move {
     assert_eq!(claims["aud"], "higherlogic");
     assert!(claims.get("nonce").is_none());
 });
+
+both_engines!(nothing_secret_in_the_logs, |db: TestDb| async move {
+    let setup = setup(&db).await;
+    let server = Server::start_logged(&db, &[("RUST_LOG", "debug")]).await;
+    let base = server.base.as_str();
+    let browser = browser();
+    let mut secrets: Vec<String> = vec![PASSWORD.into(), setup.secret.clone()];
+
+    // A failed sign-in (its password must not show up either), then a good one.
+    let (_, challenge) = pkce();
+    let url = authorize_url(
+        base,
+        &[
+            ("client_id", "portal"),
+            ("redirect_uri", REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid profile"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let r = browser.get(&url).send().await.unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    let session_id = cookie
+        .split(';')
+        .next()
+        .and_then(|c| c.split_once('='))
+        .map(|(_, v)| v.to_string())
+        .unwrap();
+    let page = r.text().await.unwrap();
+    let csrf = hidden_fields(&page)
+        .into_iter()
+        .find(|(k, _)| k == "csrf_token")
+        .map(|(_, v)| v)
+        .unwrap();
+    let wrong = "wrong-password-that-must-not-be-logged";
+    let _ = submit_login(&browser, base, &page, EMAIL, wrong).await;
+    secrets.extend([wrong.to_string(), csrf]);
+
+    let (code, verifier) = code_for(&browser, base, &setup.client_id, &[]).await;
+    let tokens = exchange(base, &setup.client_id, &setup.secret, &code, &verifier)
+        .await
+        .1;
+    let refreshed = refresh(
+        base,
+        &setup.client_id,
+        &setup.secret,
+        tokens["refresh_token"].as_str().unwrap(),
+    )
+    .await
+    .1;
+    // A replay (logged as a warning) and a code reuse, both on purpose.
+    let _ = refresh(
+        base,
+        &setup.client_id,
+        &setup.secret,
+        tokens["refresh_token"].as_str().unwrap(),
+    )
+    .await;
+    let _ = exchange(base, &setup.client_id, &setup.secret, &code, &verifier).await;
+    let _ = userinfo(base, refreshed["access_token"].as_str().unwrap()).await;
+    let id_token = tokens["id_token"].as_str().unwrap().to_string();
+    let _ = browser
+        .get(format!("{base}/logout?id_token_hint={id_token}"))
+        .send()
+        .await
+        .unwrap();
+    for t in [&tokens, &refreshed] {
+        for field in ["access_token", "refresh_token", "id_token"] {
+            secrets.push(t[field].as_str().unwrap().to_string());
+        }
+    }
+    secrets.extend([code, verifier, session_id]);
+
+    let log = server.log();
+    assert!(log.contains("signed in"), "the log was captured: {log}");
+    assert!(log.contains("used twice"), "{log}");
+    for secret in &secrets {
+        assert!(
+            !log.contains(secret.as_str()),
+            "a secret is in the log:\n{log}"
+        );
+    }
+});
+
+both_engines!(secure_cookie_for_https_issuers, |db: TestDb| async move {
+    let _setup = setup(&db).await;
+    // The issuer is public https (TLS ends at a proxy); the cookie must be Secure.
+    let server =
+        Server::start_with(&db, &[("GUILDGATE_ISSUER", "https://login.example.org")]).await;
+    let (_, challenge) = pkce();
+    let url = authorize_url(
+        &server.base,
+        &[
+            ("client_id", "portal"),
+            ("redirect_uri", REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let r = http().get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.contains("Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+});
+
+both_engines!(
+    public_client_uses_pkce_without_a_secret,
+    |db: TestDb| async move {
+        use guildgate::oidc::clients::{ClientType, NewClient};
+        let store = db.store().await;
+        add_member(&store).await;
+        let pepper = pepper(&db, &store).await;
+        let mut new = NewClient::new("Mobile app", ClientType::Public, &[REDIRECT]);
+        new.client_id = Some("app".into());
+        store.add_client("test", &pepper, new).await.unwrap();
+        let server = Server::start(&db).await;
+        let base = server.base.as_str();
+        let browser = browser();
+        let (code, verifier) = code_for(&browser, base, "app", &[]).await;
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier.as_str()),
+            ("client_id", "app"),
+        ];
+        // A secret for a public client is refused; the client_id alone with PKCE works.
+        let r = token_request(base, "app", "made-up", &form).await;
+        assert_eq!((r.0, r.1["error"].as_str()), (401, Some("invalid_client")));
+        let r = http()
+            .post(format!("{base}/token"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(
+            userinfo(base, body["access_token"].as_str().unwrap())
+                .await
+                .0,
+            200
+        );
+    }
+);

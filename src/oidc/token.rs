@@ -137,17 +137,18 @@ async fn authorization_code(
         scope: &record.scope,
         auth_time: record.auth_time,
     };
-    let body = issue_tokens(
+    let issued = store_tokens(state, &mut tx, &grant).await?;
+    tx.commit().await?;
+    // Signing happens after the commit: the (SQLite) writer is not held for it.
+    token_response(
         state,
-        &mut tx,
         client,
         &account,
         &grant,
         record.nonce.as_deref(),
+        issued,
     )
-    .await?;
-    tx.commit().await?;
-    Ok(body)
+    .await
 }
 
 async fn active_account(state: &AppState, account_id: &str) -> OidcResult<Option<Account>> {
@@ -210,20 +211,22 @@ async fn refresh(state: &AppState, client: &ClientInfo, params: &Params) -> Oidc
         scope: &scope,
         auth_time: record.auth_time,
     };
-    let body = issue_tokens(state, &mut tx, client, &account, &grant, None).await?;
+    let issued = store_tokens(state, &mut tx, &grant).await?;
     tx.commit().await?;
-    Ok(body)
+    token_response(state, client, &account, &grant, None, issued).await
 }
 
-/// Stores a new access and refresh token and signs the ID token.
-async fn issue_tokens(
+/// A new access and refresh token, stored.
+struct Issued {
+    access: String,
+    refresh: String,
+}
+
+async fn store_tokens(
     state: &AppState,
     tx: &mut crate::db::Transaction,
-    client: &ClientInfo,
-    account: &Account,
     grant: &GrantInfo<'_>,
-    nonce: Option<&str>,
-) -> OidcResult<Value> {
+) -> OidcResult<Issued> {
     let lifetimes = &state.settings.oidc;
     let access = grants::issue_token(
         tx,
@@ -239,6 +242,20 @@ async fn issue_tokens(
         lifetimes.refresh_token_lifetime_secs,
     )
     .await?;
+    Ok(Issued { access, refresh })
+}
+
+/// The token response, with the signed ID token.
+async fn token_response(
+    state: &AppState,
+    client: &ClientInfo,
+    account: &Account,
+    grant: &GrantInfo<'_>,
+    nonce: Option<&str>,
+    issued: Issued,
+) -> OidcResult<Value> {
+    let lifetimes = &state.settings.oidc;
+    let Issued { access, refresh } = issued;
     // Every grant is an OpenID one: Higher Logic asks for `profile` only and still gets the
     // ID token (its `sub` is the member key either way).
     let mut id_claims: Map<String, Value> =

@@ -208,6 +208,20 @@ impl Server {
 
     /// `start` with extra environment (e.g. a shared `GUILDGATE_ISSUER` for two instances).
     pub async fn start_with(db: &TestDb, env: &[(&str, &str)]) -> Server {
+        Server::spawn(db, env, false).await
+    }
+
+    /// `start_with`, keeping the log (standard error) in a file: see [`Server::log`].
+    pub async fn start_logged(db: &TestDb, env: &[(&str, &str)]) -> Server {
+        Server::spawn(db, env, true).await
+    }
+
+    /// What the server logged so far (only for `start_logged`).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.stdout_path.with_extension("err")).unwrap_or_default()
+    }
+
+    async fn spawn(db: &TestDb, env: &[(&str, &str)], keep_log: bool) -> Server {
         let port = free_port();
         let stdout_path = db.dir.path().join(format!("serve-{port}.out"));
         let out = std::fs::File::create(&stdout_path).expect("stdout file");
@@ -217,7 +231,13 @@ impl Server {
             .arg("serve")
             .stdin(Stdio::null())
             .stdout(out)
-            .stderr(Stdio::inherit())
+            .stderr(if keep_log {
+                Stdio::from(
+                    std::fs::File::create(stdout_path.with_extension("err")).expect("log file"),
+                )
+            } else {
+                Stdio::inherit()
+            })
             .spawn()
             .expect("spawn guildgate serve");
         let mut server = Server {

@@ -1,0 +1,428 @@
+//! Load run against the real HTTP server for the token (code exchange), refresh and userinfo
+//! endpoints, next to the bare costs they should be bound by (an RS256 signature, an argon2id
+//! verification). The README reports the result:
+//!
+//! ```sh
+//! cargo run --release --example oidc_load                       # SQLite
+//! cargo run --release --example oidc_load -- postgres://postgres@127.0.0.1:5432/postgres
+//! cargo run --release --example oidc_load -- 5000 16             # requests, concurrency
+//! ```
+//!
+//! The server runs in this process (same router, middleware and database code as `guildgate
+//! serve`) on a free loopback port; requests go over HTTP. With a PostgreSQL admin URL, a
+//! scratch database is created and dropped.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use guildgate::accounts::Role;
+use guildgate::config::Settings;
+use guildgate::db::Store;
+use guildgate::members::{Kind, MemberData};
+use guildgate::oidc::clients::{ClientType, NewClient};
+use guildgate::oidc::keys::{Alg, KeyRing};
+use sha2::Digest;
+use sqlx::Connection;
+
+const REDIRECT: &str = "https://rp.example.org/callback";
+const PASSWORD: &str = "correct horse battery staple";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let postgres = args.iter().find(|a| a.starts_with("postgres")).cloned();
+    let numbers: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    let requests = numbers.first().copied().unwrap_or(2000);
+    let concurrency = numbers.get(1).copied().unwrap_or(8);
+
+    let dir = tempfile::tempdir()?;
+    let (url, scratch) = match &postgres {
+        Some(admin) => {
+            let name = format!("gg_load_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = sqlx::PgConnection::connect(admin).await?;
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await?;
+            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
+            (format!("{base}/{name}"), Some((admin.clone(), name)))
+        }
+        None => (
+            format!("sqlite://{}", dir.path().join("load.db").display()),
+            None,
+        ),
+    };
+    let result = run(&url, dir.path(), requests, concurrency).await;
+    if let Some((admin, name)) = scratch {
+        let mut conn = sqlx::PgConnection::connect(&admin).await?;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await?;
+    }
+    result
+}
+
+async fn run(
+    url: &str,
+    root: &std::path::Path,
+    requests: usize,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let settings = Settings {
+        listen: ([127, 0, 0, 1], port).into(),
+        issuer: format!("http://127.0.0.1:{port}"),
+        database_url: url.to_string(),
+        data_dir: root.join("data"),
+        keys_dir: root.join("keys"),
+        max_connections: 16,
+        ..Settings::default()
+    };
+    let store = Store::open(url, settings.max_connections).await?;
+    store
+        .add_member_with_account(
+            "load",
+            "M-1",
+            MemberData {
+                kind: Kind::Person,
+                first_name: Some("Load".into()),
+                last_name: Some("Test".into()),
+                email: Some("load@example.org".into()),
+                ..Default::default()
+            },
+            Some(("load@example.org", Role::Member)),
+        )
+        .await?;
+    store.set_password("load", "M-1", PASSWORD).await?;
+    let ring = KeyRing::load_or_init(&store, &settings).await?;
+    let mut new = NewClient::new("Load", ClientType::Confidential, &[REDIRECT]);
+    new.client_id = Some("load".into());
+    let (_, secret) = store.add_client("load", ring.pepper(), new).await?;
+    let secret = secret.unwrap_or_default();
+
+    let base = settings.issuer.clone();
+    let server = tokio::spawn(guildgate::server::serve(settings.clone(), store.clone()));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()?;
+    for _ in 0..100 {
+        if http.get(format!("{base}/readyz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    println!(
+        "engine: {}, {requests} requests per endpoint, concurrency {concurrency}",
+        if url.starts_with("sqlite") {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        }
+    );
+    println!(
+        "{:<34} {:>9} {:>9} {:>9} {:>9}",
+        "operation", "ops/s", "mean ms", "p50 ms", "p99 ms"
+    );
+
+    // Bare costs: one RS256 signature, one argon2id verification.
+    let claims = serde_json::json!({"iss": base, "sub": "M-1", "aud": "load", "exp": 4_000_000_000u64, "iat": 1});
+    let samples = time_serial(500, || async {
+        ring.sign(Alg::RS256, &claims).await?;
+        Ok(())
+    })
+    .await?;
+    report("RS256 signature (in process)", &samples, 1);
+    let hash = guildgate::passwords::hash(PASSWORD.into()).await?;
+    let samples = time_serial(20, || {
+        let hash = hash.clone();
+        async move {
+            guildgate::passwords::verify(PASSWORD.into(), Some(hash)).await;
+            Ok(())
+        }
+    })
+    .await?;
+    report("argon2id verify (in process)", &samples, 1);
+
+    // Login over HTTP: form page, then POST /login (argon2id + session + code).
+    let (verifier, challenge) = pkce();
+    let authorize = format!(
+        "{base}/authorize?client_id=load&redirect_uri={}&response_type=code&scope=openid%20profile&code_challenge={challenge}&code_challenge_method=S256",
+        form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
+    );
+    let mut login_samples = Vec::new();
+    for _ in 0..20 {
+        let login_browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .build()?;
+        let page = login_browser.get(&authorize).send().await?.text().await?;
+        let mut form = hidden_fields(&page);
+        form.push(("email".into(), "load@example.org".into()));
+        form.push(("password".into(), PASSWORD.into()));
+        let start = Instant::now();
+        let r = login_browser
+            .post(format!("{base}/login"))
+            .form(&form)
+            .send()
+            .await?;
+        login_samples.push(start.elapsed());
+        anyhow::ensure!(r.status() == 303, "login failed: {}", r.status());
+    }
+    report("POST /login (serial)", &login_samples, 1);
+
+    // Codes for the exchange run, through the signed-in session (no password each time).
+    let page = http.get(&authorize).send().await?.text().await?;
+    let mut form = hidden_fields(&page);
+    form.push(("email".into(), "load@example.org".into()));
+    form.push(("password".into(), PASSWORD.into()));
+    http.post(format!("{base}/login"))
+        .form(&form)
+        .send()
+        .await?;
+    let mut codes = Vec::with_capacity(requests);
+    let started = Instant::now();
+    for _ in 0..requests {
+        let r = http.get(&authorize).send().await?;
+        let loc = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let code = reqwest::Url::parse(&loc)?
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .ok_or_else(|| anyhow::anyhow!("no code in {loc}"))?;
+        codes.push(code);
+    }
+    let per = started.elapsed() / requests as u32;
+    println!(
+        "{:<34} {:>9.0} {:>9.2}",
+        "GET /authorize, signed in (serial)",
+        1.0 / per.as_secs_f64(),
+        per.as_secs_f64() * 1000.0
+    );
+
+    // Token endpoint: authorization_code.
+    let client = reqwest::Client::new();
+    let codes = Arc::new(codes);
+    let verifier = Arc::new(verifier);
+    let (samples, wall, bodies) = load(concurrency, requests, {
+        let client = client.clone();
+        let base = base.clone();
+        let secret = secret.clone();
+        move |i| {
+            let (client, base, secret, codes, verifier) = (
+                client.clone(),
+                base.clone(),
+                secret.clone(),
+                codes.clone(),
+                verifier.clone(),
+            );
+            async move {
+                let r = client
+                    .post(format!("{base}/token"))
+                    .basic_auth("load", Some(&secret))
+                    .form(&[
+                        ("grant_type", "authorization_code"),
+                        ("code", codes[i].as_str()),
+                        ("redirect_uri", REDIRECT),
+                        ("code_verifier", verifier.as_str()),
+                    ])
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status() == 200, "token: {}", r.status());
+                Ok(r.json::<serde_json::Value>().await?)
+            }
+        }
+    })
+    .await?;
+    report_load("POST /token (authorization_code)", &samples, wall);
+
+    // Token endpoint: refresh_token.
+    let refresh_tokens: Arc<Vec<String>> = Arc::new(
+        bodies
+            .iter()
+            .filter_map(|b| b["refresh_token"].as_str().map(str::to_string))
+            .collect(),
+    );
+    let (samples, wall, bodies) = load(concurrency, requests, {
+        let client = client.clone();
+        let base = base.clone();
+        let secret = secret.clone();
+        move |i| {
+            let (client, base, secret, tokens) = (
+                client.clone(),
+                base.clone(),
+                secret.clone(),
+                refresh_tokens.clone(),
+            );
+            async move {
+                let r = client
+                    .post(format!("{base}/token"))
+                    .basic_auth("load", Some(&secret))
+                    .form(&[
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", tokens[i].as_str()),
+                    ])
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status() == 200, "refresh: {}", r.status());
+                Ok(r.json::<serde_json::Value>().await?)
+            }
+        }
+    })
+    .await?;
+    report_load("POST /token (refresh_token)", &samples, wall);
+
+    // Userinfo.
+    let access: Arc<Vec<String>> = Arc::new(
+        bodies
+            .iter()
+            .filter_map(|b| b["access_token"].as_str().map(str::to_string))
+            .collect(),
+    );
+    let (samples, wall, _) = load(concurrency, requests, {
+        let client = client.clone();
+        let base = base.clone();
+        move |i| {
+            let (client, base, access) = (client.clone(), base.clone(), access.clone());
+            async move {
+                let r = client
+                    .get(format!("{base}/userinfo"))
+                    .bearer_auth(&access[i])
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status() == 200, "userinfo: {}", r.status());
+                Ok(serde_json::Value::Null)
+            }
+        }
+    })
+    .await?;
+    report_load("GET /userinfo", &samples, wall);
+
+    server.abort();
+    store.close().await;
+    Ok(())
+}
+
+async fn time_serial<F, Fut>(n: usize, mut op: F) -> anyhow::Result<Vec<Duration>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let start = Instant::now();
+        op().await?;
+        samples.push(start.elapsed());
+    }
+    Ok(samples)
+}
+
+/// Runs `requests` calls of `op(i)` on `concurrency` workers; returns latencies, wall time and
+/// the bodies in call order.
+async fn load<F, Fut>(
+    concurrency: usize,
+    requests: usize,
+    op: F,
+) -> anyhow::Result<(Vec<Duration>, Duration, Vec<serde_json::Value>)>
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<serde_json::Value>> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (next, op) = (next.clone(), op.clone());
+        workers.push(tokio::spawn(async move {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= requests {
+                    break;
+                }
+                let start = Instant::now();
+                let body = op(i).await?;
+                done.push((i, start.elapsed(), body));
+            }
+            anyhow::Ok(done)
+        }));
+    }
+    let mut all = Vec::with_capacity(requests);
+    for w in workers {
+        all.extend(w.await??);
+    }
+    let wall = started.elapsed();
+    all.sort_by_key(|(i, _, _)| *i);
+    let samples = all.iter().map(|(_, d, _)| *d).collect();
+    let bodies = all.into_iter().map(|(_, _, b)| b).collect();
+    Ok((samples, wall, bodies))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+fn report(name: &str, samples: &[Duration], concurrency: usize) {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let mean = samples.iter().sum::<Duration>().as_secs_f64() / samples.len() as f64;
+    println!(
+        "{:<34} {:>9.0} {:>9.2} {:>9.2} {:>9.2}",
+        name,
+        concurrency as f64 / mean,
+        mean * 1000.0,
+        percentile(&sorted, 0.5),
+        percentile(&sorted, 0.99)
+    );
+}
+
+fn report_load(name: &str, samples: &[Duration], wall: Duration) {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let mean = samples.iter().sum::<Duration>().as_secs_f64() / samples.len() as f64;
+    println!(
+        "{:<34} {:>9.0} {:>9.2} {:>9.2} {:>9.2}",
+        name,
+        samples.len() as f64 / wall.as_secs_f64(),
+        mean * 1000.0,
+        percentile(&sorted, 0.5),
+        percentile(&sorted, 0.99)
+    );
+}
+
+fn pkce() -> (String, String) {
+    let verifier = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    html.split("<input type=\"hidden\" ")
+        .skip(1)
+        .map(|part| {
+            let attr = |name: &str| {
+                part.split(&format!("{name}=\""))
+                    .nth(1)
+                    .and_then(|s| s.split('"').next())
+                    .unwrap_or_default()
+                    .replace("&amp;", "&")
+            };
+            (attr("name"), attr("value"))
+        })
+        .collect()
+}
