@@ -155,6 +155,7 @@ fn pages() -> Vec<&'static str> {
         "/admin/groups/g1",
         "/admin/audit",
         "/admin/api-tokens",
+        "/admin/sso",
     ]
 }
 
@@ -162,6 +163,12 @@ fn forms() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
     vec![
         ("/admin/members/P1/deactivate", vec![]),
         ("/admin/members/P1/reactivate", vec![]),
+        ("/admin/members/P1/invite", vec![]),
+        (
+            "/admin/sso/register",
+            vec![("site", "https://community.example.org")],
+        ),
+        ("/admin/sso/rotate-secret", vec![]),
         (
             "/admin/fields",
             vec![
@@ -262,6 +269,7 @@ both_engines!(every_form_needs_its_csrf_token, |db: TestDb| async move {
     );
     assert_eq!(store.group("g1").await.unwrap().name, "Regulars");
     assert!(store.list_api_tokens().await.unwrap().is_empty());
+    assert!(store.list_clients().await.unwrap().is_empty());
     // Still signed in: nothing above signed the admin out.
     let (s, _, _) = get(&admin, &format!("{}/admin/members", server.base)).await;
     assert_eq!(s, StatusCode::OK);
@@ -293,6 +301,31 @@ both_engines!(console_pages_work, |db: TestDb| async move {
     let (_, html, _) = get(&admin, &location.map(|l| format!("{base}{l}")).unwrap()).await;
     assert!(html.contains("Account deactivated"), "notice shown: {html}");
     assert!(html.contains("Reactivate account"));
+    let (s, _, _) = post(
+        &admin,
+        &format!("{base}/admin/members/P1/reactivate"),
+        &[("csrf_token", &csrf)],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+
+    // An invitation goes out by mail (here the development folder) and says so.
+    let (s, _, _) = post(
+        &admin,
+        &format!("{base}/admin/members/P1/invite"),
+        &[("csrf_token", &csrf)],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, html, _) = get(&admin, &format!("{base}/admin/members/P1")).await;
+    assert!(
+        html.contains("Invitation sent to bob@example.org"),
+        "{html}"
+    );
+    let mails: Vec<_> = std::fs::read_dir(db.dir.path().join("data").join("mail"))
+        .expect("mail folder")
+        .collect();
+    assert_eq!(mails.len(), 1);
 
     // Fields: the sync box only for fields shown in the Members section, and the server
     // refuses it otherwise whatever the form says.

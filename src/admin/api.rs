@@ -15,6 +15,7 @@ use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use crate::accounts::Account;
 use crate::admin::api_tokens::{ApiToken, Scope};
+use crate::admin::sso::{self, Worksheet};
 use crate::change_log::ChangeEntry;
 use crate::custom_fields::{AppliesTo, CustomField, FieldSpec, FieldType, FieldUpdate};
 use crate::db::{StoreError, StoreResult};
@@ -188,6 +189,7 @@ pub fn router() -> Router<AppState> {
         .route("/groups/preview", post(preview_group))
         .route("/groups/{key}", get(show_group).patch(update_group))
         .route("/audit", get(audit_log))
+        .route("/worksheet", get(worksheet))
         // Reads the body before answering, so a client still sending one is not cut off.
         .fallback(|_body: axum::body::Bytes| async { ApiError::NoRoute })
 }
@@ -666,6 +668,17 @@ async fn audit_log(
     }))
 }
 
+/// Higher Logic's SSO technical worksheet, computed from the running configuration.
+#[utoipa::path(get, path = "/admin/api/worksheet",
+    responses((status = 200, body = Worksheet), (status = "4XX", body = ErrorBody)),
+    security(("token" = [])))]
+async fn worksheet(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<Worksheet>, ApiError> {
+    Ok(Json(sso::worksheet(&state).await?))
+}
+
 struct TokenAuth;
 
 impl Modify for TokenAuth {
@@ -693,7 +706,7 @@ impl Modify for TokenAuth {
         search_members, show_member, deactivate_member, reactivate_member,
         list_fields, show_field, add_field, update_field,
         list_groups, add_group, show_group, update_group, preview_group,
-        audit_log,
+        audit_log, worksheet,
     ),
     components(schemas(ErrorBody, ErrorDetail, FieldType, AppliesTo)),
     modifiers(&TokenAuth),

@@ -16,13 +16,16 @@ use tower_sessions::Session;
 use crate::accounts::Account;
 use crate::admin::api::{self, GroupView, MemberCounts, MemberView};
 use crate::admin::api_tokens::{ApiToken, Scope};
+use crate::admin::sso;
 use crate::custom_fields::{AppliesTo, CustomField, FieldSpec, FieldType, FieldUpdate};
 use crate::db::StoreError;
 use crate::groups::{Condition, Group, Selection};
+use crate::mail::Mailer;
 use crate::members::{Member, MemberFilter};
 use crate::oidc::client_ip::ClientIp;
 use crate::oidc::credentials::{self, Refusal};
 use crate::oidc::error::OidcError;
+use crate::oidc::invitations::{self, InvitationError, Purpose};
 use crate::oidc::sessions::{self, Login};
 use crate::oidc::{csrf, pages};
 use crate::server::AppState;
@@ -163,8 +166,27 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/audit", get(audit))
         .route("/admin/api-tokens", get(tokens).post(create_token))
         .route("/admin/api-tokens/{id}/revoke", post(revoke_token))
+        .route("/admin/members/{key}/invite", post(invite))
+        .route("/admin/sso", get(sso))
+        .route("/admin/sso/register", post(register_sso))
+        .route("/admin/sso/rotate-secret", post(rotate_sso_secret))
+        .route("/admin/static/copy.js", get(copy_js))
         .layer(sessions::layer(&state.store, &state.settings))
-        .layer(middleware::from_fn(pages::security_headers))
+        .layer(middleware::from_fn(console_headers))
+}
+
+/// The console's pages may load their own script (the worksheet's copy buttons); nothing else
+/// differs from the provider's headers.
+const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; \
+     img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+async fn console_headers(request: axum::extract::Request, next: middleware::Next) -> Response {
+    let mut response = pages::security_headers(request, next).await;
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONSOLE_CSP),
+    );
+    response
 }
 
 fn render(status: StatusCode, page: &impl Template) -> Response {
@@ -457,6 +479,133 @@ async fn reactivate(
     state.store.reactivate_account(&admin.actor(), &key).await?;
     admin.flash("Account reactivated.").await?;
     Ok(Redirect::to(&member_url(&key)).into_response())
+}
+
+async fn invite(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(key): Path<String>,
+    Form(form): Form<TokenOnly>,
+) -> ConsoleResult<Response> {
+    admin.check_csrf(&form.csrf_token).await?;
+    let notice = match send_invitation(&state, &admin.actor(), &key).await {
+        Ok(to) => format!("Invitation sent to {to}."),
+        Err(InvitationError::Store(e)) => return Err(e.into()),
+        Err(e) => format!("No invitation sent: {e}."),
+    };
+    admin.flash(notice).await?;
+    Ok(Redirect::to(&member_url(&key)).into_response())
+}
+
+async fn send_invitation(
+    state: &AppState,
+    actor: &str,
+    key: &str,
+) -> Result<String, InvitationError> {
+    let mailer = Mailer::new(&state.settings)?;
+    let sent = invitations::send_link(
+        &state.store,
+        &mailer,
+        &state.settings,
+        actor,
+        key,
+        Purpose::Invitation,
+    )
+    .await?;
+    Ok(sent.to)
+}
+
+// ----- single sign-on ------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "admin/sso.html")]
+struct SsoPage {
+    section: &'static str,
+    csrf_token: String,
+    notice: Option<String>,
+    error: Option<String>,
+    client: Option<crate::oidc::clients::Client>,
+    worksheet: sso::Worksheet,
+    new_secret: Option<String>,
+}
+
+async fn sso_page(
+    state: &AppState,
+    admin: Admin,
+    status: StatusCode,
+    error: Option<String>,
+    new_secret: Option<String>,
+) -> ConsoleResult<Response> {
+    Ok(render(
+        status,
+        &SsoPage {
+            section: "sso",
+            notice: admin.take_notice().await?,
+            csrf_token: admin.csrf_token,
+            error,
+            client: sso::higher_logic_client(state).await?,
+            worksheet: sso::worksheet(state).await?,
+            new_secret,
+        },
+    ))
+}
+
+async fn sso(State(state): State<AppState>, admin: Admin) -> ConsoleResult<Response> {
+    sso_page(&state, admin, StatusCode::OK, None, None).await
+}
+
+#[derive(Deserialize)]
+struct SiteForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    site: String,
+}
+
+async fn register_sso(
+    State(state): State<AppState>,
+    admin: Admin,
+    Form(form): Form<SiteForm>,
+) -> ConsoleResult<Response> {
+    admin.check_csrf(&form.csrf_token).await?;
+    match sso::register_higher_logic(&state, &admin.actor(), &form.site).await {
+        // The secret exists in this response only.
+        Ok((_, secret)) => sso_page(&state, admin, StatusCode::OK, None, Some(secret)).await,
+        Err(StoreError::Invalid(msg) | StoreError::Conflict(msg)) => {
+            sso_page(&state, admin, StatusCode::BAD_REQUEST, Some(msg), None).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn rotate_sso_secret(
+    State(state): State<AppState>,
+    admin: Admin,
+    Form(form): Form<TokenOnly>,
+) -> ConsoleResult<Response> {
+    admin.check_csrf(&form.csrf_token).await?;
+    let secret = state
+        .store
+        .rotate_client_secret(
+            &admin.actor(),
+            state.oidc.keys.pepper(),
+            sso::HIGHER_LOGIC_CLIENT_ID,
+        )
+        .await?;
+    sso_page(&state, admin, StatusCode::OK, None, Some(secret)).await
+}
+
+/// The worksheet's copy buttons: progressive enhancement, served from here so the CSP can stay
+/// `script-src 'self'`.
+async fn copy_js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        "document.querySelectorAll('button.copy').forEach(function (b) {\n  \
+         b.addEventListener('click', function () {\n    \
+         navigator.clipboard.writeText(b.dataset.copy).then(function () { b.textContent = 'Copied'; });\n  \
+         });\n});\n",
+    )
+        .into_response()
 }
 
 // ----- custom fields -------------------------------------------------------------------------

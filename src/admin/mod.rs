@@ -5,3 +5,4 @@ pub mod api;
 pub mod api_tokens;
 pub mod cli;
 pub mod console;
+pub mod sso;

@@ -1,0 +1,325 @@
+//! The single sign-on page and the technical worksheet: Higher Logic registered from the
+//! console (secret shown once, rotation), the worksheet computed from the running provider and
+//! never disagreeing with its discovery document, and the registered client signing a member
+//! in exactly as Higher Logic's documented request does.
+
+mod support;
+
+use guildgate::accounts::Role;
+use reqwest::{Client, StatusCode};
+use serde_json::Value;
+use support::oidc::{self as flow, authorize_url, query, sign_in, EMAIL, MEMBER_KEY};
+use support::{cli_ok, Server, TestDb};
+
+const ADMIN_PASSWORD: &str = "administrator passphrase";
+
+async fn seed(db: &TestDb) {
+    let store = db.store().await;
+    flow::add_member(&store).await;
+    store
+        .add_member_with_account(
+            "test",
+            "ADM",
+            guildgate::members::MemberData {
+                kind: guildgate::members::Kind::Person,
+                first_name: Some("Grace".into()),
+                email: Some("grace@example.org".into()),
+                ..Default::default()
+            },
+            Some(("grace@example.org", Role::Admin)),
+        )
+        .await
+        .unwrap();
+    store
+        .set_password("test", "ADM", ADMIN_PASSWORD)
+        .await
+        .unwrap();
+    store.close().await;
+}
+
+fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("CSRF field") + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+async fn admin_session(base: &str) -> Client {
+    let client = flow::browser();
+    let html = client
+        .get(format!("{base}/admin/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = client
+        .post(format!("{base}/admin/login"))
+        .form(&[
+            ("csrf_token", csrf_of(&html).as_str()),
+            ("email", "grace@example.org"),
+            ("password", ADMIN_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    client
+}
+
+fn secret_in(html: &str) -> String {
+    let marker = "id=\"client-secret\">";
+    let start = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("no secret shown:\n{html}"))
+        + marker.len();
+    html[start..].split('<').next().unwrap().to_string()
+}
+
+async fn worksheet(base: &str, token: &str) -> Value {
+    let r = Client::new()
+        .get(format!("{base}/admin/api/worksheet"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
+fn value<'a>(ws: &'a Value, key: &str) -> &'a str {
+    ws["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["key"] == key)
+        .unwrap_or_else(|| panic!("no {key} in {ws}"))["value"]
+        .as_str()
+        .unwrap()
+}
+
+both_engines!(
+    register_higher_logic_and_fill_the_worksheet,
+    |db: TestDb| async move {
+        seed(&db).await;
+        let server = Server::start(&db).await;
+        let base = server.base.clone();
+        let api_token = {
+            let out = cli_ok(
+                &db,
+                &[
+                    "api-token",
+                    "create",
+                    "--name",
+                    "ws",
+                    "--scope",
+                    "read",
+                    "--json",
+                ],
+            );
+            serde_json::from_str::<Value>(&out).unwrap()["token"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let ws = worksheet(&base, &api_token).await;
+        assert_eq!(ws["client_registered"], false);
+        assert_eq!(value(&ws, "client_id"), "");
+
+        // Register Higher Logic from the console; a bad address is refused in words.
+        let admin = admin_session(&base).await;
+        let html = admin
+            .get(format!("{base}/admin/sso"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = csrf_of(&html);
+        let r = admin
+            .post(format!("{base}/admin/sso/register"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("site", "http://community.example.org/some/path"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert!(r.text().await.unwrap().contains("https://"));
+        let r = admin
+            .post(format!("{base}/admin/sso/register"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("site", "https://community.example.org/"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let html = r.text().await.unwrap();
+        let secret = secret_in(&html);
+        assert!(secret.len() >= 43, "256-bit secret");
+        // Shown once: not on the next visit, not in the worksheet, not in the audit log.
+        let again = admin
+            .get(format!("{base}/admin/sso"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!again.contains(&secret));
+        assert!(again.contains("Rotate the client secret"));
+
+        // The worksheet against the discovery document: the two never disagree.
+        let ws = worksheet(&base, &api_token).await;
+        assert!(!ws.to_string().contains(&secret));
+        let discovery: Value = Client::new()
+            .get(format!("{base}/.well-known/openid-configuration"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for (item, field) in [
+            ("issuer", "issuer"),
+            ("authorization_endpoint", "authorization_endpoint"),
+            ("token_endpoint", "token_endpoint"),
+            ("userinfo_endpoint", "userinfo_endpoint"),
+            ("jwks_uri", "jwks_uri"),
+            ("end_session_endpoint", "end_session_endpoint"),
+        ] {
+            assert_eq!(
+                value(&ws, item),
+                discovery[field].as_str().unwrap(),
+                "{item}"
+            );
+        }
+        assert_eq!(value(&ws, "issuer"), base);
+        let supported =
+            |field: &str, v: &str| discovery[field].as_array().unwrap().iter().any(|x| x == v);
+        assert!(supported(
+            "id_token_signing_alg_values_supported",
+            value(&ws, "id_token_signing_alg")
+        ));
+        for method in value(&ws, "token_endpoint_auth_method").split(" or ") {
+            assert!(
+                supported("token_endpoint_auth_methods_supported", method),
+                "{method}"
+            );
+        }
+        assert!(supported("scopes_supported", value(&ws, "scope")));
+        assert!(supported(
+            "response_types_supported",
+            value(&ws, "response_type")
+        ));
+        for claim in [
+            "unique_id_claim",
+            "email_claim",
+            "first_name_claim",
+            "last_name_claim",
+            "company_claim",
+        ] {
+            assert!(supported("claims_supported", value(&ws, claim)), "{claim}");
+        }
+        assert_eq!(value(&ws, "client_id"), "higher-logic");
+        assert_eq!(value(&ws, "redirect_uri"), flow::HL_REDIRECT);
+        assert!(value(&ws, "pkce").starts_with("not required"));
+        let html = admin
+            .get(format!("{base}/admin/sso"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for v in [
+            value(&ws, "token_endpoint"),
+            flow::HL_REDIRECT,
+            "higher-logic",
+        ] {
+            assert!(html.contains(v), "page shows {v}");
+        }
+
+        // The registered client signs a member in exactly as Higher Logic asks: scope=profile, no
+        // PKCE, no nonce, client_secret_post.
+        let member = flow::browser();
+        let url = authorize_url(
+            &base,
+            &[
+                ("client_id", "higher-logic"),
+                ("response_type", "code"),
+                ("scope", "profile"),
+                ("redirect_uri", flow::HL_REDIRECT),
+                ("state", "hl-state"),
+            ],
+        );
+        let back = sign_in(&member, &base, &url).await;
+        let q = query(&back);
+        assert_eq!(q.get("state").map(String::as_str), Some("hl-state"));
+        let code = q.get("code").expect("code").clone();
+        let r = flow::http()
+            .post(format!("{base}/token"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", flow::HL_REDIRECT),
+                ("client_id", "higher-logic"),
+                ("client_secret", secret.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let tokens: Value = r.json().await.unwrap();
+        let (status, _, info) =
+            flow::userinfo(&base, tokens["access_token"].as_str().unwrap()).await;
+        assert_eq!(status, 200);
+        assert_eq!(info[value(&ws, "unique_id_claim")], MEMBER_KEY);
+        assert_eq!(info[value(&ws, "email_claim")], EMAIL);
+        assert_eq!(info[value(&ws, "company_claim")], "Analytical Engines Ltd");
+
+        // Rotation: a new secret shown once, the old one refused at once.
+        let r = admin
+            .post(format!("{base}/admin/sso/rotate-secret"))
+            .form(&[("csrf_token", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        let rotated = secret_in(&r.text().await.unwrap());
+        assert_ne!(rotated, secret);
+        let (status, body) = flow::token_request(
+            &base,
+            "higher-logic",
+            &secret,
+            &[("grant_type", "refresh_token"), ("refresh_token", "x")],
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("invalid_client"))
+        );
+        let audit = Client::new()
+            .get(format!("{base}/admin/api/audit"))
+            .bearer_auth(&api_token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!audit.contains(&secret) && !audit.contains(&rotated));
+
+        // The SSO page and its forms: 403 to members, CSRF-checked.
+        let r = admin
+            .post(format!("{base}/admin/sso/rotate-secret"))
+            .form(&[("csrf_token", "forged")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+);
