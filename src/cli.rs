@@ -56,6 +56,12 @@ pub enum Command {
     /// OpenID Connect clients (e.g. Higher Logic): add, list, show, rotate-secret, remove.
     #[command(subcommand)]
     Client(crate::oidc::commands::ClientCmd),
+    /// Higher Logic integration settings.
+    #[command(subcommand)]
+    Hl(crate::higher_logic::cli::HlCmd),
+    /// The Higher Logic sync: run it once, see where it stands, retry parked records.
+    #[command(subcommand)]
+    Sync(crate::higher_logic::cli::SyncCmd),
     /// Import people and companies from a CSV file (all or nothing).
     Import {
         /// The CSV file; its columns are listed in the README.
@@ -264,6 +270,8 @@ pub enum GroupCmd {
     },
     /// Rename a group (its key, and so its Higher Logic link, stays).
     Rename { key: String, name: String },
+    /// Turn "Sync to Higher Logic" on (with its type) or off.
+    Sync(crate::higher_logic::cli::GroupSyncArgs),
     /// Replace a group's members or conditions.
     Select {
         key: String,
@@ -320,6 +328,8 @@ async fn dispatch(
         Command::Field(cmd) => field(cmd, store, actor).await,
         Command::Group(cmd) => group(cmd, store, actor).await,
         Command::ApiToken(cmd) => crate::admin::cli::api_token(cmd, store, actor).await,
+        Command::Hl(cmd) => crate::higher_logic::cli::hl(cmd, store, actor).await,
+        Command::Sync(cmd) => crate::higher_logic::cli::sync(cmd, settings, store).await,
         Command::Keys(cmd) => crate::oidc::commands::keys(cmd, settings, store, actor).await,
         Command::Client(cmd) => crate::oidc::commands::client(cmd, settings, store, actor).await,
         Command::Import {
@@ -675,6 +685,7 @@ async fn group(cmd: GroupCmd, store: &Store, actor: &str) -> anyhow::Result<()> 
             println!("group {key} renamed to {name}");
             Ok(())
         }
+        GroupCmd::Sync(args) => crate::higher_logic::cli::group_sync(args, store, actor).await,
         GroupCmd::Select {
             key,
             members,

@@ -61,6 +61,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .nest("/admin/api", crate::admin::api::router())
         .merge(crate::oidc::routes::router(&state))
         .merge(crate::admin::console::router(&state))
@@ -82,6 +83,19 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
         method = %request.method(),
         path = %request.uri().path(),
     )
+}
+
+/// Prometheus metrics (the Higher Logic sync's queue, pushes, failures and latency).
+async fn metrics(State(state): State<AppState>) -> Result<Response, HttpError> {
+    let text = crate::higher_logic::metrics::render(&state.store).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }
 
 /// Liveness: the process answers.
@@ -107,6 +121,14 @@ pub async fn serve(settings: Settings, store: Store) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let oidc = crate::oidc::provider::Provider::start(&settings, &store).await?;
     crate::oidc::grants::spawn_cleanup(store.clone());
+    let sync_worker = if settings.higher_logic.worker {
+        Some(crate::higher_logic::worker::spawn(
+            store.clone(),
+            settings.higher_logic.clone(),
+        )?)
+    } else {
+        None
+    };
     let state = AppState {
         store: store.clone(),
         settings: Arc::new(settings),
@@ -123,6 +145,12 @@ pub async fn serve(settings: Settings, store: Store) -> anyhow::Result<()> {
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;
+    // Let the sync worker finish the push in flight: its claims would otherwise wait for
+    // their lease to expire.
+    if let Some((stop, task)) = sync_worker {
+        let _ = stop.send(true);
+        let _ = task.await;
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())

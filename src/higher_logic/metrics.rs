@@ -93,6 +93,12 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Group or field changes not yet expanded into contacts",
     )
     .expect("metric");
+    // Every series exists from the start (at 0), so dashboards and alerts see it.
+    for kind in ["rejected", "unauthorized", "rate_limited", "unavailable"] {
+        failures.with_label_values(&[kind]);
+        requests.with_label_values(&[kind]);
+    }
+    requests.with_label_values(&["accepted"]);
     for c in [
         Box::new(contacts_pushed.clone()) as Box<dyn prometheus::core::Collector>,
         Box::new(requests.clone()),

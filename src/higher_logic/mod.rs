@@ -10,6 +10,7 @@
 //! - [`status`]: where the sync stands, per group and overall, for the admin pages and CLI.
 //! - [`metrics`]: Prometheus metrics for `/metrics`.
 
+pub mod cli;
 pub mod client;
 pub mod metrics;
 pub mod outbox;

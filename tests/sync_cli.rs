@@ -1,0 +1,286 @@
+//! The sync through the real binary: `serve` with its worker, `kill -9` mid-sync,
+//! `/metrics`, `sync run`, `sync status`, `hl settings`, `group sync`.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use guildgate::accounts::Role;
+use guildgate::custom_fields::{AppliesTo, FieldSpec, FieldType};
+use guildgate::db::Store;
+use guildgate::groups::{Condition, Selection};
+use guildgate::members::MemberData;
+use support::hl_double::{Faults, HlDouble};
+use support::{cli, cli_ok, Server, TestDb};
+
+const TENANT: &str = "ASSOC";
+const KEY: &str = "hl-cli-api-key-0123456789abcdef";
+
+/// Worker settings for every binary this test file starts (same values for all tests).
+fn fast_worker_env() {
+    for (k, v) in [
+        ("GUILDGATE_HIGHER_LOGIC__POLL_MS", "50"),
+        ("GUILDGATE_HIGHER_LOGIC__LEASE_SECS", "4"),
+        ("GUILDGATE_HIGHER_LOGIC__TIMEOUT_SECS", "2"),
+        ("GUILDGATE_HIGHER_LOGIC__BATCH_SIZE", "20"),
+        ("GUILDGATE_HIGHER_LOGIC__BACKOFF_BASE_MS", "50"),
+        ("GUILDGATE_HIGHER_LOGIC__BACKOFF_MAX_MS", "500"),
+    ] {
+        std::env::set_var(k, v);
+    }
+}
+
+async fn setup(db: &TestDb, members: usize) -> (Store, HlDouble) {
+    fast_worker_env();
+    let store = db.store().await;
+    let double = HlDouble::start(TENANT, KEY).await;
+    let out = cli(
+        db,
+        &[
+            "hl",
+            "settings",
+            "--tenant-code",
+            TENANT,
+            "--api-key-stdin",
+            "--base-url",
+            &double.base_url,
+            "--json",
+        ],
+        Some(KEY),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(!shown.contains(KEY), "the key is never shown: {shown}");
+    assert!(shown.contains("••••cdef"), "{shown}");
+    store
+        .add_field(
+            "test",
+            FieldSpec {
+                field_key: "chapter".into(),
+                name: "Chapter".into(),
+                field_type: FieldType::Text,
+                choices: vec![],
+                applies_to: AppliesTo::Both,
+                show_in_members: true,
+                sync_to_higher_logic: false,
+            },
+        )
+        .await
+        .unwrap();
+    for i in 0..members {
+        add(&store, i).await;
+    }
+    store
+        .add_group(
+            "test",
+            Some("north"),
+            "North",
+            Selection::Conditions(vec![Condition::parse("field.chapter=North").unwrap()]),
+        )
+        .await
+        .unwrap();
+    (store, double)
+}
+
+async fn add(store: &Store, i: usize) {
+    let key = format!("S{i:04}");
+    let login = format!("s{i}@example.org");
+    store
+        .add_member_with_account(
+            "test",
+            &key,
+            MemberData {
+                first_name: Some(format!("First{i}")),
+                last_name: Some("Member".into()),
+                email: Some(login.clone()),
+                ..Default::default()
+            },
+            Some((login.as_str(), Role::Member)),
+        )
+        .await
+        .unwrap();
+    store
+        .set_field_value("test", &key, "chapter", "North")
+        .await
+        .unwrap();
+}
+
+async fn expected_north(store: &Store) -> BTreeSet<String> {
+    let m = store.group_members("north").await.unwrap();
+    m.with_account
+        .iter()
+        .chain(&m.deactivated)
+        .map(|m| m.member_key.clone())
+        .collect()
+}
+
+/// Waits (a liveness bound, not a speed check) until `check` holds.
+async fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+both_engines!(
+    serve_pushes_changes_and_survives_kill_9,
+    |db: TestDb| async move {
+        let (store, double) = setup(&db, 40).await;
+        cli_ok(
+            &db,
+            &["group", "sync", "north", "--on", "--type", "community"],
+        );
+        let server = Server::start(&db).await;
+        let want = expected_north(&store).await;
+        eventually("the first full sync", Duration::from_secs(60), || {
+            double.with(|s| s.members_of("north") == want)
+        })
+        .await;
+
+        // A change arrives by itself while serve runs.
+        let mut d = store.member("S0003").await.unwrap().data();
+        d.first_name = Some("Renamed".into());
+        store.update_member("test", "S0003", d).await.unwrap();
+        eventually("the change", Duration::from_secs(30), || {
+            double.with(|s| s.detail("S0003", "FirstName").as_deref() == Some("Renamed"))
+        })
+        .await;
+
+        let metrics = reqwest::get(format!("{}/metrics", server.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for name in [
+            "guildgate_hl_queue_depth",
+            "guildgate_hl_contacts_pushed_total",
+            "guildgate_hl_push_failures_total",
+            "guildgate_hl_push_duration_seconds_bucket",
+            "guildgate_hl_change_to_push_seconds_bucket",
+        ] {
+            assert!(metrics.contains(name), "{name} missing from\n{metrics}");
+        }
+        let pushed: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("guildgate_hl_contacts_pushed_total "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(pushed >= 41.0, "{pushed}");
+
+        // Many more members, a slow Higher Logic, and serve killed with SIGKILL mid-sync.
+        double.set_faults(Faults {
+            slow: 1.0,
+            slow_ms: 150,
+            ..Default::default()
+        });
+        for i in 40..200 {
+            add(&store, i).await;
+        }
+        store
+            .rename_group("test", "north", "Northern")
+            .await
+            .unwrap();
+        eventually("pushes under way", Duration::from_secs(60), || {
+            double.with(|s| s.members_of("north").len() > 60)
+        })
+        .await;
+        drop(server); // kill -9
+        let before = double.with(|s| s.members_of("north").len());
+        assert!(before < 200, "killed mid-sync ({before} pushed)");
+        double.set_faults(Faults::default());
+        let server = Server::start(&db).await;
+        let want = expected_north(&store).await;
+        assert_eq!(want.len(), 200);
+        eventually(
+            "the sync to finish after the restart",
+            Duration::from_secs(90),
+            || {
+                double
+                    .with(|s| s.members_of("north") == want && s.groups["north"].name == "Northern")
+            },
+        )
+        .await;
+        double.with(|s| assert_eq!(s.group_creations["north"], 1, "no duplicate group"));
+        let status = cli_ok(&db, &["sync", "status", "--json"]);
+        let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut status = status;
+        while status["pending"] != 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            status = serde_json::from_str(&cli_ok(&db, &["sync", "status", "--json"])).unwrap();
+        }
+        assert_eq!(status["pending"], 0, "{status}");
+        assert_eq!(status["groups"][0]["state"], "up_to_date", "{status}");
+        server.stop();
+    }
+);
+
+both_engines!(sync_run_and_status_from_the_cli, |db: TestDb| async move {
+    let (store, double) = setup(&db, 30).await;
+    let status = cli_ok(&db, &["sync", "status"]);
+    assert!(status.contains("0 pending"), "{status}");
+    cli_ok(
+        &db,
+        &["group", "sync", "north", "--on", "--type", "community"],
+    );
+    let out = cli(
+        &db,
+        &["group", "sync", "north", "--on", "--type", "security"],
+        None,
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot change"), "{err}");
+
+    let status: serde_json::Value =
+        serde_json::from_str(&cli_ok(&db, &["sync", "status", "--json"])).unwrap();
+    assert!(status["pending"].as_i64().unwrap() + status["fanouts_pending"].as_i64().unwrap() > 0);
+    assert_eq!(status["groups"][0]["state"], "pending");
+    assert_eq!(
+        double.with(|s| s.requests),
+        0,
+        "nothing pushed without a worker"
+    );
+
+    let out = cli_ok(&db, &["sync", "run", "--timeout", "60"]);
+    assert!(out.contains("pushed 30 contacts"), "{out}");
+    assert_eq!(
+        double.with(|s| s.members_of("north")),
+        expected_north(&store).await
+    );
+    let status = cli_ok(&db, &["sync", "status"]);
+    assert!(status.contains("up to date as of"), "{status}");
+
+    // A refused record is parked, reported, and retried on request.
+    double.set_faults(Faults {
+        reject_keys: ["S0001".to_string()].into(),
+        ..Default::default()
+    });
+    store.rename_group("test", "north", "N2").await.unwrap();
+    let out = cli_ok(&db, &["sync", "run", "--timeout", "60"]);
+    assert!(out.contains("1 parked"), "{out}");
+    let status: serde_json::Value =
+        serde_json::from_str(&cli_ok(&db, &["sync", "status", "--json"])).unwrap();
+    assert_eq!(status["parked"], 1);
+    assert_eq!(status["groups"][0]["state"], "error");
+    double.set_faults(Faults::default());
+    cli_ok(&db, &["sync", "retry-parked"]);
+    cli_ok(&db, &["sync", "run", "--timeout", "60"]);
+    double.with(|s| assert_eq!(s.groups["north"].name, "N2"));
+
+    // Higher Logic down: `sync run` gives up at its timeout and says so.
+    double.with(|s| s.api_key = "other".into());
+    store.rename_group("test", "north", "N3").await.unwrap();
+    let out = cli(&db, &["sync", "run", "--timeout", "2"], None);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("401"), "{text}");
+});
