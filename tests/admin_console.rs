@@ -170,6 +170,15 @@ fn forms() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         ),
         ("/admin/sso/rotate-secret", vec![]),
         (
+            "/admin/integrations/higher-logic",
+            vec![("tenant_code", "T"), ("api_key", "k")],
+        ),
+        ("/admin/integrations/higher-logic/test", vec![]),
+        (
+            "/admin/groups/g1/sync",
+            vec![("sync", "on"), ("group_type", "community")],
+        ),
+        (
             "/admin/fields",
             vec![
                 ("field_key", "f2"),
@@ -270,6 +279,8 @@ both_engines!(every_form_needs_its_csrf_token, |db: TestDb| async move {
     assert_eq!(store.group("g1").await.unwrap().name, "Regulars");
     assert!(store.list_api_tokens().await.unwrap().is_empty());
     assert!(store.list_clients().await.unwrap().is_empty());
+    assert!(!store.hl_settings().await.unwrap().is_configured());
+    assert!(!store.group("g1").await.unwrap().hl_sync_enabled);
     // Still signed in: nothing above signed the admin out.
     let (s, _, _) = get(&admin, &format!("{}/admin/members", server.base)).await;
     assert_eq!(s, StatusCode::OK);
@@ -564,5 +575,144 @@ both_engines!(
         )
         .await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+);
+
+#[path = "support/hl_double.rs"]
+mod hl_double;
+
+both_engines!(
+    higher_logic_settings_test_connection_and_group_sync,
+    |db: TestDb| async move {
+        seed(&db).await;
+        let double = hl_double::HlDouble::start("ASSOC", "the-real-api-key-0001").await;
+        let server = Server::start(&db).await;
+        let base = server.base.clone();
+        let admin = sign_in(&server, "ada@example.org", ADMIN_PASSWORD).await;
+        let page = format!("{base}/admin/integrations/higher-logic");
+        let (s, html, _) = get(&admin, &page).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(html.contains("not configured"));
+        let csrf = csrf_of(&html);
+
+        // Test connection before anything is entered: said in words.
+        let (_, html, _) = post(&admin, &format!("{page}/test"), &[("csrf_token", &csrf)]).await;
+        assert!(
+            html.contains("Enter the tenant code and the API key first"),
+            "{html}"
+        );
+
+        // A plain-http address off loopback is refused; nothing saved.
+        let (s, html, _) = post(
+            &admin,
+            &page,
+            &[
+                ("csrf_token", &csrf),
+                ("tenant_code", "ASSOC"),
+                ("api_key", "wrong-key-000000000"),
+                ("base_url", "http://data.example.org/push"),
+            ],
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(html.contains("https"), "{html}");
+
+        // A wrong key: saved, masked, and the test says Higher Logic refused it.
+        let (s, _, _) = post(
+            &admin,
+            &page,
+            &[
+                ("csrf_token", &csrf),
+                ("tenant_code", "ASSOC"),
+                ("api_key", "wrong-key-000000000"),
+                ("base_url", &double.base_url),
+                ("integrate_bio", "on"),
+            ],
+        )
+        .await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        let (_, html, _) = get(&admin, &page).await;
+        assert!(
+            !html.contains("wrong-key-000000000"),
+            "the key is write-only"
+        );
+        assert!(html.contains("••••0000"), "{html}");
+        let (_, html, _) = post(&admin, &format!("{page}/test"), &[("csrf_token", &csrf)]).await;
+        assert!(html.contains("refused the API key"), "{html}");
+
+        // Replace the key (an empty field keeps it; a new one replaces it).
+        let (s, _, _) = post(
+            &admin,
+            &page,
+            &[
+                ("csrf_token", &csrf),
+                ("tenant_code", "ASSOC"),
+                ("api_key", "the-real-api-key-0001"),
+                ("base_url", &double.base_url),
+                ("integrate_bio", "on"),
+            ],
+        )
+        .await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        let (s, _, _) = post(
+            &admin,
+            &page,
+            &[
+                ("csrf_token", &csrf),
+                ("tenant_code", "ASSOC"),
+                ("api_key", ""),
+                ("base_url", &double.base_url),
+                ("integrate_bio", "on"),
+                ("integrate_social", "on"),
+            ],
+        )
+        .await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        let (_, html, _) = post(&admin, &format!("{page}/test"), &[("csrf_token", &csrf)]).await;
+        assert!(
+            html.contains("Higher Logic accepted the tenant code ASSOC"),
+            "{html}"
+        );
+        let store = db.store().await;
+        let saved = store.hl_settings().await.unwrap();
+        assert_eq!(saved.api_key(), "the-real-api-key-0001");
+        assert!(saved.integrate_bio && saved.integrate_social && !saved.integrate_profile_image);
+
+        // Group sync: on as a Community; the type is then locked, with the reason shown.
+        let group = format!("{base}/admin/groups/g1");
+        let (_, html, _) = get(&admin, &group).await;
+        assert!(html.contains("Not synced to Higher Logic"));
+        let (s, _, _) = post(
+            &admin,
+            &format!("{group}/sync"),
+            &[
+                ("csrf_token", &csrf),
+                ("sync", "on"),
+                ("group_type", "community"),
+            ],
+        )
+        .await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        let (_, html, _) = get(&admin, &group).await;
+        assert!(html.contains("first full sync has started"), "{html}");
+        assert!(html.contains("id=\"type-lock\""), "{html}");
+        assert!(html.contains("Higher Logic community"), "{html}");
+        let (s, html, _) = post(
+            &admin,
+            &format!("{group}/sync"),
+            &[
+                ("csrf_token", &csrf),
+                ("sync", "on"),
+                ("group_type", "security"),
+            ],
+        )
+        .await;
+        assert_eq!(s, StatusCode::CONFLICT);
+        assert!(html.contains("cannot change"), "{html}");
+        let g = store.group("g1").await.unwrap();
+        assert_eq!(g.hl_group_type.as_deref(), Some("community"));
+        // No secret in the audit log.
+        let (_, html, _) = get(&admin, &format!("{base}/admin/audit")).await;
+        assert!(!html.contains("the-real-api-key-0001") && !html.contains("wrong-key-000000000"));
     }
 );

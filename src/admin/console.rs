@@ -16,10 +16,14 @@ use tower_sessions::Session;
 use crate::accounts::Account;
 use crate::admin::api::{self, GroupView, MemberCounts, MemberView};
 use crate::admin::api_tokens::{ApiToken, Scope};
+use crate::admin::integrations::{self, ConnectionTest};
 use crate::admin::sso;
 use crate::custom_fields::{AppliesTo, CustomField, FieldSpec, FieldType, FieldUpdate};
 use crate::db::StoreError;
 use crate::groups::{Condition, Group, Selection};
+use crate::higher_logic::settings::{MaskedSettings, SettingsUpdate};
+use crate::higher_logic::status::{GroupStatus, SyncStatus};
+use crate::higher_logic::GroupType;
 use crate::mail::Mailer;
 use crate::members::{Member, MemberFilter};
 use crate::oidc::client_ip::ClientIp;
@@ -171,6 +175,15 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/sso/register", post(register_sso))
         .route("/admin/sso/rotate-secret", post(rotate_sso_secret))
         .route("/admin/static/copy.js", get(copy_js))
+        .route(
+            "/admin/integrations/higher-logic",
+            get(higher_logic).post(save_higher_logic),
+        )
+        .route(
+            "/admin/integrations/higher-logic/test",
+            post(test_higher_logic),
+        )
+        .route("/admin/groups/{key}/sync", post(group_sync))
         .layer(sessions::layer(&state.store, &state.settings))
         .layer(middleware::from_fn(console_headers))
 }
@@ -944,6 +957,7 @@ struct GroupPage {
     csrf_token: String,
     notice: Option<String>,
     error: Option<String>,
+    sync_message: String,
     group: Group,
     members: MemberCounts,
     form: GroupForm,
@@ -969,6 +983,7 @@ async fn group_page(
             GroupForm::of(&group, &statics)
         }
     };
+    let sync_message = sync_message(&state.store.hl_group_status(key).await?);
     Ok(render(
         status,
         &GroupPage {
@@ -976,6 +991,7 @@ async fn group_page(
             notice: admin.take_notice().await?,
             csrf_token: admin.csrf_token,
             error,
+            sync_message,
             group,
             members,
             form,
@@ -1066,6 +1082,182 @@ async fn update_group(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The group page's status line: up to date as of when, changes pending, or the last error
+/// and the next attempt.
+fn sync_message(status: &GroupStatus) -> String {
+    if !status.sync_enabled {
+        return "Not synced to Higher Logic.".into();
+    }
+    let kind = if status.group_type == "security" {
+        "security group"
+    } else {
+        "community"
+    };
+    let mut text = match status.state.as_str() {
+        "error" => format!(
+            "Sync error: {}.{}",
+            status.last_error.as_deref().unwrap_or("unknown"),
+            status
+                .next_attempt_at
+                .map(|t| format!(" Next attempt at {} UTC.", format_ms(t)))
+                .unwrap_or_default()
+        ),
+        "pending" => format!(
+            "Syncing to a Higher Logic {kind}: {} changes pending.",
+            status.pending
+        ),
+        _ => match status.up_to_date_as_of {
+            Some(t) => format!(
+                "Up to date in the Higher Logic {kind} as of {} UTC.",
+                format_ms(t)
+            ),
+            None => format!("Up to date in the Higher Logic {kind}."),
+        },
+    };
+    if status.parked > 0 {
+        text.push_str(&format!(
+            " {} contacts were refused by Higher Logic.",
+            status.parked
+        ));
+    }
+    if status.without_account > 0 {
+        text.push_str(&format!(
+            " {} members have no user account and are not sent.",
+            status.without_account
+        ));
+    }
+    text
+}
+
+#[derive(Deserialize)]
+struct SyncForm {
+    #[serde(default)]
+    csrf_token: String,
+    sync: Option<String>,
+    group_type: Option<GroupType>,
+}
+
+async fn group_sync(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(key): Path<String>,
+    Form(form): Form<SyncForm>,
+) -> ConsoleResult<Response> {
+    admin.check_csrf(&form.csrf_token).await?;
+    let on = form.sync.is_some();
+    match state
+        .store
+        .set_group_sync(&admin.actor(), &key, on, form.group_type)
+        .await
+    {
+        Ok(_) => {
+            admin
+                .flash(if on {
+                    "Sync to Higher Logic saved on: the first full sync has started."
+                } else {
+                    "Sync to Higher Logic turned off."
+                })
+                .await?;
+            Ok(Redirect::to(&format!("/admin/groups/{}", urlencoding(&key))).into_response())
+        }
+        Err(StoreError::Invalid(msg) | StoreError::Conflict(msg)) => {
+            group_page(&state, admin, &key, StatusCode::CONFLICT, Some(msg), None).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ----- Integrations > Higher Logic -----------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "admin/higher_logic.html")]
+struct HigherLogicPage {
+    section: &'static str,
+    csrf_token: String,
+    notice: Option<String>,
+    error: Option<String>,
+    settings: MaskedSettings,
+    status: SyncStatus,
+    test: Option<ConnectionTest>,
+}
+
+async fn higher_logic_page(
+    state: &AppState,
+    admin: Admin,
+    status_code: StatusCode,
+    error: Option<String>,
+    test: Option<ConnectionTest>,
+) -> ConsoleResult<Response> {
+    Ok(render(
+        status_code,
+        &HigherLogicPage {
+            section: "integrations",
+            notice: admin.take_notice().await?,
+            csrf_token: admin.csrf_token,
+            error,
+            settings: state.store.hl_settings().await?.masked(),
+            status: state.store.hl_status().await?,
+            test,
+        },
+    ))
+}
+
+async fn higher_logic(State(state): State<AppState>, admin: Admin) -> ConsoleResult<Response> {
+    higher_logic_page(&state, admin, StatusCode::OK, None, None).await
+}
+
+#[derive(Deserialize)]
+struct HigherLogicForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    tenant_code: String,
+    #[serde(default)]
+    api_key: String,
+    #[serde(default)]
+    base_url: String,
+    integrate_bio: Option<String>,
+    integrate_profile_image: Option<String>,
+    integrate_social: Option<String>,
+}
+
+async fn save_higher_logic(
+    State(state): State<AppState>,
+    admin: Admin,
+    Form(form): Form<HigherLogicForm>,
+) -> ConsoleResult<Response> {
+    admin.check_csrf(&form.csrf_token).await?;
+    let update = SettingsUpdate {
+        tenant_code: Some(form.tenant_code.trim().to_string()),
+        // Write-only: an empty field keeps the saved key.
+        api_key: Some(form.api_key.trim().to_string()).filter(|k| !k.is_empty()),
+        base_url: Some(form.base_url.trim().to_string()).filter(|u| !u.is_empty()),
+        integrate_bio: Some(form.integrate_bio.is_some()),
+        integrate_profile_image: Some(form.integrate_profile_image.is_some()),
+        integrate_social: Some(form.integrate_social.is_some()),
+    };
+    match state.store.save_hl_settings(&admin.actor(), update).await {
+        Ok(_) => {
+            admin.flash("Higher Logic settings saved.").await?;
+            Ok(Redirect::to("/admin/integrations/higher-logic").into_response())
+        }
+        Err(StoreError::Invalid(msg) | StoreError::Conflict(msg)) => {
+            higher_logic_page(&state, admin, StatusCode::BAD_REQUEST, Some(msg), None).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn test_higher_logic(
+    State(state): State<AppState>,
+    admin: Admin,
+    Form(form): Form<TokenOnly>,
+) -> ConsoleResult<Response> {
+    admin.check_csrf(&form.csrf_token).await?;
+    let test = integrations::test_connection(&state).await?;
+    higher_logic_page(&state, admin, StatusCode::OK, None, Some(test)).await
 }
 
 // ----- audit log -----------------------------------------------------------------------------

@@ -5,4 +5,5 @@ pub mod api;
 pub mod api_tokens;
 pub mod cli;
 pub mod console;
+pub mod integrations;
 pub mod sso;
