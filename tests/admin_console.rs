@@ -578,8 +578,7 @@ both_engines!(
     }
 );
 
-#[path = "support/hl_double.rs"]
-mod hl_double;
+use support::hl_double;
 
 both_engines!(
     higher_logic_settings_test_connection_and_group_sync,
@@ -711,6 +710,23 @@ both_engines!(
         assert!(html.contains("cannot change"), "{html}");
         let g = store.group("g1").await.unwrap();
         assert_eq!(g.hl_group_type.as_deref(), Some("community"));
+        // The worker inside serve pushes the group; the status line moves to up to date.
+        let mut html = String::new();
+        for _ in 0..150 {
+            html = get(&admin, &group).await.1;
+            if html.contains("Up to date") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        assert!(
+            html.contains("Up to date in the Higher Logic community as of"),
+            "{html}"
+        );
+        assert!(html.contains("1 members have no user account"), "{html}");
+        let expected: std::collections::BTreeSet<String> =
+            ["A1", "P1"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(double.with(|s| s.members_of("g1")), expected);
         // No secret in the audit log.
         let (_, html, _) = get(&admin, &format!("{base}/admin/audit")).await;
         assert!(!html.contains("the-real-api-key-0001") && !html.contains("wrong-key-000000000"));
