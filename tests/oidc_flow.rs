@@ -519,3 +519,64 @@ both_engines!(
         );
     }
 );
+
+both_engines!(es256_clients_and_removed_clients, |db: TestDb| async move {
+    use guildgate::oidc::clients::{ClientType, NewClient};
+    use guildgate::oidc::keys::Alg;
+    use openidconnect::core::CoreJwsSigningAlgorithm;
+    let setup = setup(&db).await;
+    let pepper = pepper(&db, &setup.store).await;
+    let mut new = NewClient::new("EC client", ClientType::Confidential, &[REDIRECT]);
+    new.client_id = Some("ec".into());
+    new.id_token_signed_response_alg = Alg::ES256;
+    let (_, ec_secret) = setup.store.add_client("test", &pepper, new).await.unwrap();
+    let ec_secret = ec_secret.unwrap();
+    let server = Server::start(&db).await;
+    let http = http();
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http)
+            .await
+            .unwrap();
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new("ec".into()),
+        Some(ClientSecret::new(ec_secret.clone())),
+    )
+    .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .set_pkce_challenge(challenge)
+        .url();
+    let browser = browser();
+    let loc = sign_in(&browser, &server.base, url.as_str()).await;
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(query(&loc)["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("code exchange");
+    let id_token = tokens.id_token().unwrap();
+    let verifier = client
+        .id_token_verifier()
+        .set_allowed_algs(vec![CoreJwsSigningAlgorithm::EcdsaP256Sha256]);
+    let claims = id_token
+        .claims(&verifier, &nonce)
+        .expect("ES256 ID token verifies");
+    assert_eq!(claims.subject().as_str(), MEMBER_KEY);
+    assert_eq!(
+        id_token.signing_alg().unwrap(),
+        &CoreJwsSigningAlgorithm::EcdsaP256Sha256
+    );
+
+    // Removing the client ends its tokens at once.
+    let access = tokens.access_token().secret().clone();
+    assert_eq!(userinfo(&server.base, &access).await.0, 200);
+    setup.store.remove_client("test", "ec").await.unwrap();
+    assert_eq!(userinfo(&server.base, &access).await.0, 401);
+});

@@ -219,10 +219,12 @@ impl TokenRecord {
     }
 }
 
+/// Tokens of a removed client are not found: removing a client ends its tokens at once.
 const TOKEN_SELECT: &str = "SELECT t.kind, t.grant_id, t.client_id, t.account_id, \
     m.member_key, a.state AS account_state, t.scope, t.auth_time, t.created_at, t.expires_at, \
     t.used_at, t.revoked_at FROM oidc_tokens t JOIN accounts a ON a.id = t.account_id \
-    JOIN members m ON m.id = a.member_id";
+    JOIN members m ON m.id = a.member_id \
+    JOIN oidc_clients c ON c.client_id = t.client_id";
 
 /// Looks a token up by its value (any state).
 pub async fn find_token(store: &Store, token: &str) -> StoreResult<Option<TokenRecord>> {
