@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 
 pub struct Browser {
     pub client: Client,
@@ -41,14 +42,18 @@ impl Browser {
             serde_json::json!({
                 "binary": CHROMIUM,
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--window-size=1280,1000"]
+                         "--disable-dev-shm-usage", "--window-size=1280,1000",
+                         // This machine's network is closed: no background calls home.
+                         "--no-first-run", "--disable-background-networking",
+                         "--disable-component-update", "--disable-sync", "--disable-quic"]
             }),
         );
         let url = format!("http://127.0.0.1:{port}");
         let mut last_error = String::new();
         for _ in 0..100 {
-            match ClientBuilder::rustls()
-                .expect("rustls")
+            // Plain HTTP to chromedriver on loopback: no TLS stack (and no rustls provider
+            // ambiguity with reqwest's).
+            match ClientBuilder::new(HttpConnector::new())
                 .capabilities(caps.clone())
                 .connect(&url)
                 .await
@@ -83,34 +88,61 @@ impl Browser {
     pub async fn screenshot(&mut self, what: &str) {
         self.shot_count += 1;
         let png = self.client.screenshot().await.expect("screenshot");
-        let path = self.shots.join(format!("{:02}-{what}.png", self.shot_count));
+        let path = self
+            .shots
+            .join(format!("{:02}-{what}.png", self.shot_count));
         std::fs::write(&path, png).expect("write screenshot");
     }
 
+    /// The element, or a failure that shows where the browser is and what it sees.
+    pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        match self.client.find(Locator::Css(css)).await {
+            Ok(el) => el,
+            Err(e) => {
+                let url = self.client.current_url().await.map(|u| u.to_string());
+                let source = self.client.source().await.unwrap_or_default();
+                panic!("{css}: {e}\nat {url:?}:\n{source}");
+            }
+        }
+    }
+
     pub async fn fill(&self, css: &str, value: &str) {
-        let el = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+        let el = self.find(css).await;
         el.clear().await.expect("clear");
         el.send_keys(value).await.expect("type");
     }
 
     pub async fn click(&self, css: &str) {
+        self.find(css).await.click().await.expect("click");
+    }
+
+    /// Clicks a button that submits a form and waits until the next page has loaded (a click
+    /// returns before the navigation it starts).
+    pub async fn submit(&self, css: &str) {
         self.client
-            .find(Locator::Css(css))
+            .execute("window.__guildgate_old_page = true; return null;", vec![])
             .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"))
-            .click()
-            .await
-            .expect("click");
+            .expect("mark page");
+        self.click(css).await;
+        for _ in 0..200 {
+            let loaded = self
+                .client
+                .execute(
+                    "return window.__guildgate_old_page === undefined \
+                     && document.readyState === 'complete';",
+                    vec![],
+                )
+                .await;
+            if matches!(loaded, Ok(serde_json::Value::Bool(true))) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{css}: no new page after the click");
     }
 
     pub async fn text(&self, css: &str) -> String {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"))
-            .text()
-            .await
-            .expect("text")
+        self.find(css).await.text().await.expect("text")
     }
 
     pub async fn exists(&self, css: &str) -> bool {

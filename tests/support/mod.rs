@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use guildgate::db::Store;
 
+pub mod browser;
 pub mod hl_double;
 pub mod oidc;
 

@@ -1,0 +1,258 @@
+//! The admin console in a real browser (headless Chromium over WebDriver): an administrator
+//! signs in, enters the Higher Logic settings and tests the connection, registers the Higher
+//! Logic client and reads the worksheet, adds a custom field and marks it to sync, creates a
+//! group from conditions, turns sync on as a Community, sees the type locked, and watches the
+//! status move from pending to up to date against the Higher Logic test double.
+//!
+//! Screenshots of every page go to `target/screenshots/admin-<engine>/` (CI keeps them).
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use guildgate::accounts::Role;
+use guildgate::members::{Kind, MemberData};
+use support::browser::Browser;
+use support::hl_double::HlDouble;
+use support::{Server, TestDb};
+
+const ADMIN_PASSWORD: &str = "correct horse battery staple";
+const API_KEY: &str = "hl-api-key-7f3a9c21";
+
+fn person(first: &str, member_type: &str) -> MemberData {
+    MemberData {
+        kind: Kind::Person,
+        first_name: Some(first.into()),
+        last_name: Some("Browser".into()),
+        email: Some(format!("{}@example.org", first.to_lowercase())),
+        member_type: Some(member_type.into()),
+        ..Default::default()
+    }
+}
+
+/// An administrator, two Regular members with accounts, one Regular member without an account
+/// and a Student (not selected by the group).
+async fn seed(db: &TestDb) {
+    let store = db.store().await;
+    let admin = person("Ada", "Staff");
+    store
+        .add_member_with_account("test", "A1", admin, Some(("ada@example.org", Role::Admin)))
+        .await
+        .unwrap();
+    store
+        .set_password("test", "A1", ADMIN_PASSWORD)
+        .await
+        .unwrap();
+    for (key, first, member_type, account) in [
+        ("R1", "Rita", "Regular", true),
+        ("R2", "Ravi", "Regular", true),
+        ("R3", "Rosa", "Regular", false),
+        ("S1", "Sam", "Student", true),
+    ] {
+        let data = person(first, member_type);
+        let login = format!("{}@example.org", first.to_lowercase());
+        if account {
+            store
+                .add_member_with_account("test", key, data, Some((&login, Role::Member)))
+                .await
+                .unwrap();
+        } else {
+            store.add_member("test", key, data).await.unwrap();
+        }
+    }
+    store.close().await;
+}
+
+/// Reloads `url` until the element `css` contains `needle` (the worker runs inside serve).
+async fn wait_for_text(b: &Browser, url: &str, css: &str, needle: &str) -> String {
+    let mut text = String::new();
+    for _ in 0..150 {
+        b.goto(url).await;
+        text = b.text(css).await;
+        if text.contains(needle) {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{css} never said {needle:?}; last: {text}");
+}
+
+both_engines!(
+    admin_sets_up_higher_logic_in_a_browser,
+    |db: TestDb| async move {
+        let engine = if db.url.starts_with("postgres") {
+            "postgres"
+        } else {
+            "sqlite"
+        };
+        seed(&db).await;
+        let double = HlDouble::start("ASSOC", API_KEY).await;
+        let server = Server::start(&db).await;
+        let base = server.base.clone();
+        let mut b = Browser::start(&format!("admin-{engine}")).await;
+
+        // Sign in through the provider's session.
+        b.goto(&format!("{base}/admin")).await;
+        assert!(b.url().await.contains("/admin/login"), "{}", b.url().await);
+        b.fill("#email", "ada@example.org").await;
+        b.fill("#password", ADMIN_PASSWORD).await;
+        b.screenshot("sign-in").await;
+        b.submit("form button[type=submit]").await;
+        assert!(
+            b.url().await.ends_with("/admin/members"),
+            "{}",
+            b.url().await
+        );
+        let members = b.page_text().await;
+        assert!(
+            members.contains("Rita") && members.contains("Sam"),
+            "{members}"
+        );
+        b.screenshot("members").await;
+
+        // Integrations > Higher Logic: the settings, then the test connection in words.
+        b.goto(&format!("{base}/admin/integrations/higher-logic"))
+            .await;
+        b.fill("#tenant_code", "ASSOC").await;
+        b.fill("#api_key", API_KEY).await;
+        b.fill("#base_url", &double.base_url).await;
+        for name in [
+            "integrate_bio",
+            "integrate_profile_image",
+            "integrate_social",
+        ] {
+            b.click(&format!("input[name={name}]")).await;
+        }
+        b.submit("form[action='/admin/integrations/higher-logic'] button[type=submit]")
+            .await;
+        let masked = b.text("#api-key-masked").await;
+        assert!(
+            masked.ends_with("9c21") && !masked.contains("7f3a"),
+            "{masked}"
+        );
+        assert!(!b.client.source().await.unwrap().contains(API_KEY));
+        b.submit("form[action='/admin/integrations/higher-logic/test'] button")
+            .await;
+        let result = b.text("#test-result").await;
+        assert!(
+            result.contains("Higher Logic accepted the tenant code ASSOC"),
+            "{result}"
+        );
+        b.screenshot("higher-logic-settings").await;
+
+        // Single sign-on: register Higher Logic (secret shown once), read the worksheet.
+        b.goto(&format!("{base}/admin/sso")).await;
+        b.fill("#site", "https://community.example.org").await;
+        b.submit("form[action='/admin/sso/register'] button").await;
+        let secret = b.text("#client-secret").await;
+        assert!(secret.len() >= 43, "{secret}");
+        b.screenshot("sso-registered").await;
+        let worksheet = b.text("#worksheet").await;
+        for expected in [
+            format!("{base}/authorize"),
+            format!("{base}/token"),
+            format!("{base}/userinfo"),
+            format!("{base}/jwks"),
+            "https://community.example.org/HigherLogic/Security/OAuth/Authentication.aspx".into(),
+            "higher-logic".to_string(),
+        ] {
+            assert!(
+                worksheet.contains(&expected),
+                "{expected} not in {worksheet}"
+            );
+        }
+        // The secret is never shown again.
+        b.goto(&format!("{base}/admin/sso")).await;
+        assert!(!b.exists("#client-secret").await);
+        assert!(!b.client.source().await.unwrap().contains(&secret));
+        b.screenshot("sso-worksheet").await;
+
+        // Custom fields: a field shown in the Members section, then marked to sync.
+        b.goto(&format!("{base}/admin/fields")).await;
+        b.fill("#field_key", "chapter").await;
+        b.fill("#name", "Chapter").await;
+        b.click("input[name=show_in_members]").await;
+        b.submit("form[action='/admin/fields'] button[type=submit]")
+            .await;
+        b.goto(&format!("{base}/admin/fields/chapter")).await;
+        b.click("input[name=sync_to_higher_logic]").await;
+        b.submit("form[action='/admin/fields/chapter'] button[type=submit]")
+            .await;
+        b.goto(&format!("{base}/admin/fields")).await;
+        let fields = b.text("table").await;
+        assert!(fields.contains("chapter Chapter text"), "{fields}");
+        assert!(fields.contains("shown yes"), "{fields}");
+        b.screenshot("custom-fields").await;
+
+        // Groups: conditions, a preview that counts the member without an account, then save.
+        b.goto(&format!("{base}/admin/groups")).await;
+        b.fill("#group_key", "regulars").await;
+        b.fill("#name", "Regular members").await;
+        b.fill("#conditions", "member_type=Regular").await;
+        b.submit("button[value=preview]").await;
+        let preview = b.page_text().await;
+        assert!(
+            preview.contains(
+                "3 members: 2 with an active user account, 0 deactivated, 1 without a user account"
+            ),
+            "{preview}"
+        );
+        b.screenshot("group-preview").await;
+        b.submit("button[value=save]").await;
+        assert!(
+            b.url().await.ends_with("/admin/groups/regulars"),
+            "{}",
+            b.url().await
+        );
+
+        // Details: sync on as a Community; the type is then locked, with the reason shown.
+        b.click("input[name=sync]").await;
+        b.submit("form[action='/admin/groups/regulars/sync'] button[type=submit]")
+            .await;
+        let page = b.page_text().await;
+        assert!(page.contains("the first full sync has started"), "{page}");
+        let status = b.text("#sync-status").await;
+        assert!(
+            status.contains("changes pending") || status.contains("Up to date"),
+            "{status}"
+        );
+        assert!(b.text("#type-lock").await.contains("The type is locked"));
+        let select = b
+            .client
+            .find(fantoccini::Locator::Css("#group_type"))
+            .await
+            .unwrap();
+        assert_eq!(
+            select.attr("disabled").await.unwrap().as_deref(),
+            Some("true")
+        );
+        assert_eq!(select.text().await.unwrap(), "Community");
+        b.screenshot("group-sync-pending").await;
+
+        // The worker inside serve pushes the group; the status line moves to up to date.
+        let group_url = format!("{base}/admin/groups/regulars");
+        let status = wait_for_text(&b, &group_url, "#sync-status", "Up to date").await;
+        assert!(
+            status.contains("Up to date in the Higher Logic community as of"),
+            "{status}"
+        );
+        b.screenshot("group-sync-up-to-date").await;
+        let expected: BTreeSet<String> = ["R1", "R2"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(double.with(|s| s.members_of("regulars")), expected);
+        double.with(|s| {
+            assert_eq!(s.groups.len(), 1, "one Higher Logic group: {:?}", s.groups);
+            assert_eq!(s.groups["regulars"].kind, "community");
+            assert_eq!(s.groups["regulars"].name, "Regular members");
+            assert_eq!(s.group_creations["regulars"], 1);
+        });
+
+        // The audit log tells who did all this, without the key or the secret.
+        b.goto(&format!("{base}/admin/audit")).await;
+        let audit = b.page_text().await;
+        assert!(audit.contains("ada@example.org"), "{audit}");
+        assert!(!audit.contains(API_KEY) && !audit.contains(&secret));
+        b.screenshot("audit-log").await;
+        b.close().await;
+    }
+);
