@@ -630,6 +630,12 @@ both_engines!(two_workers_share_the_queue, |db: TestDb| async move {
         .set_group_sync("test", "north", true, Some(GroupType::Community))
         .await
         .unwrap();
+    // The group's fan-outs (creation, then sync on) are expanded first: a fan-out expanded
+    // while a batch is in flight rightly bumps its rows' versions and has them pushed again,
+    // and this test is about claims, not coalescing.
+    guildgate::higher_logic::outbox::expand_fanouts(&store, "setup", 60_000)
+        .await
+        .unwrap();
     // Slow answers keep both workers busy at once.
     double.set_faults(Faults {
         slow: 1.0,
