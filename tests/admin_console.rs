@@ -156,6 +156,7 @@ fn pages() -> Vec<&'static str> {
         "/admin/audit",
         "/admin/api-tokens",
         "/admin/sso",
+        "/admin/integrations/higher-logic",
     ]
 }
 
@@ -208,6 +209,10 @@ fn forms() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
             ],
         ),
         ("/admin/api-tokens", vec![("name", "t"), ("scope", "read")]),
+        (
+            "/admin/group-preview",
+            vec![("conditions", "member_type=Regular")],
+        ),
         ("/admin/logout", vec![]),
     ]
 }
@@ -723,12 +728,63 @@ both_engines!(
             html.contains("Up to date in the Higher Logic community as of"),
             "{html}"
         );
-        assert!(html.contains("1 members have no user account"), "{html}");
+        assert!(
+            html.contains("1 member has no user account and is not sent"),
+            "{html}"
+        );
         let expected: std::collections::BTreeSet<String> =
             ["A1", "P1"].iter().map(|s| s.to_string()).collect();
         assert_eq!(double.with(|s| s.members_of("g1")), expected);
         // No secret in the audit log.
         let (_, html, _) = get(&admin, &format!("{base}/admin/audit")).await;
         assert!(!html.contains("the-real-api-key-0001") && !html.contains("wrong-key-000000000"));
+    }
+);
+
+both_engines!(
+    live_group_preview_answers_a_fragment,
+    |db: TestDb| async move {
+        seed(&db).await;
+        let server = Server::start(&db).await;
+        let base = server.base.clone();
+        let admin = sign_in(&server, "ada@example.org", ADMIN_PASSWORD).await;
+        let (_, html, _) = get(&admin, &format!("{base}/admin/groups")).await;
+        assert!(html.contains("<script src=\"/admin/static/preview.js\">"));
+        let csrf = csrf_of(&html);
+        let url = format!("{base}/admin/group-preview");
+        let (s, fragment, _) = post(
+            &admin,
+            &url,
+            &[("csrf_token", &csrf), ("conditions", "member_type=Regular")],
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(
+            fragment.contains("3 members: 2 with an active user account, 0 deactivated"),
+            "{fragment}"
+        );
+        assert!(!fragment.contains("<html"), "a fragment, not a page");
+        // A condition the store refuses: the reason, in place of the preview.
+        let (s, fragment, _) = post(
+            &admin,
+            &url,
+            &[("csrf_token", &csrf), ("conditions", "shoe_size=42")],
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(fragment.contains("class=\"error\""), "{fragment}");
+        // Nothing typed yet: an empty preview, not an error.
+        let (s, fragment, _) = post(&admin, &url, &[("csrf_token", &csrf)]).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(fragment.trim().is_empty(), "{fragment}");
+        let js = admin
+            .get(format!("{base}/admin/static/preview.js"))
+            .send()
+            .await
+            .unwrap();
+        assert!(js.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript"));
     }
 );

@@ -175,6 +175,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/sso/register", post(register_sso))
         .route("/admin/sso/rotate-secret", post(rotate_sso_secret))
         .route("/admin/static/copy.js", get(copy_js))
+        .route("/admin/static/preview.js", get(preview_js))
+        .route("/admin/group-preview", post(group_preview))
         .route(
             "/admin/integrations/higher-logic",
             get(higher_logic).post(save_higher_logic),
@@ -190,8 +192,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
 
 /// The console's pages may load their own script (the worksheet's copy buttons); nothing else
 /// differs from the provider's headers.
-const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; \
-     img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
+     style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 async fn console_headers(request: axum::extract::Request, next: middleware::Next) -> Response {
     let mut response = pages::security_headers(request, next).await;
@@ -902,6 +904,51 @@ async fn preview(state: &AppState, form: &mut GroupForm) -> ConsoleResult<Option
     }
 }
 
+#[derive(Template)]
+#[template(path = "admin/group_preview_fragment.html")]
+struct GroupPreviewFragment {
+    form: GroupForm,
+    error: Option<String>,
+}
+
+/// The live preview under the group form: `preview.js` posts the form here as the admin types
+/// and puts the answer in place. The form's "Preview members" button does the same without
+/// JavaScript.
+async fn group_preview(
+    State(state): State<AppState>,
+    admin: Admin,
+    Form(input): Form<GroupFormInput>,
+) -> ConsoleResult<Response> {
+    admin.check_csrf(&input.csrf_token).await?;
+    let mut form = GroupForm {
+        conditions: input.conditions,
+        members: input.members,
+        ..GroupForm::empty()
+    };
+    let nothing_typed = lines(&form.conditions).is_empty() && lines(&form.members).is_empty();
+    let error = if nothing_typed {
+        None
+    } else {
+        preview(&state, &mut form).await?
+    };
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    Ok(render(status, &GroupPreviewFragment { form, error }))
+}
+
+/// Posts the group form to `/admin/group-preview` a moment after each keystroke in the
+/// conditions or the member list.
+async fn preview_js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("preview.js"),
+    )
+        .into_response()
+}
+
 async fn add_group(
     State(state): State<AppState>,
     admin: Admin,
@@ -1105,8 +1152,8 @@ fn sync_message(status: &GroupStatus) -> String {
                 .unwrap_or_default()
         ),
         "pending" => format!(
-            "Syncing to a Higher Logic {kind}: {} changes pending.",
-            status.pending
+            "Syncing to a Higher Logic {kind}: {} pending.",
+            counted(status.pending, "change", "changes")
         ),
         _ => match status.up_to_date_as_of {
             Some(t) => format!(
@@ -1118,17 +1165,27 @@ fn sync_message(status: &GroupStatus) -> String {
     };
     if status.parked > 0 {
         text.push_str(&format!(
-            " {} contacts were refused by Higher Logic.",
-            status.parked
+            " {} refused by Higher Logic.",
+            counted(status.parked, "contact was", "contacts were")
         ));
     }
     if status.without_account > 0 {
         text.push_str(&format!(
-            " {} members have no user account and are not sent.",
-            status.without_account
+            " {} no user account and {} not sent.",
+            counted(status.without_account, "member has", "members have"),
+            if status.without_account == 1 {
+                "is"
+            } else {
+                "are"
+            }
         ));
     }
     text
+}
+
+/// "1 change", "3 changes".
+fn counted(n: i64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 #[derive(Deserialize)]
