@@ -661,3 +661,95 @@ both_engines!(two_workers_share_the_queue, |db: TestDb| async move {
         assert!(s.largest_batch <= 25);
     });
 });
+
+both_engines!(
+    new_credentials_resume_at_once_and_a_new_tenant_gets_everything,
+    |db: TestDb| async move {
+        let (store, double) = setup(&db).await;
+        for i in 0..5 {
+            add(&store, &format!("T{i:02}"), "North", true).await;
+        }
+        store
+            .add_group("test", Some("north"), "North", north())
+            .await
+            .unwrap();
+        store
+            .set_group_sync("test", "north", true, Some(GroupType::Community))
+            .await
+            .unwrap();
+        drain(&store).await;
+        assert_same_state(&store, &double, &[]).await;
+
+        // A backoff far longer than this test: only the new settings can resume the sync.
+        let patient = WorkerConfig {
+            backoff_base_ms: 600_000,
+            backoff_max_ms: 600_000,
+            ..cfg()
+        };
+        let update = |tenant: &str, key: &str, url: &str| SettingsUpdate {
+            tenant_code: Some(tenant.into()),
+            api_key: Some(key.into()),
+            base_url: Some(url.into()),
+            ..Default::default()
+        };
+        store
+            .save_hl_settings(
+                "test",
+                update(TENANT, "wrong-key-000000000", &double.base_url),
+            )
+            .await
+            .unwrap();
+        add(&store, "T99", "North", true).await;
+        let report = Worker::new(store.clone(), patient.clone())
+            .unwrap()
+            .drain(Duration::from_secs(2))
+            .await
+            .unwrap();
+        assert!(!report.complete, "{report:?}");
+        let status = store.hl_status().await.unwrap();
+        assert!(status.paused_until.is_some(), "{status:?}");
+        assert!(!double.with(|s| s.contacts.contains_key("T99")));
+
+        // The right key: the pause and the backoff are lifted at once.
+        store
+            .save_hl_settings("test", update(TENANT, KEY, &double.base_url))
+            .await
+            .unwrap();
+        let report = Worker::new(store.clone(), patient.clone())
+            .unwrap()
+            .drain(Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert!(report.complete, "{report:?}");
+        assert_same_state(&store, &double, &[]).await;
+
+        // Another tenant is another Higher Logic site: every contact and group goes there,
+        // each group created once.
+        let other = HlDouble::start("OTHER", "other-tenant-key-00001").await;
+        other.with(|s| s.integrate_bio = true);
+        store
+            .save_hl_settings(
+                "test",
+                update("OTHER", "other-tenant-key-00001", &other.base_url),
+            )
+            .await
+            .unwrap();
+        drain(&store).await;
+        assert_same_state(&store, &other, &[]).await;
+        other.with(|s| {
+            assert_eq!(s.members_of("north").len(), 6);
+            assert_eq!(s.group_creations["north"], 1);
+        });
+        // A settings save that changes no credentials re-pushes nothing.
+        let before = other.with(|s| s.accepted_requests);
+        store
+            .save_hl_settings(
+                "test",
+                update("OTHER", "other-tenant-key-00001", &other.base_url),
+            )
+            .await
+            .unwrap();
+        drain(&store).await;
+        assert_eq!(other.with(|s| s.accepted_requests), before);
+    }
+);

@@ -122,7 +122,9 @@ pub(crate) async fn on_change(tx: &mut Transaction, change: &Change<'_>) -> Stor
                 fanout(tx, "all", None, at).await?;
             }
         }
-        ("hl_settings", "properties_changed") => fanout(tx, "all", None, at).await?,
+        ("hl_settings", "properties_changed" | "tenant_changed") => {
+            fanout(tx, "all", None, at).await?
+        }
         ("group", "hl_sync_on" | "hl_sync_off") => {
             if let Some(g) = change.group_id {
                 fanout(tx, "group", Some(g), at).await?;

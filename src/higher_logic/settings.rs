@@ -149,6 +149,7 @@ impl Store {
         update: SettingsUpdate,
     ) -> StoreResult<MaskedSettings> {
         let mut s = self.hl_settings().await?;
+        let before = (s.tenant_code.clone(), s.api_key.clone(), s.base_url.clone());
         if let Some(code) = update.tenant_code {
             let code = code.trim();
             if code.len() > 100 || code.chars().any(|c| c.is_control()) {
@@ -189,8 +190,22 @@ impl Store {
                 s.integrate_profile_image,
                 s.integrate_social,
             );
+        // Another tenant is another Higher Logic site: it has none of our contacts or groups.
+        let tenant_changed = !before.0.is_empty() && before.0 != s.tenant_code;
+        let credentials_changed =
+            before != (s.tenant_code.clone(), s.api_key.clone(), s.base_url.clone());
         let now = now_ms();
         let mut tx = self.begin().await?;
+        if credentials_changed {
+            // New credentials or address: the pause and the backoff earned with the old ones
+            // (a refused key, an unreachable address) no longer apply; try again now.
+            sqlx::query("UPDATE hl_engine_state SET paused_until = 0 WHERE id = 1")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE hl_queue SET next_attempt_at = 0 WHERE parked = 0")
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query(
             "INSERT INTO hl_settings (id, tenant_code, api_key, base_url, integrate_bio, \
              integrate_profile_image, integrate_social, updated_at) \
@@ -215,8 +230,11 @@ impl Store {
                 actor,
                 entity: "hl_settings",
                 entity_id: "1",
-                // Newly activated properties change every record: the outbox re-pushes all.
-                action: if flags_changed {
+                // A new tenant, or newly activated properties, change every record there: the
+                // outbox re-pushes all.
+                action: if tenant_changed {
+                    "tenant_changed"
+                } else if flags_changed {
                     "properties_changed"
                 } else {
                     "updated"

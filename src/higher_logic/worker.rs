@@ -611,8 +611,10 @@ impl Worker {
             let wait = match self.tick().await {
                 Ok(t) if !t.idle && t.paused_until.is_none() => Duration::ZERO,
                 Ok(t) => match t.paused_until {
+                    // Wakes every few seconds: new settings saved on another instance lift the
+                    // pause in the database.
                     Some(until) => Duration::from_millis(
-                        (until - now_ms()).clamp(self.cfg.poll_ms as i64, 60_000) as u64,
+                        (until - now_ms()).clamp(self.cfg.poll_ms as i64, 5_000) as u64,
                     ),
                     None => Duration::from_millis(self.cfg.poll_ms),
                 },
