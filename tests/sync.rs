@@ -188,6 +188,18 @@ fn north() -> Selection {
     Selection::Conditions(vec![Condition::parse("field.chapter=North").unwrap()])
 }
 
+/// The group "north" (chapter North), synced to Higher Logic as a Community.
+async fn sync_north(store: &Store) {
+    store
+        .add_group("test", Some("north"), "North", north())
+        .await
+        .unwrap();
+    store
+        .set_group_sync("test", "north", true, Some(GroupType::Community))
+        .await
+        .unwrap();
+}
+
 both_engines!(end_to_end_story, |db: TestDb| async move {
     let (store, double) = setup(&db).await;
     for k in ["P1", "P2", "P3", "P4"] {
@@ -622,14 +634,7 @@ both_engines!(two_workers_share_the_queue, |db: TestDb| async move {
     for i in 0..120 {
         add(&store, &format!("W{i:03}"), "North", true).await;
     }
-    store
-        .add_group("test", Some("north"), "North", north())
-        .await
-        .unwrap();
-    store
-        .set_group_sync("test", "north", true, Some(GroupType::Community))
-        .await
-        .unwrap();
+    sync_north(&store).await;
     // The group's fan-outs (creation, then sync on) are expanded first: a fan-out expanded
     // while a batch is in flight rightly bumps its rows' versions and has them pushed again,
     // and this test is about claims, not coalescing.
@@ -669,14 +674,7 @@ both_engines!(
         for i in 0..5 {
             add(&store, &format!("T{i:02}"), "North", true).await;
         }
-        store
-            .add_group("test", Some("north"), "North", north())
-            .await
-            .unwrap();
-        store
-            .set_group_sync("test", "north", true, Some(GroupType::Community))
-            .await
-            .unwrap();
+        sync_north(&store).await;
         drain(&store).await;
         assert_same_state(&store, &double, &[]).await;
 
