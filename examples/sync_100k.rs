@@ -48,7 +48,9 @@ async fn main() -> anyhow::Result<()> {
             None,
         ),
     };
-    let store = Store::open(&url, 10).await?;
+    let store = Store::open(&url, 10)
+        .await?
+        .with_keys_dir(dir.path().join("keys"));
     let double = hl_double::HlDouble::start(TENANT, KEY).await;
     store
         .save_hl_settings(

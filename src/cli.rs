@@ -288,7 +288,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init(settings.log_format);
     let store = Store::connect(&settings.database_url, settings.max_connections)
         .await
-        .context("cannot open the database")?;
+        .context("cannot open the database")?
+        .with_keys_dir(&settings.keys_dir);
     if !matches!(cli.command, Command::Migrate) {
         store.migrate().await?;
     }

@@ -2,8 +2,9 @@
 //! instances behind a load balancer), through sqlx's `Any` driver. Where the two engines need
 //! different SQL, the difference lives here.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -32,6 +33,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("password hashing failed: {0}")]
     Hashing(String),
+    /// The key for the secrets kept encrypted in the database could not be had.
+    #[error("settings encryption: {0}")]
+    Sealing(String),
 }
 
 impl StoreError {
@@ -71,6 +75,16 @@ pub struct Store {
     /// failing with SQLITE_BUSY when a reading transaction upgrades to a write.
     write: AnyPool,
     engine: Engine,
+    sealing: Arc<Sealing>,
+}
+
+/// Secrets the integration must send in clear (Higher Logic's API key) are stored encrypted,
+/// with a key derived from the keys folder's pepper: a copy of the database alone does not
+/// reveal them. The key is loaded on first use.
+#[derive(Default)]
+struct Sealing {
+    keys_dir: OnceLock<PathBuf>,
+    key: tokio::sync::OnceCell<ring::aead::LessSafeKey>,
 }
 
 impl Store {
@@ -109,6 +123,7 @@ impl Store {
                 read,
                 write,
                 engine: Engine::Sqlite,
+                sealing: Arc::default(),
             })
         } else {
             let options = AnyConnectOptions::from_str(database_url)?;
@@ -124,8 +139,33 @@ impl Store {
                 read: pool.clone(),
                 write: pool,
                 engine: Engine::Postgres,
+                sealing: Arc::default(),
             })
         }
+    }
+
+    /// Names the keys folder (`keys_dir`), whose pepper also encrypts the secrets kept in the
+    /// database. Every instance and command that reads those secrets must name the same folder.
+    pub fn with_keys_dir(self, dir: impl Into<PathBuf>) -> Store {
+        // Set once: a store keeps the folder it was first given.
+        let _ = self.sealing.keys_dir.set(dir.into());
+        self
+    }
+
+    /// The key that encrypts secrets at rest (loaded, or created with the pepper, on first use).
+    pub(crate) async fn sealing_key(&self) -> StoreResult<&ring::aead::LessSafeKey> {
+        self.sealing
+            .key
+            .get_or_try_init(|| async {
+                let dir = self.sealing.keys_dir.get().ok_or_else(|| {
+                    StoreError::Sealing("no keys folder was given to the store".into())
+                })?;
+                let pepper = crate::oidc::keys::Pepper::load_or_init(self, dir)
+                    .await
+                    .map_err(|e| StoreError::Sealing(e.to_string()))?;
+                Ok(pepper.sealing_key(b"guildgate secrets at rest v1"))
+            })
+            .await
     }
 
     pub async fn migrate(&self) -> StoreResult<()> {

@@ -751,3 +751,57 @@ both_engines!(
         assert_eq!(other.with(|s| s.accepted_requests), before);
     }
 );
+
+both_engines!(the_api_key_is_encrypted_at_rest, |db: TestDb| async move {
+    let (store, _double) = setup(&db).await;
+    let raw = || async {
+        let (raw,): (String,) = sqlx::query_as("SELECT api_key FROM hl_settings WHERE id = 1")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        raw
+    };
+    let first = raw().await;
+    assert!(!first.is_empty() && !first.contains(KEY), "{first}");
+    assert_eq!(store.hl_settings().await.unwrap().api_key(), KEY);
+    // Each save seals anew, with a fresh nonce.
+    store
+        .save_hl_settings(
+            "test",
+            SettingsUpdate {
+                api_key: Some(KEY.into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let second = raw().await;
+    assert_ne!(first, second);
+    assert_eq!(store.hl_settings().await.unwrap().api_key(), KEY);
+    // The audit trail never carries it either.
+    let (log,): (String,) = sqlx::query_as(
+        "SELECT COALESCE(MAX(detail), '') FROM change_log WHERE entity = 'hl_settings'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert!(!log.is_empty() && !log.contains(KEY), "{log}");
+    // Another keys folder is refused, not used to misread.
+    let stranger = Store::open(&db.url, 2)
+        .await
+        .unwrap()
+        .with_keys_dir(db.dir.path().join("other-keys"));
+    let err = stranger.hl_settings().await.unwrap_err();
+    assert!(matches!(err, StoreError::Sealing(_)), "{err}");
+    stranger.close().await;
+    // A value altered in the database reads as no key: nothing is pushed until it is entered
+    // again.
+    let flipped = if second.starts_with('A') { "B" } else { "A" };
+    sqlx::query("UPDATE hl_settings SET api_key = $1 WHERE id = 1")
+        .bind(format!("{flipped}{}", &second[1..]))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let settings = store.hl_settings().await.unwrap();
+    assert!(settings.api_key().is_empty() && !settings.is_configured());
+});

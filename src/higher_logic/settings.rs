@@ -1,8 +1,14 @@
 //! The integration settings an administrator enters (tenant code, API key, base URL, and which
 //! optional properties Higher Logic activated), stored in the database so every instance and
 //! the admin pages share them. The API key leaves this module in full only for the push
-//! client ([`IntegrationSettings::api_key`]); everything else sees [`MaskedSettings`].
+//! client ([`IntegrationSettings::api_key`]); everything else sees [`MaskedSettings`]. In the
+//! database it is encrypted (ChaCha20-Poly1305, keyed from the keys folder; see
+//! [`Store::with_keys_dir`]).
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use ring::aead::{Aad, LessSafeKey, Nonce, NONCE_LEN};
+use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -116,6 +122,43 @@ pub fn mask(key: &str) -> String {
     }
 }
 
+/// Binds the ciphertext to its column: a sealed value moved elsewhere does not open.
+const API_KEY_AAD: &[u8] = b"hl_settings.api_key";
+
+/// `base64url(nonce || ciphertext || tag)`; a random 96-bit nonce per save.
+fn seal(key: &LessSafeKey, plain: &str) -> StoreResult<String> {
+    let mut nonce = [0u8; NONCE_LEN];
+    SystemRandom::new()
+        .fill(&mut nonce)
+        .map_err(|_| StoreError::Sealing("no randomness for a nonce".into()))?;
+    let mut data = plain.as_bytes().to_vec();
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(API_KEY_AAD),
+        &mut data,
+    )
+    .map_err(|_| StoreError::Sealing("encryption failed".into()))?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&data);
+    Ok(URL_SAFE_NO_PAD.encode(out))
+}
+
+/// The plaintext, or `None` for a value this key did not seal (tampered with, or written with
+/// another keys folder).
+fn open(key: &LessSafeKey, stored: &str) -> Option<String> {
+    let raw = URL_SAFE_NO_PAD.decode(stored).ok()?;
+    if raw.len() < NONCE_LEN {
+        return None;
+    }
+    let (nonce, sealed) = raw.split_at(NONCE_LEN);
+    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let mut data = sealed.to_vec();
+    let plain = key
+        .open_in_place(nonce, Aad::from(API_KEY_AAD), &mut data)
+        .ok()?;
+    String::from_utf8(plain.to_vec()).ok()
+}
+
 fn check_base_url(url: &str) -> StoreResult<()> {
     let parsed = url::Url::parse(url)
         .map_err(|e| StoreError::invalid(format!("base URL {url:?} is not a URL: {e}")))?;
@@ -133,13 +176,25 @@ fn check_base_url(url: &str) -> StoreResult<()> {
 impl Store {
     /// The integration settings; defaults when none were saved.
     pub async fn hl_settings(&self) -> StoreResult<IntegrationSettings> {
-        Ok(sqlx::query_as(
+        let mut settings: IntegrationSettings = sqlx::query_as(
             "SELECT tenant_code, api_key, base_url, integrate_bio, integrate_profile_image, \
              integrate_social, updated_at FROM hl_settings WHERE id = 1",
         )
         .fetch_optional(self.pool())
         .await?
-        .unwrap_or_default())
+        .unwrap_or_default();
+        if !settings.api_key.is_empty() {
+            let key = self.sealing_key().await?;
+            settings.api_key = open(key, &settings.api_key).unwrap_or_else(|| {
+                // Unreadable: the admin enters the key again; nothing is pushed until then.
+                tracing::warn!(
+                    "the saved Higher Logic API key does not decrypt with this keys folder; \
+                     enter it again"
+                );
+                String::new()
+            });
+        }
+        Ok(settings)
     }
 
     /// Saves the settings (logged without the key) and returns them masked.
@@ -194,6 +249,11 @@ impl Store {
         let tenant_changed = !before.0.is_empty() && before.0 != s.tenant_code;
         let credentials_changed =
             before != (s.tenant_code.clone(), s.api_key.clone(), s.base_url.clone());
+        let sealed_key = if s.api_key.is_empty() {
+            String::new()
+        } else {
+            seal(self.sealing_key().await?, &s.api_key)?
+        };
         let now = now_ms();
         let mut tx = self.begin().await?;
         if credentials_changed {
@@ -216,7 +276,7 @@ impl Store {
              integrate_social = excluded.integrate_social, updated_at = excluded.updated_at",
         )
         .bind(&s.tenant_code)
-        .bind(&s.api_key)
+        .bind(&sealed_key)
         .bind(&s.base_url)
         .bind(i64::from(s.integrate_bio))
         .bind(i64::from(s.integrate_profile_image))

@@ -923,6 +923,19 @@ impl Pepper {
             .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
     }
 
+    /// A key for secrets kept encrypted in the database, derived from the pepper with
+    /// HKDF-SHA256 for `purpose`: the folder that checks client secrets also opens them.
+    pub fn sealing_key(&self, purpose: &[u8]) -> ring::aead::LessSafeKey {
+        let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"guildgate pepper")
+            .extract(self.0.as_slice());
+        let info = [purpose];
+        let okm = prk
+            .expand(&info, &ring::aead::CHACHA20_POLY1305)
+            // Fails only for outputs longer than 255 hashes; a 32-byte key never is.
+            .unwrap_or_else(|_| unreachable!("HKDF expands to 32 bytes"));
+        ring::aead::LessSafeKey::new(ring::aead::UnboundKey::from(okm))
+    }
+
     /// Names the pepper without revealing it.
     fn fingerprint(&self) -> String {
         let mut mac = self.mac();

@@ -57,7 +57,11 @@ impl TestDb {
     }
 
     pub async fn store(&self) -> Store {
-        Store::open(&self.url, 5).await.expect("open store")
+        // The same keys folder as the server binary's (see `binary_env`).
+        Store::open(&self.url, 5)
+            .await
+            .expect("open store")
+            .with_keys_dir(self.dir.path().join("keys"))
     }
 }
 
