@@ -19,10 +19,10 @@ use crate::admin::api_tokens::{ApiToken, Scope};
 use crate::admin::integrations::{self, ConnectionTest};
 use crate::admin::sso;
 use crate::custom_fields::{AppliesTo, CustomField, FieldSpec, FieldType, FieldUpdate};
-use crate::db::StoreError;
+use crate::db::{format_ms, StoreError};
 use crate::groups::{Condition, Group, Selection};
 use crate::higher_logic::settings::{MaskedSettings, SettingsUpdate};
-use crate::higher_logic::status::{GroupStatus, SyncStatus};
+use crate::higher_logic::status::SyncStatus;
 use crate::higher_logic::GroupType;
 use crate::mail::Mailer;
 use crate::members::{Member, MemberFilter};
@@ -1030,7 +1030,7 @@ async fn group_page(
             GroupForm::of(&group, &statics)
         }
     };
-    let sync_message = sync_message(&state.store.hl_group_status(key).await?);
+    let sync_message = state.store.hl_group_status(key).await?.message();
     Ok(render(
         status,
         &GroupPage {
@@ -1131,63 +1131,6 @@ async fn update_group(
     }
 }
 
-/// The group page's status line: up to date as of when, changes pending, or the last error
-/// and the next attempt.
-fn sync_message(status: &GroupStatus) -> String {
-    if !status.sync_enabled {
-        return "Not synced to Higher Logic.".into();
-    }
-    let kind = if status.group_type == "security" {
-        "security group"
-    } else {
-        "community"
-    };
-    let mut text = match status.state.as_str() {
-        "error" => format!(
-            "Sync error: {}.{}",
-            status.last_error.as_deref().unwrap_or("unknown"),
-            status
-                .next_attempt_at
-                .map(|t| format!(" Next attempt at {} UTC.", format_ms(t)))
-                .unwrap_or_default()
-        ),
-        "pending" => format!(
-            "Syncing to a Higher Logic {kind}: {} pending.",
-            counted(status.pending, "change", "changes")
-        ),
-        _ => match status.up_to_date_as_of {
-            Some(t) => format!(
-                "Up to date in the Higher Logic {kind} as of {} UTC.",
-                format_ms(t)
-            ),
-            None => format!("Up to date in the Higher Logic {kind}."),
-        },
-    };
-    if status.parked > 0 {
-        text.push_str(&format!(
-            " {} refused by Higher Logic.",
-            counted(status.parked, "contact was", "contacts were")
-        ));
-    }
-    if status.without_account > 0 {
-        text.push_str(&format!(
-            " {} no user account and {} not sent.",
-            counted(status.without_account, "member has", "members have"),
-            if status.without_account == 1 {
-                "is"
-            } else {
-                "are"
-            }
-        ));
-    }
-    text
-}
-
-/// "1 change", "3 changes".
-fn counted(n: i64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 #[derive(Deserialize)]
 struct SyncForm {
     #[serde(default)]
@@ -1286,15 +1229,15 @@ async fn save_higher_logic(
     Form(form): Form<HigherLogicForm>,
 ) -> ConsoleResult<Response> {
     admin.check_csrf(&form.csrf_token).await?;
-    let update = SettingsUpdate {
-        tenant_code: Some(form.tenant_code.trim().to_string()),
-        // Write-only: an empty field keeps the saved key.
-        api_key: Some(form.api_key.trim().to_string()).filter(|k| !k.is_empty()),
-        base_url: Some(form.base_url.trim().to_string()).filter(|u| !u.is_empty()),
-        integrate_bio: Some(form.integrate_bio.is_some()),
-        integrate_profile_image: Some(form.integrate_profile_image.is_some()),
-        integrate_social: Some(form.integrate_social.is_some()),
-    };
+    // Write-only: an empty key field keeps the saved key.
+    let update = SettingsUpdate::entered(
+        &form.tenant_code,
+        Some(form.api_key.as_str()),
+        Some(form.base_url.as_str()),
+        form.integrate_bio.is_some(),
+        form.integrate_profile_image.is_some(),
+        form.integrate_social.is_some(),
+    );
     match state.store.save_hl_settings(&admin.actor(), update).await {
         Ok(_) => {
             admin.flash("Higher Logic settings saved.").await?;
@@ -1335,14 +1278,6 @@ struct AuditPage {
     notice: Option<String>,
     error: Option<String>,
     entries: Vec<AuditRow>,
-}
-
-fn format_ms(ms: i64) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_else(|| ms.to_string())
 }
 
 async fn audit(State(state): State<AppState>, admin: Admin) -> ConsoleResult<Response> {

@@ -26,8 +26,10 @@ use crate::change_log::{self, Change};
 use crate::db::{now_ms, Store, StoreError, StoreResult};
 use crate::groups::Group;
 
-/// The kind of Higher Logic group a synced group becomes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+/// The kind of Higher Logic group a synced group becomes: `community` or `security`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum GroupType {
     Community,
@@ -39,6 +41,16 @@ impl GroupType {
         match self {
             GroupType::Community => "community",
             GroupType::Security => "security",
+        }
+    }
+
+    /// The type as stored on a group (`hl_group_type`): anything but `security` is a community,
+    /// as [`Store::set_group_sync`] reads it.
+    pub fn from_stored(stored: &str) -> GroupType {
+        if stored == "security" {
+            GroupType::Security
+        } else {
+            GroupType::Community
         }
     }
 }
@@ -97,13 +109,7 @@ impl Store {
         let group_type =
             match (group_type, current) {
                 (Some(t), _) => t.as_str(),
-                (None, Some(c)) => {
-                    if c == "security" {
-                        "security"
-                    } else {
-                        "community"
-                    }
-                }
+                (None, Some(c)) => GroupType::from_stored(c).as_str(),
                 (None, None) => return Err(StoreError::invalid(
                     "choose the Higher Logic group type (community or security) to turn sync on",
                 )),

@@ -11,6 +11,7 @@ use ring::aead::{Aad, LessSafeKey, Nonce, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::change_log::{self, Change};
 use crate::db::{now_ms, Store, StoreError, StoreResult};
@@ -83,18 +84,26 @@ impl IntegrationSettings {
     }
 }
 
-/// What the admin pages and the CLI show: the key masked.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// What the admin pages, the admin API and the CLI show: the key masked.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
 pub struct MaskedSettings {
     pub tenant_code: String,
-    /// The last four characters at most, e.g. `••••3f9a`; empty when unset.
+    /// The API key masked: the last four characters at most, e.g. `••••3f9a` (none of a key
+    /// shorter than 12 characters); empty when unset. The key itself is never returned.
     pub api_key: String,
+    /// Whether an API key is saved.
     pub api_key_set: bool,
+    /// The Push API address.
     pub base_url: String,
+    /// Higher Logic activated `MembershipIntegrateBio`: profile bios are sent.
     pub integrate_bio: bool,
+    /// Higher Logic activated `IntegrateProfileImage`: profile image URLs are sent.
     pub integrate_profile_image: bool,
+    /// Higher Logic activated `IntegrateSocialMediaSites`: social media URLs are sent.
     pub integrate_social: bool,
+    /// A tenant code and an API key are set: the sync can push.
     pub configured: bool,
+    /// When the settings were last saved (ms since the epoch; 0 when never).
     pub updated_at: i64,
 }
 
@@ -107,6 +116,30 @@ pub struct SettingsUpdate {
     pub integrate_bio: Option<bool>,
     pub integrate_profile_image: Option<bool>,
     pub integrate_social: Option<bool>,
+}
+
+impl SettingsUpdate {
+    /// What an administrator entered, in the console's form or through the admin API: every
+    /// value set, except that a blank API key or base URL keeps the saved one (the key is
+    /// write-only, so a form shown again never holds it).
+    pub fn entered(
+        tenant_code: &str,
+        api_key: Option<&str>,
+        base_url: Option<&str>,
+        integrate_bio: bool,
+        integrate_profile_image: bool,
+        integrate_social: bool,
+    ) -> SettingsUpdate {
+        let given = |v: Option<&str>| v.map(str::trim).filter(|v| !v.is_empty()).map(String::from);
+        SettingsUpdate {
+            tenant_code: Some(tenant_code.trim().to_string()),
+            api_key: given(api_key),
+            base_url: given(base_url),
+            integrate_bio: Some(integrate_bio),
+            integrate_profile_image: Some(integrate_profile_image),
+            integrate_social: Some(integrate_social),
+        }
+    }
 }
 
 /// Shows at most the last four characters, and none of a short key.
@@ -335,6 +368,32 @@ mod tests {
         assert!(!serde_json::to_string(&s.masked())
             .unwrap()
             .contains("abcdefgh"));
+    }
+
+    #[test]
+    fn blank_key_and_address_keep_the_saved_ones() {
+        let u = SettingsUpdate::entered(" ASSOC ", Some("  "), None, true, false, true);
+        assert_eq!(u.tenant_code.as_deref(), Some("ASSOC"));
+        assert!(u.api_key.is_none() && u.base_url.is_none());
+        assert_eq!(
+            (
+                u.integrate_bio,
+                u.integrate_profile_image,
+                u.integrate_social
+            ),
+            (Some(true), Some(false), Some(true))
+        );
+        let u = SettingsUpdate::entered(
+            "",
+            Some(" k-1 "),
+            Some("https://x.test/p"),
+            false,
+            false,
+            false,
+        );
+        assert_eq!(u.tenant_code.as_deref(), Some(""));
+        assert_eq!(u.api_key.as_deref(), Some("k-1"));
+        assert_eq!(u.base_url.as_deref(), Some("https://x.test/p"));
     }
 
     #[test]

@@ -2,15 +2,17 @@
 //! `guildgate sync status` show.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
-use crate::db::{now_ms, Store, StoreResult};
+use crate::db::{format_ms, now_ms, Store, StoreResult};
 use crate::groups::{membership_sql, Group};
 
-/// One synced (or formerly synced) group.
-#[derive(Debug, Clone, Serialize)]
+/// One synced (or formerly synced) group. Times are milliseconds since the epoch.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct GroupStatus {
     pub group_key: String,
     pub name: String,
+    /// `community` or `security`; empty when sync was never saved on.
     pub group_type: String,
     pub sync_enabled: bool,
     /// `up_to_date`, `pending`, `error` or `off`.
@@ -31,18 +33,83 @@ pub struct GroupStatus {
     pub next_attempt_at: Option<i64>,
 }
 
-/// The whole queue.
-#[derive(Debug, Clone, Serialize)]
+/// The whole queue. Times are milliseconds since the epoch.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SyncStatus {
+    /// A tenant code and an API key are set.
     pub configured: bool,
+    /// Contacts waiting to be pushed.
     pub pending: i64,
+    /// Contacts Higher Logic rejected, kept aside until retried.
     pub parked: i64,
+    /// Group changes not yet expanded into contacts.
     pub fanouts_pending: i64,
+    /// Pushing is paused (after errors or a rate limit) until then.
     pub paused_until: Option<i64>,
     pub last_error: Option<String>,
     pub last_error_at: Option<i64>,
     pub last_success_at: Option<i64>,
+    /// Every group that is or was synced.
     pub groups: Vec<GroupStatus>,
+}
+
+impl GroupStatus {
+    /// The status in words, as the console's group page shows it: up to date as of when,
+    /// changes pending, or the last error and the next attempt; then contacts refused and
+    /// members without a user account.
+    pub fn message(&self) -> String {
+        if !self.sync_enabled {
+            return "Not synced to Higher Logic.".into();
+        }
+        let kind = if self.group_type == "security" {
+            "security group"
+        } else {
+            "community"
+        };
+        let mut text = match self.state.as_str() {
+            "error" => format!(
+                "Sync error: {}.{}",
+                self.last_error.as_deref().unwrap_or("unknown"),
+                self.next_attempt_at
+                    .map(|t| format!(" Next attempt at {} UTC.", format_ms(t)))
+                    .unwrap_or_default()
+            ),
+            "pending" => format!(
+                "Syncing to a Higher Logic {kind}: {} pending.",
+                counted(self.pending, "change", "changes")
+            ),
+            _ => match self.up_to_date_as_of {
+                Some(t) => format!(
+                    "Up to date in the Higher Logic {kind} as of {} UTC.",
+                    format_ms(t)
+                ),
+                None => format!("Up to date in the Higher Logic {kind}."),
+            },
+        };
+        if self.parked > 0 {
+            text.push_str(&format!(
+                " {} refused by Higher Logic.",
+                counted(self.parked, "contact was", "contacts were")
+            ));
+        }
+        if self.without_account > 0 {
+            text.push_str(&format!(
+                " {} no user account and {} not sent.",
+                counted(self.without_account, "member has", "members have"),
+                if self.without_account == 1 {
+                    "is"
+                } else {
+                    "are"
+                }
+            ));
+        }
+        text
+    }
+}
+
+/// "1 change", "3 changes".
+fn counted(n: i64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// A parked contact, with Higher Logic's reason.
@@ -208,4 +275,65 @@ struct EngineRow {
     last_error: Option<String>,
     last_error_at: Option<i64>,
     last_success_at: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(state: &str) -> GroupStatus {
+        GroupStatus {
+            group_key: "g1".into(),
+            name: "G".into(),
+            group_type: "community".into(),
+            sync_enabled: true,
+            state: state.into(),
+            pending: 0,
+            parked: 0,
+            with_account: 1,
+            without_account: 0,
+            up_to_date_as_of: None,
+            last_error: None,
+            next_attempt_at: None,
+        }
+    }
+
+    #[test]
+    fn status_in_words() {
+        let off = GroupStatus {
+            sync_enabled: false,
+            ..status("off")
+        };
+        assert_eq!(off.message(), "Not synced to Higher Logic.");
+        let done = GroupStatus {
+            up_to_date_as_of: Some(0),
+            without_account: 2,
+            ..status("up_to_date")
+        };
+        assert_eq!(
+            done.message(),
+            "Up to date in the Higher Logic community as of 1970-01-01 00:00:00 UTC. \
+             2 members have no user account and are not sent."
+        );
+        let pending = GroupStatus {
+            pending: 1,
+            group_type: "security".into(),
+            ..status("pending")
+        };
+        assert_eq!(
+            pending.message(),
+            "Syncing to a Higher Logic security group: 1 change pending."
+        );
+        let failing = GroupStatus {
+            last_error: Some("HTTP 500".into()),
+            next_attempt_at: Some(60_000),
+            parked: 1,
+            ..status("error")
+        };
+        assert_eq!(
+            failing.message(),
+            "Sync error: HTTP 500. Next attempt at 1970-01-01 00:01:00 UTC. \
+             1 contact was refused by Higher Logic."
+        );
+    }
 }
