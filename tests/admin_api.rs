@@ -1,12 +1,13 @@
 //! The admin API over HTTP against the real server: token scopes, the error shape, members,
-//! fields, groups with live preview, the audit log, and an OpenAPI-driven sweep for 500s.
+//! fields, groups with live preview, the audit log, the Higher Logic settings and group sync
+//! (against the Push API double), and an OpenAPI-driven sweep for 500s.
 
 mod support;
 
 use guildgate::members::{Kind, MemberData};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
-use support::{cli_ok, Server, TestDb};
+use support::{cli_ok, hl_double, Server, TestDb};
 
 fn token(db: &TestDb, name: &str, scope: &str) -> String {
     let out = cli_ok(
@@ -394,6 +395,326 @@ both_engines!(members_fields_groups_and_audit, |db: TestDb| async move {
     drop(server);
 });
 
+both_engines!(
+    higher_logic_settings_and_group_sync,
+    |db: TestDb| async move {
+        seed(&db).await;
+        let double = hl_double::HlDouble::start("ASSOC", "the-real-api-key-0001").await;
+        let server = Server::start(&db).await;
+        let client = Client::new();
+        let reader = Api {
+            client: client.clone(),
+            base: server.base.clone(),
+            token: token(&db, "reporting", "read"),
+        };
+        let api = Api {
+            client,
+            base: server.base.clone(),
+            token: token(&db, "provisioning", "write"),
+        };
+        let settings = "/integrations/higher-logic";
+        let test = "/integrations/higher-logic/test";
+        let with_key = |key: Option<&str>, base_url: &str| {
+            let mut body = json!({
+                "tenant_code": "ASSOC", "base_url": base_url,
+                "integrate_bio": true, "integrate_profile_image": false, "integrate_social": false,
+            });
+            if let Some(k) = key {
+                body["api_key"] = json!(k);
+            }
+            body
+        };
+
+        // Nothing entered yet: read, and the test says so in words.
+        let (s, b) = reader.get(settings).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["api_key_set"], false, "{b}");
+        assert_eq!(b["api_key"], "");
+        assert_eq!(b["configured"], false);
+        let (s, b) = api.call(Method::POST, test, None).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["ok"], false);
+        assert_eq!(b["message"], "Enter the tenant code and the API key first.");
+
+        // A read token may read, never write.
+        let (s, b) = reader
+            .call(
+                Method::PUT,
+                settings,
+                Some(with_key(Some("wrong-key-000000000"), &double.base_url)),
+            )
+            .await;
+        assert_error(s, &b, StatusCode::FORBIDDEN, "forbidden");
+        let (s, b) = reader.call(Method::POST, test, None).await;
+        assert_error(s, &b, StatusCode::FORBIDDEN, "forbidden");
+
+        // The console's validation: plain http off loopback, a key of two words, a missing field.
+        let (s, b) = api
+            .call(
+                Method::PUT,
+                settings,
+                Some(with_key(
+                    Some("wrong-key-000000000"),
+                    "http://data.example.org/push",
+                )),
+            )
+            .await;
+        assert_error(s, &b, StatusCode::BAD_REQUEST, "bad_request");
+        assert!(
+            b["error"]["message"].as_str().unwrap().contains("https"),
+            "{b}"
+        );
+        let (s, b) = api
+            .call(
+                Method::PUT,
+                settings,
+                Some(with_key(Some("two words"), &double.base_url)),
+            )
+            .await;
+        assert_error(s, &b, StatusCode::BAD_REQUEST, "bad_request");
+        let (s, b) = api
+            .call(
+                Method::PUT,
+                settings,
+                Some(json!({"api_key": "k-123456789012"})),
+            )
+            .await;
+        assert_error(s, &b, StatusCode::BAD_REQUEST, "bad_request");
+        let (_, b) = reader.get(settings).await;
+        assert_eq!(b["tenant_code"], "", "nothing saved: {b}");
+        assert_eq!(b["api_key_set"], false);
+
+        // A wrong key: saved, answered masked, and the test says Higher Logic refused it.
+        let (s, b) = api
+            .call(
+                Method::PUT,
+                settings,
+                Some(with_key(Some("wrong-key-000000000"), &double.base_url)),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["api_key"], "••••0000");
+        assert_eq!(b["api_key_set"], true);
+        assert_eq!(b["configured"], true);
+        assert!(
+            !b.to_string().contains("wrong-key"),
+            "the key is write-only"
+        );
+        let (s, b) = api.call(Method::POST, test, None).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["ok"], false);
+        assert!(
+            b["message"]
+                .as_str()
+                .unwrap()
+                .contains("Higher Logic refused the API key or the tenant code"),
+            "{b}"
+        );
+
+        // The right key; then the key left out, or null, keeps it.
+        let (s, b) = api
+            .call(
+                Method::PUT,
+                settings,
+                Some(with_key(Some("the-real-api-key-0001"), &double.base_url)),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["api_key"], "••••0001");
+        let (s, b) = api
+            .call(
+                Method::PUT,
+                settings,
+                Some(with_key(None, &double.base_url)),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let mut body = with_key(None, &double.base_url);
+        body["api_key"] = Value::Null;
+        body["integrate_social"] = json!(true);
+        let (s, b) = api.call(Method::PUT, settings, Some(body)).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        // Sending back the masked key (a GET answer put back as is) is refused, not saved.
+        let mut echoed = b.clone();
+        echoed["api_key"] = json!("••••0001");
+        let (s, b) = api.call(Method::PUT, settings, Some(echoed)).await;
+        assert_error(s, &b, StatusCode::BAD_REQUEST, "bad_request");
+        assert!(
+            b["error"]["message"].as_str().unwrap().contains("masked"),
+            "{b}"
+        );
+        let (s, b) = reader.get(settings).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(b["tenant_code"], "ASSOC");
+        assert_eq!(b["api_key"], "••••0001");
+        assert_eq!(b["base_url"], double.base_url.as_str());
+        assert_eq!(
+            (
+                &b["integrate_bio"],
+                &b["integrate_profile_image"],
+                &b["integrate_social"]
+            ),
+            (&json!(true), &json!(false), &json!(true))
+        );
+        assert!(!b.to_string().contains("the-real-api-key"), "{b}");
+        let store = db.store().await;
+        assert_eq!(
+            store.hl_settings().await.unwrap().api_key(),
+            "the-real-api-key-0001"
+        );
+        let (s, b) = api.call(Method::POST, test, None).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["ok"], true, "{b}");
+        assert!(
+            b["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Higher Logic accepted the tenant code ASSOC"),
+            "{b}"
+        );
+
+        // Group sync: a group of P1 (with an account) and P3 (without).
+        let (s, b) = api
+            .call(
+                Method::POST,
+                "/groups",
+                Some(json!({"group_key": "g1", "name": "Group one", "members": ["P1", "P3"]})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        let (s, b) = reader.get("/groups/g1/sync").await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["sync_enabled"], false);
+        assert!(b["group_type"].is_null());
+        assert_eq!(b["type_locked"], false);
+        assert_eq!(b["status"]["sync_enabled"], false);
+        assert_eq!(b["status"]["without_account"], 1);
+        assert_eq!(b["message"], "Not synced to Higher Logic.");
+        let (s, b) = reader.get("/groups/none-such/sync").await;
+        assert_error(s, &b, StatusCode::NOT_FOUND, "not_found");
+        let on = json!({"sync_enabled": true, "group_type": "community"});
+        let (s, b) = api
+            .call(Method::PUT, "/groups/none-such/sync", Some(on.clone()))
+            .await;
+        assert_error(s, &b, StatusCode::NOT_FOUND, "not_found");
+        let (s, b) = reader
+            .call(Method::PUT, "/groups/g1/sync", Some(on.clone()))
+            .await;
+        assert_error(s, &b, StatusCode::FORBIDDEN, "forbidden");
+        // Turning sync on needs a type; an unknown type is refused.
+        let (s, b) = api
+            .call(
+                Method::PUT,
+                "/groups/g1/sync",
+                Some(json!({"sync_enabled": true})),
+            )
+            .await;
+        assert_error(s, &b, StatusCode::BAD_REQUEST, "bad_request");
+        let (s, b) = api
+            .call(
+                Method::PUT,
+                "/groups/g1/sync",
+                Some(json!({"sync_enabled": true, "group_type": "guild"})),
+            )
+            .await;
+        assert_error(s, &b, StatusCode::BAD_REQUEST, "bad_request");
+
+        // On as a community: the type is locked, and changing it is refused with the reason.
+        let (s, b) = api.call(Method::PUT, "/groups/g1/sync", Some(on)).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["sync_enabled"], true);
+        assert_eq!(b["group_type"], "community");
+        assert_eq!(b["type_locked"], true);
+        let (s, b) = api
+            .call(
+                Method::PUT,
+                "/groups/g1/sync",
+                Some(json!({"sync_enabled": true, "group_type": "security"})),
+            )
+            .await;
+        assert_error(s, &b, StatusCode::CONFLICT, "conflict");
+        assert!(
+            b["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("cannot change once sync was saved on"),
+            "{b}"
+        );
+        let (_, b) = reader.get("/groups/g1/sync").await;
+        assert_eq!(b["group_type"], "community", "{b}");
+
+        // The worker inside serve pushes the group; the status reaches up to date.
+        let mut b = Value::Null;
+        for _ in 0..300 {
+            b = reader.get("/groups/g1/sync").await.1;
+            if b["status"]["state"] == "up_to_date" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        assert_eq!(b["status"]["state"], "up_to_date", "{b}");
+        assert!(b["status"]["up_to_date_as_of"].as_i64().unwrap() > 0, "{b}");
+        assert_eq!(b["status"]["pending"], 0);
+        assert_eq!(b["status"]["with_account"], 1);
+        assert_eq!(b["status"]["without_account"], 1);
+        assert!(b["status"]["last_error"].is_null());
+        let message = b["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("Up to date in the Higher Logic community as of"),
+            "{b}"
+        );
+        assert!(
+            message.contains("1 member has no user account and is not sent"),
+            "{b}"
+        );
+        let expected: std::collections::BTreeSet<String> = ["P1".to_string()].into();
+        assert_eq!(double.with(|s| s.members_of("g1")), expected);
+
+        // The global status: nothing pending, the group up to date.
+        let (s, b) = reader.get("/sync/status").await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["configured"], true);
+        assert_eq!(b["pending"], 0, "{b}");
+        let groups = b["groups"].as_array().unwrap();
+        assert_eq!(groups.len(), 1, "{b}");
+        assert_eq!(groups[0]["group_key"], "g1");
+        assert_eq!(groups[0]["state"], "up_to_date");
+        assert_eq!(groups[0]["without_account"], 1);
+
+        // Off again: the type stays locked.
+        let (s, b) = api
+            .call(
+                Method::PUT,
+                "/groups/g1/sync",
+                Some(json!({"sync_enabled": false})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["sync_enabled"], false);
+        assert_eq!(b["type_locked"], true);
+        assert_eq!(b["group_type"], "community");
+
+        // The audit log names the token for the settings and the sync, and holds no key.
+        let (_, b) = reader.get("/audit?limit=1000").await;
+        let entries = b["entries"].as_array().unwrap();
+        let by_token = |entity: &str, action: &str| {
+            entries.iter().any(|e| {
+                e["actor"] == "api-token:provisioning"
+                    && e["entity"] == entity
+                    && e["action"] == action
+            })
+        };
+        assert!(by_token("hl_settings", "properties_changed"), "{b}");
+        assert!(by_token("hl_settings", "updated"), "{b}");
+        assert!(by_token("group", "hl_sync_on"), "{b}");
+        assert!(by_token("group", "hl_sync_off"), "{b}");
+        let text = b.to_string();
+        assert!(!text.contains("the-real-api-key") && !text.contains("wrong-key-000000000"));
+        store.close().await;
+        drop(server);
+    }
+);
+
 /// Values that break naive handlers: empty, huge, unicode, SQL and path tricks.
 const NASTY: &[&str] = &[
     "",
@@ -431,6 +752,23 @@ fn nasty_bodies() -> Vec<Value> {
         json!({"show_in_members": "yes"}),
         json!({"group_key": "../../etc", "name": "x"}),
         json!({"group_key": "k".repeat(101), "name": "x"}),
+        // Higher Logic settings and group sync.
+        json!({"tenant_code": "T\u{0}", "integrate_bio": true, "integrate_profile_image": false, "integrate_social": false}),
+        json!({"tenant_code": long, "integrate_bio": true, "integrate_profile_image": false, "integrate_social": false}),
+        json!({"tenant_code": "T", "api_key": "k".repeat(600), "integrate_bio": false, "integrate_profile_image": false, "integrate_social": false}),
+        json!({"tenant_code": "T", "api_key": "••••1234", "integrate_bio": false, "integrate_profile_image": false, "integrate_social": false}),
+        json!({"tenant_code": "T", "base_url": "javascript:alert(1)", "integrate_bio": false, "integrate_profile_image": false, "integrate_social": false}),
+        json!({"tenant_code": "T", "base_url": "http://example.org/push", "integrate_bio": false, "integrate_profile_image": false, "integrate_social": false}),
+        json!({"tenant_code": "T", "integrate_bio": "yes", "integrate_profile_image": 1, "integrate_social": null}),
+        // Saved: the test connection then meets a closed port.
+        json!({"tenant_code": "SWEEP", "api_key": "sweep-key-0123456789", "base_url": "http://127.0.0.1:9/push/v1/members", "integrate_bio": true, "integrate_profile_image": true, "integrate_social": true}),
+        json!({"sync_enabled": true}),
+        json!({"sync_enabled": "on", "group_type": "community"}),
+        json!({"sync_enabled": true, "group_type": "guild"}),
+        json!({"sync_enabled": true, "group_type": "security"}),
+        json!({"sync_enabled": true, "group_type": "community"}),
+        json!({"sync_enabled": false, "group_type": "community"}),
+        json!({"sync_enabled": false}),
     ]
 }
 
@@ -438,6 +776,18 @@ fn nasty_bodies() -> Vec<Value> {
 // hostile path values, query values and bodies, must never answer 5xx.
 both_engines!(openapi_sweep_finds_no_500, |db: TestDb| async move {
     seed(&db).await;
+    // A group keyed like one of the hostile values, so that its paths reach real data too.
+    let store = db.store().await;
+    store
+        .add_group(
+            "test",
+            Some("P1"),
+            "Sweep group",
+            guildgate::groups::Selection::Static(vec!["P1".into(), "P3".into()]),
+        )
+        .await
+        .unwrap();
+    store.close().await;
     let server = Server::start(&db).await;
     let api = Api {
         client: Client::new(),
@@ -455,6 +805,19 @@ both_engines!(openapi_sweep_finds_no_500, |db: TestDb| async move {
         .unwrap();
     let paths = doc["paths"].as_object().expect("paths");
     assert!(paths.len() >= 10, "the document lists the API: {paths:?}");
+    for (path, method) in [
+        ("/admin/api/integrations/higher-logic", "get"),
+        ("/admin/api/integrations/higher-logic", "put"),
+        ("/admin/api/integrations/higher-logic/test", "post"),
+        ("/admin/api/groups/{key}/sync", "get"),
+        ("/admin/api/groups/{key}/sync", "put"),
+        ("/admin/api/sync/status", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is not in the document"
+        );
+    }
     let mut calls = 0;
     for (template, ops) in paths {
         for (method, op) in ops.as_object().unwrap() {
@@ -511,9 +874,12 @@ both_engines!(openapi_sweep_finds_no_500, |db: TestDb| async move {
         }
     }
     assert!(calls > 200, "only {calls} calls");
-    // The store still answers after the sweep.
+    // The store still answers after the sweep, and no key came back.
     let (s, _) = api.get("/members").await;
     assert_eq!(s, StatusCode::OK);
+    let (s, b) = api.get("/integrations/higher-logic").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(!b.to_string().contains("sweep-key"), "{b}");
     drop(server);
 });
 

@@ -15,11 +15,15 @@ use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use crate::accounts::Account;
 use crate::admin::api_tokens::{ApiToken, Scope};
+use crate::admin::integrations::{self, ConnectionTest};
 use crate::admin::sso::{self, Worksheet};
 use crate::change_log::ChangeEntry;
 use crate::custom_fields::{AppliesTo, CustomField, FieldSpec, FieldType, FieldUpdate};
 use crate::db::{StoreError, StoreResult};
 use crate::groups::{Condition, Group, GroupMembers, Selection};
+use crate::higher_logic::settings::{MaskedSettings, SettingsUpdate};
+use crate::higher_logic::status::{GroupStatus, SyncStatus};
+use crate::higher_logic::GroupType;
 use crate::members::{Kind, Member, MemberFilter};
 use crate::server::AppState;
 
@@ -188,6 +192,16 @@ pub fn router() -> Router<AppState> {
         .route("/groups", get(list_groups).post(add_group))
         .route("/groups/preview", post(preview_group))
         .route("/groups/{key}", get(show_group).patch(update_group))
+        .route(
+            "/groups/{key}/sync",
+            get(show_group_sync).put(update_group_sync),
+        )
+        .route(
+            "/integrations/higher-logic",
+            get(higher_logic_settings).put(save_higher_logic_settings),
+        )
+        .route("/integrations/higher-logic/test", post(test_higher_logic))
+        .route("/sync/status", get(sync_status))
         .route("/audit", get(audit_log))
         .route("/worksheet", get(worksheet))
         // Reads the body before answering, so a client still sending one is not cut off.
@@ -679,6 +693,155 @@ async fn worksheet(
     Ok(Json(sso::worksheet(&state).await?))
 }
 
+/// The Higher Logic integration settings to save. The API key is write-only: it is never
+/// returned, and leaving it out keeps the saved one.
+#[derive(Deserialize, ToSchema)]
+pub struct HigherLogicSettingsInput {
+    /// The tenant code Higher Logic gave the association.
+    pub tenant_code: String,
+    /// The API key (Higher Logic's "API Gateway Key"). Absent, null or blank keeps the saved
+    /// key; the masked form shown by `GET` is refused.
+    pub api_key: Option<String>,
+    /// The Push API address: `https` (plain `http` only on loopback). Absent, null or blank
+    /// keeps the saved one.
+    pub base_url: Option<String>,
+    /// Higher Logic activated `MembershipIntegrateBio`.
+    pub integrate_bio: bool,
+    /// Higher Logic activated `IntegrateProfileImage`.
+    pub integrate_profile_image: bool,
+    /// Higher Logic activated `IntegrateSocialMediaSites`.
+    pub integrate_social: bool,
+}
+
+/// Integrations > Higher Logic: the settings, with the API key masked.
+#[utoipa::path(get, path = "/admin/api/integrations/higher-logic",
+    responses((status = 200, body = MaskedSettings), (status = "4XX", body = ErrorBody)),
+    security(("token" = [])))]
+async fn higher_logic_settings(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<MaskedSettings>, ApiError> {
+    Ok(Json(state.store.hl_settings().await?.masked()))
+}
+
+/// Saves the Higher Logic settings, as the console's form does; recorded in the audit log
+/// without the key.
+#[utoipa::path(put, path = "/admin/api/integrations/higher-logic",
+    request_body = HigherLogicSettingsInput,
+    responses((status = 200, body = MaskedSettings), (status = "4XX", body = ErrorBody)),
+    security(("token" = [])))]
+async fn save_higher_logic_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<HigherLogicSettingsInput>,
+) -> Result<Json<MaskedSettings>, ApiError> {
+    let update = SettingsUpdate::entered(
+        &input.tenant_code,
+        input.api_key.as_deref(),
+        input.base_url.as_deref(),
+        input.integrate_bio,
+        input.integrate_profile_image,
+        input.integrate_social,
+    );
+    Ok(Json(
+        state
+            .store
+            .save_hl_settings(&caller.actor(), update)
+            .await?,
+    ))
+}
+
+/// Test connection: sends Higher Logic an empty batch with the saved settings (nothing changes
+/// there) and says, in the console's words, whether the address, tenant code and key work.
+#[utoipa::path(post, path = "/admin/api/integrations/higher-logic/test",
+    responses((status = 200, body = ConnectionTest), (status = "4XX", body = ErrorBody)),
+    security(("token" = [])))]
+async fn test_higher_logic(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<ConnectionTest>, ApiError> {
+    Ok(Json(integrations::test_connection(&state).await?))
+}
+
+/// A group's Higher Logic sync: on or off, the type, and where it stands.
+#[derive(Serialize, ToSchema)]
+pub struct GroupSync {
+    pub group_key: String,
+    pub sync_enabled: bool,
+    /// The Higher Logic group type; null until sync is first saved on.
+    pub group_type: Option<GroupType>,
+    /// The type can no longer change: sync was saved on, and Higher Logic cannot turn a
+    /// community into a security group or back.
+    pub type_locked: bool,
+    /// The status in words, as the console's group page shows it.
+    pub message: String,
+    pub status: GroupStatus,
+}
+
+/// Turns a group's Higher Logic sync on or off.
+#[derive(Deserialize, ToSchema)]
+pub struct GroupSyncInput {
+    pub sync_enabled: bool,
+    /// Needed to turn sync on the first time. Once sync was saved on, a different type is
+    /// refused with 409.
+    pub group_type: Option<GroupType>,
+}
+
+pub(crate) async fn group_sync_view(state: &AppState, key: &str) -> StoreResult<GroupSync> {
+    let group = state.store.group(key).await?;
+    let status = state.store.hl_group_status(key).await?;
+    Ok(GroupSync {
+        message: status.message(),
+        group_type: group.hl_group_type.as_deref().map(GroupType::from_stored),
+        group_key: group.group_key,
+        sync_enabled: group.hl_sync_enabled,
+        type_locked: group.hl_type_locked,
+        status,
+    })
+}
+
+#[utoipa::path(get, path = "/admin/api/groups/{key}/sync",
+    params(("key" = String, Path, description = "The group key")),
+    responses((status = 200, body = GroupSync), (status = "4XX", body = ErrorBody)),
+    security(("token" = [])))]
+async fn show_group_sync(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiPath(key): ApiPath<String>,
+) -> Result<Json<GroupSync>, ApiError> {
+    Ok(Json(group_sync_view(&state, &key).await?))
+}
+
+/// Turning sync on queues the group's first full sync; turning it off pushes its contacts
+/// without it. Changing the type once sync was saved on answers 409.
+#[utoipa::path(put, path = "/admin/api/groups/{key}/sync", request_body = GroupSyncInput,
+    params(("key" = String, Path, description = "The group key")),
+    responses((status = 200, body = GroupSync), (status = "4XX", body = ErrorBody)),
+    security(("token" = [])))]
+async fn update_group_sync(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(key): ApiPath<String>,
+    ApiJson(input): ApiJson<GroupSyncInput>,
+) -> Result<Json<GroupSync>, ApiError> {
+    state
+        .store
+        .set_group_sync(&caller.actor(), &key, input.sync_enabled, input.group_type)
+        .await?;
+    Ok(Json(group_sync_view(&state, &key).await?))
+}
+
+/// The sync overall: the pending count, the last error, and every synced group's status.
+#[utoipa::path(get, path = "/admin/api/sync/status",
+    responses((status = 200, body = SyncStatus), (status = "4XX", body = ErrorBody)),
+    security(("token" = [])))]
+async fn sync_status(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<SyncStatus>, ApiError> {
+    Ok(Json(state.store.hl_status().await?))
+}
+
 struct TokenAuth;
 
 impl Modify for TokenAuth {
@@ -707,8 +870,10 @@ impl Modify for TokenAuth {
         list_fields, show_field, add_field, update_field,
         list_groups, add_group, show_group, update_group, preview_group,
         audit_log, worksheet,
+        higher_logic_settings, save_higher_logic_settings, test_higher_logic,
+        show_group_sync, update_group_sync, sync_status,
     ),
-    components(schemas(ErrorBody, ErrorDetail, FieldType, AppliesTo)),
+    components(schemas(ErrorBody, ErrorDetail, FieldType, AppliesTo, GroupType)),
     modifiers(&TokenAuth),
 )]
 pub struct ApiDoc;
@@ -727,8 +892,55 @@ mod tests {
             "/admin/api/fields/{key}",
             "/admin/api/groups/preview",
             "/admin/api/audit",
+            "/admin/api/integrations/higher-logic",
+            "/admin/api/integrations/higher-logic/test",
+            "/admin/api/groups/{key}/sync",
+            "/admin/api/sync/status",
         ] {
             assert!(paths.iter().any(|x| x.as_str() == p), "{p} missing");
+        }
+    }
+
+    #[test]
+    fn openapi_document_resolves_every_schema_reference() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("document as JSON");
+        let schemas = doc["components"]["schemas"]
+            .as_object()
+            .expect("component schemas");
+        for name in [
+            "MaskedSettings",
+            "HigherLogicSettingsInput",
+            "ConnectionTest",
+            "GroupSync",
+            "GroupSyncInput",
+            "GroupStatus",
+            "GroupType",
+            "SyncStatus",
+        ] {
+            assert!(schemas.contains_key(name), "{name} missing");
+        }
+        fn refs(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    for (k, v) in m {
+                        match (k.as_str(), v.as_str()) {
+                            ("$ref", Some(r)) => out.push(r.to_string()),
+                            _ => refs(v, out),
+                        }
+                    }
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(!found.is_empty());
+        for r in found {
+            let name = r
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("unexpected reference {r}"));
+            assert!(schemas.contains_key(name), "{r} does not resolve");
         }
     }
 

@@ -255,6 +255,13 @@ impl Store {
                     "API key must be one word of at most 500 characters",
                 ));
             }
+            // The masked form shown back (e.g. a settings page or answer sent back as is).
+            if key.contains('•') {
+                return Err(StoreError::invalid(
+                    "the API key given is the masked one: send the key itself, or leave it out \
+                     to keep the saved key",
+                ));
+            }
             s.api_key = key.to_string();
         }
         if let Some(url) = update.base_url {
