@@ -805,3 +805,31 @@ both_engines!(the_api_key_is_encrypted_at_rest, |db: TestDb| async move {
     let settings = store.hl_settings().await.unwrap();
     assert!(settings.api_key().is_empty() && !settings.is_configured());
 });
+
+both_engines!(
+    a_group_never_synced_has_no_work_of_its_own,
+    |db: TestDb| async move {
+        let (store, _double) = setup(&db).await;
+        add(&store, "U01", "North", true).await;
+        store
+            .add_group("test", Some("quiet"), "Quiet", north())
+            .await
+            .unwrap();
+        // Newly activated properties queue a re-push of every synced contact (a global fan-out).
+        store
+            .save_hl_settings(
+                "test",
+                SettingsUpdate {
+                    integrate_social: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(store.hl_status().await.unwrap().fanouts_pending > 0);
+        let status = store.hl_group_status("quiet").await.unwrap();
+        assert_eq!(status.state, "off", "{status:?}");
+        assert_eq!(status.pending, 0);
+        assert_eq!(status.message(), "Not synced to Higher Logic.");
+    }
+);

@@ -192,8 +192,18 @@ impl Store {
         let now = now_ms();
         let pending = pending + fanouts;
         let paused = engine.paused_until > now;
-        let (state, last_error, next_attempt_at, as_of) = if !group.hl_sync_enabled && pending == 0
-        {
+        // A group that is not synced has work only while Higher Logic still holds memberships
+        // of it to remove; queued work for other groups is not its own.
+        let off = !group.hl_sync_enabled && {
+            let (held,): (i64,) =
+                sqlx::query_as("SELECT COUNT(*) FROM hl_memberships WHERE group_id = $1")
+                    .bind(&group.id)
+                    .fetch_one(self.pool())
+                    .await?;
+            held == 0 || pending == 0
+        };
+        let pending = if off { 0 } else { pending };
+        let (state, last_error, next_attempt_at, as_of) = if off {
             ("off", None, None, None)
         } else if pending > 0 && (paused || retry_error.is_some()) {
             // Failing and retrying: the last error and when the next attempt is due.
