@@ -75,7 +75,17 @@ async fn assert_redirect_error(base: &str, url: &str, error: &str, what: &str) {
 }
 
 both_engines!(authorization_endpoint_refusals, |db: TestDb| async move {
-    let _setup = setup(&db).await;
+    let setup = setup(&db).await;
+    // A client that may ask for openid and profile only.
+    let pepper = pepper(&db, &setup.store).await;
+    let mut narrow = NewClient::new("Narrow", ClientType::Confidential, &[REDIRECT]);
+    narrow.client_id = Some("narrow".into());
+    narrow.allowed_scopes = vec!["openid".into(), "profile".into()];
+    setup
+        .store
+        .add_client("test", &pepper, narrow)
+        .await
+        .unwrap();
     let server = Server::start(&db).await;
     let base = server.base.as_str();
     let (_, challenge) = pkce();
@@ -143,10 +153,16 @@ both_engines!(authorization_endpoint_refusals, |db: TestDb| async move {
             "invalid_request",
             "malformed challenge",
         ),
+        // Unknown scope values are ignored (OIDC Core 3.1.2.1); nothing understood is left.
         (
-            with(&ok, "scope", "openid admin"),
+            with(&ok, "scope", "admin address"),
             "invalid_scope",
-            "unknown scope",
+            "only unknown scopes",
+        ),
+        (
+            with(&with(&ok, "client_id", "narrow"), "scope", "openid email"),
+            "invalid_scope",
+            "a scope not allowed for this client",
         ),
         (without(&ok, "scope"), "invalid_scope", "no scope"),
         (
@@ -515,7 +531,17 @@ both_engines!(token_endpoint_refusals, |db: TestDb| async move {
         (400, "invalid_grant".into()),
         "refresh token of another client"
     );
-    let r = token_request(
+    let r = token_request(base, id, secret, &[("grant_type", "refresh_token")]).await;
+    assert_eq!(err(&r), (400, "invalid_request".into()), "no refresh_token");
+    let r = refresh(base, id, secret, tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(
+        err(&r),
+        (400, "invalid_grant".into()),
+        "access token as refresh token"
+    );
+    // The other client's attempt did not burn the token; scope values this provider does not
+    // understand are ignored on refresh too (the client may resend its authorization scope).
+    let same = token_request(
         base,
         id,
         secret,
@@ -526,20 +552,10 @@ both_engines!(token_endpoint_refusals, |db: TestDb| async move {
         ],
     )
     .await;
-    assert_eq!(
-        err(&r),
-        (400, "invalid_scope".into()),
-        "wider scope on refresh"
-    );
-    let r = token_request(base, id, secret, &[("grant_type", "refresh_token")]).await;
-    assert_eq!(err(&r), (400, "invalid_request".into()), "no refresh_token");
-    let r = refresh(base, id, secret, tokens["access_token"].as_str().unwrap()).await;
-    assert_eq!(
-        err(&r),
-        (400, "invalid_grant".into()),
-        "access token as refresh token"
-    );
-    // Narrowing is allowed, and the other client's attempt did not burn the token.
+    assert_eq!(same.0, 200, "{}", same.1);
+    assert_eq!(same.1["scope"], "openid profile email");
+    let rt = same.1["refresh_token"].as_str().unwrap().to_string();
+    // Narrowing is allowed; widening again is not, and that refusal does not burn the token.
     let narrowed = token_request(
         base,
         id,
@@ -553,6 +569,24 @@ both_engines!(token_endpoint_refusals, |db: TestDb| async move {
     .await;
     assert_eq!(narrowed.0, 200, "{}", narrowed.1);
     assert_eq!(narrowed.1["scope"], "openid");
+    let narrow_rt = narrowed.1["refresh_token"].as_str().unwrap().to_string();
+    for (scope, what) in [
+        ("openid profile", "wider scope on refresh"),
+        ("offline_access", "no granted scope on refresh"),
+    ] {
+        let r = token_request(
+            base,
+            id,
+            secret,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &narrow_rt),
+                ("scope", scope),
+            ],
+        )
+        .await;
+        assert_eq!(err(&r), (400, "invalid_scope".into()), "{what}");
+    }
 
     // Userinfo.
     let r = http().get(format!("{base}/userinfo")).send().await.unwrap();

@@ -60,6 +60,8 @@ pub struct AuthRequest {
     pub prompt_login: bool,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// The `sub` of a verified `id_token_hint`: the member the client expects to be signed in.
+    pub hinted_sub: Option<String>,
     /// The request's own parameters, for the login form.
     pub carried: Vec<(String, String)>,
     pub target: RedirectTarget,
@@ -81,6 +83,18 @@ fn valid_challenge(c: &str) -> bool {
     (43..=128).contains(&c.len())
         && c.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// The scope values of `scope` this provider understands, de-duplicated, in request order;
+/// the others are dropped.
+pub fn understood_scopes(scope: &str) -> Vec<&str> {
+    let mut scopes: Vec<&str> = Vec::new();
+    for s in scope.split(' ') {
+        if SUPPORTED_SCOPES.contains(&s) && !scopes.contains(&s) {
+            scopes.push(s);
+        }
+    }
+    scopes
 }
 
 /// Checks an authorization request.
@@ -170,23 +184,17 @@ pub async fn validate(state: &AppState, params: &Params) -> OidcResult<AuthReque
         }
     }
 
-    // Scopes: known to this provider and allowed for this client.
-    let mut scopes: Vec<&str> = Vec::new();
-    for s in params.get("scope").unwrap_or_default().split(' ') {
-        if !s.is_empty() && !scopes.contains(&s) {
-            scopes.push(s);
-        }
-    }
+    // Scopes: values this provider does not understand are ignored (OIDC Core 3.1.2.1: "Scope
+    // values used that are not understood by an implementation SHOULD be ignored"; the token
+    // response says which were granted). A known scope the client may not have is refused.
+    let scopes = understood_scopes(params.get("scope").unwrap_or_default());
     if scopes.is_empty() {
-        return Err(fail(ErrorCode::InvalidScope, "scope is required"));
+        return Err(fail(
+            ErrorCode::InvalidScope,
+            "scope is required and must name at least one of: openid, profile, email",
+        ));
     }
     for s in &scopes {
-        if !SUPPORTED_SCOPES.contains(s) {
-            return Err(fail(
-                ErrorCode::InvalidScope,
-                &format!("scope {s:?} is not supported"),
-            ));
-        }
         if !client.allowed_scopes.iter().any(|a| a == s) {
             return Err(fail(
                 ErrorCode::InvalidScope,
@@ -275,6 +283,25 @@ pub async fn validate(state: &AppState, params: &Params) -> OidcResult<AuthReque
         },
     };
 
+    // id_token_hint (OIDC Core 3.1.2.1): an ID token this provider issued, expired or not
+    // (its audience may be another client); anything else is an invalid parameter value.
+    let hinted_sub = match params.get("id_token_hint") {
+        None => None,
+        Some(token) => Some(
+            state
+                .oidc
+                .verify_id_token_hint(token)
+                .await
+                .ok_or_else(|| {
+                    fail(
+                        ErrorCode::InvalidRequest,
+                        "id_token_hint is not an ID token issued by this provider",
+                    )
+                })?
+                .sub,
+        ),
+    };
+
     Ok(AuthRequest {
         redirect_uri: redirect_uri.to_string(),
         scope: scopes.join(" "),
@@ -285,6 +312,7 @@ pub async fn validate(state: &AppState, params: &Params) -> OidcResult<AuthReque
         prompt_login,
         max_age,
         login_hint: params.get("login_hint").map(str::to_string),
+        hinted_sub,
         carried: params.subset(CARRIED),
         client,
         target,
@@ -328,7 +356,13 @@ async fn authorize(state: AppState, session: Session, params: Params) -> OidcRes
                 let fresh_enough = request
                     .max_age
                     .is_none_or(|max| max > 0 && now_secs() - login.auth_time <= max);
-                if !request.prompt_login && fresh_enough {
+                // An id_token_hint naming someone else: this session is not the one asked for
+                // (login_required under prompt=none, otherwise the sign-in page).
+                let hinted_other = request
+                    .hinted_sub
+                    .as_deref()
+                    .is_some_and(|sub| sub != account.member_key);
+                if !request.prompt_login && fresh_enough && !hinted_other {
                     return issue_code(&state, &request, &login).await;
                 }
             }
@@ -499,6 +533,16 @@ async fn login_inner(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_scopes_are_dropped() {
+        assert_eq!(
+            understood_scopes("openid  address profile phone profile offline_access"),
+            vec!["openid", "profile"]
+        );
+        assert!(understood_scopes("address phone").is_empty());
+        assert!(understood_scopes("").is_empty());
+    }
 
     #[test]
     fn challenges() {

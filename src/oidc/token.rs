@@ -13,6 +13,7 @@ use subtle::ConstantTimeEq;
 
 use crate::accounts::Account;
 use crate::db::now_ms;
+use crate::oidc::authorize::understood_scopes;
 use crate::oidc::claims;
 use crate::oidc::error::{ErrorCode, OidcError, OidcResult};
 use crate::oidc::grants::{self, GrantInfo, Redeemed, Rotation, TokenKind};
@@ -184,22 +185,25 @@ async fn refresh(state: &AppState, client: &ClientInfo, params: &Params) -> Oidc
         tx.commit().await?;
         return Err(OidcError::invalid_grant("the account is not active"));
     };
-    // A refresh may narrow the scope, never widen it (RFC 6749 6).
+    // A refresh may narrow the scope, never widen it (RFC 6749 6). Values this provider does
+    // not understand are ignored, as at the authorization endpoint (a client may send the scope
+    // string it sent there).
     let scope = match params.get("scope") {
         None => record.scope.clone(),
         Some(requested) => {
             let granted: Vec<&str> = record.scopes().collect();
-            let mut narrowed: Vec<&str> = Vec::new();
-            for s in requested.split(' ').filter(|s| !s.is_empty()) {
-                if !granted.contains(&s) {
-                    return Err(OidcError::oauth(
-                        ErrorCode::InvalidScope,
-                        format!("scope {s:?} was not granted"),
-                    ));
-                }
-                if !narrowed.contains(&s) {
-                    narrowed.push(s);
-                }
+            let narrowed = understood_scopes(requested);
+            if let Some(s) = narrowed.iter().find(|s| !granted.contains(s)) {
+                return Err(OidcError::oauth(
+                    ErrorCode::InvalidScope,
+                    format!("scope {s:?} was not granted"),
+                ));
+            }
+            if narrowed.is_empty() {
+                return Err(OidcError::oauth(
+                    ErrorCode::InvalidScope,
+                    "scope names none of the granted scopes",
+                ));
             }
             narrowed.join(" ")
         }

@@ -1,10 +1,11 @@
 //! `/userinfo` (OIDC Core 5.3), GET and POST, with a bearer access token in the
 //! `Authorization` header (or, for POST, the `access_token` form field, RFC 6750 2.2).
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::{Form, Json};
+use axum::Json;
 use serde_json::Value;
 
 use crate::db::now_ms;
@@ -18,12 +19,31 @@ pub async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> 
     respond(userinfo(&state, &headers, &Params::default()).await)
 }
 
+/// `POST /userinfo`: the token in the `Authorization` header (with any body, or none and no
+/// `Content-Type`, as many clients send it), or in a form-encoded body (RFC 6750 2.2).
 pub async fn userinfo_post(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(pairs): Form<Vec<(String, String)>>,
+    body: Bytes,
 ) -> Response {
-    respond(userinfo(&state, &headers, &Params::new(pairs)).await)
+    respond(userinfo(&state, &headers, &form_params(&headers, &body)).await)
+}
+
+/// The form fields of a body, when it is `application/x-www-form-urlencoded`; a body of any
+/// other type carries no parameters here.
+fn form_params(headers: &HeaderMap, body: &[u8]) -> Params {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form || body.is_empty() {
+        return Params::default();
+    }
+    Params::new(form_urlencoded::parse(body).into_owned().collect())
 }
 
 fn respond(result: OidcResult<Value>) -> Response {

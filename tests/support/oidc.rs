@@ -346,3 +346,43 @@ pub async fn setup(db: &TestDb) -> Setup {
         secret,
     }
 }
+
+/// The header and the claims of a JWT (not verified: for looking at what was issued).
+pub fn jwt_parts(token: &str) -> (serde_json::Value, serde_json::Value) {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let mut parts = token.split('.');
+    let mut decode = || -> serde_json::Value {
+        let part = parts.next().expect("JWT part");
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("JSON")
+    };
+    let header = decode();
+    let claims = decode();
+    (header, claims)
+}
+
+/// A second member with an account and a password; returns its login e-mail.
+pub async fn add_second_member(store: &Store) -> &'static str {
+    const KEY: &str = "M-1002";
+    const SECOND_EMAIL: &str = "charles@example.org";
+    store
+        .add_member_with_account(
+            "test",
+            KEY,
+            MemberData {
+                kind: Kind::Person,
+                first_name: Some("Charles".into()),
+                last_name: Some("Babbage".into()),
+                email: Some(SECOND_EMAIL.into()),
+                ..Default::default()
+            },
+            Some((SECOND_EMAIL, Role::Member)),
+        )
+        .await
+        .expect("second member");
+    store
+        .set_password("test", KEY, PASSWORD)
+        .await
+        .expect("password");
+    SECOND_EMAIL
+}
