@@ -813,3 +813,94 @@ both_engines!(
         assert_eq!(r.status(), 303);
     }
 );
+
+both_engines!(id_token_hint_at_authorize, |db: TestDb| async move {
+    // OIDC Core 3.1.2.1: the hint names the member the client expects to be signed in.
+    let setup = setup(&db).await;
+    let second_email = add_second_member(&setup.store).await;
+    let server = Server::start(&db).await;
+    let base = server.base.as_str();
+    let (id, secret) = (setup.client_id.as_str(), setup.secret.as_str());
+
+    // Ada signs in on one browser, Charles on another; each gets an ID token.
+    let ada = browser();
+    let (code, verifier) = code_for(&ada, base, id, &[]).await;
+    let ada_token = exchange(base, id, secret, &code, &verifier).await.1["id_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let charles = browser();
+    let (verifier, challenge) = pkce();
+    let page = charles
+        .get(url_with(base, &base_params(&challenge)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = submit_login(&charles, base, &page, second_email, PASSWORD).await;
+    let code = query(&location(&r))["code"].clone();
+    let charles_token = exchange(base, id, secret, &code, &verifier).await.1["id_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(jwt_parts(&charles_token).1["sub"], "M-1002");
+
+    let (_, challenge) = pkce();
+    let ok = base_params(&challenge);
+    let silent = with(&ok, "prompt", "none");
+    // Ada's own hint: a code without a page.
+    let r = ada
+        .get(url_with(base, &with(&silent, "id_token_hint", &ada_token)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(query(&location(&r)).contains_key("code"));
+    // Charles's hint on Ada's browser: not the member asked for.
+    let r = ada
+        .get(url_with(
+            base,
+            &with(&silent, "id_token_hint", &charles_token),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let q = query(&location(&r));
+    assert_eq!(q["error"], "login_required");
+    assert_eq!((q["state"].as_str(), q["iss"].as_str()), ("xyz", base));
+    assert!(!q.contains_key("code"));
+    // Without prompt=none the sign-in page comes instead of a code for Ada.
+    let r = ada
+        .get(url_with(base, &with(&ok, "id_token_hint", &charles_token)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("name=\"password\""));
+    // Nobody signed in: login_required, whatever the hint.
+    let r = http()
+        .get(url_with(base, &with(&silent, "id_token_hint", &ada_token)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query(&location(&r))["error"], "login_required");
+    // Not an ID token of this provider: invalid_request, back to the client.
+    let mut forged = ada_token.clone();
+    forged.push('x');
+    for (hint, what) in [
+        (forged.as_str(), "forged signature"),
+        ("not-a-jwt", "not a JWT"),
+        ("eyJhbGciOiJub25lIn0.eyJzdWIiOiJNLTEwMDEifQ.", "alg none"),
+    ] {
+        assert_redirect_error(
+            base,
+            &url_with(base, &with(&silent, "id_token_hint", hint)),
+            "invalid_request",
+            what,
+        )
+        .await;
+    }
+});
