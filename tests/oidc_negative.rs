@@ -904,3 +904,61 @@ both_engines!(id_token_hint_at_authorize, |db: TestDb| async move {
         .await;
     }
 });
+
+both_engines!(
+    code_replayed_after_it_expired_and_cleanup_ran,
+    |db: TestDb| async move {
+        // oidcc-codereuse-30seconds with codes shorter-lived than the delay: the spent code
+        // outlives the cleanup while its tokens live, so the late replay still revokes them.
+        let setup = setup(&db).await;
+        let env = [("GUILDGATE_OIDC__CODE_LIFETIME_SECS", "1")];
+        let server = Server::start_with(&db, &env).await;
+        let base = server.base.clone();
+        let (id, secret) = (setup.client_id.as_str(), setup.secret.as_str());
+        let browser = browser();
+        let (code, verifier) = code_for(&browser, &base, id, &[]).await;
+        let tokens = exchange(&base, id, secret, &code, &verifier).await.1;
+        let access = tokens["access_token"].as_str().unwrap().to_string();
+        // A second code, never used: the cleanup must delete it.
+        let _unused = code_for(&browser, &base, id, &[]).await;
+        let count = || async {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM oidc_codes")
+                .fetch_one(setup.store.pool())
+                .await
+                .unwrap();
+            n
+        };
+        assert_eq!(count().await, 2);
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        // The cleanup runs when the server starts (and every five minutes).
+        server.stop();
+        let server = Server::start_with(&db, &env).await;
+        let base = server.base.clone();
+        let mut left = count().await;
+        for _ in 0..100 {
+            if left < 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            left = count().await;
+        }
+        assert_eq!(
+            left, 1,
+            "the expired unused code is deleted, the spent one kept"
+        );
+        assert_eq!(userinfo(&base, &access).await.0, 200);
+        let r = exchange(&base, id, secret, &code, &verifier).await;
+        assert_eq!(
+            (r.0, r.1["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "late replay"
+        );
+        assert_eq!(
+            userinfo(&base, &access).await.0,
+            401,
+            "access token of the replayed code"
+        );
+        let r = refresh(&base, id, secret, tokens["refresh_token"].as_str().unwrap()).await;
+        assert_eq!((r.0, r.1["error"].as_str()), (400, Some("invalid_grant")));
+    }
+);

@@ -352,11 +352,17 @@ pub async fn revoke_all_of_account(tx: &mut Transaction, account_id: &str) -> St
 /// Deletes expired codes, tokens and sessions (a background task calls it).
 pub async fn delete_expired(store: &Store) -> StoreResult<u64> {
     let now = now_ms();
-    let codes = sqlx::query("DELETE FROM oidc_codes WHERE expires_at <= $1")
-        .bind(now)
-        .execute(store.pool())
-        .await?
-        .rows_affected();
+    // A spent code is kept while tokens issued from it live: a replay of it, however late,
+    // must still find it to revoke them (RFC 6749 4.1.2).
+    let codes = sqlx::query(
+        "DELETE FROM oidc_codes WHERE expires_at <= $1 AND (used_at IS NULL OR NOT EXISTS \
+         (SELECT 1 FROM oidc_tokens t WHERE t.grant_id = oidc_codes.grant_id \
+         AND t.expires_at > $1 AND t.revoked_at IS NULL))",
+    )
+    .bind(now)
+    .execute(store.pool())
+    .await?
+    .rows_affected();
     // Spent and revoked tokens are kept until they expire: replay detection needs them.
     let tokens = sqlx::query("DELETE FROM oidc_tokens WHERE expires_at <= $1")
         .bind(now)
