@@ -57,6 +57,17 @@ async fn assert_page(url: &str, what: &str) {
     assert!(body.contains("<h1>"), "{what}: {body}");
 }
 
+/// RFC 6749 5.2 / 4.1.2.1: error_description is `%x20-21 / %x23-5B / %x5D-7E`.
+fn assert_rfc6749_description(description: &str) {
+    assert!(
+        !description.is_empty()
+            && description
+                .bytes()
+                .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\'),
+        "error_description outside the RFC 6749 set: {description:?}"
+    );
+}
+
 /// The request is answered with a redirect to the client carrying `error`, `state`, `iss`.
 async fn assert_redirect_error(base: &str, url: &str, error: &str, what: &str) {
     let r = get(url).await;
@@ -228,6 +239,21 @@ both_engines!(authorization_endpoint_refusals, |db: TestDb| async move {
         "repeated scope",
     )
     .await;
+
+    // error_description keeps to RFC 6749's character set (no '"', no '\\', printable ASCII),
+    // whatever the request carried.
+    let mut odd = ok.clone();
+    odd.push(("pr\"om\\pt\u{e9}", "1".into()));
+    odd.push(("pr\"om\\pt\u{e9}", "2".into()));
+    for (params, what) in [
+        (odd, "repeated odd parameter"),
+        (with(&ok, "prompt", "bo\"gus\u{e9}"), "odd prompt value"),
+    ] {
+        let r = get(&url_with(base, &params)).await;
+        let q = query(&location(&r));
+        assert_eq!(q["error"], "invalid_request", "{what}");
+        assert_rfc6749_description(&q["error_description"]);
+    }
 
     // POST /authorize is the same endpoint.
     let r = http()
@@ -531,6 +557,23 @@ both_engines!(token_endpoint_refusals, |db: TestDb| async move {
         (400, "invalid_grant".into()),
         "refresh token of another client"
     );
+    let r = token_request(
+        base,
+        id,
+        secret,
+        &[
+            ("grant_type", "refresh_token"),
+            ("x\"\\\u{e9}", "1"),
+            ("x\"\\\u{e9}", "2"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        err(&r),
+        (400, "invalid_request".into()),
+        "odd repeated name"
+    );
+    assert_rfc6749_description(r.1["error_description"].as_str().unwrap());
     let r = token_request(base, id, secret, &[("grant_type", "refresh_token")]).await;
     assert_eq!(err(&r), (400, "invalid_request".into()), "no refresh_token");
     let r = refresh(base, id, secret, tokens["access_token"].as_str().unwrap()).await;

@@ -198,7 +198,7 @@ pub async fn validate(state: &AppState, params: &Params) -> OidcResult<AuthReque
         if !client.allowed_scopes.iter().any(|a| a == s) {
             return Err(fail(
                 ErrorCode::InvalidScope,
-                &format!("scope {s:?} is not allowed for this client"),
+                &format!("scope '{s}' is not allowed for this client"),
             ));
         }
     }
@@ -259,7 +259,7 @@ pub async fn validate(state: &AppState, params: &Params) -> OidcResult<AuthReque
             other => {
                 return Err(fail(
                     ErrorCode::InvalidRequest,
-                    &format!("prompt value {other:?} is not supported"),
+                    &format!("prompt value '{other}' is not supported"),
                 ))
             }
         }

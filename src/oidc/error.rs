@@ -178,6 +178,27 @@ impl From<tower_sessions::session::Error> for OidcError {
     }
 }
 
+/// An `error_description` as RFC 6749 (5.2, 4.1.2.1) allows it: printable ASCII without `"`
+/// and `\` (`%x20-21 / %x23-5B / %x5D-7E`). Descriptions may quote request values (a
+/// repeated parameter's name, a scope), so every one passes through here: `"` becomes `'`,
+/// `\` becomes `/`, anything else outside the set `?`; at most 200 characters.
+pub fn safe_description(description: &str) -> String {
+    let mut out: String = description
+        .chars()
+        .take(200)
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            ' '..='~' => c,
+            _ => '?',
+        })
+        .collect();
+    if out.trim().is_empty() {
+        out = "error".into();
+    }
+    out
+}
+
 /// Builds `redirect_uri?error=...&error_description=...&state=...&iss=...` (RFC 6749 4.1.2.1,
 /// RFC 9207), keeping any query the registered URI already has.
 pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
@@ -218,6 +239,7 @@ impl IntoResponse for OidcError {
                 } else {
                     StatusCode::BAD_REQUEST
                 };
+                let description = safe_description(&description);
                 let mut response = (
                     status,
                     Json(json!({ "error": code.as_str(), "error_description": description })),
@@ -234,10 +256,10 @@ impl IntoResponse for OidcError {
                 response
             }
             OidcError::Bearer { code, description } => {
+                let description = safe_description(&description);
                 let challenge = format!(
-                    "Bearer error=\"{}\", error_description=\"{}\"",
+                    "Bearer error=\"{}\", error_description=\"{description}\"",
                     code.as_str(),
-                    description.replace(['"', '\\'], "'")
                 );
                 let status = if code == ErrorCode::InvalidRequest {
                     StatusCode::BAD_REQUEST
@@ -261,6 +283,7 @@ impl IntoResponse for OidcError {
                 description,
                 target,
             } => {
+                let description = safe_description(&description);
                 let mut params = vec![
                     ("error", code.as_str()),
                     ("error_description", description.as_str()),
@@ -301,4 +324,20 @@ fn server_error() -> Response {
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_keep_to_the_rfc_6749_character_set() {
+        let d = safe_description("parameter \"sc\\ope\u{e9}\u{1F600}\n\" is repeated");
+        assert_eq!(d, "parameter 'sc/ope???' is repeated");
+        assert!(d
+            .bytes()
+            .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\'));
+        assert_eq!(safe_description(&"x".repeat(500)).len(), 200);
+        assert_eq!(safe_description(""), "error");
+    }
 }

@@ -196,7 +196,7 @@ async fn refresh(state: &AppState, client: &ClientInfo, params: &Params) -> Oidc
             if let Some(s) = narrowed.iter().find(|s| !granted.contains(s)) {
                 return Err(OidcError::oauth(
                     ErrorCode::InvalidScope,
-                    format!("scope {s:?} was not granted"),
+                    format!("scope '{s}' was not granted"),
                 ));
             }
             if narrowed.is_empty() {
