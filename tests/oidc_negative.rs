@@ -632,12 +632,17 @@ both_engines!(token_endpoint_refusals, |db: TestDb| async move {
     }
 
     // Userinfo.
+    // No token at all: a bare challenge, without an error code (RFC 6750 section 3.1).
     let r = http().get(format!("{base}/userinfo")).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    assert!(r.headers()["www-authenticate"]
-        .to_str()
-        .unwrap()
-        .starts_with("Bearer"));
+    assert_eq!(
+        r.headers()["www-authenticate"].to_str().unwrap(),
+        "Bearer realm=\"guildgate\""
+    );
+    // The scheme without a token is a malformed request.
+    let (status, challenge, _) = userinfo(base, "").await;
+    assert_eq!(status, 400);
+    assert!(challenge.contains("error=\"invalid_request\""), "{challenge}");
     let (status, challenge, _) = userinfo(base, "made-up").await;
     assert_eq!(status, 401);
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");

@@ -77,6 +77,10 @@ pub enum OidcError {
         code: ErrorCode,
         description: String,
     },
+    /// A request to a protected resource with no token at all: a bare challenge, no error
+    /// code (RFC 6750 section 3.1).
+    #[error("no access token")]
+    BearerMissing,
     /// An authorization error sent back to the client's (verified) redirect URI.
     #[error("{}: {description}", code.as_str())]
     Redirect {
@@ -255,6 +259,17 @@ impl IntoResponse for OidcError {
                 }
                 response
             }
+            OidcError::BearerMissing => (
+                StatusCode::UNAUTHORIZED,
+                [
+                    (
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Bearer realm=\"guildgate\""),
+                    ),
+                    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                ],
+            )
+                .into_response(),
             OidcError::Bearer { code, description } => {
                 let description = safe_description(&description);
                 let challenge = format!(

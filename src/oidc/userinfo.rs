@@ -85,6 +85,7 @@ fn bearer_token<'a>(headers: &'a HeaderMap, params: &'a Params) -> OidcResult<&'
             description: "send the access token once".into(),
         }),
         (Some(t), None) | (None, Some(t)) if !t.is_empty() => Ok(t),
+        (None, None) => Err(OidcError::BearerMissing),
         _ => Err(OidcError::Bearer {
             code: ErrorCode::InvalidToken,
             description: "an access token is required".into(),
