@@ -2,6 +2,7 @@
 //! (chromedriver + fantoccini). `.ci/run` installs Debian's `chromium` and `chromium-driver`;
 //! a missing browser fails the test, it never skips it.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -30,7 +31,9 @@ impl Browser {
             );
         }
         let port = super::free_port();
+        // Its own process group, so that a failed test can take Chromium down with it.
         let driver = Command::new(CHROMEDRIVER)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -166,6 +169,10 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // chromedriver and the Chromium it started (a panicking test never reaches `close`).
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
