@@ -642,7 +642,10 @@ both_engines!(token_endpoint_refusals, |db: TestDb| async move {
     // The scheme without a token is a malformed request.
     let (status, challenge, _) = userinfo(base, "").await;
     assert_eq!(status, 400);
-    assert!(challenge.contains("error=\"invalid_request\""), "{challenge}");
+    assert!(
+        challenge.contains("error=\"invalid_request\""),
+        "{challenge}"
+    );
     let (status, challenge, _) = userinfo(base, "made-up").await;
     assert_eq!(status, 401);
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
