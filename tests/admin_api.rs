@@ -359,10 +359,10 @@ both_engines!(members_fields_groups_and_audit, |db: TestDb| async move {
     let (s, b) = api.call(Method::POST, "/members/P2/deactivate", None).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["account"]["state"], "deactivated");
-    assert!(b["higher_logic"]["reason"]
+    assert!(b["higher_logic"]["note"]
         .as_str()
         .unwrap()
-        .contains("deactivated"));
+        .contains("account deactivated: sign-in is refused"));
     assert!(b["account"].get("password_hash").is_none());
     let (_, b) = api.call(Method::POST, "/members/P2/reactivate", None).await;
     assert_eq!(b["account"]["state"], "active");
@@ -681,6 +681,53 @@ both_engines!(
         assert_eq!(groups[0]["state"], "up_to_date");
         assert_eq!(groups[0]["without_account"], 1);
 
+        // A record Higher Logic refuses is listed with its answer, and sent again on request.
+        double.set_faults(hl_double::Faults {
+            reject_keys: ["P1".to_string()].into(),
+            ..Default::default()
+        });
+        let (s, b) = api.call(Method::POST, "/members/P1/deactivate", None).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let mut b = Value::Null;
+        for _ in 0..150 {
+            b = reader.get("/sync/refused").await.1;
+            if b["total"] == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        assert_eq!(b["total"], 1, "{b}");
+        assert_eq!(b["contacts"][0]["member_key"], "P1");
+        assert!(
+            b["contacts"][0]["error"]
+                .as_str()
+                .is_some_and(|e| !e.is_empty()),
+            "{b}"
+        );
+        let (s, refused) = reader.call(Method::POST, "/sync/retry-refused", None).await;
+        assert_error(s, &refused, StatusCode::FORBIDDEN, "forbidden");
+        double.set_faults(hl_double::Faults::default());
+        let (s, requeued) = api.call(Method::POST, "/sync/retry-refused", None).await;
+        assert_eq!(s, StatusCode::OK, "{requeued}");
+        assert_eq!(requeued["requeued"], 1);
+        for _ in 0..150 {
+            b = reader.get("/sync/status").await.1;
+            if b["pending"] == 0 && b["parked"] == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        assert_eq!(
+            (b["pending"].clone(), b["parked"].clone()),
+            (json!(0), json!(0)),
+            "{b}"
+        );
+        assert_eq!(reader.get("/sync/refused").await.1["total"], 0);
+        // Deactivated, and still a contact in Higher Logic.
+        assert!(double.with(|s| s.members_of("g1").contains("P1")));
+        let (s, _) = api.call(Method::POST, "/members/P1/reactivate", None).await;
+        assert_eq!(s, StatusCode::OK);
+
         // Off again: the type stays locked.
         let (s, b) = api
             .call(
@@ -812,6 +859,8 @@ both_engines!(openapi_sweep_finds_no_500, |db: TestDb| async move {
         ("/admin/api/groups/{key}/sync", "get"),
         ("/admin/api/groups/{key}/sync", "put"),
         ("/admin/api/sync/status", "get"),
+        ("/admin/api/sync/refused", "get"),
+        ("/admin/api/sync/retry-refused", "post"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),

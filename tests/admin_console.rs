@@ -157,6 +157,7 @@ fn pages() -> Vec<&'static str> {
         "/admin/api-tokens",
         "/admin/sso",
         "/admin/integrations/higher-logic",
+        "/admin/sso/worksheet.json",
     ]
 }
 
@@ -175,6 +176,7 @@ fn forms() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
             vec![("tenant_code", "T"), ("api_key", "k")],
         ),
         ("/admin/integrations/higher-logic/test", vec![]),
+        ("/admin/integrations/higher-logic/retry-refused", vec![]),
         (
             "/admin/groups/g1/sync",
             vec![("sync", "on"), ("group_type", "community")],
@@ -317,6 +319,11 @@ both_engines!(console_pages_work, |db: TestDb| async move {
     let (_, html, _) = get(&admin, &location.map(|l| format!("{base}{l}")).unwrap()).await;
     assert!(html.contains("Account deactivated"), "notice shown: {html}");
     assert!(html.contains("Reactivate account"));
+    // Deactivation refuses the sign-in; it does not take the contact out of Higher Logic.
+    assert!(
+        html.contains("Higher Logic keeps the contact and still receives its changes"),
+        "{html}"
+    );
     let (s, _, _) = post(
         &admin,
         &format!("{base}/admin/members/P1/reactivate"),
@@ -735,6 +742,56 @@ both_engines!(
         let expected: std::collections::BTreeSet<String> =
             ["A1", "P1"].iter().map(|s| s.to_string()).collect();
         assert_eq!(double.with(|s| s.members_of("g1")), expected);
+        // A record Higher Logic refuses: listed on the Higher Logic page with its answer, and
+        // sent again with the button once the cause is gone.
+        double.set_faults(hl_double::Faults {
+            reject_keys: ["P1".to_string()].into(),
+            ..Default::default()
+        });
+        store
+            .set_field_value("test", "P1", "chapter", "South")
+            .await
+            .unwrap();
+        let mut html = String::new();
+        for _ in 0..150 {
+            html = get(&admin, &page).await.1;
+            if html.contains("id=\"refused\"") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        assert!(html.contains("Refused by Higher Logic"), "{html}");
+        assert!(html.contains(">P1</a>"), "{html}");
+        double.set_faults(hl_double::Faults::default());
+        let (s, _, location) = post(
+            &admin,
+            &format!("{page}/retry-refused"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        assert_eq!(
+            location.as_deref(),
+            Some("/admin/integrations/higher-logic")
+        );
+        html = get(&admin, &page).await.1;
+        assert!(
+            html.contains("1 refused contact is back in the queue"),
+            "{html}"
+        );
+        for _ in 0..150 {
+            html = get(&admin, &page).await.1;
+            if !html.contains("id=\"refused\"") && html.contains("· 0 changes pending") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        assert!(!html.contains("id=\"refused\""), "{html}");
+        assert_eq!(
+            double.with(|s| s.detail("P1", "FirstName")).as_deref(),
+            Some("Bob")
+        );
+
         // No secret in the audit log.
         let (_, html, _) = get(&admin, &format!("{base}/admin/audit")).await;
         assert!(!html.contains("the-real-api-key-0001") && !html.contains("wrong-key-000000000"));

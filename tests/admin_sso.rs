@@ -176,6 +176,16 @@ both_engines!(
         // The worksheet against the discovery document: the two never disagree.
         let ws = worksheet(&base, &api_token).await;
         assert!(!ws.to_string().contains(&secret));
+        // The page's JSON link gives the signed-in administrator the same document.
+        let from_console: Value = admin
+            .get(format!("{base}/admin/sso/worksheet.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(from_console, ws);
         let discovery: Value = Client::new()
             .get(format!("{base}/.well-known/openid-configuration"))
             .send()

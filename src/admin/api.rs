@@ -22,7 +22,7 @@ use crate::custom_fields::{AppliesTo, CustomField, FieldSpec, FieldType, FieldUp
 use crate::db::{StoreError, StoreResult};
 use crate::groups::{Condition, Group, GroupMembers, Selection};
 use crate::higher_logic::settings::{MaskedSettings, SettingsUpdate};
-use crate::higher_logic::status::{GroupStatus, SyncStatus};
+use crate::higher_logic::status::{GroupStatus, ParkedContact, SyncStatus};
 use crate::higher_logic::GroupType;
 use crate::members::{Kind, Member, MemberFilter};
 use crate::server::AppState;
@@ -202,6 +202,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/integrations/higher-logic/test", post(test_higher_logic))
         .route("/sync/status", get(sync_status))
+        .route("/sync/refused", get(refused_contacts))
+        .route("/sync/retry-refused", post(retry_refused))
         .route("/audit", get(audit_log))
         .route("/worksheet", get(worksheet))
         // Reads the body before answering, so a client still sending one is not cut off.
@@ -286,22 +288,29 @@ pub struct SyncEligibility {
     pub synced: bool,
     /// Why not, in words, when `synced` is false.
     pub reason: Option<String>,
+    /// What else an administrator should know (a deactivated account is still synced).
+    pub note: Option<String>,
 }
 
 fn eligibility(account: Option<&Account>, groups: &[GroupRef]) -> SyncEligibility {
     let reason = match account {
         None => Some("no user account: members without one are never sent to Higher Logic"),
-        Some(a) if !a.is_active() => {
-            Some("account deactivated: Higher Logic keeps the contact, but sign-in is refused")
-        }
         Some(_) if !groups.iter().any(|g| g.synced_to_higher_logic) => {
             Some("in no group that syncs to Higher Logic")
         }
         Some(_) => None,
     };
+    // Deactivation never deletes the contact in Higher Logic: its record and groups are still
+    // kept current there; it is the sign-in that is refused.
+    let note = account.filter(|a| !a.is_active()).map(|_| {
+        "account deactivated: sign-in is refused; Higher Logic keeps the contact and still \
+         receives its changes"
+            .to_string()
+    });
     SyncEligibility {
         synced: reason.is_none(),
         reason: reason.map(str::to_string),
+        note,
     }
 }
 
@@ -842,6 +851,56 @@ async fn sync_status(
     Ok(Json(state.store.hl_status().await?))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RefusedQuery {
+    /// How many to list (1 to 1000; 100 when absent).
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RefusedContacts {
+    /// How many contacts Higher Logic refused in all.
+    pub total: i64,
+    /// The first `limit` of them, by member key, with Higher Logic's answer.
+    pub contacts: Vec<ParkedContact>,
+}
+
+/// The contacts Higher Logic refused (parked: the rest of the sync goes on without them).
+#[utoipa::path(get, path = "/admin/api/sync/refused", params(RefusedQuery),
+    responses((status = 200, body = RefusedContacts), (status = "4XX", body = ErrorBody)),
+    security(("token" = [])))]
+async fn refused_contacts(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiQuery(q): ApiQuery<RefusedQuery>,
+) -> Result<Json<RefusedContacts>, ApiError> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(Json(RefusedContacts {
+        total: state.store.hl_status().await?.parked,
+        contacts: state.store.hl_parked(limit).await?,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Requeued {
+    /// How many refused contacts are back in the queue.
+    pub requeued: u64,
+}
+
+/// Sends every refused contact again (once the cause is fixed).
+#[utoipa::path(post, path = "/admin/api/sync/retry-refused",
+    responses((status = 200, body = Requeued), (status = "4XX", body = ErrorBody)),
+    security(("token" = [])))]
+async fn retry_refused(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<Requeued>, ApiError> {
+    Ok(Json(Requeued {
+        requeued: state.store.hl_retry_parked().await?,
+    }))
+}
+
 struct TokenAuth;
 
 impl Modify for TokenAuth {
@@ -871,7 +930,7 @@ impl Modify for TokenAuth {
         list_groups, add_group, show_group, update_group, preview_group,
         audit_log, worksheet,
         higher_logic_settings, save_higher_logic_settings, test_higher_logic,
-        show_group_sync, update_group_sync, sync_status,
+        show_group_sync, update_group_sync, sync_status, refused_contacts, retry_refused,
     ),
     components(schemas(ErrorBody, ErrorDetail, FieldType, AppliesTo, GroupType)),
     modifiers(&TokenAuth),
@@ -896,6 +955,8 @@ mod tests {
             "/admin/api/integrations/higher-logic/test",
             "/admin/api/groups/{key}/sync",
             "/admin/api/sync/status",
+            "/admin/api/sync/refused",
+            "/admin/api/sync/retry-refused",
         ] {
             assert!(paths.iter().any(|x| x.as_str() == p), "{p} missing");
         }

@@ -22,7 +22,7 @@ use crate::custom_fields::{AppliesTo, CustomField, FieldSpec, FieldType, FieldUp
 use crate::db::{format_ms, StoreError};
 use crate::groups::{Condition, Group, Selection};
 use crate::higher_logic::settings::{MaskedSettings, SettingsUpdate};
-use crate::higher_logic::status::SyncStatus;
+use crate::higher_logic::status::{ParkedContact, SyncStatus};
 use crate::higher_logic::GroupType;
 use crate::mail::Mailer;
 use crate::members::{Member, MemberFilter};
@@ -173,6 +173,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/members/{key}/invite", post(invite))
         .route("/admin/sso", get(sso))
         .route("/admin/sso/register", post(register_sso))
+        .route("/admin/sso/worksheet.json", get(worksheet_json))
         .route("/admin/sso/rotate-secret", post(rotate_sso_secret))
         .route("/admin/static/copy.js", get(copy_js))
         .route("/admin/static/preview.js", get(preview_js))
@@ -184,6 +185,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(
             "/admin/integrations/higher-logic/test",
             post(test_higher_logic),
+        )
+        .route(
+            "/admin/integrations/higher-logic/retry-refused",
+            post(retry_refused),
         )
         .route("/admin/groups/{key}/sync", post(group_sync))
         .layer(sessions::layer(&state.store, &state.settings))
@@ -608,6 +613,12 @@ async fn rotate_sso_secret(
         )
         .await?;
     sso_page(&state, admin, StatusCode::OK, None, Some(secret)).await
+}
+
+/// The worksheet as JSON for a signed-in administrator (the same document as
+/// `/admin/api/worksheet`, which takes an API token instead).
+async fn worksheet_json(State(state): State<AppState>, _admin: Admin) -> ConsoleResult<Response> {
+    Ok(axum::Json(sso::worksheet(&state).await?).into_response())
 }
 
 /// The worksheet's copy buttons: progressive enhancement, served from here so the CSP can stay
@@ -1180,6 +1191,8 @@ struct HigherLogicPage {
     error: Option<String>,
     settings: MaskedSettings,
     status: SyncStatus,
+    /// The contacts Higher Logic refused, with its reasons (the first 100).
+    refused: Vec<ParkedContact>,
     test: Option<ConnectionTest>,
 }
 
@@ -1199,6 +1212,7 @@ async fn higher_logic_page(
             error,
             settings: state.store.hl_settings().await?.masked(),
             status: state.store.hl_status().await?,
+            refused: state.store.hl_parked(100).await?,
             test,
         },
     ))
@@ -1258,6 +1272,23 @@ async fn test_higher_logic(
     admin.check_csrf(&form.csrf_token).await?;
     let test = integrations::test_connection(&state).await?;
     higher_logic_page(&state, admin, StatusCode::OK, None, Some(test)).await
+}
+
+/// Puts every contact Higher Logic refused back in the queue (once the cause is fixed).
+async fn retry_refused(
+    State(state): State<AppState>,
+    admin: Admin,
+    Form(form): Form<TokenOnly>,
+) -> ConsoleResult<Response> {
+    admin.check_csrf(&form.csrf_token).await?;
+    let n = state.store.hl_retry_parked().await?;
+    admin
+        .flash(format!(
+            "{n} refused {} back in the queue: they are sent again now.",
+            if n == 1 { "contact is" } else { "contacts are" }
+        ))
+        .await?;
+    Ok(Redirect::to("/admin/integrations/higher-logic").into_response())
 }
 
 // ----- audit log -----------------------------------------------------------------------------

@@ -113,7 +113,7 @@ fn counted(n: i64, one: &str, many: &str) -> String {
 }
 
 /// A parked contact, with Higher Logic's reason.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
 pub struct ParkedContact {
     pub member_key: String,
     pub error: Option<String>,

@@ -134,7 +134,8 @@ fn backoff(cfg: &WorkerConfig, failures: u32) -> Duration {
         .backoff_base_ms
         .saturating_mul(1u64 << failures.min(20))
         .min(cfg.backoff_max_ms);
-    // Full jitter over the upper half, so instances do not retry in step.
+    // "Equal jitter": a random delay between half and all of the step, so instances do not
+    // retry in step and none retries much sooner than the backoff asks.
     let ms = rand::thread_rng().gen_range(exp / 2..=exp.max(1));
     Duration::from_millis(ms)
 }
