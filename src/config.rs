@@ -29,6 +29,10 @@ pub enum ConfigError {
 pub struct Settings {
     /// Address the HTTP server listens on.
     pub listen: SocketAddr,
+    /// When set, `/metrics` is served only on this address (with `/healthz` and `/readyz`),
+    /// not on `listen`: a management port that stays off the public side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Public base URL of the provider; the OpenID `iss` value.
     pub issuer: String,
     /// `sqlite://path` (default) or `postgres://...`.
@@ -90,6 +94,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_listen: None,
             issuer: "http://127.0.0.1:8080".into(),
             database_url: "sqlite://data/guildgate.db".into(),
             data_dir: PathBuf::from("data"),

@@ -58,10 +58,16 @@ impl IntoResponse for HttpError {
 
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
+    let probes = Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/readyz", get(readyz));
+    // With a management address, the metrics stay off the public listener.
+    let probes = if state.settings.metrics_listen.is_none() {
+        probes.route("/metrics", get(metrics))
+    } else {
+        probes
+    };
+    probes
         .nest("/admin/api", crate::admin::api::router())
         .merge(crate::oidc::routes::router(&state))
         .merge(crate::admin::console::router(&state))
@@ -83,6 +89,19 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
         method = %request.method(),
         path = %request.uri().path(),
     )
+}
+
+/// The management listener (`metrics_listen`): metrics and the probes, nothing else.
+pub fn management_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
 }
 
 /// Prometheus metrics (the Higher Logic sync's queue, pushes, failures and latency).
@@ -119,6 +138,14 @@ pub async fn serve(settings: Settings, store: Store) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
     let addr = listener.local_addr()?;
+    let management = match settings.metrics_listen {
+        Some(at) => Some(
+            TcpListener::bind(at)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {at} (metrics_listen): {e}"))?,
+        ),
+        None => None,
+    };
     let oidc = crate::oidc::provider::Provider::start(&settings, &store).await?;
     crate::oidc::grants::spawn_cleanup(store.clone());
     let sync_worker = if settings.higher_logic.worker {
@@ -139,12 +166,39 @@ pub async fn serve(settings: Settings, store: Store) -> anyhow::Result<()> {
         "Guildgate listening on http://{addr} (issuer {})",
         state.settings.issuer()
     );
+    // One signal stops both listeners.
+    let (stopping, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let management = match management {
+        Some(listener) => {
+            let at = listener.local_addr()?;
+            tracing::info!(%at, "metrics listening");
+            println!("Metrics on http://{at}/metrics");
+            let app = management_router(state.clone());
+            let stop = stopped(stop_rx.clone());
+            Some(tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }))
+        }
+        None => None,
+    };
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stopping.send(true);
+    });
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(stopped(stop_rx))
     .await?;
+    if let Some(task) = management {
+        task.await??;
+    }
     // Let the sync worker finish the push in flight: its claims would otherwise wait for
     // their lease to expire.
     if let Some((stop, task)) = sync_worker {

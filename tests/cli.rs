@@ -229,6 +229,57 @@ both_engines!(serve_first_start_and_health, |db: TestDb| async move {
     assert_eq!(json["account"]["must_change_password"], true);
 });
 
+both_engines!(metrics_on_a_management_address, |db: TestDb| async move {
+    let client = reqwest::Client::new();
+    // By default `/metrics` is on the main listener.
+    let server = Server::start(&db).await;
+    let r = client
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(server.stop().success());
+
+    // With `metrics_listen`, only there (with the probes), and both listeners stop together.
+    let port = support::free_port();
+    let at = format!("127.0.0.1:{port}");
+    let server = Server::start_with(&db, &[("GUILDGATE_METRICS_LISTEN", &at)]).await;
+    let r = client
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "not on the public listener");
+    let mut body = String::new();
+    for _ in 0..50 {
+        if let Ok(r) = client.get(format!("http://{at}/metrics")).send().await {
+            body = r.text().await.unwrap();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(body.contains("guildgate_hl_queue_depth"), "{body}");
+    let r = client
+        .get(format!("http://{at}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), "ready");
+    let r = client
+        .get(format!("http://{at}/admin/members"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "nothing else on the management address");
+    assert!(server.stop().success(), "graceful shutdown of both exits 0");
+    assert!(client
+        .get(format!("http://{at}/healthz"))
+        .send()
+        .await
+        .is_err());
+});
+
 #[test]
 fn bad_configuration_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
