@@ -99,13 +99,19 @@ pub async fn issue_code(
 pub async fn redeem_code(tx: &mut Transaction, code: &str) -> StoreResult<Redeemed> {
     let hash = sha256_hex(code);
     let now = now_ms();
-    let spent =
-        sqlx::query("UPDATE oidc_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
-            .bind(now)
-            .bind(&hash)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
+    // Spending and reading in one statement: the first use gets the record back.
+    let first: Option<CodeRecord> = sqlx::query_as(
+        "UPDATE oidc_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL \
+         RETURNING grant_id, client_id, account_id, redirect_uri, scope, nonce, code_challenge, \
+         auth_time, expires_at",
+    )
+    .bind(now)
+    .bind(&hash)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(record) = first {
+        return Ok(Redeemed::First(record));
+    }
     let record: Option<CodeRecord> = sqlx::query_as(
         "SELECT grant_id, client_id, account_id, redirect_uri, scope, nonce, code_challenge, \
          auth_time, expires_at FROM oidc_codes WHERE code_hash = $1",
@@ -115,7 +121,6 @@ pub async fn redeem_code(tx: &mut Transaction, code: &str) -> StoreResult<Redeem
     .await?;
     match record {
         None => Ok(Redeemed::Unknown),
-        Some(record) if spent == 1 => Ok(Redeemed::First(record)),
         Some(record) => {
             revoke_grant(tx, &record.grant_id).await?;
             tracing::warn!(
@@ -153,31 +158,46 @@ pub struct GrantInfo<'a> {
     pub auth_time: i64,
 }
 
-/// Stores a new token; returns it.
-pub async fn issue_token(
+/// A new access token and refresh token of one grant, stored in one statement.
+pub struct NewTokens {
+    pub access: String,
+    pub refresh: String,
+}
+
+/// Stores a new access and refresh token for `grant`; returns them.
+pub async fn issue_tokens(
     tx: &mut Transaction,
-    kind: TokenKind,
     grant: &GrantInfo<'_>,
-    lifetime_secs: i64,
-) -> StoreResult<String> {
-    let token = random_secret();
+    access_lifetime_secs: i64,
+    refresh_lifetime_secs: i64,
+) -> StoreResult<NewTokens> {
+    let tokens = NewTokens {
+        access: random_secret(),
+        refresh: random_secret(),
+    };
     let now = now_ms();
-    sqlx::query(
+    let mut q = sqlx::query(
         "INSERT INTO oidc_tokens (token_hash, kind, grant_id, client_id, account_id, scope, \
-         auth_time, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(sha256_hex(&token))
-    .bind(kind.as_str())
-    .bind(grant.grant_id)
-    .bind(grant.client_id)
-    .bind(grant.account_id)
-    .bind(grant.scope)
-    .bind(grant.auth_time)
-    .bind(now)
-    .bind(now + lifetime_secs * 1000)
-    .execute(&mut **tx)
-    .await?;
-    Ok(token)
+         auth_time, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9), \
+         ($10, $11, $12, $13, $14, $15, $16, $17, $18)",
+    );
+    for (token, kind, lifetime) in [
+        (&tokens.access, TokenKind::Access, access_lifetime_secs),
+        (&tokens.refresh, TokenKind::Refresh, refresh_lifetime_secs),
+    ] {
+        q = q
+            .bind(sha256_hex(token))
+            .bind(kind.as_str())
+            .bind(grant.grant_id)
+            .bind(grant.client_id)
+            .bind(grant.account_id)
+            .bind(grant.scope)
+            .bind(grant.auth_time)
+            .bind(now)
+            .bind(now + lifetime * 1000);
+    }
+    q.execute(&mut **tx).await?;
+    Ok(tokens)
 }
 
 /// A stored token, with its account's state.

@@ -16,7 +16,7 @@ use crate::db::now_ms;
 use crate::oidc::authorize::understood_scopes;
 use crate::oidc::claims;
 use crate::oidc::error::{ErrorCode, OidcError, OidcResult};
-use crate::oidc::grants::{self, GrantInfo, Redeemed, Rotation, TokenKind};
+use crate::oidc::grants::{self, GrantInfo, NewTokens, Redeemed, Rotation, TokenKind};
 use crate::oidc::params::Params;
 use crate::oidc::provider::ClientInfo;
 use crate::server::AppState;
@@ -221,32 +221,19 @@ async fn refresh(state: &AppState, client: &ClientInfo, params: &Params) -> Oidc
 }
 
 /// A new access and refresh token, stored.
-struct Issued {
-    access: String,
-    refresh: String,
-}
-
 async fn store_tokens(
     state: &AppState,
     tx: &mut crate::db::Transaction,
     grant: &GrantInfo<'_>,
-) -> OidcResult<Issued> {
+) -> OidcResult<NewTokens> {
     let lifetimes = &state.settings.oidc;
-    let access = grants::issue_token(
+    Ok(grants::issue_tokens(
         tx,
-        TokenKind::Access,
         grant,
         lifetimes.access_token_lifetime_secs,
-    )
-    .await?;
-    let refresh = grants::issue_token(
-        tx,
-        TokenKind::Refresh,
-        grant,
         lifetimes.refresh_token_lifetime_secs,
     )
-    .await?;
-    Ok(Issued { access, refresh })
+    .await?)
 }
 
 /// The token response, with the signed ID token.
@@ -256,10 +243,10 @@ async fn token_response(
     account: &Account,
     grant: &GrantInfo<'_>,
     nonce: Option<&str>,
-    issued: Issued,
+    issued: NewTokens,
 ) -> OidcResult<Value> {
     let lifetimes = &state.settings.oidc;
-    let Issued { access, refresh } = issued;
+    let NewTokens { access, refresh } = issued;
     // Every grant is an OpenID one: Higher Logic asks for `profile` only and still gets the
     // ID token (its `sub` is the member key either way).
     let mut id_claims: Map<String, Value> =
