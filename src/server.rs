@@ -134,6 +134,9 @@ async fn readyz(State(state): State<AppState>) -> Result<&'static str, HttpError
 
 /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
 pub async fn serve(settings: Settings, store: Store) -> anyhow::Result<()> {
+    // The keys folder also opens the secrets kept in the database (set once; harmless if the
+    // caller did it already).
+    let store = store.with_keys_dir(&settings.keys_dir);
     let listener = TcpListener::bind(settings.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
@@ -190,15 +193,21 @@ pub async fn serve(settings: Settings, store: Store) -> anyhow::Result<()> {
         shutdown_signal().await;
         let _ = stopping.send(true);
     });
-    axum::serve(
+    let served = axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(stopped(stop_rx))
-    .await?;
-    if let Some(task) = management {
-        task.await??;
-    }
+    .await;
+    // Whatever happened to the listeners, the worker stops and the store closes before the
+    // error (if any) is returned.
+    let management = match management {
+        Some(task) => match task.await {
+            Ok(result) => result.map_err(anyhow::Error::from),
+            Err(e) => Err(anyhow::Error::from(e)),
+        },
+        None => Ok(()),
+    };
     // Let the sync worker finish the push in flight: its claims would otherwise wait for
     // their lease to expire.
     if let Some((stop, task)) = sync_worker {
@@ -206,6 +215,8 @@ pub async fn serve(settings: Settings, store: Store) -> anyhow::Result<()> {
         let _ = task.await;
     }
     store.close().await;
+    served?;
+    management?;
     tracing::info!("stopped");
     Ok(())
 }

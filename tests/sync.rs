@@ -796,14 +796,36 @@ both_engines!(the_api_key_is_encrypted_at_rest, |db: TestDb| async move {
     stranger.close().await;
     // A value altered in the database reads as no key: nothing is pushed until it is entered
     // again.
-    let flipped = if second.starts_with('A') { "B" } else { "A" };
+    assert!(second.starts_with("sealed:v1:"), "{second}");
+    let at = second.len() - 3;
+    let flipped = if &second[at..at + 1] == "A" { "B" } else { "A" };
     sqlx::query("UPDATE hl_settings SET api_key = $1 WHERE id = 1")
-        .bind(format!("{flipped}{}", &second[1..]))
+        .bind(format!("{}{flipped}{}", &second[..at], &second[at + 1..]))
         .execute(store.pool())
         .await
         .unwrap();
     let settings = store.hl_settings().await.unwrap();
     assert!(settings.api_key().is_empty() && !settings.is_configured());
+    // A key saved in clear by an earlier version is still used, and sealed at the next save.
+    sqlx::query("UPDATE hl_settings SET api_key = $1 WHERE id = 1")
+        .bind(KEY)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(store.hl_settings().await.unwrap().api_key(), KEY);
+    store
+        .save_hl_settings(
+            "test",
+            SettingsUpdate {
+                integrate_social: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let resealed = raw().await;
+    assert!(resealed.starts_with("sealed:v1:") && !resealed.contains(KEY));
+    assert_eq!(store.hl_settings().await.unwrap().api_key(), KEY);
 });
 
 both_engines!(
@@ -831,5 +853,48 @@ both_engines!(
         assert_eq!(status.state, "off", "{status:?}");
         assert_eq!(status.pending, 0);
         assert_eq!(status.message(), "Not synced to Higher Logic.");
+    }
+);
+
+both_engines!(
+    a_push_failing_with_old_settings_does_not_pause_the_new_ones,
+    |db: TestDb| async move {
+        let (store, hanging) = setup(&db).await;
+        for i in 0..3 {
+            add(&store, &format!("H{i:02}"), "North", true).await;
+        }
+        sync_north(&store).await;
+        // The saved address hangs past the client's timeout; the backoff is far longer than
+        // this test.
+        hanging.set_faults(Faults {
+            slow: 1.0,
+            slow_ms: 3_000,
+            ..Default::default()
+        });
+        let patient = WorkerConfig {
+            backoff_base_ms: 600_000,
+            backoff_max_ms: 600_000,
+            ..cfg()
+        };
+        let worker = Worker::new(store.clone(), patient).unwrap();
+        let run = tokio::spawn(async move { worker.drain(Duration::from_secs(30)).await });
+        // While that push is in flight, the administrator points the sync at a working address.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let working = HlDouble::start(TENANT, KEY).await;
+        working.with(|s| s.integrate_bio = true);
+        store
+            .save_hl_settings(
+                "test",
+                SettingsUpdate {
+                    base_url: Some(working.base_url.clone()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        // The old address's failure does not pause the new one: the same drain finishes.
+        let report = run.await.unwrap().unwrap();
+        assert!(report.complete, "{report:?}");
+        assert_same_state(&store, &working, &[]).await;
     }
 );

@@ -877,7 +877,7 @@ async fn refused_contacts(
 ) -> Result<Json<RefusedContacts>, ApiError> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     Ok(Json(RefusedContacts {
-        total: state.store.hl_status().await?.parked,
+        total: state.store.hl_parked_count().await?,
         contacts: state.store.hl_parked(limit).await?,
     }))
 }

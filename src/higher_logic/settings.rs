@@ -14,7 +14,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::change_log::{self, Change};
-use crate::db::{now_ms, Store, StoreError, StoreResult};
+use crate::db::{now_ms, Engine, Store, StoreError, StoreResult};
 
 pub const DEFAULT_BASE_URL: &str = "https://data.higherlogic.com/push/v1/members";
 
@@ -158,7 +158,7 @@ pub fn mask(key: &str) -> String {
 /// Binds the ciphertext to its column: a sealed value moved elsewhere does not open.
 const API_KEY_AAD: &[u8] = b"hl_settings.api_key";
 
-/// `base64url(nonce || ciphertext || tag)`; a random 96-bit nonce per save.
+/// `sealed:v1:` + `base64url(nonce || ciphertext || tag)`; a random 96-bit nonce per save.
 fn seal(key: &LessSafeKey, plain: &str) -> StoreResult<String> {
     let mut nonce = [0u8; NONCE_LEN];
     SystemRandom::new()
@@ -173,8 +173,45 @@ fn seal(key: &LessSafeKey, plain: &str) -> StoreResult<String> {
     .map_err(|_| StoreError::Sealing("encryption failed".into()))?;
     let mut out = nonce.to_vec();
     out.extend_from_slice(&data);
-    Ok(URL_SAFE_NO_PAD.encode(out))
+    Ok(format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(out)))
 }
+
+/// The stored settings row (defaults when none was saved), the key still sealed.
+async fn settings_row<'e, E>(executor: E, lock: &str) -> StoreResult<IntegrationSettings>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    Ok(sqlx::query_as(&format!(
+        "SELECT tenant_code, api_key, base_url, integrate_bio, integrate_profile_image, \
+         integrate_social, updated_at FROM hl_settings WHERE id = 1{lock}"
+    ))
+    .fetch_optional(executor)
+    .await?
+    .unwrap_or_default())
+}
+
+/// The settings with the key opened. A key saved before keys were sealed (no prefix) is used
+/// as it is and sealed at the next save; one that does not open reads as no key, and the
+/// administrator enters it again (nothing is pushed until then).
+fn unsealed(key: &LessSafeKey, mut settings: IntegrationSettings) -> IntegrationSettings {
+    if settings.api_key.is_empty() {
+        return settings;
+    }
+    settings.api_key = match settings.api_key.strip_prefix(SEALED_PREFIX) {
+        None => settings.api_key,
+        Some(sealed) => open(key, sealed).unwrap_or_else(|| {
+            tracing::warn!(
+                "the saved Higher Logic API key does not decrypt with this keys folder; \
+                 enter it again"
+            );
+            String::new()
+        }),
+    };
+    settings
+}
+
+/// Marks a sealed value (and its format version) in the column.
+const SEALED_PREFIX: &str = "sealed:v1:";
 
 /// The plaintext, or `None` for a value this key did not seal (tampered with, or written with
 /// another keys folder).
@@ -209,25 +246,11 @@ fn check_base_url(url: &str) -> StoreResult<()> {
 impl Store {
     /// The integration settings; defaults when none were saved.
     pub async fn hl_settings(&self) -> StoreResult<IntegrationSettings> {
-        let mut settings: IntegrationSettings = sqlx::query_as(
-            "SELECT tenant_code, api_key, base_url, integrate_bio, integrate_profile_image, \
-             integrate_social, updated_at FROM hl_settings WHERE id = 1",
-        )
-        .fetch_optional(self.pool())
-        .await?
-        .unwrap_or_default();
-        if !settings.api_key.is_empty() {
-            let key = self.sealing_key().await?;
-            settings.api_key = open(key, &settings.api_key).unwrap_or_else(|| {
-                // Unreadable: the admin enters the key again; nothing is pushed until then.
-                tracing::warn!(
-                    "the saved Higher Logic API key does not decrypt with this keys folder; \
-                     enter it again"
-                );
-                String::new()
-            });
+        let settings = settings_row(self.pool(), "").await?;
+        if settings.api_key.is_empty() {
+            return Ok(settings);
         }
-        Ok(settings)
+        Ok(unsealed(self.sealing_key().await?, settings))
     }
 
     /// Saves the settings (logged without the key) and returns them masked.
@@ -236,7 +259,18 @@ impl Store {
         actor: &str,
         update: SettingsUpdate,
     ) -> StoreResult<MaskedSettings> {
-        let mut s = self.hl_settings().await?;
+        // The key first: loading it may write (on first use), which must not wait on the
+        // transaction below.
+        let key = self.sealing_key().await?;
+        let mut tx = self.begin().await?;
+        // Read inside the transaction (locked on PostgreSQL): two saves at once cannot lose
+        // one's change or miss a tenant change.
+        let lock = if self.engine() == Engine::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let mut s = unsealed(key, settings_row(&mut *tx, lock).await?);
         let before = (s.tenant_code.clone(), s.api_key.clone(), s.base_url.clone());
         if let Some(code) = update.tenant_code {
             let code = code.trim();
@@ -292,10 +326,9 @@ impl Store {
         let sealed_key = if s.api_key.is_empty() {
             String::new()
         } else {
-            seal(self.sealing_key().await?, &s.api_key)?
+            seal(key, &s.api_key)?
         };
         let now = now_ms();
-        let mut tx = self.begin().await?;
         if credentials_changed {
             // New credentials or address: the pause and the backoff earned with the old ones
             // (a refused key, an unreachable address) no longer apply; try again now.

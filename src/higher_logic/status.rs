@@ -121,6 +121,14 @@ pub struct ParkedContact {
 }
 
 impl Store {
+    /// How many contacts Higher Logic refused (parked).
+    pub async fn hl_parked_count(&self) -> StoreResult<i64> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM hl_queue WHERE parked = 1")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n)
+    }
+
     pub async fn hl_parked(&self, limit: i64) -> StoreResult<Vec<ParkedContact>> {
         Ok(sqlx::query_as(
             "SELECT m.member_key, q.last_error AS error, q.attempts FROM hl_queue q \

@@ -14,7 +14,7 @@
 //!   shared through the database and ends by itself.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -127,6 +127,8 @@ pub struct Worker {
     cfg: WorkerConfig,
     id: String,
     failures: AtomicU32,
+    /// The `updated_at` of the settings the last tick used.
+    settings_seen: AtomicI64,
 }
 
 fn backoff(cfg: &WorkerConfig, failures: u32) -> Duration {
@@ -154,6 +156,7 @@ impl Worker {
             cfg,
             id: new_id(),
             failures: AtomicU32::new(0),
+            settings_seen: AtomicI64::new(0),
         }
     }
 
@@ -164,6 +167,14 @@ impl Worker {
     /// One step: expand fan-outs, claim a batch, push it, record the outcome.
     pub async fn tick(&self) -> StoreResult<Tick> {
         let settings = self.store.hl_settings().await?;
+        // New settings start a new backoff: the failures counted were the old settings'.
+        if self
+            .settings_seen
+            .swap(settings.updated_at, Ordering::Relaxed)
+            != settings.updated_at
+        {
+            self.failures.store(0, Ordering::Relaxed);
+        }
         if !settings.is_configured() {
             return Ok(Tick {
                 idle: true,
@@ -301,11 +312,18 @@ impl Worker {
                         .map(|e| &e.claim)
                         .collect();
                     let until = now_ms() + delay.as_millis() as i64;
-                    self.release(&rest, until, false, "rate limited by Higher Logic (429)")
-                        .await?;
+                    self.release(
+                        &rest,
+                        until,
+                        false,
+                        "rate limited by Higher Logic (429)",
+                        settings.updated_at,
+                    )
+                    .await?;
                     self.pause(
                         until,
                         &format!("rate limited (429); retrying after {delay:?}"),
+                        settings.updated_at,
                     )
                     .await?;
                     tick.paused_until = Some(until);
@@ -329,9 +347,10 @@ impl Worker {
                         .max()
                         .unwrap_or(until)
                         .min(until);
-                    self.release(&rest, row_until, true, &message).await?;
+                    self.release(&rest, row_until, true, &message, settings.updated_at)
+                        .await?;
                     tracing::warn!(error = %message, "push failed; pausing the sync");
-                    self.pause(until, &message).await?;
+                    self.pause(until, &message, settings.updated_at).await?;
                     tick.paused_until = Some(until);
                     return Ok(tick);
                 }
@@ -499,26 +518,32 @@ impl Worker {
         Ok(())
     }
 
+    /// Gives claims back with a retry time. `settings_at` is the `updated_at` of the settings
+    /// the failed push used: if an administrator saved new ones meanwhile, the contacts are due
+    /// at once instead (the failure belonged to the old settings).
     async fn release(
         &self,
         claims: &[&Claimed],
         next_attempt_at: i64,
         count_attempt: bool,
         error: &str,
+        settings_at: i64,
     ) -> StoreResult<()> {
         if claims.is_empty() {
             return Ok(());
         }
-        let list = placeholders(5, claims.len());
+        let list = placeholders(6, claims.len());
         let sql = format!(
             "UPDATE hl_queue SET lease_owner = NULL, lease_until = 0, attempts = attempts + $2, \
-             next_attempt_at = $3, last_error = $4 WHERE lease_owner = $1 AND member_id IN ({list})"
+             next_attempt_at = CASE WHEN (SELECT updated_at FROM hl_settings WHERE id = 1) = $5 \
+             THEN $3 ELSE 0 END, last_error = $4 WHERE lease_owner = $1 AND member_id IN ({list})"
         );
         let mut q = sqlx::query(&sql)
             .bind(&self.id)
             .bind(i64::from(count_attempt))
             .bind(next_attempt_at)
-            .bind(error);
+            .bind(error)
+            .bind(settings_at);
         for c in claims {
             q = q.bind(&c.member_id);
         }
@@ -528,15 +553,19 @@ impl Worker {
         Ok(())
     }
 
-    async fn pause(&self, until: i64, error: &str) -> StoreResult<()> {
+    /// Pauses the sync until `until`, unless the settings changed since the failed push used
+    /// them (`settings_at`, as in [`Worker::release`]): new settings are tried at once.
+    async fn pause(&self, until: i64, error: &str, settings_at: i64) -> StoreResult<()> {
         let mut tx = self.store.begin().await?;
         sqlx::query(
-            "UPDATE hl_engine_state SET paused_until = $1, last_error = $2, last_error_at = $3 \
-             WHERE id = 1",
+            "UPDATE hl_engine_state SET paused_until = CASE WHEN \
+             (SELECT updated_at FROM hl_settings WHERE id = 1) = $4 THEN $1 ELSE 0 END, \
+             last_error = $2, last_error_at = $3 WHERE id = 1",
         )
         .bind(until)
         .bind(error)
         .bind(now_ms())
+        .bind(settings_at)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -583,7 +612,8 @@ impl Worker {
             if tick.idle || tick.paused_until.is_some() {
                 let wait = match tick.paused_until {
                     Some(until) => {
-                        Duration::from_millis((until - now_ms()).clamp(1, 60_000) as u64)
+                        // Looks again every few seconds, as `run` does: new settings lift a pause.
+                        Duration::from_millis((until - now_ms()).clamp(1, 5_000) as u64)
                     }
                     None => Duration::from_millis(self.cfg.poll_ms.min(200)),
                 };
@@ -614,9 +644,11 @@ impl Worker {
                 Ok(t) => match t.paused_until {
                     // Wakes every few seconds: new settings saved on another instance lift the
                     // pause in the database.
-                    Some(until) => Duration::from_millis(
-                        (until - now_ms()).clamp(self.cfg.poll_ms as i64, 5_000) as u64,
-                    ),
+                    Some(until) => {
+                        let most = 5_000;
+                        let least = self.cfg.poll_ms.min(most as u64) as i64;
+                        Duration::from_millis((until - now_ms()).clamp(least, most) as u64)
+                    }
                     None => Duration::from_millis(self.cfg.poll_ms),
                 },
                 Err(e) => {

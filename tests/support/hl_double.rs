@@ -68,6 +68,9 @@ pub struct DoubleState {
     pub groups: BTreeMap<String, HlGroup>,
     /// (group key, contact key)
     pub memberships: BTreeSet<(String, String)>,
+    /// contact key -> its group keys: the same memberships, indexed for a push's replacement
+    /// (so that a first sync of 100,000 contacts does not scan every membership per contact).
+    groups_by_contact: BTreeMap<String, BTreeSet<String>>,
     pub faults: Faults,
     pub requests: u64,
     pub accepted_requests: u64,
@@ -294,7 +297,9 @@ fn apply_item(state: &mut DoubleState, item: &Value) {
     contact.pushes += 1;
     contact.last_push = Some(Instant::now());
     // Full record: the group lists replace the contact's memberships.
-    state.memberships.retain(|(_, c)| *c != key);
+    for g in state.groups_by_contact.remove(&key).unwrap_or_default() {
+        state.memberships.remove(&(g, key.clone()));
+    }
     for (list, kind) in [
         ("CommunityGroups", "community"),
         ("SecurityGroups", "security"),
@@ -321,6 +326,11 @@ fn apply_item(state: &mut DoubleState, item: &Value) {
                     *state.group_creations.entry(gkey.clone()).or_default() += 1;
                 }
             }
+            state
+                .groups_by_contact
+                .entry(key.clone())
+                .or_default()
+                .insert(gkey.clone());
             state.memberships.insert((gkey, key.clone()));
         }
     }
