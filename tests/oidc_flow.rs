@@ -292,6 +292,7 @@ both_engines!(discovery_and_jwks_are_cacheable, |db: TestDb| async move {
         serde_json::json!(["S256"])
     );
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(doc["claims_parameter_supported"], true);
     let r = http()
         .get(doc["jwks_uri"].as_str().unwrap())
         .send()
@@ -309,6 +310,128 @@ both_engines!(discovery_and_jwks_are_cacheable, |db: TestDb| async move {
         .filter_map(|k| k["alg"].as_str())
         .collect();
     assert!(algs.contains(&"RS256") && algs.contains(&"ES256"), "{jwks}");
+});
+
+// OIDC Core 5.5: the claims request parameter releases the claims it names, for /userinfo and
+// for the ID token separately, whatever the scopes; through the login form, the code, and a
+// refresh.
+both_engines!(claims_request_parameter, |db: TestDb| async move {
+    let setup = setup(&db).await;
+    let server = Server::start(&db).await;
+    let base = server.base.as_str();
+    let browser = browser();
+    let authorize = |claims: Option<&str>| {
+        let (verifier, challenge) = pkce();
+        let mut params = vec![
+            ("client_id", "portal"),
+            ("redirect_uri", REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "st-claims"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        if let Some(claims) = claims {
+            params.push(("claims", claims));
+        }
+        (authorize_url(base, &params), verifier)
+    };
+    let requested = r#"{"userinfo":{"name":{"essential":true},"nickname":null},"id_token":{"email":null,"acr":{"values":["1"]}}}"#;
+    // No session yet: the claims parameter travels through the login form.
+    let (url, verifier) = authorize(Some(requested));
+    let loc = sign_in(&browser, base, &url).await;
+    let code = query(&loc)["code"].clone();
+    let (status, tokens) = exchange(base, &setup.client_id, &setup.secret, &code, &verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["scope"], "openid");
+
+    // The ID token has email (asked for there) and not name; userinfo the other way round.
+    // Neither has what was not named (email_verified, given_name) nor the unknown names.
+    let check = |tokens: serde_json::Value| async move {
+        let (_, id) = jwt_parts(tokens["id_token"].as_str().unwrap());
+        assert_eq!(id["sub"], MEMBER_KEY);
+        assert_eq!(id["email"], EMAIL, "{id}");
+        for absent in ["name", "email_verified", "given_name", "nickname", "acr"] {
+            assert!(id.get(absent).is_none(), "{absent} in the ID token: {id}");
+        }
+        let (status, _, info) = userinfo(base, tokens["access_token"].as_str().unwrap()).await;
+        assert_eq!(status, 200);
+        assert_eq!(info["sub"], MEMBER_KEY);
+        assert_eq!(info["name"], "Ada Lovelace", "{info}");
+        for absent in [
+            "email",
+            "email_verified",
+            "given_name",
+            "member_key",
+            "nickname",
+        ] {
+            assert!(info.get(absent).is_none(), "{absent} at userinfo: {info}");
+        }
+        tokens["refresh_token"].as_str().unwrap().to_string()
+    };
+    let refresh_token = check(tokens).await;
+
+    // A refresh keeps the claims request.
+    let (status, refreshed) = refresh(base, &setup.client_id, &setup.secret, &refresh_token).await;
+    assert_eq!(status, 200, "{refreshed}");
+    let refresh_token = check(refreshed).await;
+    // And again, narrowing the scope to what it was.
+    let (status, refreshed) = token_request(
+        base,
+        &setup.client_id,
+        &setup.secret,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.as_str()),
+            ("scope", "openid"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{refreshed}");
+    check(refreshed).await;
+
+    // Signed in now: a request without claims gets only sub, a request with claims (and no
+    // login form) gets them.
+    let (url, verifier) = authorize(None);
+    let loc = sign_in(&browser, base, &url).await;
+    let (status, tokens) = exchange(
+        base,
+        &setup.client_id,
+        &setup.secret,
+        &query(&loc)["code"],
+        &verifier,
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let (_, id) = jwt_parts(tokens["id_token"].as_str().unwrap());
+    assert!(
+        id.get("email").is_none() && id.get("name").is_none(),
+        "{id}"
+    );
+    let (_, _, info) = userinfo(base, tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(info, serde_json::json!({ "sub": MEMBER_KEY }));
+    let (url, verifier) = authorize(Some(
+        r#"{"id_token":{"company":null,"member_key":{"essential":false}},"userinfo":{}}"#,
+    ));
+    let loc = sign_in(&browser, base, &url).await;
+    let (status, tokens) = exchange(
+        base,
+        &setup.client_id,
+        &setup.secret,
+        &query(&loc)["code"],
+        &verifier,
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let (_, id) = jwt_parts(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["company"], "Analytical Engines Ltd", "{id}");
+    assert_eq!(id["member_key"], MEMBER_KEY, "{id}");
+    assert!(
+        id.get("email").is_none() && id.get("name").is_none(),
+        "{id}"
+    );
+    let (_, _, info) = userinfo(base, tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(info, serde_json::json!({ "sub": MEMBER_KEY }));
 });
 
 both_engines!(higher_logic_documented_request, |db: TestDb| async move {

@@ -309,6 +309,81 @@ both_engines!(authorization_endpoint_refusals, |db: TestDb| async move {
     assert_eq!(r.status(), 403, "token without its session");
 });
 
+// OIDC Core 5.5: a claims parameter that is not a JSON object of objects is invalid_request,
+// back to the client with state and iss (also when it arrives through the login form).
+both_engines!(malformed_claims_parameter, |db: TestDb| async move {
+    let _setup = setup(&db).await;
+    let server = Server::start(&db).await;
+    let base = server.base.as_str();
+    let (_, challenge) = pkce();
+    let ok = base_params(&challenge);
+    for (claims, what) in [
+        ("not json", "not JSON"),
+        (r#"{"userinfo":{"name":null}"#, "truncated JSON"),
+        (r#"["userinfo"]"#, "an array"),
+        (r#""userinfo""#, "a string"),
+        ("null", "null"),
+        (r#"{"userinfo":["name"]}"#, "userinfo an array"),
+        (r#"{"id_token":"email"}"#, "id_token a string"),
+        (r#"{"id_token":null}"#, "id_token null"),
+        (
+            r#"{"userinfo":{"name":true}}"#,
+            "a claim request that is true",
+        ),
+        (
+            r#"{"id_token":{"email":"yes"}}"#,
+            "a claim request that is a string",
+        ),
+        (
+            r#"{"userinfo":{"name":{"essential":"true"}}}"#,
+            "essential a string",
+        ),
+        (
+            r#"{"id_token":{"email":{"values":"a@example.org"}}}"#,
+            "values not an array",
+        ),
+    ] {
+        let url = url_with(base, &with(&ok, "claims", claims));
+        assert_redirect_error(base, &url, "invalid_request", what).await;
+        let r = get(&url).await;
+        assert_rfc6749_description(&query(&location(&r))["error_description"]);
+    }
+    // Well-formed, with names this provider does not know and members it ignores: accepted.
+    let url = url_with(
+        base,
+        &with(
+            &ok,
+            "claims",
+            r#"{"userinfo":{"nickname":null,"name":{"essential":true,"value":"x","extra":1}},"other":[1]}"#,
+        ),
+    );
+    let browser = browser();
+    let r = browser.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the login page");
+    // The login form carries the parameter; a malformed one there is refused the same way.
+    let page = r.text().await.unwrap();
+    let mut form = hidden_fields(&page);
+    let carried = form
+        .iter_mut()
+        .find(|(k, _)| k == "claims")
+        .unwrap_or_else(|| panic!("claims not carried: {page}"));
+    assert!(carried.1.contains("nickname"), "{}", carried.1);
+    carried.1 = r#"{"userinfo":[]}"#.into();
+    form.push(("email".into(), EMAIL.into()));
+    form.push(("password".into(), PASSWORD.into()));
+    let r = browser
+        .post(format!("{base}/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let q = query(&location(&r));
+    assert_eq!(q["error"], "invalid_request", "{q:?}");
+    assert_eq!((q["state"].as_str(), q["iss"].as_str()), ("xyz", base));
+    assert!(!q.contains_key("code"));
+});
+
 both_engines!(token_endpoint_refusals, |db: TestDb| async move {
     let setup = setup(&db).await;
     let pepper = pepper(&db, &setup.store).await;

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Form;
 use tower_sessions::Session;
 
+use crate::oidc::claims::RequestedClaims;
 use crate::oidc::client_ip::ClientIp;
 use crate::oidc::credentials::{self, Refusal};
 use crate::oidc::csrf;
@@ -41,6 +42,7 @@ const CARRIED: &[&str] = &[
     "claims_locales",
     "display",
     "acr_values",
+    "claims",
 ];
 
 /// Longest accepted `state`, `nonce` or `login_hint`.
@@ -62,6 +64,8 @@ pub struct AuthRequest {
     pub login_hint: Option<String>,
     /// The `sub` of a verified `id_token_hint`: the member the client expects to be signed in.
     pub hinted_sub: Option<String>,
+    /// The member claims the `claims` parameter asked for (OIDC Core 5.5).
+    pub claims: RequestedClaims,
     /// The request's own parameters, for the login form.
     pub carried: Vec<(String, String)>,
     pub target: RedirectTarget,
@@ -302,6 +306,13 @@ pub async fn validate(state: &AppState, params: &Params) -> OidcResult<AuthReque
         ),
     };
 
+    // claims (OIDC Core 5.5): the names this provider releases are kept, the others ignored.
+    let claims = match params.get("claims") {
+        None => RequestedClaims::default(),
+        Some(param) => RequestedClaims::parse(param)
+            .map_err(|e| fail(ErrorCode::InvalidRequest, &e.to_string()))?,
+    };
+
     Ok(AuthRequest {
         redirect_uri: redirect_uri.to_string(),
         scope: scopes.join(" "),
@@ -313,6 +324,7 @@ pub async fn validate(state: &AppState, params: &Params) -> OidcResult<AuthReque
         max_age,
         login_hint: params.get("login_hint").map(str::to_string),
         hinted_sub,
+        claims,
         carried: params.subset(CARRIED),
         client,
         target,
@@ -414,6 +426,7 @@ async fn issue_code(
     request: &AuthRequest,
     login: &Login,
 ) -> OidcResult<Response> {
+    let claims = request.claims.to_stored();
     let code = grants::issue_code(
         &state.store,
         &NewCode {
@@ -424,6 +437,7 @@ async fn issue_code(
             nonce: request.nonce.as_deref(),
             code_challenge: request.code_challenge.as_deref(),
             auth_time: login.auth_time,
+            claims: claims.as_deref(),
         },
         state.settings.oidc.code_lifetime_secs,
     )

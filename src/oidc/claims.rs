@@ -3,7 +3,12 @@
 //! `sub` is the member key: the `LegacyContactKey` the Higher Logic sync pushes, so Higher
 //! Logic can join the two. Higher Logic usually asks only for `profile`, so `profile` carries
 //! the e-mail too; `member_key` and `company` travel as named claims with `profile`.
+//!
+//! The `claims` request parameter (OIDC Core 5.5) asks for individual claims by name, for the
+//! ID token and for `/userinfo` separately; the names this provider knows are released there
+//! whatever the scopes (`RequestedClaims`).
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::accounts::Account;
@@ -30,47 +35,258 @@ pub const SUPPORTED_CLAIMS: &[&str] = &[
     "company",
 ];
 
-/// The member's claims for `scopes` (always `sub`).
+/// The claims about the member's data (not the token's own): the ones a `claims` request
+/// parameter can ask for by name.
+pub const MEMBER_CLAIMS: &[&str] = &[
+    "name",
+    "given_name",
+    "family_name",
+    "picture",
+    "updated_at",
+    "email",
+    "email_verified",
+    "member_key",
+    "company",
+];
+
+/// The member claims each scope releases.
+fn claims_of_scope(scope: &str) -> &'static [&'static str] {
+    match scope {
+        // Higher Logic asks for `profile` only, so it carries the e-mail too.
+        "profile" => MEMBER_CLAIMS,
+        "email" => &["email", "email_verified"],
+        _ => &[],
+    }
+}
+
+/// The member's claims for `scopes`, plus the member claims named in `requested` (always
+/// `sub`).
 pub async fn for_scopes<'a>(
     store: &Store,
     account: &Account,
     scopes: impl Iterator<Item = &'a str>,
+    requested: &[String],
 ) -> StoreResult<Map<String, Value>> {
-    let scopes: Vec<&str> = scopes.collect();
+    let mut wanted: Vec<&str> = scopes.flat_map(claims_of_scope).copied().collect();
+    wanted.extend(
+        requested
+            .iter()
+            .map(String::as_str)
+            .filter(|n| MEMBER_CLAIMS.contains(n)),
+    );
+    let wants = |name: &str| wanted.contains(&name);
     let mut claims = Map::new();
     claims.insert("sub".into(), json!(account.member_key));
-    let profile = scopes.contains(&"profile");
-    let email = scopes.contains(&"email");
-    if !profile && !email {
+    if wanted.is_empty() {
         return Ok(claims);
     }
     let member = store.member(&account.member_key).await?;
+    if wants("name") {
+        claims.insert("name".into(), json!(member.display_name()));
+    }
+    if let Some(given) = member.first_name.as_ref().filter(|_| wants("given_name")) {
+        claims.insert("given_name".into(), json!(given));
+    }
+    if let Some(family) = member.last_name.as_ref().filter(|_| wants("family_name")) {
+        claims.insert("family_name".into(), json!(family));
+    }
+    if let Some(picture) = member
+        .profile_image_url
+        .as_ref()
+        .filter(|_| wants("picture"))
+    {
+        claims.insert("picture".into(), json!(picture));
+    }
+    if wants("updated_at") {
+        claims.insert("updated_at".into(), json!(member.updated_at / 1000));
+    }
+    if wants("member_key") {
+        claims.insert("member_key".into(), json!(member.member_key));
+    }
+    if let Some(company_id) = member.company_id.as_ref().filter(|_| wants("company")) {
+        let company = store.member_by_id(company_id).await?;
+        claims.insert("company".into(), json!(company.display_name()));
+    }
     // The address the member signs in with is the one the association verified by sending the
     // invitation to it; another address on the member record is only as good as the AMS data.
     let address = member
         .email
         .clone()
         .unwrap_or_else(|| account.login_email.clone());
-    let verified = address.eq_ignore_ascii_case(&account.login_email);
-    if profile {
-        claims.insert("name".into(), json!(member.display_name()));
-        if let Some(given) = &member.first_name {
-            claims.insert("given_name".into(), json!(given));
+    if wants("email_verified") {
+        let verified = address.eq_ignore_ascii_case(&account.login_email);
+        claims.insert("email_verified".into(), json!(verified));
+    }
+    if wants("email") {
+        claims.insert("email".into(), json!(address));
+    }
+    Ok(claims)
+}
+
+/// Why a `claims` request parameter was refused (sent back as `invalid_request`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimsParamError {
+    #[error("claims is not valid JSON")]
+    NotJson,
+    #[error("claims must be a JSON object")]
+    NotAnObject,
+    #[error("claims member {0} must be an object")]
+    MemberNotAnObject(&'static str),
+    #[error("each claim requested in claims.{0} must be null or an object")]
+    RequestNotAnObject(&'static str),
+    #[error("essential in claims.{0} must be true or false")]
+    EssentialNotBoolean(&'static str),
+    #[error("values in claims.{0} must be an array")]
+    ValuesNotAnArray(&'static str),
+}
+
+/// The member claims a `claims` request parameter asked for by name, for `/userinfo` and for
+/// the ID token; names this provider does not release are dropped. Stored with the code and
+/// its tokens as JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestedClaims {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub userinfo: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub id_token: Vec<String>,
+}
+
+impl RequestedClaims {
+    /// Reads a `claims` request parameter (OIDC Core 5.5): a JSON object whose optional
+    /// members `userinfo` and `id_token` map claim names to null or an object (`essential`
+    /// a boolean, `values` an array, `value` anything; other members are ignored, as are
+    /// other top-level members).
+    pub fn parse(param: &str) -> Result<RequestedClaims, ClaimsParamError> {
+        let value: Value = serde_json::from_str(param).map_err(|_| ClaimsParamError::NotJson)?;
+        let Value::Object(top) = value else {
+            return Err(ClaimsParamError::NotAnObject);
+        };
+        Ok(RequestedClaims {
+            userinfo: Self::names(&top, "userinfo")?,
+            id_token: Self::names(&top, "id_token")?,
+        })
+    }
+
+    /// The known claim names under `member` (a JSON object's names, so each once).
+    fn names(
+        top: &Map<String, Value>,
+        member: &'static str,
+    ) -> Result<Vec<String>, ClaimsParamError> {
+        let Some(requests) = top.get(member) else {
+            return Ok(Vec::new());
+        };
+        let Value::Object(requests) = requests else {
+            return Err(ClaimsParamError::MemberNotAnObject(member));
+        };
+        let mut names = Vec::new();
+        for (name, request) in requests {
+            match request {
+                Value::Null => {}
+                Value::Object(request) => {
+                    if request.get("essential").is_some_and(|e| !e.is_boolean()) {
+                        return Err(ClaimsParamError::EssentialNotBoolean(member));
+                    }
+                    if request.get("values").is_some_and(|v| !v.is_array()) {
+                        return Err(ClaimsParamError::ValuesNotAnArray(member));
+                    }
+                }
+                _ => return Err(ClaimsParamError::RequestNotAnObject(member)),
+            }
+            if MEMBER_CLAIMS.contains(&name.as_str()) {
+                names.push(name.clone());
+            }
         }
-        if let Some(family) = &member.last_name {
-            claims.insert("family_name".into(), json!(family));
+        Ok(names)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.userinfo.is_empty() && self.id_token.is_empty()
+    }
+
+    /// The stored form: `None` when nothing known was asked for.
+    pub fn to_stored(&self) -> Option<String> {
+        if self.is_empty() {
+            return None;
         }
-        if let Some(picture) = &member.profile_image_url {
-            claims.insert("picture".into(), json!(picture));
-        }
-        claims.insert("updated_at".into(), json!(member.updated_at / 1000));
-        claims.insert("member_key".into(), json!(member.member_key));
-        if let Some(company_id) = &member.company_id {
-            let company = store.member_by_id(company_id).await?;
-            claims.insert("company".into(), json!(company.display_name()));
+        serde_json::to_string(self).ok()
+    }
+
+    /// Reads the stored form back; an unreadable value (never written by this code) asks for
+    /// nothing.
+    pub fn from_stored(stored: Option<&str>) -> RequestedClaims {
+        let Some(stored) = stored else {
+            return RequestedClaims::default();
+        };
+        serde_json::from_str(stored).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "stored claims request unreadable; ignored");
+            RequestedClaims::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_parameter_is_read() {
+        let r = RequestedClaims::parse(
+            r#"{"userinfo":{"name":{"essential":true},"nickname":null,"name":null},
+                "id_token":{"email":null,"auth_time":{"essential":true},
+                "company":{"values":["a","b"],"value":1,"x":2}},"other":5}"#,
+        )
+        .unwrap();
+        assert_eq!(r.userinfo, vec!["name"]);
+        assert_eq!(r.id_token, vec!["company", "email"]);
+        let stored = r.to_stored().unwrap();
+        assert_eq!(RequestedClaims::from_stored(Some(&stored)), r);
+        assert_eq!(RequestedClaims::parse("{}").unwrap().to_stored(), None);
+        assert_eq!(
+            RequestedClaims::parse(r#"{"userinfo":{"nickname":null}}"#)
+                .unwrap()
+                .to_stored(),
+            None
+        );
+        assert_eq!(
+            RequestedClaims::from_stored(None),
+            RequestedClaims::default()
+        );
+        assert_eq!(
+            RequestedClaims::from_stored(Some("[")),
+            RequestedClaims::default()
+        );
+    }
+
+    #[test]
+    fn malformed_claims_parameters() {
+        use ClaimsParamError::*;
+        for (param, error) in [
+            ("not json", NotJson),
+            (r#"{"userinfo":"#, NotJson),
+            ("[]", NotAnObject),
+            ("\"name\"", NotAnObject),
+            ("null", NotAnObject),
+            (r#"{"userinfo":[]}"#, MemberNotAnObject("userinfo")),
+            (r#"{"id_token":null}"#, MemberNotAnObject("id_token")),
+            (r#"{"id_token":"email"}"#, MemberNotAnObject("id_token")),
+            (
+                r#"{"userinfo":{"name":true}}"#,
+                RequestNotAnObject("userinfo"),
+            ),
+            (
+                r#"{"id_token":{"email":[]}}"#,
+                RequestNotAnObject("id_token"),
+            ),
+            (
+                r#"{"userinfo":{"name":{"essential":"yes"}}}"#,
+                EssentialNotBoolean("userinfo"),
+            ),
+            (
+                r#"{"id_token":{"name":{"values":"a"}}}"#,
+                ValuesNotAnArray("id_token"),
+            ),
+        ] {
+            assert_eq!(RequestedClaims::parse(param), Err(error), "{param}");
         }
     }
-    claims.insert("email".into(), json!(address));
-    claims.insert("email_verified".into(), json!(verified));
-    Ok(claims)
 }

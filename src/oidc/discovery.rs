@@ -37,7 +37,7 @@ pub fn document(issuer: &str) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": SUPPORTED_CLAIMS,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
-        "claims_parameter_supported": false,
+        "claims_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,

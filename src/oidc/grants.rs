@@ -40,6 +40,8 @@ pub struct NewCode<'a> {
     pub code_challenge: Option<&'a str>,
     /// Seconds since the epoch.
     pub auth_time: i64,
+    /// The `claims` request parameter's names (`RequestedClaims`, stored form).
+    pub claims: Option<&'a str>,
 }
 
 /// A code as stored.
@@ -54,13 +56,14 @@ pub struct CodeRecord {
     pub code_challenge: Option<String>,
     pub auth_time: i64,
     pub expires_at: i64,
+    pub claims: Option<String>,
 }
 
 /// What redeeming a code found.
 #[derive(Debug)]
 pub enum Redeemed {
     /// First use; the code is now spent.
-    First(CodeRecord),
+    First(Box<CodeRecord>),
     /// Spent before: every token issued from it has just been revoked.
     Replayed,
     Unknown,
@@ -76,8 +79,8 @@ pub async fn issue_code(
     let now = now_ms();
     sqlx::query(
         "INSERT INTO oidc_codes (code_hash, grant_id, client_id, account_id, redirect_uri, scope, \
-         nonce, code_challenge, auth_time, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         nonce, code_challenge, auth_time, created_at, expires_at, claims) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(sha256_hex(&code))
     .bind(new_id())
@@ -90,6 +93,7 @@ pub async fn issue_code(
     .bind(new.auth_time)
     .bind(now)
     .bind(now + lifetime_secs * 1000)
+    .bind(new.claims)
     .execute(store.pool())
     .await?;
     Ok(code)
@@ -103,18 +107,18 @@ pub async fn redeem_code(tx: &mut Transaction, code: &str) -> StoreResult<Redeem
     let first: Option<CodeRecord> = sqlx::query_as(
         "UPDATE oidc_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL \
          RETURNING grant_id, client_id, account_id, redirect_uri, scope, nonce, code_challenge, \
-         auth_time, expires_at",
+         auth_time, expires_at, claims",
     )
     .bind(now)
     .bind(&hash)
     .fetch_optional(&mut **tx)
     .await?;
     if let Some(record) = first {
-        return Ok(Redeemed::First(record));
+        return Ok(Redeemed::First(Box::new(record)));
     }
     let record: Option<CodeRecord> = sqlx::query_as(
         "SELECT grant_id, client_id, account_id, redirect_uri, scope, nonce, code_challenge, \
-         auth_time, expires_at FROM oidc_codes WHERE code_hash = $1",
+         auth_time, expires_at, claims FROM oidc_codes WHERE code_hash = $1",
     )
     .bind(&hash)
     .fetch_optional(&mut **tx)
@@ -156,6 +160,8 @@ pub struct GrantInfo<'a> {
     pub account_id: &'a str,
     pub scope: &'a str,
     pub auth_time: i64,
+    /// The `claims` request parameter's names, carried from the code (stored form).
+    pub claims: Option<&'a str>,
 }
 
 /// A new access token and refresh token of one grant, stored in one statement.
@@ -178,8 +184,9 @@ pub async fn issue_tokens(
     let now = now_ms();
     let mut q = sqlx::query(
         "INSERT INTO oidc_tokens (token_hash, kind, grant_id, client_id, account_id, scope, \
-         auth_time, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9), \
-         ($10, $11, $12, $13, $14, $15, $16, $17, $18)",
+         auth_time, created_at, expires_at, claims) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10), \
+         ($11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
     );
     for (token, kind, lifetime) in [
         (&tokens.access, TokenKind::Access, access_lifetime_secs),
@@ -194,7 +201,8 @@ pub async fn issue_tokens(
             .bind(grant.scope)
             .bind(grant.auth_time)
             .bind(now)
-            .bind(now + lifetime * 1000);
+            .bind(now + lifetime * 1000)
+            .bind(grant.claims);
     }
     q.execute(&mut **tx).await?;
     Ok(tokens)
@@ -215,6 +223,7 @@ pub struct TokenRecord {
     pub expires_at: i64,
     pub used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    pub claims: Option<String>,
 }
 
 impl TokenRecord {
@@ -242,7 +251,7 @@ impl TokenRecord {
 /// Tokens of a removed client are not found: removing a client ends its tokens at once.
 const TOKEN_SELECT: &str = "SELECT t.kind, t.grant_id, t.client_id, t.account_id, \
     m.member_key, a.state AS account_state, t.scope, t.auth_time, t.created_at, t.expires_at, \
-    t.used_at, t.revoked_at FROM oidc_tokens t JOIN accounts a ON a.id = t.account_id \
+    t.used_at, t.revoked_at, t.claims FROM oidc_tokens t JOIN accounts a ON a.id = t.account_id \
     JOIN members m ON m.id = a.member_id \
     JOIN oidc_clients c ON c.client_id = t.client_id";
 

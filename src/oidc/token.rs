@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 use crate::accounts::Account;
 use crate::db::now_ms;
 use crate::oidc::authorize::understood_scopes;
-use crate::oidc::claims;
+use crate::oidc::claims::{self, RequestedClaims};
 use crate::oidc::error::{ErrorCode, OidcError, OidcResult};
 use crate::oidc::grants::{self, GrantInfo, NewTokens, Redeemed, Rotation, TokenKind};
 use crate::oidc::params::Params;
@@ -137,6 +137,7 @@ async fn authorization_code(
         account_id: &record.account_id,
         scope: &record.scope,
         auth_time: record.auth_time,
+        claims: record.claims.as_deref(),
     };
     let issued = store_tokens(state, &mut tx, &grant).await?;
     tx.commit().await?;
@@ -214,6 +215,8 @@ async fn refresh(state: &AppState, client: &ClientInfo, params: &Params) -> Oidc
         account_id: &record.account_id,
         scope: &scope,
         auth_time: record.auth_time,
+        // The claims request stays with the grant, whatever the new scope.
+        claims: record.claims.as_deref(),
     };
     let issued = store_tokens(state, &mut tx, &grant).await?;
     tx.commit().await?;
@@ -249,8 +252,14 @@ async fn token_response(
     let NewTokens { access, refresh } = issued;
     // Every grant is an OpenID one: Higher Logic asks for `profile` only and still gets the
     // ID token (its `sub` is the member key either way).
-    let mut id_claims: Map<String, Value> =
-        claims::for_scopes(&state.store, account, grant.scope.split(' ')).await?;
+    let requested = RequestedClaims::from_stored(grant.claims);
+    let mut id_claims: Map<String, Value> = claims::for_scopes(
+        &state.store,
+        account,
+        grant.scope.split(' '),
+        &requested.id_token,
+    )
+    .await?;
     let now = now_ms() / 1000;
     id_claims.insert("iss".into(), json!(state.oidc.issuer));
     id_claims.insert("aud".into(), json!(client.client_id));

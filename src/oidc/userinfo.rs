@@ -9,7 +9,7 @@ use axum::Json;
 use serde_json::Value;
 
 use crate::db::now_ms;
-use crate::oidc::claims;
+use crate::oidc::claims::{self, RequestedClaims};
 use crate::oidc::error::{ErrorCode, OidcError, OidcResult};
 use crate::oidc::grants::{self, TokenKind};
 use crate::oidc::params::Params;
@@ -111,6 +111,8 @@ async fn userinfo(state: &AppState, headers: &HeaderMap, params: &Params) -> Oid
         .await?
         .filter(|a| a.is_active())
         .ok_or_else(|| OidcError::bearer("the account is not active"))?;
-    let claims = claims::for_scopes(&state.store, &account, record.scopes()).await?;
+    let requested = RequestedClaims::from_stored(record.claims.as_deref());
+    let claims =
+        claims::for_scopes(&state.store, &account, record.scopes(), &requested.userinfo).await?;
     Ok(Value::Object(claims))
 }
