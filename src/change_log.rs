@@ -39,6 +39,40 @@ pub async fn record(tx: &mut Transaction, change: Change<'_>) -> StoreResult<()>
     crate::higher_logic::outbox::on_change(tx, &change).await
 }
 
+/// A place in the audit log: the entry after which the next (older) page starts, written
+/// `<at>.<id>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditCursor {
+    pub at: i64,
+    pub id: String,
+}
+
+impl AuditCursor {
+    pub fn after(entry: &ChangeEntry) -> AuditCursor {
+        AuditCursor {
+            at: entry.at,
+            id: entry.id.clone(),
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<AuditCursor> {
+        let (at, id) = text.split_once('.')?;
+        let valid_id = !id.is_empty()
+            && id.len() <= 64
+            && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        Some(AuditCursor {
+            at: at.parse().ok()?,
+            id: valid_id.then(|| id.to_string())?,
+        })
+    }
+}
+
+impl std::fmt::Display for AuditCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.at, self.id)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ChangeEntry {
     pub id: String,
@@ -53,13 +87,25 @@ pub struct ChangeEntry {
 }
 
 impl Store {
-    /// The newest changes first.
-    pub async fn recent_changes(&self, limit: i64) -> StoreResult<Vec<ChangeEntry>> {
+    /// The newest changes first; with `before`, those older than that entry (a page further).
+    pub async fn recent_changes(
+        &self,
+        limit: i64,
+        before: Option<&AuditCursor>,
+    ) -> StoreResult<Vec<ChangeEntry>> {
+        let (at, id) = match before {
+            Some(c) => (c.at, c.id.as_str()),
+            // Past every entry: nothing is newer than the maximum.
+            None => (i64::MAX, ""),
+        };
         Ok(sqlx::query_as(
             "SELECT id, at, actor, entity, entity_id, action, member_id, group_id, detail \
-             FROM change_log ORDER BY at DESC, id DESC LIMIT $1",
+             FROM change_log WHERE at < $2 OR (at = $2 AND id < $3) \
+             ORDER BY at DESC, id DESC LIMIT $1",
         )
         .bind(limit)
+        .bind(at)
+        .bind(id)
         .fetch_all(self.pool())
         .await?)
     }

@@ -390,6 +390,36 @@ both_engines!(members_fields_groups_and_audit, |db: TestDb| async move {
         .iter()
         .any(|e| e["entity"] == "api_token" && e["action"] == "created"));
 
+    // Page by page with `next`, the audit log is the same list, in the same order.
+    assert!(b["next"].is_null(), "one page holds it all: {}", b["next"]);
+    let all: Vec<String> = entries
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(all.len() > 3);
+    let mut paged = Vec::new();
+    let mut path = "/audit?limit=3".to_string();
+    loop {
+        let (s, page) = api.get(&path).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        paged.extend(
+            page["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].as_str().unwrap().to_string()),
+        );
+        match page["next"].as_str() {
+            Some(next) => path = format!("/audit?limit=3&before={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, all);
+    for bad in ["x", "12.", ".abc", "12.a%27b"] {
+        let (s, b) = api.get(&format!("/audit?before={bad}")).await;
+        assert_error(s, &b, StatusCode::BAD_REQUEST, "bad_request");
+    }
+
     let (s, b) = api.get("/no/such/thing").await;
     assert_error(s, &b, StatusCode::NOT_FOUND, "not_found");
     drop(server);

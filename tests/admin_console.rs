@@ -845,3 +845,38 @@ both_engines!(
             .starts_with("text/javascript"));
     }
 );
+
+both_engines!(the_audit_log_pages_back, |db: TestDb| async move {
+    seed(&db).await;
+    let store = db.store().await;
+    for i in 0..210 {
+        store
+            .rename_group("test", "g1", &format!("Name{i:03}"))
+            .await
+            .unwrap();
+    }
+    let server = Server::start(&db).await;
+    let base = server.base.clone();
+    let admin = sign_in(&server, "ada@example.org", ADMIN_PASSWORD).await;
+    let (_, first, _) = get(&admin, &format!("{base}/admin/audit")).await;
+    // Names appear as "from" and "to" in each rename's detail.
+    assert!(
+        first.contains("Name209") && !first.contains("Name000"),
+        "newest first"
+    );
+    let marker = "id=\"older\" href=\"";
+    let start = first.find(marker).expect("an Older entries link") + marker.len();
+    let link = first[start..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&#x2e;", ".");
+    let (s, second, _) = get(&admin, &format!("{base}{link}")).await;
+    assert_eq!(s, StatusCode::OK, "{link}");
+    assert!(!second.contains("Name209"), "no entry twice");
+    assert!(second.contains("Name000"), "the oldest renames");
+    // A cursor that makes no sense starts from the newest entry.
+    let (s, html, _) = get(&admin, &format!("{base}/admin/audit?before=nonsense")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("Name209"));
+});

@@ -103,7 +103,7 @@ both_engines!(
         store.remove_client("test", "higher-logic").await.unwrap();
         assert!(store.find_client("higher-logic").await.unwrap().is_none());
         let actions: Vec<String> = store
-            .recent_changes(10)
+            .recent_changes(10, None)
             .await
             .unwrap()
             .into_iter()

@@ -129,7 +129,7 @@ both_engines!(
         );
         assert_eq!(a.is_ok() as u8 + b.is_ok() as u8, 1, "{a:?} {b:?}");
         let actions: Vec<String> = store
-            .recent_changes(20)
+            .recent_changes(20, None)
             .await
             .unwrap()
             .into_iter()

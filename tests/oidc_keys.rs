@@ -310,7 +310,7 @@ both_engines!(keys_cli_lists_and_rotates, |db: TestDb| async move {
     let out = cli(&db, &["keys", "rotate", "--alg", "HS256"], None);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("RS256 or ES256"));
-    let changes = db.store().await.recent_changes(10).await.unwrap();
+    let changes = db.store().await.recent_changes(10, None).await.unwrap();
     assert!(changes
         .iter()
         .any(|c| c.entity == "signing_key" && c.action == "rotated"));

@@ -17,7 +17,7 @@ use crate::accounts::Account;
 use crate::admin::api_tokens::{ApiToken, Scope};
 use crate::admin::integrations::{self, ConnectionTest};
 use crate::admin::sso::{self, Worksheet};
-use crate::change_log::ChangeEntry;
+use crate::change_log::{AuditCursor, ChangeEntry};
 use crate::custom_fields::{AppliesTo, CustomField, FieldSpec, FieldType, FieldUpdate};
 use crate::db::{StoreError, StoreResult};
 use crate::groups::{Condition, Group, GroupMembers, Selection};
@@ -666,11 +666,15 @@ async fn preview_group(
 pub struct AuditQuery {
     /// At most this many entries, newest first (1 to 1000, default 100).
     pub limit: Option<i64>,
+    /// The `next` of the previous page: entries older than it.
+    pub before: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct AuditLog {
     pub entries: Vec<ChangeEntry>,
+    /// Pass as `before` for the next (older) page; null on the last page.
+    pub next: Option<String>,
 }
 
 /// Who changed which setting, member, field or group, and when. Never holds secrets.
@@ -686,9 +690,17 @@ async fn audit_log(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be 1 to 1000".into()));
     }
-    Ok(Json(AuditLog {
-        entries: state.store.recent_changes(limit).await?,
-    }))
+    let before = match q.before.as_deref() {
+        None => None,
+        Some(text) => Some(AuditCursor::parse(text).ok_or_else(|| {
+            ApiError::BadRequest("before must be the next value of a previous page".into())
+        })?),
+    };
+    let entries = state.store.recent_changes(limit, before.as_ref()).await?;
+    let next = (entries.len() as i64 == limit)
+        .then(|| entries.last().map(|e| AuditCursor::after(e).to_string()))
+        .flatten();
+    Ok(Json(AuditLog { entries, next }))
 }
 
 /// Higher Logic's SSO technical worksheet, computed from the running configuration.

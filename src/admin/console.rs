@@ -18,6 +18,7 @@ use crate::admin::api::{self, GroupView, MemberCounts, MemberView};
 use crate::admin::api_tokens::{ApiToken, Scope};
 use crate::admin::integrations::{self, ConnectionTest};
 use crate::admin::sso;
+use crate::change_log::AuditCursor;
 use crate::custom_fields::{AppliesTo, CustomField, FieldSpec, FieldType, FieldUpdate};
 use crate::db::{format_ms, StoreError};
 use crate::groups::{Condition, Group, Selection};
@@ -1309,13 +1310,34 @@ struct AuditPage {
     notice: Option<String>,
     error: Option<String>,
     entries: Vec<AuditRow>,
+    /// The link to the next (older) page, when there may be one.
+    older: Option<String>,
 }
 
-async fn audit(State(state): State<AppState>, admin: Admin) -> ConsoleResult<Response> {
-    let entries = state
+#[derive(Deserialize)]
+struct AuditPageQuery {
+    before: Option<String>,
+}
+
+/// Entries per page of the audit log.
+const AUDIT_PAGE: i64 = 200;
+
+async fn audit(
+    State(state): State<AppState>,
+    admin: Admin,
+    Query(q): Query<AuditPageQuery>,
+) -> ConsoleResult<Response> {
+    // A cursor that does not parse starts from the newest entry.
+    let before = q.before.as_deref().and_then(AuditCursor::parse);
+    let changes = state
         .store
-        .recent_changes(500)
-        .await?
+        .recent_changes(AUDIT_PAGE, before.as_ref())
+        .await?;
+    let older = (changes.len() as i64 == AUDIT_PAGE)
+        .then(|| changes.last())
+        .flatten()
+        .map(|e| format!("/admin/audit?before={}", AuditCursor::after(e)));
+    let entries = changes
         .into_iter()
         .map(|e| AuditRow {
             when: format_ms(e.at),
@@ -1333,6 +1355,7 @@ async fn audit(State(state): State<AppState>, admin: Admin) -> ConsoleResult<Res
             csrf_token: admin.csrf_token,
             error: None,
             entries,
+            older,
         },
     ))
 }
