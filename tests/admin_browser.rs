@@ -166,6 +166,21 @@ both_engines!(
         b.goto(&format!("{base}/admin/sso")).await;
         assert!(!b.exists("#client-secret").await);
         assert!(!b.client.source().await.unwrap().contains(&secret));
+        // The copy buttons work (the script loads under the page's CSP): copied, or selected
+        // for Ctrl+C where the browser keeps the clipboard to itself.
+        b.click("#ws-issuer button.copy").await;
+        let mut label = String::new();
+        for _ in 0..50 {
+            label = b.text("#ws-issuer button.copy").await;
+            if label != "Copy" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            label == "Copied" || label == "Selected: press Ctrl+C",
+            "{label}"
+        );
         b.screenshot("sso-worksheet").await;
 
         // Custom fields: a field shown in the Members section, then marked to sync.

@@ -627,10 +627,7 @@ async fn worksheet_json(State(state): State<AppState>, _admin: Admin) -> Console
 async fn copy_js() -> Response {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        "document.querySelectorAll('button.copy').forEach(function (b) {\n  \
-         b.addEventListener('click', function () {\n    \
-         navigator.clipboard.writeText(b.dataset.copy).then(function () { b.textContent = 'Copied'; });\n  \
-         });\n});\n",
+        include_str!("copy.js"),
     )
         .into_response()
 }
