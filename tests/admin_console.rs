@@ -880,3 +880,41 @@ both_engines!(the_audit_log_pages_back, |db: TestDb| async move {
     assert_eq!(s, StatusCode::OK);
     assert!(html.contains("Name209"));
 });
+
+both_engines!(the_members_list_pages, |db: TestDb| async move {
+    seed(&db).await;
+    let store = db.store().await;
+    for i in 0..230 {
+        store
+            .add_member(
+                "test",
+                &format!("M{i:03}"),
+                person("Many", &format!("m{i}@example.org")),
+            )
+            .await
+            .unwrap();
+    }
+    let server = Server::start(&db).await;
+    let base = server.base.clone();
+    let admin = sign_in(&server, "ada@example.org", ADMIN_PASSWORD).await;
+    // Sorted by member key: A1, M000 ... M229, P1, P2; 100 to a page.
+    let (_, html, _) = get(&admin, &format!("{base}/admin/members")).await;
+    assert!(
+        html.contains(">M098<") && !html.contains(">M099<"),
+        "page 1"
+    );
+    assert!(html.contains("Members 1 to 100."));
+    assert!(html.contains("href=\"/admin/members?q=&amp;page=2\"") || html.contains("page=2"));
+    assert!(!html.contains("previous-page"));
+    let (_, html, _) = get(&admin, &format!("{base}/admin/members?page=3")).await;
+    assert!(html.contains(">M199<") && html.contains(">P2<") && !html.contains(">M198<"));
+    assert!(html.contains("previous-page") && !html.contains("next-page"));
+    // A search keeps its words in the page links.
+    let (_, html, _) = get(&admin, &format!("{base}/admin/members?q=many")).await;
+    assert!(html.contains("q=many"), "{html}");
+    assert!(!html.contains(">A1<"));
+    // Not a page number: the first page.
+    let (s, html, _) = get(&admin, &format!("{base}/admin/members?page=lots")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains(">A1<"));
+});

@@ -410,27 +410,48 @@ struct MembersPage {
     error: Option<String>,
     q: String,
     members: Vec<Member>,
+    /// Links to the neighbouring pages of the list, when there are some.
+    previous: Option<String>,
+    next: Option<String>,
+    first_shown: i64,
 }
 
 #[derive(Deserialize)]
 struct SearchQuery {
     #[serde(default)]
     q: String,
+    /// 1-based; anything that is not a page number shows the first.
+    page: Option<String>,
 }
+
+/// Members per page of the list.
+const MEMBERS_PAGE: i64 = 100;
 
 async fn members(
     State(state): State<AppState>,
     admin: Admin,
     Query(query): Query<SearchQuery>,
 ) -> ConsoleResult<Response> {
-    let members = state
+    let page = query
+        .page
+        .as_deref()
+        .and_then(|p| p.parse::<i64>().ok())
+        .filter(|p| (1..=1_000_000).contains(p))
+        .unwrap_or(1);
+    let offset = (page - 1) * MEMBERS_PAGE;
+    // One more than a page tells whether there is a next one.
+    let mut members = state
         .store
         .list_members(&MemberFilter {
             search: Some(query.q.clone()).filter(|s| !s.trim().is_empty()),
-            limit: 100,
+            limit: MEMBERS_PAGE + 1,
+            offset,
             ..Default::default()
         })
         .await?;
+    let more = members.len() as i64 > MEMBERS_PAGE;
+    members.truncate(MEMBERS_PAGE as usize);
+    let link = |p: i64| format!("/admin/members?q={}&page={p}", urlencoding(&query.q));
     Ok(render(
         StatusCode::OK,
         &MembersPage {
@@ -438,6 +459,9 @@ async fn members(
             notice: admin.take_notice().await?,
             csrf_token: admin.csrf_token,
             error: None,
+            previous: (page > 1).then(|| link(page - 1)),
+            next: more.then(|| link(page + 1)),
+            first_shown: offset + 1,
             q: query.q,
             members,
         },
