@@ -139,15 +139,16 @@ async fn authorization_code(
         auth_time: record.auth_time,
         claims: record.claims.as_deref(),
     };
-    let (issued, id_claims) = issue(state, tx, &account, &grant).await?;
+    let issued = store_tokens(state, &mut tx, &grant).await?;
+    tx.commit().await?;
     // Signing happens after the commit: the (SQLite) writer is not held for it.
     token_response(
         state,
         client,
+        &account,
         &grant,
         record.nonce.as_deref(),
         issued,
-        id_claims,
     )
     .await
 }
@@ -217,38 +218,9 @@ async fn refresh(state: &AppState, client: &ClientInfo, params: &Params) -> Oidc
         // The claims request stays with the grant, whatever the new scope.
         claims: record.claims.as_deref(),
     };
-    let (issued, id_claims) = issue(state, tx, &account, &grant).await?;
-    token_response(state, client, &grant, None, issued, id_claims).await
-}
-
-/// Stores the new tokens and commits, while the ID token's member claims are read on another
-/// connection: the two round trips overlap.
-async fn issue(
-    state: &AppState,
-    mut tx: crate::db::Transaction,
-    account: &Account,
-    grant: &GrantInfo<'_>,
-) -> OidcResult<(NewTokens, Map<String, Value>)> {
-    let stored = async {
-        let issued = store_tokens(state, &mut tx, grant).await?;
-        tx.commit().await?;
-        Ok::<_, OidcError>(issued)
-    };
-    let member_claims = async {
-        // Every grant is an OpenID one: Higher Logic asks for `profile` only and still gets
-        // the ID token (its `sub` is the member key either way).
-        let requested = RequestedClaims::from_stored(grant.claims);
-        Ok::<_, OidcError>(
-            claims::for_scopes(
-                &state.store,
-                account,
-                grant.scope.split(' '),
-                &requested.id_token,
-            )
-            .await?,
-        )
-    };
-    tokio::try_join!(stored, member_claims)
+    let issued = store_tokens(state, &mut tx, &grant).await?;
+    tx.commit().await?;
+    token_response(state, client, &account, &grant, None, issued).await
 }
 
 /// A new access and refresh token, stored.
@@ -271,13 +243,23 @@ async fn store_tokens(
 async fn token_response(
     state: &AppState,
     client: &ClientInfo,
+    account: &Account,
     grant: &GrantInfo<'_>,
     nonce: Option<&str>,
     issued: NewTokens,
-    mut id_claims: Map<String, Value>,
 ) -> OidcResult<Value> {
     let lifetimes = &state.settings.oidc;
     let NewTokens { access, refresh } = issued;
+    // Every grant is an OpenID one: Higher Logic asks for `profile` only and still gets the
+    // ID token (its `sub` is the member key either way).
+    let requested = RequestedClaims::from_stored(grant.claims);
+    let mut id_claims: Map<String, Value> = claims::for_scopes(
+        &state.store,
+        account,
+        grant.scope.split(' '),
+        &requested.id_token,
+    )
+    .await?;
     let now = now_ms() / 1000;
     id_claims.insert("iss".into(), json!(state.oidc.issuer));
     id_claims.insert("aud".into(), json!(client.client_id));
