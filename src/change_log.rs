@@ -55,6 +55,15 @@ impl AuditCursor {
         }
     }
 
+    /// Where the page after `page` starts, when `page` came back full (there may be more).
+    pub fn next_page(page: &[ChangeEntry], limit: i64) -> Option<AuditCursor> {
+        if page.len() as i64 == limit {
+            page.last().map(AuditCursor::after)
+        } else {
+            None
+        }
+    }
+
     pub fn parse(text: &str) -> Option<AuditCursor> {
         let (at, id) = text.split_once('.')?;
         let valid_id = !id.is_empty()

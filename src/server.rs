@@ -58,14 +58,11 @@ impl IntoResponse for HttpError {
 
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    let probes = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz));
     // With a management address, the metrics stay off the public listener.
     let probes = if state.settings.metrics_listen.is_none() {
-        probes.route("/metrics", get(metrics))
+        probes().route("/metrics", get(metrics))
     } else {
-        probes
+        probes()
     };
     probes
         .nest("/admin/api", crate::admin::api::router())
@@ -91,12 +88,17 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
     )
 }
 
-/// The management listener (`metrics_listen`): metrics and the probes, nothing else.
-pub fn management_router(state: AppState) -> Router {
+/// Liveness and readiness, on every listener.
+fn probes() -> Router<AppState> {
     Router::new()
-        .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+}
+
+/// The management listener (`metrics_listen`): metrics and the probes, nothing else.
+pub fn management_router(state: AppState) -> Router {
+    probes()
+        .route("/metrics", get(metrics))
         .with_state(state)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

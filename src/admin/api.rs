@@ -697,9 +697,7 @@ async fn audit_log(
         })?),
     };
     let entries = state.store.recent_changes(limit, before.as_ref()).await?;
-    let next = (entries.len() as i64 == limit)
-        .then(|| entries.last().map(|e| AuditCursor::after(e).to_string()))
-        .flatten();
+    let next = AuditCursor::next_page(&entries, limit).map(|c| c.to_string());
     Ok(Json(AuditLog { entries, next }))
 }
 
@@ -810,7 +808,7 @@ pub struct GroupSyncInput {
 
 pub(crate) async fn group_sync_view(state: &AppState, key: &str) -> StoreResult<GroupSync> {
     let group = state.store.group(key).await?;
-    let status = state.store.hl_group_status(key).await?;
+    let status = state.store.hl_group_status_of(&group).await?;
     Ok(GroupSync {
         message: status.message(),
         group_type: group.hl_group_type.as_deref().map(GroupType::from_stored),

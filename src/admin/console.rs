@@ -1063,7 +1063,7 @@ async fn group_page(
             GroupForm::of(&group, &statics)
         }
     };
-    let sync_message = state.store.hl_group_status(key).await?.message();
+    let sync_message = state.store.hl_group_status_of(&group).await?.message();
     Ok(render(
         status,
         &GroupPage {
@@ -1354,10 +1354,8 @@ async fn audit(
         .store
         .recent_changes(AUDIT_PAGE, before.as_ref())
         .await?;
-    let older = (changes.len() as i64 == AUDIT_PAGE)
-        .then(|| changes.last())
-        .flatten()
-        .map(|e| format!("/admin/audit?before={}", AuditCursor::after(e)));
+    let older =
+        AuditCursor::next_page(&changes, AUDIT_PAGE).map(|c| format!("/admin/audit?before={c}"));
     let entries = changes
         .into_iter()
         .map(|e| AuditRow {

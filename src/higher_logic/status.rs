@@ -141,9 +141,13 @@ impl Store {
 
     /// The status of one group's sync.
     pub async fn hl_group_status(&self, group_key: &str) -> StoreResult<GroupStatus> {
-        let group = self.group(group_key).await?;
+        self.hl_group_status_of(&self.group(group_key).await?).await
+    }
+
+    /// The status of one group's sync, for a group already read.
+    pub async fn hl_group_status_of(&self, group: &Group) -> StoreResult<GroupStatus> {
         let engine = self.hl_engine_row().await?;
-        self.group_status(&group, &engine).await
+        self.group_status(group, &engine).await
     }
 
     async fn hl_engine_row(&self) -> StoreResult<EngineRow> {
@@ -173,15 +177,15 @@ impl Store {
                (SELECT COUNT(*) FROM hl_fanout f WHERE f.target_id = $1 OR f.scope = 'all'), \
                (SELECT COUNT(*) FROM members m JOIN accounts a ON a.member_id = m.id WHERE {clause}), \
                (SELECT COUNT(*) FROM members m WHERE {clause} \
-                  AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.member_id = m.id))"
+                  AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.member_id = m.id)), \
+               (SELECT COUNT(*) FROM hl_memberships WHERE group_id = $1)"
         );
-        let mut q =
-            sqlx::query_as::<_, (i64, i64, Option<i64>, Option<String>, i64, i64, i64)>(&sql)
-                .bind(&group.id);
+        type Counts = (i64, i64, Option<i64>, Option<String>, i64, i64, i64, i64);
+        let mut q = sqlx::query_as::<_, Counts>(&sql).bind(&group.id);
         for b in &binds {
             q = q.bind(b);
         }
-        let (pending, parked, next_due, retry_error, fanouts, with_account, without_account) =
+        let (pending, parked, next_due, retry_error, fanouts, with_account, without_account, held) =
             q.fetch_one(self.pool()).await?;
         let link: Option<(i64, Option<i64>)> =
             sqlx::query_as("SELECT sync_on_at, last_pushed_at FROM hl_groups WHERE group_id = $1")
@@ -202,14 +206,7 @@ impl Store {
         let paused = engine.paused_until > now;
         // A group that is not synced has work only while Higher Logic still holds memberships
         // of it to remove; queued work for other groups is not its own.
-        let off = !group.hl_sync_enabled && {
-            let (held,): (i64,) =
-                sqlx::query_as("SELECT COUNT(*) FROM hl_memberships WHERE group_id = $1")
-                    .bind(&group.id)
-                    .fetch_one(self.pool())
-                    .await?;
-            held == 0 || pending == 0
-        };
+        let off = !group.hl_sync_enabled && (held == 0 || pending == 0);
         let pending = if off { 0 } else { pending };
         let (state, last_error, next_attempt_at, as_of) = if off {
             ("off", None, None, None)

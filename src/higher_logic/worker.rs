@@ -131,6 +131,15 @@ pub struct Worker {
     settings_seen: AtomicI64,
 }
 
+/// How long a paused worker sleeps before it looks again: until the pause ends, but at least
+/// `least_ms` and at most a few seconds, because new settings (saved on any instance) lift a
+/// pause in the database.
+fn paused_wait(until: i64, least_ms: u64) -> Duration {
+    const RECHECK_MS: i64 = 5_000;
+    let least = (least_ms as i64).min(RECHECK_MS);
+    Duration::from_millis((until - now_ms()).clamp(least, RECHECK_MS) as u64)
+}
+
 fn backoff(cfg: &WorkerConfig, failures: u32) -> Duration {
     let exp = cfg
         .backoff_base_ms
@@ -611,10 +620,7 @@ impl Worker {
             }
             if tick.idle || tick.paused_until.is_some() {
                 let wait = match tick.paused_until {
-                    Some(until) => {
-                        // Looks again every few seconds, as `run` does: new settings lift a pause.
-                        Duration::from_millis((until - now_ms()).clamp(1, 5_000) as u64)
-                    }
+                    Some(until) => paused_wait(until, 1),
                     None => Duration::from_millis(self.cfg.poll_ms.min(200)),
                 };
                 let left = timeout.saturating_sub(started.elapsed());
@@ -642,13 +648,7 @@ impl Worker {
             let wait = match self.tick().await {
                 Ok(t) if !t.idle && t.paused_until.is_none() => Duration::ZERO,
                 Ok(t) => match t.paused_until {
-                    // Wakes every few seconds: new settings saved on another instance lift the
-                    // pause in the database.
-                    Some(until) => {
-                        let most = 5_000;
-                        let least = self.cfg.poll_ms.min(most as u64) as i64;
-                        Duration::from_millis((until - now_ms()).clamp(least, most) as u64)
-                    }
+                    Some(until) => paused_wait(until, self.cfg.poll_ms),
                     None => Duration::from_millis(self.cfg.poll_ms),
                 },
                 Err(e) => {

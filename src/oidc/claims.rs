@@ -14,8 +14,8 @@ use serde_json::{json, Map, Value};
 use crate::accounts::Account;
 use crate::db::{Store, StoreResult};
 
-/// Claims this provider can release (for discovery).
-pub const SUPPORTED_CLAIMS: &[&str] = &[
+/// The ID token's own claims (about the token, not the member).
+const TOKEN_CLAIMS: &[&str] = &[
     "sub",
     "iss",
     "aud",
@@ -24,16 +24,12 @@ pub const SUPPORTED_CLAIMS: &[&str] = &[
     "auth_time",
     "nonce",
     "at_hash",
-    "name",
-    "given_name",
-    "family_name",
-    "picture",
-    "updated_at",
-    "email",
-    "email_verified",
-    "member_key",
-    "company",
 ];
+
+/// Claims this provider can release (for discovery): the token's own, then the member's.
+pub fn supported_claims() -> Vec<&'static str> {
+    TOKEN_CLAIMS.iter().chain(MEMBER_CLAIMS).copied().collect()
+}
 
 /// The claims about the member's data (not the token's own): the ones a `claims` request
 /// parameter can ask for by name.

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::oidc::claims::SUPPORTED_CLAIMS;
+use crate::oidc::claims::supported_claims;
 use crate::oidc::provider::SUPPORTED_SCOPES;
 use crate::server::AppState;
 
@@ -35,7 +35,7 @@ pub fn document(issuer: &str) -> Value {
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "introspection_endpoint_auth_methods_supported": auth_methods,
         "code_challenge_methods_supported": ["S256"],
-        "claims_supported": SUPPORTED_CLAIMS,
+        "claims_supported": supported_claims(),
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "claims_parameter_supported": true,
         "request_parameter_supported": false,
