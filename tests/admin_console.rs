@@ -158,6 +158,7 @@ fn pages() -> Vec<&'static str> {
         "/admin/sso",
         "/admin/integrations/higher-logic",
         "/admin/sso/worksheet.json",
+        "/admin/password",
     ]
 }
 
@@ -211,6 +212,14 @@ fn forms() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
             ],
         ),
         ("/admin/api-tokens", vec![("name", "t"), ("scope", "read")]),
+        ("/admin/api-tokens/none-such/revoke", vec![]),
+        (
+            "/admin/password",
+            vec![
+                ("password", "a member's new passphrase"),
+                ("confirm", "a member's new passphrase"),
+            ],
+        ),
         (
             "/admin/group-preview",
             vec![("conditions", "member_type=Regular")],

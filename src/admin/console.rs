@@ -129,6 +129,17 @@ async fn signed_in(session: &Session, state: &AppState) -> ConsoleResult<Option<
     }
 }
 
+/// The signed-in administrator: others signed in get 403, strangers the sign-in page.
+async fn signed_in_admin(session: &Session, state: &AppState) -> ConsoleResult<Account> {
+    let account = signed_in(session, state)
+        .await?
+        .ok_or(ConsoleError::SignIn)?;
+    if !account.is_admin() {
+        return Err(ConsoleError::Forbidden);
+    }
+    Ok(account)
+}
+
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ConsoleError;
 
@@ -136,12 +147,7 @@ impl FromRequestParts<AppState> for Admin {
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|_| ConsoleError::SignIn)?;
-        let account = signed_in(&session, state)
-            .await?
-            .ok_or(ConsoleError::SignIn)?;
-        if !account.is_admin() {
-            return Err(ConsoleError::Forbidden);
-        }
+        let account = signed_in_admin(&session, state).await?;
         if account.must_change_password {
             return Err(ConsoleError::MustChangePassword);
         }
@@ -329,9 +335,7 @@ async fn logout(
 
 /// The first-sign-in password change (the bootstrap administrator's one-time password).
 async fn password_page(State(state): State<AppState>, session: Session) -> ConsoleResult<Response> {
-    signed_in(&session, &state)
-        .await?
-        .ok_or(ConsoleError::SignIn)?;
+    signed_in_admin(&session, &state).await?;
     let csrf_token = csrf::token(&session).await?;
     Ok(password_form(StatusCode::OK, &csrf_token, None))
 }
@@ -366,9 +370,7 @@ async fn change_password(
     Form(form): Form<PasswordForm>,
 ) -> ConsoleResult<Response> {
     csrf::verify(&session, &form.csrf_token).await?;
-    let account = signed_in(&session, &state)
-        .await?
-        .ok_or(ConsoleError::SignIn)?;
+    let account = signed_in_admin(&session, &state).await?;
     let csrf_token = csrf::token(&session).await?;
     if form.password != form.confirm {
         return Ok(password_form(
