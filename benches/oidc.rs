@@ -5,10 +5,10 @@
 //! `cargo bench --bench oidc`
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use guildgate::config::Settings;
 use guildgate::db::{now_ms, Store};
-use guildgate::oidc::clients::generate_secret;
-use guildgate::oidc::keys::{generate_pem, Alg, KeyRing, Pepper};
+use guildgate::oidc::keys::{generate_pem, Alg, KeyRing};
+use guildgate::secrets::Pepper;
+use guildgate::settings::Settings;
 use ring::signature::{self, EcdsaKeyPair, RsaKeyPair};
 use serde_json::json;
 
@@ -48,7 +48,14 @@ fn signing(c: &mut Criterion) {
     };
     let ring = rt.block_on(async {
         let store = Store::open(&settings.database_url, 2).await.unwrap();
-        KeyRing::load_or_init(&store, &settings).await.unwrap()
+        KeyRing::load_or_init(
+            &store,
+            &settings.keys_dir,
+            settings.issuer(),
+            &settings.signing,
+        )
+        .await
+        .unwrap()
     });
     let claims = id_token_claims();
     let mut group = c.benchmark_group("id_token");
@@ -103,7 +110,7 @@ fn signing(c: &mut Criterion) {
 
 fn secrets(c: &mut Criterion) {
     let pepper = Pepper::from_bytes([42; 32]);
-    let secret = generate_secret();
+    let secret = guildgate::secrets::random_token();
     let stored = pepper.hash(&secret);
     let mut group = c.benchmark_group("client_secret");
     group.bench_function("hmac_sha256_verify", |b| {

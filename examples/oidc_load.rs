@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use guildgate::accounts::Role;
-use guildgate::config::Settings;
 use guildgate::db::Store;
 use guildgate::members::{Kind, MemberData};
 use guildgate::oidc::clients::{ClientType, NewClient};
 use guildgate::oidc::keys::{Alg, KeyRing};
+use guildgate::settings::Settings;
 use sha2::Digest;
 use sqlx::Connection;
 
@@ -98,7 +98,13 @@ async fn run(
         )
         .await?;
     store.set_password("load", "M-1", PASSWORD).await?;
-    let ring = KeyRing::load_or_init(&store, &settings).await?;
+    let ring = KeyRing::load_or_init(
+        &store,
+        &settings.keys_dir,
+        settings.issuer(),
+        &settings.signing,
+    )
+    .await?;
     let mut new = NewClient::new("Load", ClientType::Confidential, &[REDIRECT]);
     new.client_id = Some("load".into());
     let (_, secret) = store.add_client("load", ring.pepper(), new).await?;

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::json;
 
-use crate::change_log::{self, Change};
+use crate::change_log::{self, Change, Event};
 use crate::db::{is_unique_violation, new_id, now_ms, Store, StoreError, StoreResult, Transaction};
 use crate::members::{check_email, Kind, MemberData};
 use crate::passwords;
@@ -130,9 +130,8 @@ impl Store {
             &mut tx,
             Change {
                 actor,
-                entity: "account",
+                event: Event::AccountPasswordSet,
                 entity_id: &account.id,
-                action: "password_set",
                 member_id: None,
                 group_id: None,
                 detail: json!({ "member_key": member_key }),
@@ -175,23 +174,18 @@ impl Store {
         .bind(&account.id)
         .execute(&mut *tx)
         .await?;
-        if state == "deactivated" {
-            // Signed out everywhere and every token revoked, atomically with the deactivation;
-            // reactivation revives none of it.
-            crate::oidc::grants::revoke_all_of_account(&mut tx, &account.id).await?;
-            crate::oidc::invitations::discard_links(&mut tx, &account.id).await?;
-        }
+        // On deactivation the provider's listener signs the account out everywhere and revokes
+        // its tokens and links, in this transaction (see `Event::AccountDeactivated`).
         change_log::record(
             &mut tx,
             Change {
                 actor,
-                entity: "account",
-                entity_id: &account.id,
-                action: if state == "active" {
-                    "reactivated"
+                event: if state == "active" {
+                    Event::AccountReactivated
                 } else {
-                    "deactivated"
+                    Event::AccountDeactivated
                 },
+                entity_id: &account.id,
                 member_id: Some(&account.member_id),
                 group_id: None,
                 detail: json!({ "member_key": member_key }),
@@ -303,9 +297,8 @@ pub(crate) async fn create_account(
         tx,
         Change {
             actor,
-            entity: "account",
+            event: Event::AccountCreated,
             entity_id: &id,
-            action: "created",
             member_id: Some(member_id),
             group_id: None,
             detail: json!({ "role": role.as_str() }),

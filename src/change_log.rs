@@ -1,17 +1,89 @@
 //! The change log: one row per change to a member, account, custom field or group, written in
-//! the same transaction as the change. The Higher Logic sync engine reads it.
+//! the same transaction as the change, and the typed [`Event`] that tells the features built on
+//! the store (the Higher Logic outbox, the provider's revocations) what happened.
 
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::db::{new_id, now_ms, Store, StoreResult, Transaction};
 
+/// What happened, as one typed value: the entity and the action stored in the log are derived
+/// from it, so a producer cannot misspell what a listener matches on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    MemberCreated,
+    MemberUpdated,
+    AccountCreated,
+    AccountLoginChanged,
+    AccountPasswordSet,
+    AccountDeactivated,
+    AccountReactivated,
+    AccountInvitationSent,
+    AccountPasswordResetSent,
+    CustomFieldCreated,
+    CustomFieldUpdated,
+    CustomFieldValueSet,
+    CustomFieldValueCleared,
+    GroupCreated,
+    GroupRenamed,
+    GroupSelectionChanged,
+    GroupSyncOn,
+    GroupSyncOff,
+    OidcClientCreated,
+    OidcClientSecretRotated,
+    OidcClientRemoved,
+    SigningKeyCreated,
+    SigningKeyRotated,
+    ApiTokenCreated,
+    ApiTokenRevoked,
+    HigherLogicSettingsUpdated,
+    HigherLogicPropertiesChanged,
+    HigherLogicTenantChanged,
+}
+
+impl Event {
+    /// The `entity` and `action` columns of the log (the audit log shows them).
+    pub fn names(self) -> (&'static str, &'static str) {
+        use Event::*;
+        match self {
+            MemberCreated => ("member", "created"),
+            MemberUpdated => ("member", "updated"),
+            AccountCreated => ("account", "created"),
+            AccountLoginChanged => ("account", "login_changed"),
+            AccountPasswordSet => ("account", "password_set"),
+            AccountDeactivated => ("account", "deactivated"),
+            AccountReactivated => ("account", "reactivated"),
+            AccountInvitationSent => ("account", "invitation_sent"),
+            AccountPasswordResetSent => ("account", "password_reset_sent"),
+            CustomFieldCreated => ("custom_field", "created"),
+            CustomFieldUpdated => ("custom_field", "updated"),
+            CustomFieldValueSet => ("custom_field_value", "set"),
+            CustomFieldValueCleared => ("custom_field_value", "cleared"),
+            GroupCreated => ("group", "created"),
+            GroupRenamed => ("group", "renamed"),
+            GroupSelectionChanged => ("group", "selection_changed"),
+            GroupSyncOn => ("group", "hl_sync_on"),
+            GroupSyncOff => ("group", "hl_sync_off"),
+            OidcClientCreated => ("oidc_client", "created"),
+            OidcClientSecretRotated => ("oidc_client", "secret_rotated"),
+            OidcClientRemoved => ("oidc_client", "removed"),
+            SigningKeyCreated => ("signing_key", "created"),
+            SigningKeyRotated => ("signing_key", "rotated"),
+            ApiTokenCreated => ("api_token", "created"),
+            ApiTokenRevoked => ("api_token", "revoked"),
+            HigherLogicSettingsUpdated => ("hl_settings", "updated"),
+            HigherLogicPropertiesChanged => ("hl_settings", "properties_changed"),
+            HigherLogicTenantChanged => ("hl_settings", "tenant_changed"),
+        }
+    }
+}
+
 /// What changed, for [`record`].
 pub struct Change<'a> {
     pub actor: &'a str,
-    pub entity: &'static str,
+    pub event: Event,
+    /// The row the event is about (a member, account, group ... id).
     pub entity_id: &'a str,
-    pub action: &'static str,
     /// The contact whose Higher Logic record the change affects.
     pub member_id: Option<&'a str>,
     pub group_id: Option<&'a str>,
@@ -19,7 +91,22 @@ pub struct Change<'a> {
     pub detail: Value,
 }
 
+/// What a feature built on the store does when something changes, inside the transaction of
+/// the change (so it commits or rolls back with it). Features register one in
+/// [`CHANGE_LISTENERS`]; the store never calls up into them by name.
+#[async_trait::async_trait]
+pub trait ChangeListener: Sync {
+    async fn on_change(&self, tx: &mut Transaction, change: &Change<'_>) -> StoreResult<()>;
+}
+
+/// Every registered listener, gathered at link time from the features
+/// (`#[distributed_slice(CHANGE_LISTENERS)]`).
+#[linkme::distributed_slice]
+pub static CHANGE_LISTENERS: [&'static dyn ChangeListener];
+
+/// Writes the change to the log and tells every listener, in `tx`.
 pub async fn record(tx: &mut Transaction, change: Change<'_>) -> StoreResult<()> {
+    let (entity, action) = change.event.names();
     sqlx::query(
         "INSERT INTO change_log (id, at, actor, entity, entity_id, action, member_id, group_id, detail) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -27,16 +114,18 @@ pub async fn record(tx: &mut Transaction, change: Change<'_>) -> StoreResult<()>
     .bind(new_id())
     .bind(now_ms())
     .bind(change.actor)
-    .bind(change.entity)
+    .bind(entity)
     .bind(change.entity_id)
-    .bind(change.action)
+    .bind(action)
     .bind(change.member_id)
     .bind(change.group_id)
     .bind(change.detail.to_string())
     .execute(&mut **tx)
     .await?;
-    // The Higher Logic outbox, in the same transaction as the change.
-    crate::higher_logic::outbox::on_change(tx, &change).await
+    for listener in CHANGE_LISTENERS {
+        listener.on_change(tx, &change).await?;
+    }
+    Ok(())
 }
 
 /// A place in the audit log: the entry after which the next (older) page starts, written

@@ -8,11 +8,11 @@ use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
 use crate::accounts::Role;
-use crate::config::Settings;
 use crate::custom_fields::{AppliesTo, FieldSpec, FieldType, FieldUpdate};
 use crate::db::Store;
 use crate::groups::{Condition, Selection};
 use crate::members::{Kind, Member, MemberData, MemberFilter};
+use crate::settings::Settings;
 use crate::{server, telemetry};
 
 #[derive(Parser)]

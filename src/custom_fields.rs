@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::change_log::{self, Change};
+use crate::change_log::{self, Change, Event};
 use crate::db::{is_unique_violation, new_id, now_ms, Store, StoreError, StoreResult, Transaction};
 use crate::members::is_date;
 
@@ -203,9 +203,8 @@ impl Store {
             &mut tx,
             Change {
                 actor,
-                entity: "custom_field",
+                event: Event::CustomFieldCreated,
                 entity_id: &id,
-                action: "created",
                 member_id: None,
                 group_id: None,
                 detail: json!({ "field_key": spec.field_key, "sync_to_higher_logic": spec.sync_to_higher_logic }),
@@ -250,9 +249,8 @@ impl Store {
             &mut tx,
             Change {
                 actor,
-                entity: "custom_field",
+                event: Event::CustomFieldUpdated,
                 entity_id: &field.id,
-                action: "updated",
                 member_id: None,
                 group_id: None,
                 detail: json!({
@@ -357,9 +355,12 @@ pub(crate) async fn write_value(
         tx,
         Change {
             actor,
-            entity: "custom_field_value",
+            event: if value.is_some() {
+                Event::CustomFieldValueSet
+            } else {
+                Event::CustomFieldValueCleared
+            },
             entity_id: &field.id,
-            action: if value.is_some() { "set" } else { "cleared" },
             member_id: Some(member_id),
             group_id: None,
             detail: json!({ "field_key": field.field_key }),

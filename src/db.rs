@@ -152,20 +152,14 @@ impl Store {
         self
     }
 
-    /// The key that encrypts secrets at rest (loaded, or created with the pepper, on first use).
-    pub(crate) async fn sealing_key(&self) -> StoreResult<&ring::aead::LessSafeKey> {
-        self.sealing
-            .key
-            .get_or_try_init(|| async {
-                let dir = self.sealing.keys_dir.get().ok_or_else(|| {
-                    StoreError::Sealing("no keys folder was given to the store".into())
-                })?;
-                let pepper = crate::oidc::keys::Pepper::load_or_init(self, dir)
-                    .await
-                    .map_err(|e| StoreError::Sealing(e.to_string()))?;
-                Ok(pepper.sealing_key(b"guildgate secrets at rest v1"))
-            })
-            .await
+    /// The keys folder and the sealing key's cell, for `secrets` to fill on first use.
+    pub(crate) fn sealing_parts(
+        &self,
+    ) -> (
+        &OnceLock<PathBuf>,
+        &tokio::sync::OnceCell<ring::aead::LessSafeKey>,
+    ) {
+        (&self.sealing.keys_dir, &self.sealing.key)
     }
 
     pub async fn migrate(&self) -> StoreResult<()> {

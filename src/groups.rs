@@ -7,7 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::change_log::{self, Change};
+use crate::change_log::{self, Change, Event};
 use crate::db::{is_unique_violation, new_id, now_ms, Store, StoreError, StoreResult, Transaction};
 use crate::members::{Member, MEMBER_COLUMNS, MEMBER_FROM};
 
@@ -265,9 +265,8 @@ impl Store {
             &mut tx,
             Change {
                 actor,
-                entity: "group",
+                event: Event::GroupCreated,
                 entity_id: &id,
-                action: "created",
                 member_id: None,
                 group_id: Some(&id),
                 detail: json!({ "group_key": key, "name": name }),
@@ -317,9 +316,8 @@ impl Store {
             &mut tx,
             Change {
                 actor,
-                entity: "group",
+                event: Event::GroupRenamed,
                 entity_id: &group.id,
-                action: "renamed",
                 member_id: None,
                 group_id: Some(&group.id),
                 detail: json!({ "group_key": group_key, "from": group.name, "to": name }),
@@ -565,9 +563,8 @@ async fn write_selection(
         tx,
         Change {
             actor,
-            entity: "group",
+            event: Event::GroupSelectionChanged,
             entity_id: group_id,
-            action: "selection_changed",
             member_id: None,
             group_id: Some(group_id),
             detail,

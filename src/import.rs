@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::accounts::{self, Role};
-use crate::change_log::{self, Change};
+use crate::change_log::{self, Change, Event};
 use crate::custom_fields::{self, CustomField};
 use crate::db::{now_ms, Store, StoreError};
 use crate::members::{self, check_email, check_member_key, Kind, Member, MemberFilter};
@@ -287,9 +287,8 @@ async fn change_login(
         tx,
         Change {
             actor,
-            entity: "account",
+            event: Event::AccountLoginChanged,
             entity_id: member_id,
-            action: "login_changed",
             member_id: Some(member_id),
             group_id: None,
             detail: json!({}),

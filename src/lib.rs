@@ -15,5 +15,10 @@ pub mod mail;
 pub mod members;
 pub mod oidc;
 pub mod passwords;
+pub mod secrets;
 pub mod server;
+pub mod settings;
 pub mod telemetry;
+
+#[cfg(test)]
+mod layering;

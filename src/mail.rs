@@ -3,14 +3,14 @@
 //! so their text is never logged, and the files are readable by their owner only.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{redact_url, Settings};
+use crate::config::redact_url;
 
 /// Settings of `[mail]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -78,11 +78,13 @@ enum Transport {
 pub struct Mailer {
     from: Mailbox,
     transport: Transport,
+    settings: MailSettings,
 }
 
 impl Mailer {
-    pub fn new(settings: &Settings) -> Result<Mailer, MailError> {
-        let mail = &settings.mail;
+    /// Checks `[mail]` and prepares the transport; without SMTP, mail goes to files under
+    /// `data_dir/mail`.
+    pub fn new(mail: &MailSettings, data_dir: &Path) -> Result<Mailer, MailError> {
         let from: Mailbox = mail
             .from
             .parse()
@@ -95,9 +97,18 @@ impl Mailer {
                     })?
                     .build(),
             ),
-            None => Transport::Folder(settings.data_dir.join("mail")),
+            None => Transport::Folder(data_dir.join("mail")),
         };
-        Ok(Mailer { from, transport })
+        Ok(Mailer {
+            from,
+            transport,
+            settings: mail.clone(),
+        })
+    }
+
+    /// The `[mail]` settings it was built with (link lifetimes).
+    pub fn settings(&self) -> &MailSettings {
+        &self.settings
     }
 
     pub async fn send(&self, mail: Outgoing) -> Result<Delivery, MailError> {
@@ -168,11 +179,7 @@ mod tests {
     #[tokio::test]
     async fn without_smtp_mail_goes_to_a_private_file() {
         let dir = tempfile::tempdir().unwrap();
-        let settings = Settings {
-            data_dir: dir.path().to_path_buf(),
-            ..Default::default()
-        };
-        let mailer = Mailer::new(&settings).unwrap();
+        let mailer = Mailer::new(&MailSettings::default(), dir.path()).unwrap();
         let delivery = mailer
             .send(Outgoing {
                 to: "ann@example.org".into(),
@@ -212,14 +219,19 @@ mod tests {
 
     #[test]
     fn bad_settings_are_named() {
-        let mut settings = Settings::default();
-        settings.mail.from = "nobody".into();
+        let dir = Path::new("data");
+        let settings = MailSettings {
+            from: "nobody".into(),
+            ..Default::default()
+        };
         assert!(
-            matches!(Mailer::new(&settings), Err(MailError::Config(m)) if m.contains("mail.from"))
+            matches!(Mailer::new(&settings, dir), Err(MailError::Config(m)) if m.contains("mail.from"))
         );
-        let mut settings = Settings::default();
-        settings.mail.smtp_url = Some("ftp://u:secret@x".into());
-        let err = Mailer::new(&settings).err().unwrap().to_string();
+        let settings = MailSettings {
+            smtp_url: Some("ftp://u:secret@x".into()),
+            ..Default::default()
+        };
+        let err = Mailer::new(&settings, dir).err().unwrap().to_string();
         assert!(err.contains("smtp_url") && !err.contains("secret"), "{err}");
     }
 }

@@ -14,8 +14,9 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::config::Settings;
 use crate::db::{Store, StoreError};
+use crate::mail::Mailer;
+use crate::settings::Settings;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -24,6 +25,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// The OpenID Connect provider: issuer, signing keys, clients.
     pub oidc: Arc<crate::oidc::provider::Provider>,
+    /// Outgoing mail (invitations, password resets), built once from `[mail]`.
+    pub mailer: Mailer,
 }
 
 /// Errors of the HTTP layer, each mapped to one status in [`IntoResponse`].
@@ -151,7 +154,15 @@ pub async fn serve(settings: Settings, store: Store) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let oidc = crate::oidc::provider::Provider::start(&settings, &store).await?;
+    let oidc = crate::oidc::provider::Provider::start(
+        &store,
+        settings.issuer(),
+        &settings.keys_dir,
+        &settings.signing,
+        settings.throttle.clone(),
+    )
+    .await?;
+    let mailer = Mailer::new(&settings.mail, &settings.data_dir)?;
     crate::oidc::grants::spawn_cleanup(store.clone());
     let sync_worker = if settings.higher_logic.worker {
         Some(crate::higher_logic::worker::spawn(
@@ -165,6 +176,7 @@ pub async fn serve(settings: Settings, store: Store) -> anyhow::Result<()> {
         store: store.clone(),
         settings: Arc::new(settings),
         oidc,
+        mailer,
     };
     tracing::info!(%addr, issuer = %state.settings.issuer(), "listening");
     println!(

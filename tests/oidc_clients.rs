@@ -5,7 +5,7 @@ mod support;
 
 use guildgate::db::StoreError;
 use guildgate::oidc::clients::{ClientType, NewClient};
-use guildgate::oidc::keys::Pepper;
+use guildgate::secrets::Pepper;
 use serde_json::Value;
 use support::{cli, cli_ok, TestDb};
 

@@ -6,11 +6,11 @@ mod support;
 use std::time::Duration;
 
 use guildgate::accounts::Role;
-use guildgate::config::Settings;
 use guildgate::db::Store;
 use guildgate::mail::{Delivery, Mailer};
 use guildgate::members::{Kind, MemberData};
 use guildgate::oidc::invitations::{self, InvitationError, Purpose};
+use guildgate::settings::Settings;
 use support::{cli, cli_ok, TestDb};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -61,15 +61,29 @@ both_engines!(
     |db: TestDb| async move {
         let store = db.store().await;
         let s = settings(&db);
-        let mailer = Mailer::new(&s).unwrap();
+        let mailer = Mailer::new(&s.mail, &s.data_dir).unwrap();
         member_with_account(&store, "M1", "ann@example.org").await;
 
-        let first = invitations::send_link(&store, &mailer, &s, "test", "M1", Purpose::Invitation)
-            .await
-            .unwrap();
-        let sent = invitations::send_link(&store, &mailer, &s, "test", "M1", Purpose::Invitation)
-            .await
-            .unwrap();
+        let first = invitations::send_link(
+            &store,
+            &mailer,
+            s.issuer(),
+            "test",
+            "M1",
+            Purpose::Invitation,
+        )
+        .await
+        .unwrap();
+        let sent = invitations::send_link(
+            &store,
+            &mailer,
+            s.issuer(),
+            "test",
+            "M1",
+            Purpose::Invitation,
+        )
+        .await
+        .unwrap();
         assert_eq!(sent.to, "ann@example.org");
         let mail = file_of(&sent.delivery);
         assert!(mail.contains("To: ann@example.org"));
@@ -118,10 +132,16 @@ both_engines!(
         ));
 
         // Two requests racing with one reset link: exactly one wins.
-        let reset =
-            invitations::send_link(&store, &mailer, &s, "test", "M1", Purpose::PasswordReset)
-                .await
-                .unwrap();
+        let reset = invitations::send_link(
+            &store,
+            &mailer,
+            s.issuer(),
+            "test",
+            "M1",
+            Purpose::PasswordReset,
+        )
+        .await
+        .unwrap();
         let token = token_in(&file_of(&reset.delivery));
         let (a, b) = tokio::join!(
             invitations::set_password_with_link(&store, &token, "first racing password"),
@@ -146,14 +166,20 @@ both_engines!(
         let store = db.store().await;
         let mut s = settings(&db);
         s.mail.password_reset_lifetime_secs = 1;
-        let mailer = Mailer::new(&s).unwrap();
+        let mailer = Mailer::new(&s.mail, &s.data_dir).unwrap();
         member_with_account(&store, "M1", "ann@example.org").await;
         member_with_account(&store, "M2", "bob@example.org").await;
 
-        let sent =
-            invitations::send_link(&store, &mailer, &s, "test", "M1", Purpose::PasswordReset)
-                .await
-                .unwrap();
+        let sent = invitations::send_link(
+            &store,
+            &mailer,
+            s.issuer(),
+            "test",
+            "M1",
+            Purpose::PasswordReset,
+        )
+        .await
+        .unwrap();
         let token = token_in(&file_of(&sent.delivery));
         tokio::time::sleep(Duration::from_millis(1_100)).await;
         assert!(matches!(
@@ -166,9 +192,16 @@ both_engines!(
         ));
 
         // A link issued before the account was deactivated does not work.
-        let sent = invitations::send_link(&store, &mailer, &s, "test", "M2", Purpose::Invitation)
-            .await
-            .unwrap();
+        let sent = invitations::send_link(
+            &store,
+            &mailer,
+            s.issuer(),
+            "test",
+            "M2",
+            Purpose::Invitation,
+        )
+        .await
+        .unwrap();
         let token = token_in(&file_of(&sent.delivery));
         store.deactivate_account("test", "M2").await.unwrap();
         assert!(matches!(
@@ -189,7 +222,15 @@ both_engines!(
         store.deactivate_account("test", "M2").await.unwrap();
         // And a deactivated account gets no link.
         assert!(matches!(
-            invitations::send_link(&store, &mailer, &s, "test", "M2", Purpose::Invitation).await,
+            invitations::send_link(
+                &store,
+                &mailer,
+                s.issuer(),
+                "test",
+                "M2",
+                Purpose::Invitation
+            )
+            .await,
             Err(InvitationError::AccountNotActive)
         ));
         // No account, no link.
@@ -205,11 +246,16 @@ both_engines!(
             )
             .await
             .unwrap();
-        assert!(
-            invitations::send_link(&store, &mailer, &s, "test", "M3", Purpose::Invitation)
-                .await
-                .is_err()
-        );
+        assert!(invitations::send_link(
+            &store,
+            &mailer,
+            s.issuer(),
+            "test",
+            "M3",
+            Purpose::Invitation
+        )
+        .await
+        .is_err());
     }
 );
 
@@ -260,11 +306,18 @@ both_engines!(smtp_delivery, |db: TestDb| async move {
     let mut s = settings(&db);
     s.mail.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
     s.mail.from = "Example Association <no-reply@example.org>".into();
-    let mailer = Mailer::new(&s).unwrap();
+    let mailer = Mailer::new(&s.mail, &s.data_dir).unwrap();
     member_with_account(&store, "M1", "ann@example.org").await;
-    let sent = invitations::send_link(&store, &mailer, &s, "test", "M1", Purpose::Invitation)
-        .await
-        .unwrap();
+    let sent = invitations::send_link(
+        &store,
+        &mailer,
+        s.issuer(),
+        "test",
+        "M1",
+        Purpose::Invitation,
+    )
+    .await
+    .unwrap();
     assert_eq!(sent.delivery, Delivery::Smtp);
     drop(mailer);
     let (commands, data) = tokio::time::timeout(Duration::from_secs(20), server)
@@ -295,10 +348,17 @@ both_engines!(smtp_delivery, |db: TestDb| async move {
     // An unreachable server: an error, and the link that was never sent does not work.
     let mut s = settings(&db);
     s.mail.smtp_url = Some(format!("smtp://127.0.0.1:{}", support::free_port()));
-    let mailer = Mailer::new(&s).unwrap();
-    let err = invitations::send_link(&store, &mailer, &s, "test", "M1", Purpose::PasswordReset)
-        .await
-        .unwrap_err();
+    let mailer = Mailer::new(&s.mail, &s.data_dir).unwrap();
+    let err = invitations::send_link(
+        &store,
+        &mailer,
+        s.issuer(),
+        "test",
+        "M1",
+        Purpose::PasswordReset,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, InvitationError::Mail(_)), "{err}");
     let (unused,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM account_tokens WHERE used_at IS NULL")

@@ -6,12 +6,17 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use guildgate::config::Settings;
 use guildgate::db::now_ms;
-use guildgate::oidc::keys::{self, Alg, KeyError, KeyRing, Pepper};
+use guildgate::oidc::keys::{self, Alg, KeyError, KeyRing};
+use guildgate::secrets::{Pepper, PepperError, PEPPER_FILE};
+use guildgate::settings::Settings;
 use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::{json, Value};
 use support::{cli, cli_ok, TestDb};
+
+async fn load_ring(store: &guildgate::db::Store, s: &Settings) -> Result<KeyRing, KeyError> {
+    KeyRing::load_or_init(store, &s.keys_dir, s.issuer(), &s.signing).await
+}
 
 fn settings(db: &TestDb, keys_dir: &Path) -> Settings {
     Settings {
@@ -54,7 +59,9 @@ both_engines!(first_start_and_second_instance, |db: TestDb| async move {
     let store = db.store().await;
     let dir = db.dir.path().join("keys");
     let s = settings(&db, &dir);
-    let ring = KeyRing::load_or_init(&store, &s).await.unwrap();
+    let ring = KeyRing::load_or_init(&store, &s.keys_dir, s.issuer(), &s.signing)
+        .await
+        .unwrap();
 
     let infos = keys::list(&store).await.unwrap();
     assert_eq!(infos.len(), 2);
@@ -72,7 +79,7 @@ both_engines!(first_start_and_second_instance, |db: TestDb| async move {
             "no private part in the DB"
         );
     }
-    assert!(dir.join(keys::PEPPER_FILE).is_file());
+    assert!(dir.join(PEPPER_FILE).is_file());
 
     let jwks = ring.jwks().await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
@@ -87,7 +94,9 @@ both_engines!(first_start_and_second_instance, |db: TestDb| async move {
     }
 
     // A second instance on the same database and folder signs with the same keys.
-    let other = KeyRing::load_or_init(&store, &s).await.unwrap();
+    let other = KeyRing::load_or_init(&store, &s.keys_dir, s.issuer(), &s.signing)
+        .await
+        .unwrap();
     assert_eq!(keys::list(&store).await.unwrap().len(), 2);
     for alg in Alg::ALL {
         let a = ring.sign(alg, &claims(60)).await.unwrap();
@@ -103,9 +112,7 @@ both_engines!(
     |db: TestDb| async move {
         let store = db.store().await;
         let dir = db.dir.path().join("keys");
-        let ring = KeyRing::load_or_init(&store, &settings(&db, &dir))
-            .await
-            .unwrap();
+        let ring = load_ring(&store, &settings(&db, &dir)).await.unwrap();
 
         let expired = ring.sign(Alg::RS256, &claims(-120)).await.unwrap();
         assert!(matches!(
@@ -168,14 +175,23 @@ both_engines!(
         s.signing.jwks_max_age_secs = 3;
         s.signing.retire_after_secs = 2;
         s.signing.reload_secs = 1;
-        let ring = KeyRing::load_or_init(&store, &s).await.unwrap();
+        let ring = KeyRing::load_or_init(&store, &s.keys_dir, s.issuer(), &s.signing)
+            .await
+            .unwrap();
         let before = ring.sign(Alg::RS256, &claims(3600)).await.unwrap();
         let old_kid = kid_of(&before);
         let es_before = kid_of(&ring.sign(Alg::ES256, &claims(60)).await.unwrap());
 
-        let r = keys::rotate(&store, &s, "test", Alg::RS256, now_ms())
-            .await
-            .unwrap();
+        let r = keys::rotate(
+            &store,
+            &s.keys_dir,
+            &s.signing,
+            "test",
+            Alg::RS256,
+            now_ms(),
+        )
+        .await
+        .unwrap();
         assert_eq!(r.replaced.as_ref().unwrap().0, old_kid);
         assert!(keys::private_key_path(&dir, Alg::RS256, &r.new_kid).is_file());
         ring.reload().await.unwrap();
@@ -194,7 +210,9 @@ both_engines!(
             old_kid
         );
         // Another instance, started now, agrees.
-        let other = KeyRing::load_or_init(&store, &s).await.unwrap();
+        let other = KeyRing::load_or_init(&store, &s.keys_dir, s.issuer(), &s.signing)
+            .await
+            .unwrap();
         assert_eq!(
             kid_of(&other.sign(Alg::RS256, &claims(60)).await.unwrap()),
             old_kid
@@ -230,9 +248,16 @@ both_engines!(
         // The next rotation deletes the retired key's private file.
         let old_file = keys::private_key_path(&dir, Alg::RS256, &old_kid);
         assert!(old_file.is_file());
-        let r2 = keys::rotate(&store, &s, "test", Alg::RS256, now_ms())
-            .await
-            .unwrap();
+        let r2 = keys::rotate(
+            &store,
+            &s.keys_dir,
+            &s.signing,
+            "test",
+            Alg::RS256,
+            now_ms(),
+        )
+        .await
+        .unwrap();
         assert_eq!(r2.removed_files, vec![old_file.clone()]);
         assert!(!old_file.exists());
         assert!(keys::private_key_path(&dir, Alg::RS256, &r.new_kid).is_file());
@@ -245,18 +270,19 @@ both_engines!(
         let store = db.store().await;
         let dir = db.dir.path().join("keys");
         let s = settings(&db, &dir);
-        KeyRing::load_or_init(&store, &s).await.unwrap();
+        KeyRing::load_or_init(&store, &s.keys_dir, s.issuer(), &s.signing)
+            .await
+            .unwrap();
 
         // An instance with an empty keys folder must not start (nor invent a new pepper).
         let empty = db.dir.path().join("other-keys");
-        let err = KeyRing::load_or_init(&store, &settings(&db, &empty))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, KeyError::PepperMismatch { .. }), "{err}");
-        std::fs::copy(dir.join(keys::PEPPER_FILE), empty.join(keys::PEPPER_FILE)).unwrap();
-        let err = KeyRing::load_or_init(&store, &settings(&db, &empty))
-            .await
-            .unwrap_err();
+        let err = load_ring(&store, &settings(&db, &empty)).await.unwrap_err();
+        assert!(
+            matches!(err, KeyError::Pepper(PepperError::Mismatch { .. })),
+            "{err}"
+        );
+        std::fs::copy(dir.join(PEPPER_FILE), empty.join(PEPPER_FILE)).unwrap();
+        let err = load_ring(&store, &settings(&db, &empty)).await.unwrap_err();
         let text = err.to_string();
         assert!(matches!(err, KeyError::MissingPrivateKey { .. }), "{text}");
         assert!(
@@ -268,13 +294,13 @@ both_engines!(
         let third = db.dir.path().join("third-keys");
         std::fs::create_dir_all(&third).unwrap();
         std::fs::write(
-            third.join(keys::PEPPER_FILE),
+            third.join(PEPPER_FILE),
             "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
         )
         .unwrap();
         assert!(matches!(
             Pepper::load_or_init(&store, &third).await,
-            Err(KeyError::PepperMismatch { .. })
+            Err(PepperError::Mismatch { .. })
         ));
 
         // A private file swapped for another key is refused.
@@ -285,7 +311,9 @@ both_engines!(
             keys::generate_pem(Alg::RS256).unwrap(),
         )
         .unwrap();
-        let err = KeyRing::load_or_init(&store, &s).await.unwrap_err();
+        let err = KeyRing::load_or_init(&store, &s.keys_dir, s.issuer(), &s.signing)
+            .await
+            .unwrap_err();
         assert!(matches!(err, KeyError::Mismatch { .. }), "{err}");
     }
 );
@@ -351,8 +379,8 @@ both_engines!(
         assert!(!ok);
         assert!(err.contains("pepper"), "{err}");
         std::fs::copy(
-            db.dir.path().join("keys").join(keys::PEPPER_FILE),
-            other.join(keys::PEPPER_FILE),
+            db.dir.path().join("keys").join(PEPPER_FILE),
+            other.join(PEPPER_FILE),
         )
         .unwrap();
         let (ok, err) = serve_with_keys_dir(&db, &other);

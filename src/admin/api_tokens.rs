@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::change_log::{self, Change};
+use crate::change_log::{self, Change, Event};
 use crate::db::{new_id, now_ms, Store, StoreError, StoreResult};
 
 /// Every token starts with this, so that secret scanners and people recognise it.
@@ -111,9 +111,8 @@ impl Store {
             &mut tx,
             Change {
                 actor,
-                entity: "api_token",
+                event: Event::ApiTokenCreated,
                 entity_id: &id,
-                action: "created",
                 member_id: None,
                 group_id: None,
                 detail: json!({ "name": name, "scope": scope.as_str() }),
@@ -161,9 +160,8 @@ impl Store {
             &mut tx,
             Change {
                 actor,
-                entity: "api_token",
+                event: Event::ApiTokenRevoked,
                 entity_id: id,
-                action: "revoked",
                 member_id: None,
                 group_id: None,
                 detail: json!({ "name": token.name }),

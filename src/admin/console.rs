@@ -25,7 +25,6 @@ use crate::groups::{Condition, Group, Selection};
 use crate::higher_logic::settings::{MaskedSettings, SettingsUpdate};
 use crate::higher_logic::status::{ParkedContact, SyncStatus};
 use crate::higher_logic::GroupType;
-use crate::mail::Mailer;
 use crate::members::{Member, MemberFilter};
 use crate::oidc::client_ip::ClientIp;
 use crate::oidc::credentials::{self, Refusal};
@@ -549,11 +548,10 @@ async fn send_invitation(
     actor: &str,
     key: &str,
 ) -> Result<String, InvitationError> {
-    let mailer = Mailer::new(&state.settings)?;
     let sent = invitations::send_link(
         &state.store,
-        &mailer,
-        &state.settings,
+        &state.mailer,
+        state.settings.issuer(),
         actor,
         key,
         Purpose::Invitation,

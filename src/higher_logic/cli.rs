@@ -11,8 +11,8 @@ use super::settings::SettingsUpdate;
 use super::worker::Worker;
 use super::GroupType;
 use crate::cli::{print_json, print_table};
-use crate::config::Settings;
 use crate::db::Store;
+use crate::settings::Settings;
 
 #[derive(Subcommand)]
 pub enum HlCmd {

@@ -22,7 +22,7 @@ pub mod worker;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::change_log::{self, Change};
+use crate::change_log::{self, Change, Event};
 use crate::db::{now_ms, Store, StoreError, StoreResult};
 use crate::groups::Group;
 
@@ -94,9 +94,8 @@ impl Store {
                 &mut tx,
                 Change {
                     actor,
-                    entity: "group",
+                    event: Event::GroupSyncOff,
                     entity_id: &group.id,
-                    action: "hl_sync_off",
                     member_id: None,
                     group_id: Some(&group.id),
                     detail: json!({ "group_key": group_key }),
@@ -142,9 +141,8 @@ impl Store {
             &mut tx,
             Change {
                 actor,
-                entity: "group",
+                event: Event::GroupSyncOn,
                 entity_id: &group.id,
-                action: "hl_sync_on",
                 member_id: None,
                 group_id: Some(&group.id),
                 detail: json!({ "group_key": group_key, "group_type": group_type }),

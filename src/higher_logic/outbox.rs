@@ -1,5 +1,5 @@
-//! The transactional outbox. [`on_change`] runs inside `change_log::record`, in the same
-//! transaction as the change, and writes what must be pushed:
+//! The transactional outbox. It listens to the change log ([`CHANGE_LISTENERS`]), in the same
+//! transaction as each change, and writes what must be pushed:
 //! - a change to one contact (member, account, custom-field value): that contact in `hl_queue`;
 //! - a company's change: also the people of that company (their `CompanyName`), via fan-out;
 //! - a synced group renamed, re-selected, or its sync turned on or off: a `group` fan-out;
@@ -10,7 +10,7 @@
 //! group of 100,000 stays a small transaction. `hl_queue` holds one row per contact: repeated
 //! changes coalesce into it by bumping its version.
 
-use crate::change_log::Change;
+use crate::change_log::{Change, ChangeListener, Event, CHANGE_LISTENERS};
 use crate::db::{new_id, now_ms, Engine, Store, StoreResult, Transaction};
 use crate::groups::{membership_sql, Group};
 
@@ -92,54 +92,80 @@ async fn synced_fields_changed(tx: &mut Transaction) -> StoreResult<bool> {
     Ok(true)
 }
 
-/// Called by `change_log::record` for every change, in its transaction.
-pub(crate) async fn on_change(tx: &mut Transaction, change: &Change<'_>) -> StoreResult<()> {
-    let at = now_ms();
-    match (change.entity, change.action) {
-        ("member", action) => {
-            if let Some(id) = change.member_id {
-                enqueue_member(tx, id, at).await?;
-                if action == "updated" {
-                    let kind: Option<(String,)> =
-                        sqlx::query_as("SELECT kind FROM members WHERE id = $1")
-                            .bind(id)
-                            .fetch_optional(&mut **tx)
-                            .await?;
-                    if kind.is_some_and(|(k,)| k == "company") {
-                        fanout(tx, "company", Some(id), at).await?;
+/// The outbox, registered as a listener of the change log: it runs inside
+/// `change_log::record`, in the transaction of every change.
+struct Outbox;
+
+#[linkme::distributed_slice(CHANGE_LISTENERS)]
+static OUTBOX: &'static dyn ChangeListener = &Outbox;
+
+#[async_trait::async_trait]
+impl ChangeListener for Outbox {
+    async fn on_change(&self, tx: &mut Transaction, change: &Change<'_>) -> StoreResult<()> {
+        use Event::*;
+        let at = now_ms();
+        match change.event {
+            MemberCreated | MemberUpdated => {
+                if let Some(id) = change.member_id {
+                    enqueue_member(tx, id, at).await?;
+                    if change.event == MemberUpdated {
+                        let kind: Option<(String,)> =
+                            sqlx::query_as("SELECT kind FROM members WHERE id = $1")
+                                .bind(id)
+                                .fetch_optional(&mut **tx)
+                                .await?;
+                        if kind.is_some_and(|(k,)| k == "company") {
+                            fanout(tx, "company", Some(id), at).await?;
+                        }
                     }
                 }
             }
-        }
-        ("account", _) | ("custom_field_value", _) => {
-            if let Some(id) = change.member_id {
-                enqueue_member(tx, id, at).await?;
+            AccountCreated
+            | AccountLoginChanged
+            | AccountPasswordSet
+            | AccountDeactivated
+            | AccountReactivated
+            | AccountInvitationSent
+            | AccountPasswordResetSent
+            | CustomFieldValueSet
+            | CustomFieldValueCleared => {
+                if let Some(id) = change.member_id {
+                    enqueue_member(tx, id, at).await?;
+                }
             }
-        }
-        ("custom_field", _) => {
-            let changed = synced_fields_changed(tx).await?;
-            if changed {
-                fanout(tx, "all", None, at).await?;
+            CustomFieldCreated | CustomFieldUpdated => {
+                if synced_fields_changed(tx).await? {
+                    fanout(tx, "all", None, at).await?;
+                }
             }
-        }
-        ("hl_settings", "properties_changed" | "tenant_changed") => {
-            fanout(tx, "all", None, at).await?
-        }
-        ("group", "hl_sync_on" | "hl_sync_off") => {
-            if let Some(g) = change.group_id {
-                fanout(tx, "group", Some(g), at).await?;
+            HigherLogicPropertiesChanged | HigherLogicTenantChanged => {
+                fanout(tx, "all", None, at).await?
             }
-        }
-        ("group", "renamed" | "selection_changed") => {
-            if let Some(g) = change.group_id {
-                if group_is_synced(tx, g).await? {
+            GroupSyncOn | GroupSyncOff => {
+                if let Some(g) = change.group_id {
                     fanout(tx, "group", Some(g), at).await?;
                 }
             }
+            GroupRenamed | GroupSelectionChanged => {
+                if let Some(g) = change.group_id {
+                    if group_is_synced(tx, g).await? {
+                        fanout(tx, "group", Some(g), at).await?;
+                    }
+                }
+            }
+            // Nothing Higher Logic holds: listed so that a new event is a decision here.
+            GroupCreated
+            | HigherLogicSettingsUpdated
+            | OidcClientCreated
+            | OidcClientSecretRotated
+            | OidcClientRemoved
+            | SigningKeyCreated
+            | SigningKeyRotated
+            | ApiTokenCreated
+            | ApiTokenRevoked => {}
         }
-        _ => {}
+        Ok(())
     }
-    Ok(())
 }
 
 const UPSERT: &str = "ON CONFLICT (member_id) DO UPDATE SET version = hl_queue.version + 1, \

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::change_log::{self, Change};
+use crate::change_log::{self, Change, Event};
 use crate::db::{now_ms, Engine, Store, StoreError, StoreResult};
 
 pub const DEFAULT_BASE_URL: &str = "https://data.higherlogic.com/push/v1/members";
@@ -361,17 +361,16 @@ impl Store {
             &mut tx,
             Change {
                 actor,
-                entity: "hl_settings",
-                entity_id: "1",
                 // A new tenant, or newly activated properties, change every record there: the
                 // outbox re-pushes all.
-                action: if tenant_changed {
-                    "tenant_changed"
+                event: if tenant_changed {
+                    Event::HigherLogicTenantChanged
                 } else if flags_changed {
-                    "properties_changed"
+                    Event::HigherLogicPropertiesChanged
                 } else {
-                    "updated"
+                    Event::HigherLogicSettingsUpdated
                 },
+                entity_id: "1",
                 member_id: None,
                 group_id: None,
                 detail: json!({

@@ -5,10 +5,11 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use crate::cli::{print_json, print_table};
-use crate::config::Settings;
 use crate::db::{now_ms, Store};
 use crate::oidc::clients::{AuthMethod, Client, ClientType, NewClient};
-use crate::oidc::keys::{self, Alg, KeyRing, Pepper};
+use crate::oidc::keys::{self, Alg, KeyRing};
+use crate::secrets::Pepper;
+use crate::settings::Settings;
 
 #[derive(Subcommand)]
 pub enum KeysCmd {
@@ -103,7 +104,13 @@ pub async fn keys(
     match cmd {
         KeysCmd::List { json } => {
             // Creates the first keys on a fresh installation, as `serve` would.
-            let ring = KeyRing::load_or_init(store, settings).await?;
+            let ring = KeyRing::load_or_init(
+                store,
+                &settings.keys_dir,
+                settings.issuer(),
+                &settings.signing,
+            )
+            .await?;
             let infos = ring.key_infos();
             let states = keys::key_states(&infos, now_ms());
             if json {
@@ -142,14 +149,30 @@ pub async fn keys(
         }
         KeysCmd::Rotate { alg, json } => {
             // Make sure the current keys are sound before adding one.
-            KeyRing::load_or_init(store, settings).await?;
+            KeyRing::load_or_init(
+                store,
+                &settings.keys_dir,
+                settings.issuer(),
+                &settings.signing,
+            )
+            .await?;
             let algs = match alg {
                 Some(a) => vec![a],
                 None => Alg::ALL.to_vec(),
             };
             let mut done = Vec::new();
             for alg in algs {
-                done.push(keys::rotate(store, settings, actor, alg, now_ms()).await?);
+                done.push(
+                    keys::rotate(
+                        store,
+                        &settings.keys_dir,
+                        &settings.signing,
+                        actor,
+                        alg,
+                        now_ms(),
+                    )
+                    .await?,
+                );
             }
             if json {
                 return print_json(&done);
@@ -356,13 +379,22 @@ pub async fn invite(
     reset: bool,
 ) -> anyhow::Result<()> {
     use crate::oidc::invitations::{send_link, InvitationError, Purpose};
-    let mailer = crate::mail::Mailer::new(settings)?;
+    let mailer = crate::mail::Mailer::new(&settings.mail, &settings.data_dir)?;
     let purpose = if reset {
         Purpose::PasswordReset
     } else {
         Purpose::Invitation
     };
-    let sent = match send_link(store, &mailer, settings, actor, member_key, purpose).await {
+    let sent = match send_link(
+        store,
+        &mailer,
+        settings.issuer(),
+        actor,
+        member_key,
+        purpose,
+    )
+    .await
+    {
         Err(InvitationError::AccountNotActive) => {
             anyhow::bail!("{member_key}: the account is deactivated; reactivate it first")
         }

@@ -5,29 +5,9 @@
 //! Every token issued from one code shares the code's `grant_id` (the refresh family): a code
 //! used twice, or a rotated refresh token replayed, revokes the whole family.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
-
+use crate::change_log::{Change, ChangeListener, Event, CHANGE_LISTENERS};
 use crate::db::{new_id, now_ms, Store, StoreResult, Transaction};
-
-/// A fresh random secret (256 bits, base64url).
-pub fn random_secret() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// The stored form of a secret.
-pub fn sha256_hex(value: &str) -> String {
-    let digest = Sha256::digest(value.as_bytes());
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
-}
+use crate::secrets;
 
 /// What a code is issued for.
 #[derive(Debug, Clone)]
@@ -75,14 +55,14 @@ pub async fn issue_code(
     new: &NewCode<'_>,
     lifetime_secs: i64,
 ) -> StoreResult<String> {
-    let code = random_secret();
+    let code = secrets::random_token();
     let now = now_ms();
     sqlx::query(
         "INSERT INTO oidc_codes (code_hash, grant_id, client_id, account_id, redirect_uri, scope, \
          nonce, code_challenge, auth_time, created_at, expires_at, claims) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
-    .bind(sha256_hex(&code))
+    .bind(secrets::stored_hash(&code))
     .bind(new_id())
     .bind(new.client_id)
     .bind(new.account_id)
@@ -101,7 +81,7 @@ pub async fn issue_code(
 
 /// Spends a code. A second use revokes everything issued from the first.
 pub async fn redeem_code(tx: &mut Transaction, code: &str) -> StoreResult<Redeemed> {
-    let hash = sha256_hex(code);
+    let hash = secrets::stored_hash(code);
     let now = now_ms();
     // Spending and reading in one statement: the first use gets the record back.
     let first: Option<CodeRecord> = sqlx::query_as(
@@ -178,8 +158,8 @@ pub async fn issue_tokens(
     refresh_lifetime_secs: i64,
 ) -> StoreResult<NewTokens> {
     let tokens = NewTokens {
-        access: random_secret(),
-        refresh: random_secret(),
+        access: secrets::random_token(),
+        refresh: secrets::random_token(),
     };
     let now = now_ms();
     let mut q = sqlx::query(
@@ -193,7 +173,7 @@ pub async fn issue_tokens(
         (&tokens.refresh, TokenKind::Refresh, refresh_lifetime_secs),
     ] {
         q = q
-            .bind(sha256_hex(token))
+            .bind(secrets::stored_hash(token))
             .bind(kind.as_str())
             .bind(grant.grant_id)
             .bind(grant.client_id)
@@ -259,7 +239,7 @@ const TOKEN_SELECT: &str = "SELECT t.kind, t.grant_id, t.client_id, t.account_id
 pub async fn find_token(store: &Store, token: &str) -> StoreResult<Option<TokenRecord>> {
     Ok(
         sqlx::query_as(&format!("{TOKEN_SELECT} WHERE t.token_hash = $1"))
-            .bind(sha256_hex(token))
+            .bind(secrets::stored_hash(token))
             .fetch_optional(store.pool())
             .await?,
     )
@@ -282,7 +262,7 @@ pub async fn rotate_refresh(
     token: &str,
     client_id: &str,
 ) -> StoreResult<Rotation> {
-    let hash = sha256_hex(token);
+    let hash = secrets::stored_hash(token);
     let now = now_ms();
     let record: Option<TokenRecord> = sqlx::query_as(&format!(
         "{TOKEN_SELECT} WHERE t.token_hash = $1 AND t.kind = 'refresh'"
@@ -351,7 +331,7 @@ pub async fn revoke(store: &Store, token: &str, client_id: &str) -> StoreResult<
                  AND revoked_at IS NULL",
             )
             .bind(now_ms())
-            .bind(sha256_hex(token))
+            .bind(secrets::stored_hash(token))
             .execute(&mut *tx)
             .await?;
         }
@@ -376,6 +356,25 @@ pub async fn revoke_all_of_account(tx: &mut Transaction, account_id: &str) -> St
     .await?;
     crate::oidc::sessions::end_sessions_of(tx, account_id).await?;
     Ok(())
+}
+
+/// The provider's listener on the change log: a deactivated account is signed out everywhere,
+/// its tokens revoked and its unused links expired, in the transaction that deactivates it.
+/// Reactivation revives none of it.
+struct RevokeOnDeactivation;
+
+#[linkme::distributed_slice(CHANGE_LISTENERS)]
+static REVOKE_ON_DEACTIVATION: &'static dyn ChangeListener = &RevokeOnDeactivation;
+
+#[async_trait::async_trait]
+impl ChangeListener for RevokeOnDeactivation {
+    async fn on_change(&self, tx: &mut Transaction, change: &Change<'_>) -> StoreResult<()> {
+        if change.event == Event::AccountDeactivated {
+            revoke_all_of_account(tx, change.entity_id).await?;
+            crate::oidc::invitations::discard_links(tx, change.entity_id).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Deletes expired codes, tokens and sessions (a background task calls it).
@@ -416,20 +415,4 @@ pub fn spawn_cleanup(store: Store) {
             }
         }
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secrets_are_random_and_hashes_stable() {
-        let a = random_secret();
-        assert_eq!(a.len(), 43);
-        assert_ne!(a, random_secret());
-        assert_eq!(
-            sha256_hex("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-    }
 }

@@ -4,17 +4,14 @@
 
 use std::fmt;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::accounts::Account;
-use crate::change_log::{self, Change};
-use crate::config::Settings;
+use crate::change_log::{self, Change, Event};
 use crate::db::{now_ms, Store, StoreError};
-use crate::mail::{Delivery, MailError, Mailer, Outgoing};
+use crate::mail::{Delivery, MailError, MailSettings, Mailer, Outgoing};
 use crate::passwords;
+use crate::secrets;
 
 /// Why a link was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,10 +38,10 @@ impl Purpose {
         }
     }
 
-    fn lifetime_secs(self, settings: &Settings) -> u64 {
+    fn lifetime_secs(self, settings: &MailSettings) -> u64 {
         match self {
-            Purpose::Invitation => settings.mail.invitation_lifetime_secs,
-            Purpose::PasswordReset => settings.mail.password_reset_lifetime_secs,
+            Purpose::Invitation => settings.invitation_lifetime_secs,
+            Purpose::PasswordReset => settings.password_reset_lifetime_secs,
         }
     }
 }
@@ -77,16 +74,6 @@ pub enum InvitationError {
 /// Where the path of the set-password page is mounted.
 pub const SET_PASSWORD_PATH: &str = "/set-password";
 
-fn token_hash(token: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
-}
-
-fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
 /// What a valid link is for.
 #[derive(Debug, Clone)]
 pub struct LinkInfo {
@@ -108,7 +95,7 @@ pub struct Sent {
 pub async fn send_link(
     store: &Store,
     mailer: &Mailer,
-    settings: &Settings,
+    issuer: &str,
     actor: &str,
     member_key: &str,
     purpose: Purpose,
@@ -117,10 +104,10 @@ pub async fn send_link(
     if !account.is_active() {
         return Err(InvitationError::AccountNotActive);
     }
-    let token = new_token();
-    let hash = token_hash(&token);
+    let token = secrets::random_token();
+    let hash = secrets::stored_hash(&token);
     let now = now_ms();
-    let expires_at = now + (purpose.lifetime_secs(settings) as i64) * 1000;
+    let expires_at = now + (purpose.lifetime_secs(mailer.settings()) as i64) * 1000;
     let mut tx = store.begin().await?;
     sqlx::query(
         "DELETE FROM account_tokens WHERE account_id = $1 AND purpose = $2 AND used_at IS NULL",
@@ -146,12 +133,11 @@ pub async fn send_link(
         &mut tx,
         Change {
             actor,
-            entity: "account",
-            entity_id: &account.id,
-            action: match purpose {
-                Purpose::Invitation => "invitation_sent",
-                Purpose::PasswordReset => "password_reset_sent",
+            event: match purpose {
+                Purpose::Invitation => Event::AccountInvitationSent,
+                Purpose::PasswordReset => Event::AccountPasswordResetSent,
             },
+            entity_id: &account.id,
             member_id: None,
             group_id: None,
             detail: json!({ "member_key": member_key, "expires_at": expires_at }),
@@ -160,8 +146,8 @@ pub async fn send_link(
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
 
-    let link = format!("{}{SET_PASSWORD_PATH}?token={token}", settings.issuer());
-    let hours = purpose.lifetime_secs(settings).div_ceil(3600);
+    let link = format!("{}{SET_PASSWORD_PATH}?token={token}", issuer);
+    let hours = purpose.lifetime_secs(mailer.settings()).div_ceil(3600);
     let body = match purpose {
         Purpose::Invitation => format!(
             "Hello,\n\nAn account has been created for you ({login}).\n\
@@ -226,9 +212,11 @@ pub async fn discard_links(
 /// The account and purpose of a link that still works (for showing the form).
 pub async fn check_link(store: &Store, token: &str) -> Result<LinkInfo, InvitationError> {
     let row: Option<(String, String, i64, Option<i64>)> = sqlx::query_as(
-        "SELECT account_id, purpose, expires_at, used_at FROM account_tokens WHERE token_hash = $1",
+        "SELECT account_id, purpose, expires_at, used_at FROM account_tokens \
+         WHERE token_hash IN ($1, $2)",
     )
-    .bind(token_hash(token))
+    .bind(secrets::stored_hash(token))
+    .bind(secrets::legacy_stored_hash_b64(token))
     .fetch_optional(store.pool())
     .await
     .map_err(StoreError::from)?;
@@ -268,11 +256,12 @@ pub async fn set_password_with_link(
     let mut tx = store.begin().await?;
     let used: Option<(String, String)> = sqlx::query_as(
         "UPDATE account_tokens SET used_at = $1 \
-         WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \
+         WHERE token_hash IN ($2, $3) AND used_at IS NULL AND expires_at > $1 \
          RETURNING account_id, purpose",
     )
     .bind(now)
-    .bind(token_hash(token))
+    .bind(secrets::stored_hash(token))
+    .bind(secrets::legacy_stored_hash_b64(token))
     .fetch_optional(&mut *tx)
     .await
     .map_err(StoreError::from)?;
@@ -299,9 +288,8 @@ pub async fn set_password_with_link(
         &mut tx,
         Change {
             actor: "self-service",
-            entity: "account",
+            event: Event::AccountPasswordSet,
             entity_id: &account_id,
-            action: "password_set",
             member_id: None,
             group_id: None,
             detail: json!({ "via": purpose }),
@@ -313,18 +301,4 @@ pub async fn set_password_with_link(
         .account_by_id(&account_id)
         .await?
         .ok_or_else(|| StoreError::NotFound("account".into()))?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_are_random_and_hashed() {
-        let t = new_token();
-        assert_eq!(URL_SAFE_NO_PAD.decode(&t).unwrap().len(), 32);
-        assert_ne!(t, new_token());
-        assert_ne!(token_hash(&t), t);
-        assert_eq!(token_hash(&t), token_hash(&t));
-    }
 }

@@ -19,6 +19,7 @@ pub mod provider;
 pub mod routes;
 pub mod sessions;
 pub mod set_password;
+pub mod settings;
 pub mod throttle;
 pub mod token;
 pub mod userinfo;

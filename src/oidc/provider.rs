@@ -2,19 +2,19 @@
 //! reduced to what the protocol needs. This is the one place that adapts the key ring and the
 //! client registry (`keys.rs`, `clients.rs`) to the endpoints.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use axum::http::{header, HeaderMap};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use crate::config::Settings;
 use crate::db::Store;
-use crate::oidc::clients::AuthMethod as RegisteredMethod;
+use crate::oidc::clients::AuthMethod;
 use crate::oidc::error::{OidcError, OidcResult};
-use crate::oidc::keys::{Alg, KeyRing};
+use crate::oidc::keys::{Alg, KeyRing, SigningSettings};
 use crate::oidc::params::Params;
-use crate::oidc::throttle::Throttle;
+use crate::oidc::throttle::{Throttle, ThrottleSettings};
 
 /// Scopes this provider understands.
 pub const SUPPORTED_SCOPES: &[&str] = &["openid", "profile", "email"];
@@ -41,22 +41,20 @@ pub struct Provider {
     pub throttle: Throttle,
 }
 
-/// How the client authenticated at the token, revocation or introspection endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
-    Basic,
-    Post,
-    None,
-}
-
 impl Provider {
-    /// Loads (or on first start creates) the signing keys.
-    pub async fn start(settings: &Settings, store: &Store) -> anyhow::Result<Arc<Provider>> {
-        let keys = KeyRing::load_or_init(store, settings).await?;
+    /// Loads (or on first start creates) the signing keys of `keys_dir`.
+    pub async fn start(
+        store: &Store,
+        issuer: &str,
+        keys_dir: &Path,
+        signing: &SigningSettings,
+        throttle: ThrottleSettings,
+    ) -> anyhow::Result<Arc<Provider>> {
+        let keys = KeyRing::load_or_init(store, keys_dir, issuer, signing).await?;
         Ok(Arc::new(Provider {
-            issuer: settings.issuer().to_string(),
+            issuer: issuer.to_string(),
             keys,
-            throttle: Throttle::new(store.clone(), settings.throttle.clone()),
+            throttle: Throttle::new(store.clone(), throttle),
         }))
     }
 
@@ -124,13 +122,17 @@ impl Provider {
                         "client_id differs from the authenticated client",
                     ));
                 }
-                (id, Some(secret), AuthMethod::Basic)
+                (id, Some(secret), AuthMethod::ClientSecretBasic)
             }
             (None, Some(secret)) => {
                 let id = params.get("client_id").ok_or_else(|| {
                     OidcError::invalid_client("client_secret without client_id", false)
                 })?;
-                (id.to_string(), Some(secret.to_string()), AuthMethod::Post)
+                (
+                    id.to_string(),
+                    Some(secret.to_string()),
+                    AuthMethod::ClientSecretPost,
+                )
             }
             (None, None) => {
                 let id = params.get("client_id").ok_or_else(|| {
@@ -139,7 +141,7 @@ impl Provider {
                 (id.to_string(), None, AuthMethod::None)
             }
         };
-        let basic_used = method == AuthMethod::Basic;
+        let basic_used = method == AuthMethod::ClientSecretBasic;
         let unknown = || OidcError::invalid_client("client authentication failed", basic_used);
         let Some(registered) = store.find_client(&client_id).await? else {
             // Same answer and the same HMAC work as a wrong secret.
@@ -170,12 +172,7 @@ impl Provider {
                 }
             }
         }
-        let registered_method = match method {
-            AuthMethod::Basic => RegisteredMethod::ClientSecretBasic,
-            AuthMethod::Post => RegisteredMethod::ClientSecretPost,
-            AuthMethod::None => RegisteredMethod::None,
-        };
-        if !registered.allows_auth_method(registered_method) {
+        if !registered.allows_auth_method(method) {
             return Err(OidcError::invalid_client(
                 "this client is not registered for this authentication method",
                 basic_used,

@@ -10,10 +10,10 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
-use crate::config::Settings;
 use crate::db::{is_unique_violation, now_ms, Store, StoreResult, Transaction};
 use crate::oidc::error::OidcResult;
-use crate::oidc::grants::sha256_hex;
+use crate::secrets::stored_hash;
+use crate::settings::Settings;
 
 /// The session cookie's name.
 pub const COOKIE_NAME: &str = "guildgate_session";
@@ -110,7 +110,7 @@ fn row(record: &Record) -> session_store::Result<Row> {
         .and_then(|v| v.as_str())
         .map(str::to_string);
     Ok(Row {
-        id_hash: sha256_hex(&record.id.to_string()),
+        id_hash: stored_hash(&record.id.to_string()),
         account_id,
         data: serde_json::to_string(&record.data)
             .map_err(|e| session_store::Error::Encode(e.to_string()))?,
@@ -164,7 +164,7 @@ impl SessionStore for DbSessionStore {
         let found: Option<(String, i64)> = sqlx::query_as(
             "SELECT data, expires_at FROM oidc_sessions WHERE id_hash = $1 AND expires_at > $2",
         )
-        .bind(sha256_hex(&id.to_string()))
+        .bind(stored_hash(&id.to_string()))
         .bind(now_ms())
         .fetch_optional(self.store.pool())
         .await
@@ -186,7 +186,7 @@ impl SessionStore for DbSessionStore {
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         sqlx::query("DELETE FROM oidc_sessions WHERE id_hash = $1")
-            .bind(sha256_hex(&id.to_string()))
+            .bind(stored_hash(&id.to_string()))
             .execute(self.store.pool())
             .await
             .map_err(backend)?;

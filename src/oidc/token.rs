@@ -40,11 +40,27 @@ fn no_store(mut response: Response) -> Response {
     response
 }
 
+/// The grant, on its span: only the two names this endpoint knows, never a client-chosen text.
+fn grant_name(params: &Params) -> &'static str {
+    match params.get("grant_type") {
+        Some("authorization_code") => "authorization_code",
+        Some("refresh_token") => "refresh_token",
+        Some(_) => "unsupported",
+        None => "none",
+    }
+}
+
+#[tracing::instrument(
+    name = "token",
+    skip_all,
+    fields(grant_type = grant_name(&params), client_id = tracing::field::Empty)
+)]
 async fn token_inner(state: &AppState, headers: &HeaderMap, params: Params) -> OidcResult<Value> {
     let (client, _method) = state
         .oidc
         .authenticate_client(&state.store, headers, &params)
         .await?;
+    tracing::Span::current().record("client_id", client.client_id.as_str());
     if let Some(name) = params.duplicated() {
         return Err(OidcError::invalid_request(format!(
             "parameter {name} is repeated"

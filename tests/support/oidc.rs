@@ -7,7 +7,7 @@ use guildgate::accounts::Role;
 use guildgate::db::Store;
 use guildgate::members::{Kind, MemberData};
 use guildgate::oidc::clients::{ClientType, NewClient};
-use guildgate::oidc::keys::Pepper;
+use guildgate::secrets::Pepper;
 use reqwest::redirect::Policy;
 
 use super::TestDb;

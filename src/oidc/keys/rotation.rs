@@ -1,0 +1,171 @@
+//! Adding signing keys: the first of each algorithm at first start, and rotations.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::key_files::{create_key_file, public_jwk_of_file};
+use super::{list, private_key_path, Alg, KeyResult, SigningSettings};
+use crate::change_log::{self, Change, Event};
+use crate::db::{is_unique_violation, now_ms, Store, StoreError};
+use crate::secrets::ensure_private_dir;
+
+/// Creates the first key of `alg` when the database has none.
+pub(super) async fn init_first_key(store: &Store, dir: &Path, alg: Alg) -> KeyResult<()> {
+    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM oidc_signing_keys WHERE alg = $1")
+        .bind(alg.as_str())
+        .fetch_one(store.pool())
+        .await
+        .map_err(StoreError::from)?;
+    if count > 0 {
+        return Ok(());
+    }
+    let now = now_ms();
+    let (kid, path) = create_key_file(dir, alg).await?;
+    let jwk = public_jwk_of_file(alg, &path)?;
+    let mut tx = store.begin().await?;
+    // Another instance starting at the same moment may have won; one first key is enough.
+    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM oidc_signing_keys WHERE alg = $1")
+        .bind(alg.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+    if count > 0 {
+        drop(tx);
+        let _ = std::fs::remove_file(&path);
+        return Ok(());
+    }
+    insert_key(&mut tx, &kid, alg, &jwk, now, now).await?;
+    change_log::record(
+        &mut tx,
+        Change {
+            actor: "system",
+            event: Event::SigningKeyCreated,
+            entity_id: &kid,
+            member_id: None,
+            group_id: None,
+            detail: json!({ "alg": alg.as_str() }),
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    tracing::info!(%kid, %alg, "created the first signing key");
+    Ok(())
+}
+
+async fn insert_key(
+    tx: &mut crate::db::Transaction,
+    kid: &str,
+    alg: Alg,
+    jwk: &Value,
+    now: i64,
+    activates_at: i64,
+) -> KeyResult<()> {
+    sqlx::query(
+        "INSERT INTO oidc_signing_keys (kid, alg, public_jwk, created_at, activates_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(kid)
+    .bind(alg.as_str())
+    .bind(jwk.to_string())
+    .bind(now)
+    .bind(activates_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict(format!("signing key {kid} exists already"))
+        } else {
+            StoreError::from(e)
+        }
+    })?;
+    Ok(())
+}
+
+/// What a rotation did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rotation {
+    pub alg: Alg,
+    pub new_kid: String,
+    /// When the new key starts signing.
+    pub activates_at: i64,
+    /// The key it replaces, and when that one leaves the JWKS.
+    pub replaced: Option<(String, i64)>,
+    /// Private files of retired keys, deleted (no token they signed is still valid).
+    pub removed_files: Vec<PathBuf>,
+}
+
+/// Adds a new key of `alg`: published now, signing after the JWKS cache lifetime; the key it
+/// replaces is retired once every token it may have signed has expired.
+pub async fn rotate(
+    store: &Store,
+    dir: &Path,
+    signing: &SigningSettings,
+    actor: &str,
+    alg: Alg,
+    now: i64,
+) -> KeyResult<Rotation> {
+    ensure_private_dir(dir)?;
+    let (kid, path) = create_key_file(dir, alg).await?;
+    let jwk = public_jwk_of_file(alg, &path)?;
+    // Publication is the insert below, after a key generation that can take a while: count
+    // the publish-before-sign delay from then.
+    let now = now.max(now_ms());
+    let activates_at = now + (signing.jwks_max_age_secs as i64) * 1000;
+    let retire_at = activates_at + (signing.retire_after_secs as i64) * 1000;
+    let mut tx = store.begin().await?;
+    // The newest key so far (the only one with retire_at unset) is the one replaced.
+    let previous: Option<(String,)> = sqlx::query_as(
+        "SELECT kid FROM oidc_signing_keys WHERE alg = $1 AND retire_at IS NULL \
+         ORDER BY activates_at DESC, created_at DESC LIMIT 1",
+    )
+    .bind(alg.as_str())
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(StoreError::from)?;
+    sqlx::query("UPDATE oidc_signing_keys SET retire_at = $1 WHERE alg = $2 AND retire_at IS NULL")
+        .bind(retire_at)
+        .bind(alg.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+    insert_key(&mut tx, &kid, alg, &jwk, now, activates_at).await?;
+    change_log::record(
+        &mut tx,
+        Change {
+            actor,
+            event: Event::SigningKeyRotated,
+            entity_id: &kid,
+            member_id: None,
+            group_id: None,
+            detail: json!({
+                "alg": alg.as_str(),
+                "activates_at": activates_at,
+                "replaces": previous.as_ref().map(|p| p.0.clone()),
+                "replaced_retire_at": retire_at,
+            }),
+        },
+    )
+    .await?;
+    if let Err(e) = tx.commit().await {
+        let _ = std::fs::remove_file(&path);
+        return Err(StoreError::from(e).into());
+    }
+    let mut removed_files = Vec::new();
+    for info in list(store).await? {
+        if info.alg() == Some(alg) && !info.published(now) {
+            let old = private_key_path(dir, alg, &info.kid);
+            if std::fs::remove_file(&old).is_ok() {
+                removed_files.push(old);
+            }
+        }
+    }
+    Ok(Rotation {
+        alg,
+        new_kid: kid,
+        activates_at,
+        replaced: previous.map(|(k,)| (k, retire_at)),
+        removed_files,
+    })
+}
