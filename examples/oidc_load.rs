@@ -144,11 +144,12 @@ async fn run(
     })
     .await?;
     report("RS256 signature (in process)", &samples, 1);
-    let hash = guildgate::passwords::hash(PASSWORD.into()).await?;
+    let hash = store.hash_password(PASSWORD.into()).await?;
     let samples = time_serial(20, || {
         let hash = hash.clone();
+        let store = store.clone();
         async move {
-            guildgate::passwords::verify(PASSWORD.into(), Some(hash)).await;
+            store.verify_password(PASSWORD.into(), Some(hash)).await?;
             Ok(())
         }
     })

@@ -115,7 +115,7 @@ impl Store {
     ) -> StoreResult<()> {
         passwords::check_policy(password).map_err(StoreError::Invalid)?;
         let account = self.account_for_member(member_key).await?;
-        let hash = passwords::hash(password.to_string()).await?;
+        let hash = self.hash_password(password.to_string()).await?;
         let mut tx = self.begin().await?;
         sqlx::query(
             "UPDATE accounts SET password_hash = $1, must_change_password = 0, updated_at = $2 \
@@ -215,7 +215,7 @@ impl Store {
             return Ok(None);
         }
         let password = passwords::generate(24);
-        let hash = passwords::hash(password.clone()).await?;
+        let hash = self.hash_password(password.clone()).await?;
         let data = MemberData {
             kind: Kind::Person,
             first_name: Some("Guildgate".into()),

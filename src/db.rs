@@ -11,6 +11,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 use crate::config::redact_url;
+use crate::passwords::{HashPool, PasswordSettings};
 
 pub type Transaction = sqlx::Transaction<'static, sqlx::Any>;
 
@@ -33,6 +34,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("password hashing failed: {0}")]
     Hashing(String),
+    /// Too much work at once (the password-hashing queue is full): try again shortly.
+    #[error("{0}")]
+    Overloaded(String),
     /// The key for the secrets kept encrypted in the database could not be had.
     #[error("settings encryption: {0}")]
     Sealing(String),
@@ -76,6 +80,14 @@ pub struct Store {
     write: AnyPool,
     engine: Engine,
     sealing: Arc<Sealing>,
+    hashing: Arc<Hashing>,
+}
+
+/// The bounded password-hashing pool every clone of the store shares, started on first use.
+#[derive(Default)]
+struct Hashing {
+    settings: OnceLock<PasswordSettings>,
+    pool: OnceLock<HashPool>,
 }
 
 /// Secrets the integration must send in clear (Higher Logic's API key) are stored encrypted,
@@ -124,6 +136,7 @@ impl Store {
                 write,
                 engine: Engine::Sqlite,
                 sealing: Arc::default(),
+                hashing: Arc::default(),
             })
         } else {
             let options = AnyConnectOptions::from_str(database_url)?;
@@ -140,6 +153,7 @@ impl Store {
                 write: pool,
                 engine: Engine::Postgres,
                 sealing: Arc::default(),
+                hashing: Arc::default(),
             })
         }
     }
@@ -150,6 +164,11 @@ impl Store {
         // Set once: a store keeps the folder it was first given.
         let _ = self.sealing.keys_dir.set(dir.into());
         self
+    }
+
+    /// The hashing pool's settings and cell, for `passwords` to fill on first use.
+    pub(crate) fn hash_pool_parts(&self) -> (&OnceLock<PasswordSettings>, &OnceLock<HashPool>) {
+        (&self.hashing.settings, &self.hashing.pool)
     }
 
     /// The keys folder and the sealing key's cell, for `secrets` to fill on first use.

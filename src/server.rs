@@ -141,7 +141,9 @@ async fn readyz(State(state): State<AppState>) -> Result<&'static str, HttpError
 pub async fn serve(settings: Settings, store: Store) -> anyhow::Result<()> {
     // The keys folder also opens the secrets kept in the database (set once; harmless if the
     // caller did it already).
-    let store = store.with_keys_dir(&settings.keys_dir);
+    let store = store
+        .with_keys_dir(&settings.keys_dir)
+        .with_password_settings(settings.passwords.clone());
     let listener = TcpListener::bind(settings.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;

@@ -13,6 +13,7 @@ use crate::mail::MailSettings;
 use crate::oidc::keys::SigningSettings;
 use crate::oidc::settings::OidcSettings;
 use crate::oidc::throttle::ThrottleSettings;
+use crate::passwords::PasswordSettings;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -47,6 +48,8 @@ pub struct Settings {
     pub mail: MailSettings,
     /// The Higher Logic sync worker (`[higher_logic]`).
     pub higher_logic: WorkerConfig,
+    /// The password-hashing pool (`[passwords]`).
+    pub passwords: PasswordSettings,
 }
 
 impl Default for Settings {
@@ -66,6 +69,7 @@ impl Default for Settings {
             throttle: Default::default(),
             mail: Default::default(),
             higher_logic: Default::default(),
+            passwords: Default::default(),
         }
     }
 }

@@ -7,7 +7,6 @@ use std::net::IpAddr;
 use crate::accounts::Account;
 use crate::oidc::error::OidcResult;
 use crate::oidc::throttle::ThrottleError;
-use crate::passwords;
 use crate::server::AppState;
 
 /// Why a sign-in was refused; each caller words it on its own page.
@@ -52,7 +51,7 @@ pub async fn check(
     let account = state.store.account_by_login(&email).await?;
     // The same argon2id work whether or not the account exists or has a password.
     let hash = account.as_ref().and_then(|a| a.password_hash.clone());
-    let matches = passwords::verify(password, hash).await;
+    let matches = state.store.verify_password(password, hash).await?;
     let account = match account {
         Some(account) if matches => account,
         _ => {

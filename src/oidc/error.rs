@@ -317,6 +317,8 @@ impl IntoResponse for OidcError {
             OidcError::Store(StoreError::Invalid(msg)) => {
                 OidcError::invalid_request(msg).into_response()
             }
+            OidcError::Store(StoreError::Overloaded(_)) => overloaded_page(),
+
             OidcError::Store(e) => {
                 tracing::error!(error = %e, "OpenID Connect request failed");
                 server_error()
@@ -327,6 +329,19 @@ impl IntoResponse for OidcError {
             }
         }
     }
+}
+
+/// The page of a shed sign-in: every password-hashing thread and its queue are busy.
+pub fn overloaded_page() -> Response {
+    let mut response = pages::error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Too many sign-ins right now",
+        "Too many sign-ins right now, try again in a few seconds.",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
 }
 
 fn server_error() -> Response {

@@ -251,7 +251,7 @@ pub async fn set_password_with_link(
     passwords::check_policy(password).map_err(InvitationError::Password)?;
     // Cheap checks first, so that a bad link costs no argon2 work.
     check_link(store, token).await?;
-    let hash = passwords::hash(password.to_string()).await?;
+    let hash = store.hash_password(password.to_string()).await?;
     let now = now_ms();
     let mut tx = store.begin().await?;
     let used: Option<(String, String)> = sqlx::query_as(
