@@ -111,6 +111,35 @@ pub enum Selection {
     Conditions(Vec<Condition>),
 }
 
+impl Selection {
+    /// The one parser of a selection as the CLI, the console and the API receive it: member
+    /// keys or condition texts (see [`Condition::parse`]), not both. `None` means the part was
+    /// not given; with neither given there is no selection (`Ok(None)`).
+    pub fn from_parts(
+        members: Option<Vec<String>>,
+        conditions: Option<Vec<String>>,
+    ) -> Result<Option<Selection>, String> {
+        match (members, conditions) {
+            (Some(_), Some(_)) => Err("give either members or conditions, not both".into()),
+            (Some(keys), None) => Ok(Some(Selection::Static(keys))),
+            (None, Some(texts)) => texts
+                .iter()
+                .map(|t| Condition::parse(t))
+                .collect::<Result<Vec<_>, _>>()
+                .map(|c| Some(Selection::Conditions(c))),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// [`Selection::from_parts`] for flags and form fields, where an empty list means "not
+    /// given" and neither given is an empty static list.
+    pub fn from_lists(members: Vec<String>, conditions: Vec<String>) -> Result<Selection, String> {
+        let given = |v: Vec<String>| (!v.is_empty()).then_some(v);
+        Ok(Selection::from_parts(given(members), given(conditions))?
+            .unwrap_or(Selection::Static(Vec::new())))
+    }
+}
+
 /// SQL for "member `m` meets every condition", with its bind values, numbered from `first`.
 fn conditions_sql(conditions: &[Condition], first: usize) -> (String, Vec<String>) {
     let mut binds: Vec<String> = Vec::new();
@@ -588,6 +617,27 @@ mod tests {
         assert!(Condition::parse("colour=red").is_err());
         assert!(Condition::parse("member_type=").is_err());
         assert!(Condition::parse("member_type").is_err());
+    }
+
+    #[test]
+    fn a_selection_is_members_or_conditions() {
+        let keys = vec!["m1".to_string()];
+        let texts = vec!["kind=person".to_string()];
+        assert!(Selection::from_parts(Some(keys.clone()), Some(texts.clone())).is_err());
+        assert_eq!(Selection::from_parts(None, None), Ok(None));
+        assert_eq!(
+            Selection::from_lists(keys.clone(), Vec::new()),
+            Ok(Selection::Static(keys))
+        );
+        assert!(matches!(
+            Selection::from_lists(Vec::new(), texts),
+            Ok(Selection::Conditions(c)) if c.len() == 1
+        ));
+        assert_eq!(
+            Selection::from_lists(Vec::new(), Vec::new()),
+            Ok(Selection::Static(Vec::new()))
+        );
+        assert!(Selection::from_parts(None, Some(vec!["colour=red".into()])).is_err());
     }
 
     #[test]
