@@ -3,7 +3,6 @@
 
 pub mod api;
 pub mod api_tokens;
-pub mod cli;
 pub mod console;
 pub mod integrations;
 pub mod sso;

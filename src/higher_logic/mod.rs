@@ -10,7 +10,6 @@
 //! - [`status`]: where the sync stands, per group and overall, for the admin pages and CLI.
 //! - [`metrics`]: Prometheus metrics for `/metrics`.
 
-pub mod cli;
 pub mod client;
 pub mod metrics;
 pub mod outbox;

@@ -4,7 +4,6 @@ pub mod authorize;
 pub mod claims;
 pub mod client_ip;
 pub mod clients;
-pub mod commands;
 pub mod credentials;
 pub mod csrf;
 pub mod discovery;

@@ -1,33 +1,15 @@
-//! `guildgate keys ...` and `guildgate client ...`.
+//! `guildgate client ...`: OpenID Connect clients.
 
 use anyhow::Context;
 use clap::Subcommand;
 use serde::Serialize;
 
-use crate::cli::{print_json, print_table};
-use crate::db::{now_ms, Store};
+use super::{print_json, print_table, time_text};
+use crate::db::Store;
 use crate::oidc::clients::{AuthMethod, Client, ClientType, NewClient};
-use crate::oidc::keys::{self, Alg, KeyRing};
+use crate::oidc::keys::Alg;
 use crate::secrets::Pepper;
 use crate::settings::Settings;
-
-#[derive(Subcommand)]
-pub enum KeysCmd {
-    /// List the signing keys and their state (pending, active, retiring, retired).
-    List {
-        #[arg(long)]
-        json: bool,
-    },
-    /// Add a new key: published now, signing after the JWKS cache lifetime; the key it replaces
-    /// stays published until the tokens it signed have expired.
-    Rotate {
-        /// The algorithm to rotate (default: both).
-        #[arg(long)]
-        alg: Option<Alg>,
-        #[arg(long)]
-        json: bool,
-    },
-}
 
 #[derive(Subcommand)]
 pub enum ClientCmd {
@@ -81,127 +63,6 @@ pub enum ClientCmd {
     },
     /// Remove a client.
     Remove { client_id: String },
-}
-
-fn time_text(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::macros::format_description!(
-                "[year]-[month]-[day] [hour]:[minute]:[second]Z"
-            ))
-            .ok()
-        })
-        .unwrap_or_else(|| ms.to_string())
-}
-
-pub async fn keys(
-    cmd: KeysCmd,
-    settings: &Settings,
-    store: &Store,
-    actor: &str,
-) -> anyhow::Result<()> {
-    match cmd {
-        KeysCmd::List { json } => {
-            // Creates the first keys on a fresh installation, as `serve` would.
-            let ring = KeyRing::load_or_init(
-                store,
-                &settings.keys_dir,
-                settings.issuer(),
-                &settings.signing,
-            )
-            .await?;
-            let infos = ring.key_infos();
-            let states = keys::key_states(&infos, now_ms());
-            if json {
-                #[derive(Serialize)]
-                struct Row<'a> {
-                    #[serde(flatten)]
-                    info: &'a keys::KeyInfo,
-                    state: keys::KeyState,
-                }
-                let rows: Vec<Row> = infos
-                    .iter()
-                    .zip(states)
-                    .map(|(info, state)| Row { info, state })
-                    .collect();
-                return print_json(&rows);
-            }
-            let rows = infos
-                .iter()
-                .zip(states)
-                .map(|(k, s)| {
-                    vec![
-                        k.kid.clone(),
-                        k.alg.clone(),
-                        s.to_string(),
-                        time_text(k.created_at),
-                        time_text(k.activates_at),
-                        k.retire_at.map(time_text).unwrap_or_default(),
-                    ]
-                })
-                .collect();
-            print_table(
-                &["kid", "alg", "state", "published", "signs from", "retires"],
-                rows,
-            );
-            Ok(())
-        }
-        KeysCmd::Rotate { alg, json } => {
-            // Make sure the current keys are sound before adding one.
-            KeyRing::load_or_init(
-                store,
-                &settings.keys_dir,
-                settings.issuer(),
-                &settings.signing,
-            )
-            .await?;
-            let algs = match alg {
-                Some(a) => vec![a],
-                None => Alg::ALL.to_vec(),
-            };
-            let mut done = Vec::new();
-            for alg in algs {
-                done.push(
-                    keys::rotate(
-                        store,
-                        &settings.keys_dir,
-                        &settings.signing,
-                        actor,
-                        alg,
-                        now_ms(),
-                    )
-                    .await?,
-                );
-            }
-            if json {
-                return print_json(&done);
-            }
-            for r in &done {
-                println!(
-                    "{}: new key {} published now, signs from {}",
-                    r.alg,
-                    r.new_kid,
-                    time_text(r.activates_at)
-                );
-                for file in &r.removed_files {
-                    println!("    deleted the retired key file {}", file.display());
-                }
-                if let Some((old, retire)) = &r.replaced {
-                    println!(
-                        "    replaces {old}, which stays published until {}",
-                        time_text(*retire)
-                    );
-                }
-            }
-            println!(
-                "Instances pick the new key up within {} s; copy the keys folder to every instance \
-                 that does not share it.",
-                settings.signing.reload_secs
-            );
-            Ok(())
-        }
-    }
 }
 
 async fn pepper(settings: &Settings, store: &Store) -> anyhow::Result<Pepper> {
@@ -267,7 +128,7 @@ fn print_client(c: &Client, secret: Option<&str>) {
     }
 }
 
-pub async fn client(
+pub async fn run(
     cmd: ClientCmd,
     settings: &Settings,
     store: &Store,
@@ -368,46 +229,4 @@ pub async fn client(
             Ok(())
         }
     }
-}
-
-/// `guildgate member invite KEY [--reset]`.
-pub async fn invite(
-    settings: &Settings,
-    store: &Store,
-    actor: &str,
-    member_key: &str,
-    reset: bool,
-) -> anyhow::Result<()> {
-    use crate::oidc::invitations::{send_link, InvitationError, Purpose};
-    let mailer = crate::mail::Mailer::new(&settings.mail, &settings.data_dir)?;
-    let purpose = if reset {
-        Purpose::PasswordReset
-    } else {
-        Purpose::Invitation
-    };
-    let sent = match send_link(
-        store,
-        &mailer,
-        settings.issuer(),
-        actor,
-        member_key,
-        purpose,
-    )
-    .await
-    {
-        Err(InvitationError::AccountNotActive) => {
-            anyhow::bail!("{member_key}: the account is deactivated; reactivate it first")
-        }
-        other => other?,
-    };
-    match sent.delivery {
-        crate::mail::Delivery::Smtp => println!("{member_key}: {purpose} sent to {}", sent.to),
-        crate::mail::Delivery::File(path) => println!(
-            "{member_key}: {purpose} for {} written to {} (no SMTP server configured)",
-            sent.to,
-            path.display()
-        ),
-    }
-    println!("The link works once, until {}.", time_text(sent.expires_at));
-    Ok(())
 }

@@ -2,8 +2,8 @@
 
 use clap::Subcommand;
 
+use super::{print_json, print_table};
 use crate::admin::api_tokens::Scope;
-use crate::cli::{print_json, print_table};
 use crate::db::Store;
 
 #[derive(Subcommand)]
@@ -30,7 +30,7 @@ pub enum ApiTokenCmd {
     },
 }
 
-pub async fn api_token(cmd: ApiTokenCmd, store: &Store, actor: &str) -> anyhow::Result<()> {
+pub async fn run(cmd: ApiTokenCmd, store: &Store, actor: &str) -> anyhow::Result<()> {
     match cmd {
         ApiTokenCmd::Create { name, scope, json } => {
             let new = store.create_api_token(actor, &name, scope).await?;
