@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use guildgate::db::{new_id, now_ms, Store};
 use guildgate::groups::{Condition, Selection};
 use guildgate::higher_logic::settings::SettingsUpdate;
-use guildgate::higher_logic::worker::{Worker, WorkerConfig};
+use guildgate::higher_logic::worker::{SyncSettings, Worker};
 use guildgate::higher_logic::GroupType;
 use sqlx::Connection;
 
@@ -82,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
             ]),
         )
         .await?;
-    let cfg = WorkerConfig::default();
+    let cfg = SyncSettings::default();
     let worker = Worker::new(store.clone(), cfg.clone())?;
     let started = Instant::now();
     store

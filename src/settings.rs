@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{self, ConfigError, LogFormat};
-use crate::higher_logic::worker::WorkerConfig;
+use crate::higher_logic::worker::SyncSettings;
 use crate::mail::MailSettings;
 use crate::oidc::keys::SigningSettings;
 use crate::oidc::settings::OidcSettings;
@@ -47,7 +47,7 @@ pub struct Settings {
     /// Outgoing mail: invitations and password resets (`[mail]`).
     pub mail: MailSettings,
     /// The Higher Logic sync worker (`[higher_logic]`).
-    pub higher_logic: WorkerConfig,
+    pub higher_logic: SyncSettings,
     /// The password-hashing pool (`[passwords]`).
     pub passwords: PasswordSettings,
 }

@@ -12,7 +12,7 @@ use guildgate::db::{Store, StoreError};
 use guildgate::groups::{Condition, Selection};
 use guildgate::higher_logic::client::PushV1;
 use guildgate::higher_logic::settings::SettingsUpdate;
-use guildgate::higher_logic::worker::{Worker, WorkerConfig};
+use guildgate::higher_logic::worker::{SyncSettings, Worker};
 use guildgate::higher_logic::GroupType;
 use guildgate::members::{Kind, MemberData};
 use support::hl_double::{Faults, HlDouble};
@@ -21,8 +21,8 @@ use support::TestDb;
 const TENANT: &str = "ASSOC";
 const KEY: &str = "hl-test-api-key-0123456789";
 
-fn cfg() -> WorkerConfig {
-    WorkerConfig {
+fn cfg() -> SyncSettings {
+    SyncSettings {
         worker: true,
         lease_secs: 4,
         timeout_secs: 1,
@@ -679,7 +679,7 @@ both_engines!(
         assert_same_state(&store, &double, &[]).await;
 
         // A backoff far longer than this test: only the new settings can resume the sync.
-        let patient = WorkerConfig {
+        let patient = SyncSettings {
             backoff_base_ms: 600_000,
             backoff_max_ms: 600_000,
             ..cfg()
@@ -871,7 +871,7 @@ both_engines!(
             slow_ms: 3_000,
             ..Default::default()
         });
-        let patient = WorkerConfig {
+        let patient = SyncSettings {
             backoff_base_ms: 600_000,
             backoff_max_ms: 600_000,
             ..cfg()

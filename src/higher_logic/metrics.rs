@@ -129,16 +129,10 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
 /// The text exposition, with the queue gauges read now.
 pub async fn render(store: &Store) -> Result<String, crate::db::StoreError> {
     let m = &*METRICS;
-    let (pending, parked, fanouts): (i64, i64, i64) = sqlx::query_as(
-        "SELECT (SELECT COUNT(*) FROM hl_queue WHERE parked = 0), \
-                (SELECT COUNT(*) FROM hl_queue WHERE parked = 1), \
-                (SELECT COUNT(*) FROM hl_fanout)",
-    )
-    .fetch_one(store.pool())
-    .await?;
-    m.queue_depth.set(pending);
-    m.queue_parked.set(parked);
-    m.fanouts_pending.set(fanouts);
+    let counts = store.hl_queue_counts().await?;
+    m.queue_depth.set(counts.pending);
+    m.queue_parked.set(counts.parked);
+    m.fanouts_pending.set(counts.fanouts);
     let mut buf = Vec::new();
     TextEncoder::new()
         .encode(&m.registry.gather(), &mut buf)

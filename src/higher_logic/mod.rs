@@ -7,12 +7,14 @@
 //! - [`client`]: the Push API client behind the [`client::PushClient`] trait.
 //! - [`outbox`]: the queue, fed in the same transaction as each change.
 //! - [`worker`]: claims, pushes, retries; runs in `serve` and in `guildgate sync run`.
+//! - [`queue`]: the lease SQL the worker claims, finishes, parks and pauses with.
 //! - [`status`]: where the sync stands, per group and overall, for the admin pages and CLI.
 //! - [`metrics`]: Prometheus metrics for `/metrics`.
 
 pub mod client;
 pub mod metrics;
 pub mod outbox;
+pub mod queue;
 pub mod records;
 pub mod settings;
 pub mod status;

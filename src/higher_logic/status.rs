@@ -252,13 +252,7 @@ impl Store {
     pub async fn hl_status(&self) -> StoreResult<SyncStatus> {
         let settings = self.hl_settings().await?;
         let engine = self.hl_engine_row().await?;
-        let (pending, parked, fanouts): (i64, i64, i64) = sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM hl_queue WHERE parked = 0), \
-                    (SELECT COUNT(*) FROM hl_queue WHERE parked = 1), \
-                    (SELECT COUNT(*) FROM hl_fanout)",
-        )
-        .fetch_one(self.pool())
-        .await?;
+        let counts = self.hl_queue_counts().await?;
         let groups: Vec<Group> = sqlx::query_as(
             "SELECT * FROM member_groups WHERE hl_sync_enabled = 1 \
              OR id IN (SELECT group_id FROM hl_groups) ORDER BY name, group_key",
@@ -272,9 +266,9 @@ impl Store {
         let now = now_ms();
         Ok(SyncStatus {
             configured: settings.is_configured(),
-            pending,
-            parked,
-            fanouts_pending: fanouts,
+            pending: counts.pending,
+            parked: counts.parked,
+            fanouts_pending: counts.fanouts,
             paused_until: (engine.paused_until > now).then_some(engine.paused_until),
             last_error: engine.last_error,
             last_error_at: engine.last_error_at,

@@ -1,19 +1,15 @@
-//! The worker: claims queued contacts, builds their full records, pushes them in batches and
-//! marks them done only after Higher Logic accepted them.
+//! The worker's policy: claims queued contacts, builds their full records, pushes them in
+//! batches and marks them done only after Higher Logic accepted them. The SQL of the claims
+//! and the pause is in [`super::queue`].
 //!
-//! - Claims are leases (`lease_owner`, `lease_until`): on PostgreSQL taken with
-//!   `FOR UPDATE SKIP LOCKED` so several instances share the queue; on SQLite the single writer
-//!   makes the claiming `UPDATE` atomic. A killed worker's claims expire after `lease_secs`
-//!   (keep it well above `timeout_secs`, so an expired claim's request has already ended).
-//! - A row is deleted after the push only if its version did not move; a change that arrived
-//!   during the push leaves it queued, so nothing is lost.
+//! - A killed worker's claims expire after `lease_secs` (keep it well above `timeout_secs`, so
+//!   an expired claim's request has already ended).
 //! - A batch Higher Logic refuses (4xx) is split in halves until the record at fault is alone;
 //!   that one is parked with its error and the rest goes through.
 //! - Outages (5xx, timeouts, dropped connections) and refused credentials pause the engine
 //!   with exponential backoff and full jitter; 429 pauses for `Retry-After`. The pause is
 //!   shared through the database and ends by itself.
 
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,14 +20,15 @@ use serde::{Deserialize, Serialize};
 use super::client::{PushClient, PushOutcome, PushV1};
 use super::metrics::METRICS;
 use super::outbox::expand_fanouts;
-use super::records::{placeholders, prepare, Item, Preparation, Properties};
+use super::queue::{Claimed, Entry, Queue};
+use super::records::{prepare, Item, Preparation, Properties};
 use super::settings::IntegrationSettings;
-use crate::db::{new_id, now_ms, Engine, Store, StoreError, StoreResult};
+use crate::db::{new_id, now_ms, Store, StoreError, StoreResult};
 
-/// `[higher_logic]` in the configuration.
+/// `[higher_logic]` in the configuration: how the sync worker runs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct WorkerConfig {
+pub struct SyncSettings {
     /// Run the sync worker inside `serve`.
     pub worker: bool,
     /// How long a claim lasts before another worker may take the contacts over.
@@ -48,9 +45,9 @@ pub struct WorkerConfig {
     pub backoff_max_ms: u64,
 }
 
-impl Default for WorkerConfig {
+impl Default for SyncSettings {
     fn default() -> Self {
-        WorkerConfig {
+        SyncSettings {
             worker: true,
             lease_secs: 120,
             timeout_secs: 30,
@@ -62,7 +59,7 @@ impl Default for WorkerConfig {
     }
 }
 
-impl WorkerConfig {
+impl SyncSettings {
     pub fn validate(&self) -> Result<(), String> {
         if self.batch_size == 0 || self.batch_size > 1000 {
             return Err("higher_logic.batch_size must be between 1 and 1000".into());
@@ -108,23 +105,11 @@ pub struct DrainReport {
     pub last_error: Option<String>,
 }
 
-struct Claimed {
-    member_id: String,
-    version: i64,
-    first_change_at: i64,
-    attempts: i64,
-}
-
-struct Entry {
-    claim: Claimed,
-    item: Item,
-    group_ids: Vec<String>,
-}
-
 pub struct Worker {
     store: Store,
+    queue: Queue,
     client: Arc<dyn PushClient>,
-    cfg: WorkerConfig,
+    cfg: SyncSettings,
     id: String,
     failures: AtomicU32,
     /// The `updated_at` of the settings the last tick used.
@@ -140,7 +125,7 @@ fn paused_wait(until: i64, least_ms: u64) -> Duration {
     Duration::from_millis((until - now_ms()).clamp(least, RECHECK_MS) as u64)
 }
 
-fn backoff(cfg: &WorkerConfig, failures: u32) -> Duration {
+fn backoff(cfg: &SyncSettings, failures: u32) -> Duration {
     let exp = cfg
         .backoff_base_ms
         .saturating_mul(1u64 << failures.min(20))
@@ -152,18 +137,20 @@ fn backoff(cfg: &WorkerConfig, failures: u32) -> Duration {
 }
 
 impl Worker {
-    pub fn new(store: Store, cfg: WorkerConfig) -> Result<Worker, StoreError> {
+    pub fn new(store: Store, cfg: SyncSettings) -> Result<Worker, StoreError> {
         let client = PushV1::new(Duration::from_secs(cfg.timeout_secs))
             .map_err(|e| StoreError::Invalid(format!("HTTP client: {e}")))?;
         Ok(Worker::with_client(store, cfg, Arc::new(client)))
     }
 
-    pub fn with_client(store: Store, cfg: WorkerConfig, client: Arc<dyn PushClient>) -> Worker {
+    pub fn with_client(store: Store, cfg: SyncSettings, client: Arc<dyn PushClient>) -> Worker {
+        let id = new_id();
         Worker {
+            queue: Queue::new(store.clone(), id.clone()),
             store,
             client,
             cfg,
-            id: new_id(),
+            id,
             failures: AtomicU32::new(0),
             settings_seen: AtomicI64::new(0),
         }
@@ -174,6 +161,7 @@ impl Worker {
     }
 
     /// One step: expand fan-outs, claim a batch, push it, record the outcome.
+    #[tracing::instrument(skip_all, fields(worker = %self.id))]
     pub async fn tick(&self) -> StoreResult<Tick> {
         let settings = self.store.hl_settings().await?;
         // New settings start a new backoff: the failures counted were the old settings'.
@@ -192,10 +180,7 @@ impl Worker {
             });
         }
         let now = now_ms();
-        let (paused_until,): (i64,) =
-            sqlx::query_as("SELECT paused_until FROM hl_engine_state WHERE id = 1")
-                .fetch_one(self.store.pool())
-                .await?;
+        let paused_until = self.queue.paused_until().await?;
         if paused_until > now {
             return Ok(Tick {
                 idle: true,
@@ -204,7 +189,10 @@ impl Worker {
             });
         }
         expand_fanouts(&self.store, &self.id, self.lease_ms()).await?;
-        let claimed = self.claim(now).await?;
+        let claimed = self
+            .queue
+            .claim(now, self.lease_ms(), self.cfg.batch_size)
+            .await?;
         if claimed.is_empty() {
             return Ok(Tick {
                 idle: true,
@@ -214,37 +202,8 @@ impl Worker {
         self.process(&settings, claimed).await
     }
 
-    async fn claim(&self, now: i64) -> StoreResult<Vec<Claimed>> {
-        let lock = if self.store.engine() == Engine::Postgres {
-            " FOR UPDATE SKIP LOCKED"
-        } else {
-            ""
-        };
-        let mut tx = self.store.begin().await?;
-        let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(&format!(
-            "UPDATE hl_queue SET lease_owner = $1, lease_until = $2 WHERE member_id IN (\
-             SELECT member_id FROM hl_queue WHERE parked = 0 AND next_attempt_at <= $3 \
-             AND lease_until <= $3 ORDER BY next_attempt_at LIMIT $4{lock}) \
-             RETURNING member_id, version, first_change_at, attempts"
-        ))
-        .bind(&self.id)
-        .bind(now + self.lease_ms())
-        .bind(now)
-        .bind(self.cfg.batch_size as i64)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(rows
-            .into_iter()
-            .map(|(member_id, version, first_change_at, attempts)| Claimed {
-                member_id,
-                version,
-                first_change_at,
-                attempts,
-            })
-            .collect())
-    }
-
+    /// One push round over the claimed contacts. The settings hold the API key: not recorded.
+    #[tracing::instrument(skip_all, fields(claimed = claimed.len()))]
     async fn process(
         &self,
         settings: &IntegrationSettings,
@@ -272,7 +231,8 @@ impl Worker {
         }
         if !done_without_push.is_empty() {
             tick.skipped = done_without_push.len();
-            self.finish(&done_without_push, &[]).await?;
+            let claims: Vec<&Claimed> = done_without_push.iter().collect();
+            self.queue.finish(&claims, &[]).await?;
         }
         // Chunks still to push; a refused chunk comes back split in two.
         let mut stack = vec![entries];
@@ -321,20 +281,22 @@ impl Worker {
                         .map(|e| &e.claim)
                         .collect();
                     let until = now_ms() + delay.as_millis() as i64;
-                    self.release(
-                        &rest,
-                        until,
-                        false,
-                        "rate limited by Higher Logic (429)",
-                        settings.updated_at,
-                    )
-                    .await?;
-                    self.pause(
-                        until,
-                        &format!("rate limited (429); retrying after {delay:?}"),
-                        settings.updated_at,
-                    )
-                    .await?;
+                    self.queue
+                        .release(
+                            &rest,
+                            until,
+                            false,
+                            "rate limited by Higher Logic (429)",
+                            settings.updated_at,
+                        )
+                        .await?;
+                    self.queue
+                        .pause(
+                            until,
+                            &format!("rate limited (429); retrying after {delay:?}"),
+                            settings.updated_at,
+                        )
+                        .await?;
                     tick.paused_until = Some(until);
                     return Ok(tick);
                 }
@@ -356,10 +318,13 @@ impl Worker {
                         .max()
                         .unwrap_or(until)
                         .min(until);
-                    self.release(&rest, row_until, true, &message, settings.updated_at)
+                    self.queue
+                        .release(&rest, row_until, true, &message, settings.updated_at)
                         .await?;
                     tracing::warn!(error = %message, "push failed; pausing the sync");
-                    self.pause(until, &message, settings.updated_at).await?;
+                    self.queue
+                        .pause(until, &message, settings.updated_at)
+                        .await?;
                     tick.paused_until = Some(until);
                     return Ok(tick);
                 }
@@ -368,127 +333,10 @@ impl Worker {
         Ok(tick)
     }
 
-    /// Deletes rows whose version did not move; releases the others for another push.
-    async fn finish(&self, claims: &[Claimed], tx_extra: &[&Entry]) -> StoreResult<()> {
-        let mut tx = self.store.begin().await?;
-        let mut cond = Vec::new();
-        for i in 0..claims.len() {
-            cond.push(format!(
-                "(member_id = ${} AND version = ${})",
-                2 + 2 * i,
-                3 + 2 * i
-            ));
-        }
-        let sql = format!(
-            "DELETE FROM hl_queue WHERE lease_owner = $1 AND ({})",
-            cond.join(" OR ")
-        );
-        let mut q = sqlx::query(&sql).bind(&self.id);
-        for c in claims {
-            q = q.bind(&c.member_id).bind(c.version);
-        }
-        q.execute(&mut *tx).await?;
-        let list = placeholders(2, claims.len());
-        let sql = format!(
-            "UPDATE hl_queue SET lease_owner = NULL, lease_until = 0 \
-             WHERE lease_owner = $1 AND member_id IN ({list})"
-        );
-        let mut q = sqlx::query(&sql).bind(&self.id);
-        for c in claims {
-            q = q.bind(&c.member_id);
-        }
-        q.execute(&mut *tx).await?;
-
-        if !tx_extra.is_empty() {
-            let now = now_ms();
-            let list = placeholders(1, tx_extra.len());
-            let sql =
-                format!("SELECT DISTINCT group_id FROM hl_memberships WHERE member_id IN ({list})");
-            let mut q = sqlx::query_as::<_, (String,)>(&sql);
-            for e in tx_extra {
-                q = q.bind(&e.claim.member_id);
-            }
-            let mut touched: BTreeSet<String> = q
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .map(|(g,)| g)
-                .collect();
-            let sql = format!("DELETE FROM hl_memberships WHERE member_id IN ({list})");
-            let mut q = sqlx::query(&sql);
-            for e in tx_extra {
-                q = q.bind(&e.claim.member_id);
-            }
-            q.execute(&mut *tx).await?;
-            let pairs: Vec<(&str, &str)> = tx_extra
-                .iter()
-                .flat_map(|e| {
-                    e.group_ids
-                        .iter()
-                        .map(move |g| (e.claim.member_id.as_str(), g.as_str()))
-                })
-                .collect();
-            for chunk in pairs.chunks(500) {
-                let values: Vec<String> = (0..chunk.len())
-                    .map(|i| format!("(${}, ${})", 1 + 2 * i, 2 + 2 * i))
-                    .collect();
-                let sql = format!(
-                    "INSERT INTO hl_memberships (member_id, group_id) VALUES {}",
-                    values.join(", ")
-                );
-                let mut q = sqlx::query(&sql);
-                for (m, g) in chunk {
-                    q = q.bind(*m).bind(*g);
-                    touched.insert(g.to_string());
-                }
-                q.execute(&mut *tx).await?;
-            }
-            let values: Vec<String> = (0..tx_extra.len())
-                .map(|i| format!("(${}, $1)", 2 + i))
-                .collect();
-            let sql = format!(
-                "INSERT INTO hl_contacts (member_id, pushed_at) VALUES {} \
-                 ON CONFLICT (member_id) DO UPDATE SET pushed_at = excluded.pushed_at",
-                values.join(", ")
-            );
-            let mut q = sqlx::query(&sql).bind(now);
-            for e in tx_extra {
-                q = q.bind(&e.claim.member_id);
-            }
-            q.execute(&mut *tx).await?;
-            if !touched.is_empty() {
-                let list = placeholders(2, touched.len());
-                let sql =
-                    format!("UPDATE hl_groups SET last_pushed_at = $1 WHERE group_id IN ({list})");
-                let mut q = sqlx::query(&sql).bind(now);
-                for g in &touched {
-                    q = q.bind(g);
-                }
-                q.execute(&mut *tx).await?;
-            }
-            sqlx::query(
-                "UPDATE hl_engine_state SET last_success_at = $1, paused_until = 0 WHERE id = 1",
-            )
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     async fn complete(&self, chunk: &[Entry]) -> StoreResult<()> {
-        let claims: Vec<Claimed> = chunk
-            .iter()
-            .map(|e| Claimed {
-                member_id: e.claim.member_id.clone(),
-                version: e.claim.version,
-                first_change_at: e.claim.first_change_at,
-                attempts: e.claim.attempts,
-            })
-            .collect();
+        let claims: Vec<&Claimed> = chunk.iter().map(|e| &e.claim).collect();
         let entries: Vec<&Entry> = chunk.iter().collect();
-        self.finish(&claims, &entries).await?;
+        self.queue.finish(&claims, &entries).await?;
         let now = now_ms();
         METRICS.contacts_pushed.inc_by(chunk.len() as u64);
         for e in chunk {
@@ -502,83 +350,7 @@ impl Worker {
     async fn park(&self, claim: &Claimed, message: &str) -> StoreResult<()> {
         METRICS.parked.inc();
         tracing::warn!(member_id = %claim.member_id, error = %message, "Higher Logic rejected a record; parked");
-        // Parked only if no newer change arrived meanwhile; a newer one gets its own push.
-        let mut tx = self.store.begin().await?;
-        sqlx::query(
-            "UPDATE hl_queue SET parked = 1, lease_owner = NULL, lease_until = 0, \
-             attempts = attempts + 1, last_error = $1 \
-             WHERE member_id = $2 AND lease_owner = $3 AND version = $4",
-        )
-        .bind(message)
-        .bind(&claim.member_id)
-        .bind(&self.id)
-        .bind(claim.version)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE hl_queue SET lease_owner = NULL, lease_until = 0 \
-             WHERE member_id = $1 AND lease_owner = $2",
-        )
-        .bind(&claim.member_id)
-        .bind(&self.id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Gives claims back with a retry time. `settings_at` is the `updated_at` of the settings
-    /// the failed push used: if an administrator saved new ones meanwhile, the contacts are due
-    /// at once instead (the failure belonged to the old settings).
-    async fn release(
-        &self,
-        claims: &[&Claimed],
-        next_attempt_at: i64,
-        count_attempt: bool,
-        error: &str,
-        settings_at: i64,
-    ) -> StoreResult<()> {
-        if claims.is_empty() {
-            return Ok(());
-        }
-        let list = placeholders(6, claims.len());
-        let sql = format!(
-            "UPDATE hl_queue SET lease_owner = NULL, lease_until = 0, attempts = attempts + $2, \
-             next_attempt_at = CASE WHEN (SELECT updated_at FROM hl_settings WHERE id = 1) = $5 \
-             THEN $3 ELSE 0 END, last_error = $4 WHERE lease_owner = $1 AND member_id IN ({list})"
-        );
-        let mut q = sqlx::query(&sql)
-            .bind(&self.id)
-            .bind(i64::from(count_attempt))
-            .bind(next_attempt_at)
-            .bind(error)
-            .bind(settings_at);
-        for c in claims {
-            q = q.bind(&c.member_id);
-        }
-        let mut tx = self.store.begin().await?;
-        q.execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Pauses the sync until `until`, unless the settings changed since the failed push used
-    /// them (`settings_at`, as in [`Worker::release`]): new settings are tried at once.
-    async fn pause(&self, until: i64, error: &str, settings_at: i64) -> StoreResult<()> {
-        let mut tx = self.store.begin().await?;
-        sqlx::query(
-            "UPDATE hl_engine_state SET paused_until = CASE WHEN \
-             (SELECT updated_at FROM hl_settings WHERE id = 1) = $4 THEN $1 ELSE 0 END, \
-             last_error = $2, last_error_at = $3 WHERE id = 1",
-        )
-        .bind(until)
-        .bind(error)
-        .bind(now_ms())
-        .bind(settings_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.queue.park(claim, message).await
     }
 
     /// Pushes until nothing is due any more, or `timeout` passed (`guildgate sync run`).
@@ -604,13 +376,8 @@ impl Worker {
                 report.last_error =
                     Some("Higher Logic is not configured (tenant code and API key)".into());
             }
-            let (remaining, fanouts): (i64, i64) = sqlx::query_as(
-                "SELECT (SELECT COUNT(*) FROM hl_queue WHERE parked = 0), \
-                 (SELECT COUNT(*) FROM hl_fanout)",
-            )
-            .fetch_one(self.store.pool())
-            .await?;
-            report.remaining = remaining + fanouts;
+            let counts = self.store.hl_queue_counts().await?;
+            report.remaining = counts.pending + counts.fanouts;
             if report.remaining == 0 {
                 report.complete = true;
                 break;
@@ -627,10 +394,7 @@ impl Worker {
                 tokio::time::sleep(wait.min(left).max(Duration::from_millis(1))).await;
             }
         }
-        let (last_error,): (Option<String>,) =
-            sqlx::query_as("SELECT last_error FROM hl_engine_state WHERE id = 1")
-                .fetch_one(self.store.pool())
-                .await?;
+        let last_error = self.queue.last_error().await?;
         if !report.complete && report.last_error.is_none() {
             report.last_error = last_error;
         }
@@ -667,25 +431,10 @@ impl Worker {
     }
 }
 
-impl Store {
-    /// Puts every parked contact back in the queue; returns how many.
-    pub async fn hl_retry_parked(&self) -> StoreResult<u64> {
-        let mut tx = self.begin().await?;
-        let n = sqlx::query(
-            "UPDATE hl_queue SET parked = 0, attempts = 0, next_attempt_at = 0 WHERE parked = 1",
-        )
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
-        Ok(n)
-    }
-}
-
 /// Starts the worker inside `serve`; send `true` on the returned sender to stop it.
 pub fn spawn(
     store: Store,
-    cfg: WorkerConfig,
+    cfg: SyncSettings,
 ) -> Result<
     (
         tokio::sync::watch::Sender<bool>,
@@ -704,7 +453,7 @@ mod tests {
 
     #[test]
     fn backoff_grows_with_jitter_and_a_cap() {
-        let cfg = WorkerConfig {
+        let cfg = SyncSettings {
             backoff_base_ms: 100,
             backoff_max_ms: 1000,
             ..Default::default()
@@ -719,7 +468,7 @@ mod tests {
 
     #[test]
     fn lease_must_outlast_the_request() {
-        let mut cfg = WorkerConfig::default();
+        let mut cfg = SyncSettings::default();
         assert!(cfg.validate().is_ok());
         cfg.lease_secs = cfg.timeout_secs;
         assert!(cfg.validate().is_err());
