@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 
-use super::{print_json, print_table};
+use super::{print_json, print_list};
 use crate::admin::api_tokens::Scope;
 use crate::db::Store;
 
@@ -52,30 +52,24 @@ pub async fn run(cmd: ApiTokenCmd, store: &Store, actor: &str) -> anyhow::Result
             println!("Keep it now: it is stored hashed and will not be shown again.");
             Ok(())
         }
-        ApiTokenCmd::List { json } => {
-            let tokens = store.list_api_tokens().await?;
-            if json {
-                return print_json(&tokens);
-            }
-            let rows = tokens
-                .into_iter()
-                .map(|t| {
-                    vec![
-                        t.id,
-                        t.name,
-                        format!("{}…", t.token_prefix),
-                        t.scope,
-                        if t.revoked_at.is_some() {
-                            "revoked".into()
-                        } else {
-                            "active".into()
-                        },
-                    ]
-                })
-                .collect();
-            print_table(&["id", "name", "starts with", "scope", "state"], rows);
-            Ok(())
-        }
+        ApiTokenCmd::List { json } => print_list(
+            &store.list_api_tokens().await?,
+            json,
+            &["id", "name", "starts with", "scope", "state"],
+            |t| {
+                vec![
+                    t.id.clone(),
+                    t.name.clone(),
+                    format!("{}…", t.token_prefix),
+                    t.scope.clone(),
+                    if t.revoked_at.is_some() {
+                        "revoked".into()
+                    } else {
+                        "active".into()
+                    },
+                ]
+            },
+        ),
         ApiTokenCmd::Revoke { id } => {
             let t = store.revoke_api_token(actor, &id).await?;
             println!("API token {} ({}) is revoked.", t.id, t.name);

@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use serde::Serialize;
 
-use super::{print_json, print_table, time_text};
+use super::{print_json, print_list, time_text};
 use crate::db::Store;
 use crate::oidc::clients::{AuthMethod, Client, ClientType, NewClient};
 use crate::oidc::keys::Alg;
@@ -169,37 +169,28 @@ pub async fn run(
             print_client(&client, secret.as_deref());
             Ok(())
         }
-        ClientCmd::List { json } => {
-            let clients = store.list_clients().await?;
-            if json {
-                return print_json(&clients);
-            }
-            let rows = clients
-                .iter()
-                .map(|c| {
-                    vec![
-                        c.client_id.clone(),
-                        c.name.clone(),
-                        c.client_type.as_str().into(),
-                        c.redirect_uris.join("\n"),
-                        c.allowed_scopes.join(" "),
-                        if c.require_pkce { "required" } else { "off" }.into(),
-                    ]
-                })
-                .collect();
-            print_table(
-                &[
-                    "client id",
-                    "name",
-                    "type",
-                    "redirect URIs",
-                    "scopes",
-                    "PKCE",
-                ],
-                rows,
-            );
-            Ok(())
-        }
+        ClientCmd::List { json } => print_list(
+            &store.list_clients().await?,
+            json,
+            &[
+                "client id",
+                "name",
+                "type",
+                "redirect URIs",
+                "scopes",
+                "PKCE",
+            ],
+            |c| {
+                vec![
+                    c.client_id.clone(),
+                    c.name.clone(),
+                    c.client_type.as_str().into(),
+                    c.redirect_uris.join("\n"),
+                    c.allowed_scopes.join(" "),
+                    if c.require_pkce { "required" } else { "off" }.into(),
+                ]
+            },
+        ),
         ClientCmd::Show { client_id, json } => {
             let client = store.client(&client_id).await?;
             if json {

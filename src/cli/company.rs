@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 
-use super::member::{apply, list_members, show_member, CommonData};
+use super::member::{apply, list_members, show_member, CommonData, ListArgs};
 use crate::accounts::Role;
 use crate::db::Store;
 use crate::members::{Kind, MemberData};
@@ -24,14 +24,7 @@ pub enum CompanyCmd {
         json: bool,
     },
     /// List companies.
-    List {
-        #[arg(long)]
-        search: Option<String>,
-        #[arg(long, default_value_t = 100)]
-        limit: i64,
-        #[arg(long)]
-        json: bool,
-    },
+    List(ListArgs),
 }
 
 pub async fn run(cmd: CompanyCmd, store: &Store, actor: &str) -> anyhow::Result<()> {
@@ -57,10 +50,6 @@ pub async fn run(cmd: CompanyCmd, store: &Store, actor: &str) -> anyhow::Result<
             }
             show_member(store, &key, json).await
         }
-        CompanyCmd::List {
-            search,
-            limit,
-            json,
-        } => list_members(store, Kind::Company, search, limit, json).await,
+        CompanyCmd::List(args) => list_members(store, Kind::Company, args).await,
     }
 }

@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 
-use super::{print_json, print_table};
+use super::{print_json, print_list};
 use crate::custom_fields::{AppliesTo, FieldSpec, FieldType, FieldUpdate};
 use crate::db::Store;
 
@@ -111,37 +111,28 @@ pub async fn run(cmd: FieldCmd, store: &Store, actor: &str) -> anyhow::Result<()
             );
             Ok(())
         }
-        FieldCmd::List { json } => {
-            let fields = store.list_fields().await?;
-            if json {
-                return print_json(&fields);
-            }
-            let rows = fields
-                .iter()
-                .map(|f| {
-                    vec![
-                        f.field_key.clone(),
-                        f.name.clone(),
-                        f.field_type.clone(),
-                        f.applies_to.clone(),
-                        yes_no(f.show_in_members).into(),
-                        yes_no(f.sync_to_higher_logic).into(),
-                    ]
-                })
-                .collect();
-            print_table(
-                &[
-                    "key",
-                    "name",
-                    "type",
-                    "applies to",
-                    "in Members",
-                    "sync to HL",
-                ],
-                rows,
-            );
-            Ok(())
-        }
+        FieldCmd::List { json } => print_list(
+            &store.list_fields().await?,
+            json,
+            &[
+                "key",
+                "name",
+                "type",
+                "applies to",
+                "in Members",
+                "sync to HL",
+            ],
+            |f| {
+                vec![
+                    f.field_key.clone(),
+                    f.name.clone(),
+                    f.field_type.clone(),
+                    f.applies_to.clone(),
+                    yes_no(f.show_in_members).into(),
+                    yes_no(f.sync_to_higher_logic).into(),
+                ]
+            },
+        ),
         FieldCmd::Set {
             member_key,
             field_key,

@@ -3,7 +3,7 @@
 use clap::{ArgGroup, Args, Subcommand};
 use serde::Serialize;
 
-use super::{print_json, print_table};
+use super::{print_json, print_list, print_table};
 use crate::db::Store;
 use crate::groups::{Group, GroupMembers, Selection};
 use crate::higher_logic::GroupType;
@@ -93,28 +93,22 @@ pub async fn run(cmd: GroupCmd, store: &Store, actor: &str) -> anyhow::Result<()
             show_group(store, &g.group_key, json).await
         }
         GroupCmd::Show { key, json } => show_group(store, &key, json).await,
-        GroupCmd::List { json } => {
-            let groups = store.list_groups().await?;
-            if json {
-                return print_json(&groups);
-            }
-            let rows = groups
-                .iter()
-                .map(|g| {
-                    vec![
-                        g.group_key.clone(),
-                        g.name.clone(),
-                        selection_text(g),
-                        match (&g.hl_sync_enabled, &g.hl_group_type) {
-                            (true, Some(t)) => format!("on ({t})"),
-                            _ => "off".into(),
-                        },
-                    ]
-                })
-                .collect();
-            print_table(&["key", "name", "members", "Higher Logic sync"], rows);
-            Ok(())
-        }
+        GroupCmd::List { json } => print_list(
+            &store.list_groups().await?,
+            json,
+            &["key", "name", "members", "Higher Logic sync"],
+            |g| {
+                vec![
+                    g.group_key.clone(),
+                    g.name.clone(),
+                    selection_text(g),
+                    match (&g.hl_sync_enabled, &g.hl_group_type) {
+                        (true, Some(t)) => format!("on ({t})"),
+                        _ => "off".into(),
+                    },
+                ]
+            },
+        ),
         GroupCmd::Rename { key, name } => {
             store.rename_group(actor, &key, &name).await?;
             println!("group {key} renamed to {name}");

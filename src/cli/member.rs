@@ -7,7 +7,7 @@ use anyhow::bail;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::{print_json, print_table, time_text};
+use super::{print_json, print_list, time_text};
 use crate::accounts::Role;
 use crate::db::Store;
 use crate::members::{Kind, Member, MemberData, MemberFilter};
@@ -66,15 +66,7 @@ pub enum MemberCmd {
         json: bool,
     },
     /// List people.
-    List {
-        /// Match name, e-mail or key.
-        #[arg(long)]
-        search: Option<String>,
-        #[arg(long, default_value_t = 100)]
-        limit: i64,
-        #[arg(long)]
-        json: bool,
-    },
+    List(ListArgs),
     /// Give a member a user account.
     AddAccount {
         key: String,
@@ -183,11 +175,7 @@ pub async fn run(
             show_member(store, &key, json).await
         }
         MemberCmd::Show { key, json } => show_member(store, &key, json).await,
-        MemberCmd::List {
-            search,
-            limit,
-            json,
-        } => list_members(store, Kind::Person, search, limit, json).await,
+        MemberCmd::List(args) => list_members(store, Kind::Person, args).await,
         MemberCmd::AddAccount { key, login, admin } => {
             let role = if admin { Role::Admin } else { Role::Member };
             let a = store.create_account(actor, &key, &login, role).await?;
@@ -293,27 +281,33 @@ pub(super) async fn show_member(store: &Store, key: &str, json: bool) -> anyhow:
     Ok(())
 }
 
-pub(super) async fn list_members(
-    store: &Store,
-    kind: Kind,
+// The flags of `member list` and `company list` (a plain comment: clap would show a doc
+// comment as the subcommand's help).
+#[derive(Args)]
+pub struct ListArgs {
+    /// Match name, e-mail or key.
+    #[arg(long)]
     search: Option<String>,
+    #[arg(long, default_value_t = 100)]
     limit: i64,
+    #[arg(long)]
     json: bool,
-) -> anyhow::Result<()> {
-    let members = store
-        .list_members(&MemberFilter {
-            kind: Some(kind),
-            search,
-            limit,
-            offset: 0,
-        })
-        .await?;
-    if json {
-        return print_json(&members);
-    }
-    let rows = members
-        .iter()
-        .map(|m| {
+}
+
+pub(super) async fn list_members(store: &Store, kind: Kind, args: ListArgs) -> anyhow::Result<()> {
+    let filter = MemberFilter {
+        kind: Some(kind),
+        search: args.search,
+        limit: args.limit,
+        offset: 0,
+    };
+    print_list(
+        &store.list_members(&filter).await?,
+        args.json,
+        &[
+            "key", "name", "e-mail", "company", "type", "status", "account",
+        ],
+        |m| {
             vec![
                 m.member_key.clone(),
                 m.display_name(),
@@ -323,15 +317,8 @@ pub(super) async fn list_members(
                 m.membership_status.clone().unwrap_or_default(),
                 m.account_state.clone().unwrap_or_else(|| "none".into()),
             ]
-        })
-        .collect();
-    print_table(
-        &[
-            "key", "name", "e-mail", "company", "type", "status", "account",
-        ],
-        rows,
-    );
-    Ok(())
+        },
+    )
 }
 
 /// `guildgate member invite KEY [--reset]`.

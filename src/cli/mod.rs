@@ -133,6 +133,20 @@ fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints `items` as JSON, or as a table with one `row` per item under `headers`.
+fn print_list<T: Serialize>(
+    items: &[T],
+    json: bool,
+    headers: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) -> anyhow::Result<()> {
+    if json {
+        return print_json(&items);
+    }
+    print_table(headers, items.iter().map(row).collect());
+    Ok(())
+}
+
 fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
     let mut table = comfy_table::Table::new();
     table
