@@ -11,13 +11,11 @@
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
-
 use super::records::{placeholders, Item};
 use crate::db::{now_ms, Engine, Store, StoreResult};
 
 /// A contact claimed by this worker, as its queue row stood when claimed.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct Claimed {
     pub member_id: String,
     pub version: i64,
@@ -33,7 +31,7 @@ pub(super) struct Entry {
 }
 
 /// How many contacts wait: queued (not parked), parked, and group fan-outs not yet expanded.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct QueueCounts {
     pub pending: i64,
     pub parked: i64,

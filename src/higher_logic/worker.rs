@@ -7,7 +7,7 @@
 //! - A batch Higher Logic refuses (4xx) is split in halves until the record at fault is alone;
 //!   that one is parked with its error and the rest goes through.
 //! - Outages (5xx, timeouts, dropped connections) and refused credentials pause the engine
-//!   with exponential backoff and full jitter; 429 pauses for `Retry-After`. The pause is
+//!   with exponential backoff and equal jitter; 429 pauses for `Retry-After`. The pause is
 //!   shared through the database and ends by itself.
 
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
