@@ -19,6 +19,7 @@ pub mod secrets;
 pub mod server;
 pub mod settings;
 pub mod telemetry;
+pub mod web;
 
 #[cfg(test)]
 mod layering;

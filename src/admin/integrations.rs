@@ -7,9 +7,8 @@ use std::time::Duration;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::StoreResult;
+use crate::db::{Store, StoreResult};
 use crate::higher_logic::client::{PushClient, PushOutcome, PushV1};
-use crate::server::AppState;
 
 /// What a connection test found.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -19,8 +18,9 @@ pub struct ConnectionTest {
     pub message: String,
 }
 
-pub async fn test_connection(state: &AppState) -> StoreResult<ConnectionTest> {
-    let settings = state.store.hl_settings().await?;
+/// Tests the saved settings; needs only the store, so the CLI can run it too.
+pub async fn test_connection(store: &Store) -> StoreResult<ConnectionTest> {
+    let settings = store.hl_settings().await?;
     if !settings.is_configured() {
         return Ok(ConnectionTest {
             ok: false,

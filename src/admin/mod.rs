@@ -6,3 +6,4 @@ pub mod api_tokens;
 pub mod console;
 pub mod integrations;
 pub mod sso;
+pub mod views;

@@ -6,10 +6,10 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::{StoreError, StoreResult};
+use crate::db::{Store, StoreError, StoreResult};
 use crate::oidc::clients::{AuthMethod, Client, ClientType, NewClient};
 use crate::oidc::discovery;
-use crate::server::AppState;
+use crate::secrets::Pepper;
 
 /// The client id under which the console registers Higher Logic.
 pub const HIGHER_LOGIC_CLIENT_ID: &str = "higher-logic";
@@ -68,14 +68,15 @@ fn text(doc: &serde_json::Value, name: &str) -> String {
 }
 
 /// The registered Higher Logic client, if any.
-pub async fn higher_logic_client(state: &AppState) -> StoreResult<Option<Client>> {
-    state.store.find_client(HIGHER_LOGIC_CLIENT_ID).await
+pub async fn higher_logic_client(store: &Store) -> StoreResult<Option<Client>> {
+    store.find_client(HIGHER_LOGIC_CLIENT_ID).await
 }
 
-/// The worksheet as the running provider answers it.
-pub async fn worksheet(state: &AppState) -> StoreResult<Worksheet> {
-    let doc = discovery::document(&state.oidc.issuer);
-    let client = higher_logic_client(state).await?;
+/// The worksheet as the provider at `issuer` answers it (needs no running server, so the CLI
+/// can print it too).
+pub async fn worksheet(store: &Store, issuer: &str) -> StoreResult<Worksheet> {
+    let doc = discovery::document(issuer);
+    let client = higher_logic_client(store).await?;
     let (client_id, auth, scopes, alg, pkce, redirect) = match &client {
         Some(c) => (
             c.client_id.clone(),
@@ -178,7 +179,8 @@ pub fn community_site(input: &str) -> Result<String, String> {
 /// Registers Higher Logic as a confidential client for the community at `site`; returns the
 /// client and its secret (shown once).
 pub async fn register_higher_logic(
-    state: &AppState,
+    store: &Store,
+    pepper: &Pepper,
     actor: &str,
     site: &str,
 ) -> StoreResult<(Client, String)> {
@@ -195,10 +197,7 @@ pub async fn register_higher_logic(
         vec![AuthMethod::ClientSecretPost, AuthMethod::ClientSecretBasic];
     // Higher Logic's documented request carries no PKCE: the one client allowed without it.
     new.require_pkce = false;
-    let (client, secret) = state
-        .store
-        .add_client(actor, state.oidc.keys.pepper(), new)
-        .await?;
+    let (client, secret) = store.add_client(actor, pepper, new).await?;
     let secret = secret.ok_or_else(|| StoreError::invalid("a confidential client has a secret"))?;
     Ok((client, secret))
 }

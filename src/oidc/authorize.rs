@@ -13,16 +13,16 @@ use axum::Form;
 use tower_sessions::Session;
 
 use crate::oidc::claims::RequestedClaims;
-use crate::oidc::client_ip::ClientIp;
 use crate::oidc::credentials::{self, Refusal};
-use crate::oidc::csrf;
 use crate::oidc::error::{redirect_with, ErrorCode, OidcError, OidcResult, RedirectTarget};
 use crate::oidc::grants::{self, NewCode};
-use crate::oidc::pages::{self, LoginPage};
+use crate::oidc::pages::LoginPage;
 use crate::oidc::params::Params;
 use crate::oidc::provider::{ClientInfo, SUPPORTED_SCOPES};
-use crate::oidc::sessions::{self, Login};
 use crate::server::AppState;
+use crate::web::client_ip::ClientIp;
+use crate::web::sessions::{self, Login};
+use crate::web::{csrf, pages};
 
 /// The parameters of an authorization request that the login form carries along.
 const CARRIED: &[&str] = &[

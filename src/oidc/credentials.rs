@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use crate::accounts::Account;
-use crate::oidc::error::OidcResult;
+use crate::db::StoreResult;
 use crate::oidc::throttle::ThrottleError;
 use crate::server::AppState;
 
@@ -32,7 +32,7 @@ pub async fn check(
     email: &str,
     password: String,
     ip: IpAddr,
-) -> OidcResult<Result<Account, Refusal>> {
+) -> StoreResult<Result<Account, Refusal>> {
     let email = email.trim().to_lowercase();
     if email.is_empty() || password.is_empty() || password.len() > 1024 {
         return Ok(Err(Refusal::Incomplete));
@@ -46,7 +46,7 @@ pub async fn check(
                 retry_after_secs: e.retry_after_secs().unwrap_or(1),
             }))
         }
-        Err(ThrottleError::Store(e)) => return Err(e.into()),
+        Err(ThrottleError::Store(e)) => return Err(e),
     }
     let account = state.store.account_by_login(&email).await?;
     // The same argon2id work whether or not the account exists or has a password.

@@ -9,7 +9,8 @@ use axum::Json;
 use serde_json::json;
 
 use crate::db::StoreError;
-use crate::oidc::pages;
+use crate::web::csrf::{self, CsrfError};
+use crate::web::pages;
 
 /// OAuth 2.0 / OIDC error codes used by this provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +180,19 @@ impl From<sqlx::Error> for OidcError {
 impl From<tower_sessions::session::Error> for OidcError {
     fn from(e: tower_sessions::session::Error) -> Self {
         OidcError::Internal(format!("session: {e}"))
+    }
+}
+
+impl From<CsrfError> for OidcError {
+    fn from(e: CsrfError) -> Self {
+        match e {
+            CsrfError::Expired => OidcError::page(
+                StatusCode::FORBIDDEN,
+                csrf::EXPIRED_TITLE,
+                csrf::EXPIRED_MESSAGE,
+            ),
+            CsrfError::Session(e) => e.into(),
+        }
     }
 }
 

@@ -354,7 +354,7 @@ pub async fn revoke_all_of_account(tx: &mut Transaction, account_id: &str) -> St
     .bind(account_id)
     .execute(&mut **tx)
     .await?;
-    crate::oidc::sessions::end_sessions_of(tx, account_id).await?;
+    crate::web::sessions::end_sessions_of(tx, account_id).await?;
     Ok(())
 }
 
@@ -397,7 +397,7 @@ pub async fn delete_expired(store: &Store) -> StoreResult<u64> {
         .execute(store.pool())
         .await?
         .rows_affected();
-    let sessions = crate::oidc::sessions::delete_expired(store).await?;
+    let sessions = crate::web::sessions::delete_expired(store).await?;
     Ok(codes + tokens + sessions)
 }
 

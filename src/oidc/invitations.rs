@@ -283,7 +283,7 @@ pub async fn set_password_with_link(
         return Err(InvitationError::AccountNotActive);
     }
     // Whoever knew the old password is signed out everywhere.
-    crate::oidc::sessions::end_sessions_of(&mut tx, &account_id).await?;
+    crate::web::sessions::end_sessions_of(&mut tx, &account_id).await?;
     change_log::record(
         &mut tx,
         Change {

@@ -11,12 +11,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Form;
 use tower_sessions::Session;
 
-use crate::oidc::csrf;
 use crate::oidc::error::{redirect_with, OidcError, OidcResult};
-use crate::oidc::pages::{self, LoggedOutPage, LogoutPage};
+use crate::oidc::pages::{LoggedOutPage, LogoutPage};
 use crate::oidc::params::Params;
-use crate::oidc::sessions;
 use crate::server::AppState;
+use crate::web::{csrf, pages, sessions};
 
 const CARRIED: &[&str] = &[
     "id_token_hint",

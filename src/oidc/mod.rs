@@ -2,10 +2,8 @@
 
 pub mod authorize;
 pub mod claims;
-pub mod client_ip;
 pub mod clients;
 pub mod credentials;
-pub mod csrf;
 pub mod discovery;
 pub mod error;
 pub mod grants;
@@ -16,7 +14,6 @@ pub mod pages;
 pub mod params;
 pub mod provider;
 pub mod routes;
-pub mod sessions;
 pub mod set_password;
 pub mod settings;
 pub mod throttle;

@@ -1,37 +1,7 @@
-//! The provider's HTML pages (askama templates in `templates/`) and the security headers every
-//! page and endpoint of the provider carries.
+//! The provider's HTML pages (askama templates in `templates/`), rendered with
+//! [`crate::web::pages`].
 
 use askama::Template;
-use axum::extract::Request;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Response};
-
-/// No scripts, no framing, no third-party anything; inline style only for the built-in pages.
-/// (`form-action` is left out on purpose: browsers apply it to the redirect that follows the
-/// login form, which goes to the client's site.)
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
-     img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
-
-/// Adds CSP, anti-framing, referrer and content-type headers to every response.
-pub async fn security_headers(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    response
-}
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -46,13 +16,6 @@ pub struct LoginPage<'a> {
 }
 
 #[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage<'a> {
-    title: &'a str,
-    message: &'a str,
-}
-
-#[derive(Template)]
 #[template(path = "logout.html")]
 pub struct LogoutPage<'a> {
     pub action: &'a str,
@@ -64,27 +27,6 @@ pub struct LogoutPage<'a> {
 #[derive(Template)]
 #[template(path = "logged_out.html")]
 pub struct LoggedOutPage;
-
-/// Renders a template as an uncacheable HTML page.
-pub fn render(status: StatusCode, page: &impl Template) -> Response {
-    match page.render() {
-        Ok(body) => {
-            let mut response = (status, Html(body)).into_response();
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "template rendering failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-        }
-    }
-}
-
-pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    render(status, &ErrorPage { title, message })
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,14 +1,13 @@
 //! The provider's routes. Browser-facing ones (authorize, login, logout) carry the session
 //! layer; every route carries the security headers.
 
-use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::oidc::{
-    authorize, discovery, invitations, logout, pages, sessions, set_password, token, userinfo,
-};
+use crate::oidc::{authorize, discovery, invitations, logout, set_password, token, userinfo};
 use crate::server::AppState;
+use crate::web::headers::{security_headers, PROVIDER_CSP};
+use crate::web::sessions;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     let browser = Router::new()
@@ -38,5 +37,5 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/introspect", post(token::introspect));
     browser
         .merge(back_channel)
-        .layer(middleware::from_fn(pages::security_headers))
+        .layer(security_headers(PROVIDER_CSP))
 }

@@ -12,9 +12,9 @@ use tower_sessions::Session;
 
 use crate::oidc::error::{OidcError, OidcResult};
 use crate::oidc::invitations::{self, InvitationError, LinkInfo, Purpose, SET_PASSWORD_PATH};
-use crate::oidc::{csrf, pages};
 use crate::passwords;
 use crate::server::AppState;
+use crate::web::{csrf, pages};
 
 #[derive(Template)]
 #[template(path = "set_password.html")]

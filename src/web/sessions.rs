@@ -6,12 +6,11 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tower_sessions::cookie::SameSite;
-use tower_sessions::session::{Id, Record};
+use tower_sessions::session::{self, Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
 use crate::db::{is_unique_violation, now_ms, Store, StoreResult, Transaction};
-use crate::oidc::error::OidcResult;
 use crate::secrets::stored_hash;
 use crate::settings::Settings;
 
@@ -29,24 +28,24 @@ pub struct Login {
 }
 
 /// The signed-in member of this session, if any.
-pub async fn current_login(session: &Session) -> OidcResult<Option<Login>> {
+pub async fn current_login(session: &Session) -> Result<Option<Login>, session::Error> {
     Ok(session.get::<Login>(LOGIN_KEY).await?)
 }
 
 /// Records a successful sign-in. The session id changes (no session fixation).
-pub async fn sign_in(session: &Session, login: &Login) -> OidcResult<()> {
+pub async fn sign_in(session: &Session, login: &Login) -> Result<(), session::Error> {
     session.cycle_id().await?;
     session.insert(LOGIN_KEY, login).await?;
     Ok(())
 }
 
 /// Ends the session: its record is deleted and the cookie cleared.
-pub async fn sign_out(session: &Session) -> OidcResult<()> {
+pub async fn sign_out(session: &Session) -> Result<(), session::Error> {
     session.flush().await?;
     Ok(())
 }
 
-/// The session layer for the provider's routes.
+/// The session layer for the provider's browser routes and the console.
 pub fn layer(store: &Store, settings: &Settings) -> SessionManagerLayer<DbSessionStore> {
     SessionManagerLayer::new(DbSessionStore {
         store: store.clone(),

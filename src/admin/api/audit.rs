@@ -1,0 +1,50 @@
+//! The audit log, newest first, a page at a time.
+
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{ApiError, ApiQuery, ApiResult, Caller, ErrorBody};
+use crate::change_log::{AuditCursor, ChangeEntry};
+use crate::server::AppState;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// At most this many entries, newest first (1 to 1000, default 100).
+    pub limit: Option<i64>,
+    /// The `next` of the previous page: entries older than it.
+    pub before: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditLog {
+    pub entries: Vec<ChangeEntry>,
+    /// Pass as `before` for the next (older) page; null on the last page.
+    pub next: Option<String>,
+}
+
+/// Who changed which setting, member, field or group, and when. Never holds secrets.
+#[utoipa::path(get, path = "/audit", params(AuditQuery),
+    responses((status = 200, body = AuditLog), (status = "4XX", body = ErrorBody)),
+    security(("token" = [])))]
+pub(super) async fn audit_log(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<Json<AuditLog>> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be 1 to 1000".into()));
+    }
+    let before = match q.before.as_deref() {
+        None => None,
+        Some(text) => Some(AuditCursor::parse(text).ok_or_else(|| {
+            ApiError::BadRequest("before must be the next value of a previous page".into())
+        })?),
+    };
+    let entries = state.store.recent_changes(limit, before.as_ref()).await?;
+    let next = AuditCursor::next_page(&entries, limit).map(|c| c.to_string());
+    Ok(Json(AuditLog { entries, next }))
+}

@@ -1,0 +1,70 @@
+//! Custom fields: list, show, add, update.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{ApiJson, ApiPath, ApiResult, Caller, ErrorBody};
+use crate::custom_fields::{CustomField, FieldSpec, FieldUpdate};
+use crate::server::AppState;
+
+#[derive(Serialize, ToSchema)]
+pub struct FieldList {
+    pub fields: Vec<CustomField>,
+}
+
+#[utoipa::path(get, path = "/fields",
+    responses((status = 200, body = FieldList), (status = "4XX", body = ErrorBody)),
+    security(("token" = [])))]
+pub(super) async fn list_fields(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> ApiResult<Json<FieldList>> {
+    Ok(Json(FieldList {
+        fields: state.store.list_fields().await?,
+    }))
+}
+
+#[utoipa::path(get, path = "/fields/{key}",
+    params(("key" = String, Path, description = "The field key")),
+    responses((status = 200, body = CustomField), (status = "4XX", body = ErrorBody)),
+    security(("token" = [])))]
+pub(super) async fn show_field(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiPath(key): ApiPath<String>,
+) -> ApiResult<Json<CustomField>> {
+    Ok(Json(state.store.field(&key).await?))
+}
+
+#[utoipa::path(post, path = "/fields", request_body = FieldSpec,
+    responses((status = 201, body = CustomField), (status = "4XX", body = ErrorBody)),
+    security(("token" = [])))]
+pub(super) async fn add_field(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(spec): ApiJson<FieldSpec>,
+) -> ApiResult<(StatusCode, Json<CustomField>)> {
+    let field = state.store.add_field(&caller.actor(), spec).await?;
+    Ok((StatusCode::CREATED, Json(field)))
+}
+
+#[utoipa::path(patch, path = "/fields/{key}", request_body = FieldUpdate,
+    params(("key" = String, Path, description = "The field key")),
+    responses((status = 200, body = CustomField), (status = "4XX", body = ErrorBody)),
+    security(("token" = [])))]
+pub(super) async fn update_field(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(key): ApiPath<String>,
+    ApiJson(update): ApiJson<FieldUpdate>,
+) -> ApiResult<Json<CustomField>> {
+    Ok(Json(
+        state
+            .store
+            .update_field(&caller.actor(), &key, update)
+            .await?,
+    ))
+}

@@ -1,0 +1,229 @@
+//! The admin API: what the console does, as JSON under `/admin/api/`, for scripts. Callers
+//! authenticate with an admin API token (`Authorization: Bearer gga_...`); a read token may
+//! only read. Every error has one shape: `{"error": {"status", "code", "message"}}`. Each
+//! route is declared once, on its handler (`#[utoipa::path]`); the router and the OpenAPI
+//! document at `/admin/api/openapi.json` are both built from those declarations.
+
+mod audit;
+mod fields;
+mod groups;
+mod higher_logic;
+mod members;
+mod openapi;
+mod sso;
+
+use axum::extract::{FromRequest, FromRequestParts, Path, Query};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::admin::api_tokens::{ApiToken, Scope};
+use crate::db::StoreError;
+use crate::server::AppState;
+
+/// Errors of the admin API, each mapped to one status and code in [`IntoResponse`].
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("an admin API token is required: send Authorization: Bearer <token>")]
+    Unauthenticated,
+    #[error("this API token may only read")]
+    ReadOnlyToken,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("no such endpoint")]
+    NoRoute,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The one error shape of the admin API.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub status: u16,
+    /// A stable, machine-readable code: `unauthenticated`, `forbidden`, `bad_request`,
+    /// `not_found`, `conflict` or `internal`.
+    pub code: String,
+    /// What went wrong, for a person.
+    pub message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            ApiError::ReadOnlyToken => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::BadRequest(_) | ApiError::Store(StoreError::Invalid(_)) => {
+                (StatusCode::BAD_REQUEST, "bad_request")
+            }
+            ApiError::NoRoute | ApiError::Store(StoreError::NotFound(_)) => {
+                (StatusCode::NOT_FOUND, "not_found")
+            }
+            ApiError::Store(StoreError::Conflict(_)) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %self, "admin API request failed");
+            "internal error".to_string()
+        } else {
+            self.to_string()
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                status: status.as_u16(),
+                code: code.to_string(),
+                message,
+            },
+        };
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"guildgate-admin\""),
+            );
+        }
+        response
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// `Json` whose rejections use the API's error shape.
+#[derive(FromRequest)]
+#[from_request(via(Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+/// `Query` whose rejections use the API's error shape.
+#[derive(FromRequestParts)]
+#[from_request(via(Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+/// `Path` whose rejections use the API's error shape.
+#[derive(FromRequestParts)]
+#[from_request(via(Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(r: axum::extract::rejection::JsonRejection) -> Self {
+        ApiError::BadRequest(r.body_text())
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(r: axum::extract::rejection::QueryRejection) -> Self {
+        ApiError::BadRequest(r.body_text())
+    }
+}
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(r: axum::extract::rejection::PathRejection) -> Self {
+        ApiError::BadRequest(r.body_text())
+    }
+}
+
+/// The caller of a request: an admin API token, checked for the scope the request needs.
+pub struct Caller {
+    pub token: ApiToken,
+}
+
+impl Caller {
+    /// How changes made through this token appear in the audit log.
+    pub fn actor(&self) -> String {
+        format!("api-token:{}", self.token.name)
+    }
+
+    fn require(&self, needed: Scope) -> ApiResult<()> {
+        if self.token.scope().allows(needed) {
+            Ok(())
+        } else {
+            Err(ApiError::ReadOnlyToken)
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let secret = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or(ApiError::Unauthenticated)?;
+        let token = state
+            .store
+            .authenticate_api_token(secret)
+            .await?
+            .ok_or(ApiError::Unauthenticated)?;
+        let caller = Caller { token };
+        // Reads need a read token; everything else changes something.
+        let needed = if parts.method == axum::http::Method::GET {
+            Scope::Read
+        } else {
+            Scope::Write
+        };
+        caller.require(needed)?;
+        Ok(caller)
+    }
+}
+
+/// Every route of the API, relative to `/admin/api`, with its OpenAPI operation.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(members::search_members))
+        .routes(routes!(members::show_member))
+        .routes(routes!(members::deactivate_member))
+        .routes(routes!(members::reactivate_member))
+        .routes(routes!(fields::list_fields, fields::add_field))
+        .routes(routes!(fields::show_field, fields::update_field))
+        .routes(routes!(groups::list_groups, groups::add_group))
+        .routes(routes!(groups::preview_group))
+        .routes(routes!(groups::show_group, groups::update_group))
+        .routes(routes!(
+            higher_logic::show_group_sync,
+            higher_logic::update_group_sync
+        ))
+        .routes(routes!(
+            higher_logic::higher_logic_settings,
+            higher_logic::save_higher_logic_settings
+        ))
+        .routes(routes!(higher_logic::test_higher_logic))
+        .routes(routes!(higher_logic::sync_status))
+        .routes(routes!(higher_logic::refused_contacts))
+        .routes(routes!(higher_logic::retry_refused))
+        .routes(routes!(audit::audit_log))
+        .routes(routes!(sso::worksheet))
+}
+
+/// The API's router, to nest at `/admin/api`.
+pub fn router() -> Router<AppState> {
+    let (router, paths) = routes().split_for_parts();
+    let document = openapi::document(paths);
+    router
+        .route(
+            "/openapi.json",
+            get(move || async move { Json(document.clone()) }),
+        )
+        // Reads the body before answering, so a client still sending one is not cut off.
+        .fallback(|_body: axum::body::Bytes| async { ApiError::NoRoute })
+}
+
+/// The OpenAPI document served at `/admin/api/openapi.json`.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    openapi::document(routes().into_openapi())
+}

@@ -1,0 +1,114 @@
+//! The OpenAPI document's frame: title, the token security scheme and the schemas no operation
+//! names directly. The operations come from the routes themselves (see [`super::routes`]).
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{ErrorBody, ErrorDetail};
+use crate::custom_fields::{AppliesTo, FieldType};
+use crate::higher_logic::GroupType;
+
+/// Where the API is nested; the routes are declared relative to it.
+const BASE_PATH: &str = "/admin/api";
+
+struct TokenAuth;
+
+impl Modify for TokenAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An admin API token (gga_...), created by an administrator; \
+                         read tokens may only GET",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Guildgate admin API", description = "What the admin console does, as JSON."),
+    components(schemas(ErrorBody, ErrorDetail, FieldType, AppliesTo, GroupType)),
+    modifiers(&TokenAuth),
+)]
+struct ApiDoc;
+
+/// The whole document: the frame with the routes' operations under [`BASE_PATH`].
+pub(super) fn document(routes: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi().nest(BASE_PATH, routes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::openapi_document;
+
+    #[test]
+    fn openapi_document_lists_every_route() {
+        let doc = openapi_document();
+        let paths: Vec<&String> = doc.paths.paths.keys().collect();
+        for p in [
+            "/admin/api/members",
+            "/admin/api/members/{key}",
+            "/admin/api/fields/{key}",
+            "/admin/api/groups/preview",
+            "/admin/api/audit",
+            "/admin/api/integrations/higher-logic",
+            "/admin/api/integrations/higher-logic/test",
+            "/admin/api/groups/{key}/sync",
+            "/admin/api/sync/status",
+            "/admin/api/sync/refused",
+            "/admin/api/sync/retry-refused",
+        ] {
+            assert!(paths.iter().any(|x| x.as_str() == p), "{p} missing");
+        }
+    }
+
+    #[test]
+    fn openapi_document_resolves_every_schema_reference() {
+        let doc = serde_json::to_value(openapi_document()).expect("document as JSON");
+        let schemas = doc["components"]["schemas"]
+            .as_object()
+            .expect("component schemas");
+        for name in [
+            "MaskedSettings",
+            "HigherLogicSettingsInput",
+            "ConnectionTest",
+            "GroupSync",
+            "GroupSyncInput",
+            "GroupStatus",
+            "GroupType",
+            "SyncStatus",
+        ] {
+            assert!(schemas.contains_key(name), "{name} missing");
+        }
+        fn refs(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    for (k, v) in m {
+                        match (k.as_str(), v.as_str()) {
+                            ("$ref", Some(r)) => out.push(r.to_string()),
+                            _ => refs(v, out),
+                        }
+                    }
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(!found.is_empty());
+        for r in found {
+            let name = r
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("unexpected reference {r}"));
+            assert!(schemas.contains_key(name), "{r} does not resolve");
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Custom fields: the list with the form to add one, and one field's page.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::{done, lines, refusal, urlencoding, Admin, Chrome, ConsoleResult};
+use crate::custom_fields::{AppliesTo, CustomField, FieldSpec, FieldType, FieldUpdate};
+use crate::server::AppState;
+use crate::web::csrf::CsrfForm;
+use crate::web::pages;
+
+#[derive(Template)]
+#[template(path = "admin/fields.html")]
+struct FieldsPage {
+    chrome: Chrome,
+    fields: Vec<CustomField>,
+}
+
+async fn fields_page(
+    state: &AppState,
+    admin: Admin,
+    status: StatusCode,
+    error: Option<String>,
+) -> ConsoleResult<Response> {
+    Ok(pages::render(
+        status,
+        &FieldsPage {
+            chrome: admin.chrome("fields", error).await?,
+            fields: state.store.list_fields().await?,
+        },
+    ))
+}
+
+pub(super) async fn fields(State(state): State<AppState>, admin: Admin) -> ConsoleResult<Response> {
+    fields_page(&state, admin, StatusCode::OK, None).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct NewFieldForm {
+    #[serde(default)]
+    field_key: String,
+    #[serde(default)]
+    name: String,
+    field_type: FieldType,
+    #[serde(default)]
+    choices: String,
+    applies_to: AppliesTo,
+    show_in_members: Option<String>,
+    sync_to_higher_logic: Option<String>,
+}
+
+fn field_url(key: &str) -> String {
+    format!("/admin/fields/{}", urlencoding(key))
+}
+
+pub(super) async fn add_field(
+    State(state): State<AppState>,
+    admin: Admin,
+    CsrfForm(form): CsrfForm<NewFieldForm>,
+) -> ConsoleResult<Response> {
+    let spec = FieldSpec {
+        field_key: form.field_key.trim().to_string(),
+        name: form.name,
+        field_type: form.field_type,
+        choices: lines(&form.choices),
+        applies_to: form.applies_to,
+        show_in_members: form.show_in_members.is_some(),
+        sync_to_higher_logic: form.sync_to_higher_logic.is_some(),
+    };
+    match state.store.add_field(&admin.actor(), spec).await {
+        Ok(f) => {
+            admin.flash(format!("Field {} added.", f.name)).await?;
+            done(&field_url(&f.field_key))
+        }
+        Err(e) => {
+            let error = refusal(e)?;
+            fields_page(&state, admin, StatusCode::BAD_REQUEST, Some(error)).await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/field.html")]
+struct FieldPage {
+    chrome: Chrome,
+    field: CustomField,
+}
+
+async fn field_page(
+    state: &AppState,
+    admin: Admin,
+    key: &str,
+    status: StatusCode,
+    error: Option<String>,
+) -> ConsoleResult<Response> {
+    let field = state.store.field(key).await?;
+    Ok(pages::render(
+        status,
+        &FieldPage {
+            chrome: admin.chrome("fields", error).await?,
+            field,
+        },
+    ))
+}
+
+pub(super) async fn field(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(key): Path<String>,
+) -> ConsoleResult<Response> {
+    field_page(&state, admin, &key, StatusCode::OK, None).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct FieldForm {
+    #[serde(default)]
+    name: String,
+    show_in_members: Option<String>,
+    sync_to_higher_logic: Option<String>,
+}
+
+pub(super) async fn update_field(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(key): Path<String>,
+    CsrfForm(form): CsrfForm<FieldForm>,
+) -> ConsoleResult<Response> {
+    let update = FieldUpdate {
+        name: Some(form.name),
+        show_in_members: Some(form.show_in_members.is_some()),
+        // The server decides, whatever the page showed: the store refuses sync without the
+        // Members section.
+        sync_to_higher_logic: Some(form.sync_to_higher_logic.is_some()),
+    };
+    match state.store.update_field(&admin.actor(), &key, update).await {
+        Ok(f) => {
+            admin.flash(format!("Field {} saved.", f.name)).await?;
+            done(&field_url(&key))
+        }
+        Err(e) => {
+            let error = refusal(e)?;
+            field_page(&state, admin, &key, StatusCode::BAD_REQUEST, Some(error)).await
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! Groups: the list with the form to add one, one group's page (its form, members and Higher
+//! Logic sync), and the live preview of a selection as the administrator types it.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::{done, lines, refusal, urlencoding, Admin, Chrome, ConsoleResult};
+use crate::admin::views::{self, GroupView, MemberCounts};
+use crate::db::StoreError;
+use crate::groups::{Condition, Group, Selection};
+use crate::higher_logic::GroupType;
+use crate::server::AppState;
+use crate::web::csrf::CsrfForm;
+use crate::web::pages;
+
+/// The group form as typed, and its preview.
+struct GroupForm {
+    action: String,
+    new: bool,
+    group_key: String,
+    name: String,
+    conditions: String,
+    members: String,
+    preview: Option<MemberCounts>,
+}
+
+impl GroupForm {
+    fn empty() -> GroupForm {
+        GroupForm {
+            action: "/admin/groups".into(),
+            new: true,
+            group_key: String::new(),
+            name: String::new(),
+            conditions: String::new(),
+            members: String::new(),
+            preview: None,
+        }
+    }
+
+    fn of(group: &Group, members: &[String]) -> GroupForm {
+        GroupForm {
+            action: group_url(&group.group_key),
+            new: false,
+            group_key: group.group_key.clone(),
+            name: group.name.clone(),
+            conditions: group
+                .condition_list()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            members: members.join("\n"),
+            preview: None,
+        }
+    }
+
+    fn selection(&self) -> Result<Selection, String> {
+        let conditions = lines(&self.conditions);
+        let members = lines(&self.members);
+        match (conditions.is_empty(), members.is_empty()) {
+            (false, false) => {
+                Err("Give either conditions or a list of member keys, not both.".into())
+            }
+            (true, _) => Ok(Selection::Static(members)),
+            (false, true) => conditions
+                .iter()
+                .map(|c| Condition::parse(c))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Selection::Conditions),
+        }
+    }
+
+    /// Runs the preview of the form; a refused selection becomes the page's error.
+    async fn preview(&mut self, state: &AppState) -> ConsoleResult<Option<String>> {
+        let selection = match self.selection() {
+            Ok(s) => s,
+            Err(msg) => return Ok(Some(msg)),
+        };
+        match state.store.preview_selection(&selection).await {
+            Ok(members) => {
+                self.preview = Some(views::counts(members));
+                Ok(None)
+            }
+            Err(StoreError::Invalid(msg)) => Ok(Some(msg)),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn group_url(key: &str) -> String {
+    format!("/admin/groups/{}", urlencoding(key))
+}
+
+/// 400 when the preview was refused.
+fn preview_status(error: &Option<String>) -> StatusCode {
+    if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct GroupFormInput {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    group_key: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    conditions: String,
+    #[serde(default)]
+    members: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/groups.html")]
+struct GroupsPage {
+    chrome: Chrome,
+    groups: Vec<Group>,
+    form: GroupForm,
+}
+
+async fn groups_page(
+    state: &AppState,
+    admin: Admin,
+    status: StatusCode,
+    error: Option<String>,
+    form: GroupForm,
+) -> ConsoleResult<Response> {
+    Ok(pages::render(
+        status,
+        &GroupsPage {
+            chrome: admin.chrome("groups", error).await?,
+            groups: state.store.list_groups().await?,
+            form,
+        },
+    ))
+}
+
+pub(super) async fn groups(State(state): State<AppState>, admin: Admin) -> ConsoleResult<Response> {
+    groups_page(&state, admin, StatusCode::OK, None, GroupForm::empty()).await
+}
+
+#[derive(Template)]
+#[template(path = "admin/group_preview_fragment.html")]
+struct GroupPreviewFragment {
+    form: GroupForm,
+    error: Option<String>,
+}
+
+/// The live preview under the group form: `preview.js` posts the form here as the admin types
+/// and puts the answer in place. The form's "Preview members" button does the same without
+/// JavaScript.
+pub(super) async fn group_preview(
+    State(state): State<AppState>,
+    _admin: Admin,
+    CsrfForm(input): CsrfForm<GroupFormInput>,
+) -> ConsoleResult<Response> {
+    let mut form = GroupForm {
+        conditions: input.conditions,
+        members: input.members,
+        ..GroupForm::empty()
+    };
+    let nothing_typed = lines(&form.conditions).is_empty() && lines(&form.members).is_empty();
+    let error = if nothing_typed {
+        None
+    } else {
+        form.preview(&state).await?
+    };
+    Ok(pages::render(
+        preview_status(&error),
+        &GroupPreviewFragment { form, error },
+    ))
+}
+
+pub(super) async fn add_group(
+    State(state): State<AppState>,
+    admin: Admin,
+    CsrfForm(input): CsrfForm<GroupFormInput>,
+) -> ConsoleResult<Response> {
+    let mut form = GroupForm {
+        group_key: input.group_key.trim().to_string(),
+        name: input.name,
+        conditions: input.conditions,
+        members: input.members,
+        ..GroupForm::empty()
+    };
+    if input.action == "preview" {
+        let error = form.preview(&state).await?;
+        return groups_page(&state, admin, preview_status(&error), error, form).await;
+    }
+    let selection = match form.selection() {
+        Ok(s) => s,
+        Err(msg) => {
+            return groups_page(&state, admin, StatusCode::BAD_REQUEST, Some(msg), form).await
+        }
+    };
+    let key = Some(form.group_key.as_str()).filter(|k| !k.is_empty());
+    match state
+        .store
+        .add_group(&admin.actor(), key, &form.name, selection)
+        .await
+    {
+        Ok(g) => {
+            admin.flash(format!("Group {} created.", g.name)).await?;
+            done(&group_url(&g.group_key))
+        }
+        Err(e) => {
+            let error = refusal(e)?;
+            groups_page(&state, admin, StatusCode::BAD_REQUEST, Some(error), form).await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/group.html")]
+struct GroupPage {
+    chrome: Chrome,
+    sync_message: String,
+    group: Group,
+    members: MemberCounts,
+    form: GroupForm,
+}
+
+async fn group_page(
+    state: &AppState,
+    admin: Admin,
+    key: &str,
+    status: StatusCode,
+    error: Option<String>,
+    form: Option<GroupForm>,
+) -> ConsoleResult<Response> {
+    let GroupView { group, members, .. } = views::group_view(&state.store, key).await?;
+    let form = match form {
+        Some(f) => f,
+        None => {
+            let statics = if group.selection == "static" {
+                state.store.static_member_keys(key).await?
+            } else {
+                Vec::new()
+            };
+            GroupForm::of(&group, &statics)
+        }
+    };
+    let sync_message = state.store.hl_group_status_of(&group).await?.message();
+    Ok(pages::render(
+        status,
+        &GroupPage {
+            chrome: admin.chrome("groups", error).await?,
+            sync_message,
+            group,
+            members,
+            form,
+        },
+    ))
+}
+
+pub(super) async fn group(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(key): Path<String>,
+) -> ConsoleResult<Response> {
+    group_page(&state, admin, &key, StatusCode::OK, None, None).await
+}
+
+pub(super) async fn update_group(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(key): Path<String>,
+    CsrfForm(input): CsrfForm<GroupFormInput>,
+) -> ConsoleResult<Response> {
+    let current = state.store.group(&key).await?;
+    let mut form = GroupForm {
+        name: input.name,
+        conditions: input.conditions,
+        members: input.members,
+        ..GroupForm::of(&current, &[])
+    };
+    if input.action == "preview" {
+        let error = form.preview(&state).await?;
+        let status = preview_status(&error);
+        return group_page(&state, admin, &key, status, error, Some(form)).await;
+    }
+    let selection = match form.selection() {
+        Ok(s) => s,
+        Err(msg) => {
+            let status = StatusCode::BAD_REQUEST;
+            return group_page(&state, admin, &key, status, Some(msg), Some(form)).await;
+        }
+    };
+    // Check the selection before renaming, so a refused form changes nothing.
+    if let Err(StoreError::Invalid(msg)) = state.store.preview_selection(&selection).await {
+        let status = StatusCode::BAD_REQUEST;
+        return group_page(&state, admin, &key, status, Some(msg), Some(form)).await;
+    }
+    let actor = admin.actor();
+    let result = async {
+        if form.name.trim() != current.name {
+            state.store.rename_group(&actor, &key, &form.name).await?;
+        }
+        state.store.set_selection(&actor, &key, selection).await
+    }
+    .await;
+    match result {
+        Ok(_) => {
+            admin.flash("Group saved.").await?;
+            done(&group_url(&key))
+        }
+        Err(e) => {
+            let error = Some(refusal(e)?);
+            let status = StatusCode::BAD_REQUEST;
+            group_page(&state, admin, &key, status, error, Some(form)).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct SyncForm {
+    sync: Option<String>,
+    group_type: Option<GroupType>,
+}
+
+pub(super) async fn group_sync(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(key): Path<String>,
+    CsrfForm(form): CsrfForm<SyncForm>,
+) -> ConsoleResult<Response> {
+    let on = form.sync.is_some();
+    match state
+        .store
+        .set_group_sync(&admin.actor(), &key, on, form.group_type)
+        .await
+    {
+        Ok(_) => {
+            admin
+                .flash(if on {
+                    "Sync to Higher Logic saved on: the first full sync has started."
+                } else {
+                    "Sync to Higher Logic turned off."
+                })
+                .await?;
+            done(&group_url(&key))
+        }
+        Err(e) => {
+            let error = Some(refusal(e)?);
+            group_page(&state, admin, &key, StatusCode::CONFLICT, error, None).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_form_takes_one_kind_of_selection() {
+        let mut f = GroupForm::empty();
+        f.conditions = "member_type=Regular\n\n  membership_status!=Lapsed ".into();
+        assert!(matches!(f.selection(), Ok(Selection::Conditions(c)) if c.len() == 2));
+        f.members = "P1".into();
+        assert!(f.selection().is_err());
+        f.conditions.clear();
+        assert_eq!(f.selection(), Ok(Selection::Static(vec!["P1".into()])));
+    }
+}

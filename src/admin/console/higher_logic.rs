@@ -1,0 +1,119 @@
+//! Integrations > Higher Logic: the settings form, the connection test, the sync's status and
+//! the contacts Higher Logic refused.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::{done, refusal, Admin, Chrome, ConsoleResult};
+use crate::admin::integrations::{self, ConnectionTest};
+use crate::higher_logic::settings::{MaskedSettings, SettingsUpdate};
+use crate::higher_logic::status::{ParkedContact, SyncStatus};
+use crate::server::AppState;
+use crate::web::csrf::CsrfForm;
+use crate::web::pages;
+
+const PAGE: &str = "/admin/integrations/higher-logic";
+
+#[derive(Template)]
+#[template(path = "admin/higher_logic.html")]
+struct HigherLogicPage {
+    chrome: Chrome,
+    settings: MaskedSettings,
+    status: SyncStatus,
+    /// The contacts Higher Logic refused, with its reasons (the first 100).
+    refused: Vec<ParkedContact>,
+    test: Option<ConnectionTest>,
+}
+
+async fn higher_logic_page(
+    state: &AppState,
+    admin: Admin,
+    status_code: StatusCode,
+    error: Option<String>,
+    test: Option<ConnectionTest>,
+) -> ConsoleResult<Response> {
+    Ok(pages::render(
+        status_code,
+        &HigherLogicPage {
+            chrome: admin.chrome("integrations", error).await?,
+            settings: state.store.hl_settings().await?.masked(),
+            status: state.store.hl_status().await?,
+            refused: state.store.hl_parked(100).await?,
+            test,
+        },
+    ))
+}
+
+pub(super) async fn higher_logic(
+    State(state): State<AppState>,
+    admin: Admin,
+) -> ConsoleResult<Response> {
+    higher_logic_page(&state, admin, StatusCode::OK, None, None).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct HigherLogicForm {
+    #[serde(default)]
+    tenant_code: String,
+    #[serde(default)]
+    api_key: String,
+    #[serde(default)]
+    base_url: String,
+    integrate_bio: Option<String>,
+    integrate_profile_image: Option<String>,
+    integrate_social: Option<String>,
+}
+
+pub(super) async fn save_higher_logic(
+    State(state): State<AppState>,
+    admin: Admin,
+    CsrfForm(form): CsrfForm<HigherLogicForm>,
+) -> ConsoleResult<Response> {
+    // Write-only: an empty key field keeps the saved key.
+    let update = SettingsUpdate::entered(
+        &form.tenant_code,
+        Some(form.api_key.as_str()),
+        Some(form.base_url.as_str()),
+        form.integrate_bio.is_some(),
+        form.integrate_profile_image.is_some(),
+        form.integrate_social.is_some(),
+    );
+    match state.store.save_hl_settings(&admin.actor(), update).await {
+        Ok(_) => {
+            admin.flash("Higher Logic settings saved.").await?;
+            done(PAGE)
+        }
+        Err(e) => {
+            let error = Some(refusal(e)?);
+            higher_logic_page(&state, admin, StatusCode::BAD_REQUEST, error, None).await
+        }
+    }
+}
+
+pub(super) async fn test_higher_logic(
+    State(state): State<AppState>,
+    admin: Admin,
+    CsrfForm(()): CsrfForm<()>,
+) -> ConsoleResult<Response> {
+    let test = integrations::test_connection(&state.store).await?;
+    higher_logic_page(&state, admin, StatusCode::OK, None, Some(test)).await
+}
+
+/// Puts every contact Higher Logic refused back in the queue (once the cause is fixed).
+pub(super) async fn retry_refused(
+    State(state): State<AppState>,
+    admin: Admin,
+    CsrfForm(()): CsrfForm<()>,
+) -> ConsoleResult<Response> {
+    let n = state.store.hl_retry_parked().await?;
+    admin
+        .flash(format!(
+            "{n} refused {} back in the queue: they are sent again now.",
+            if n == 1 { "contact is" } else { "contacts are" }
+        ))
+        .await?;
+    done(PAGE)
+}

@@ -1,0 +1,158 @@
+//! Members: the searchable list, one member's page, deactivation, reactivation and invitations.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::{done, urlencoding, Admin, Chrome, ConsoleResult};
+use crate::admin::views::{self, MemberView};
+use crate::members::{Member, MemberFilter};
+use crate::oidc::invitations::{self, InvitationError, Purpose};
+use crate::server::AppState;
+use crate::web::csrf::CsrfForm;
+use crate::web::pages;
+
+#[derive(Template)]
+#[template(path = "admin/members.html")]
+struct MembersPage {
+    chrome: Chrome,
+    q: String,
+    members: Vec<Member>,
+    /// Links to the neighbouring pages of the list, when there are some.
+    previous: Option<String>,
+    next: Option<String>,
+    first_shown: i64,
+}
+
+#[derive(Deserialize)]
+pub(super) struct SearchQuery {
+    #[serde(default)]
+    q: String,
+    /// 1-based; anything that is not a page number shows the first.
+    page: Option<String>,
+}
+
+/// Members per page of the list.
+const MEMBERS_PAGE: i64 = 100;
+
+pub(super) async fn members(
+    State(state): State<AppState>,
+    admin: Admin,
+    Query(query): Query<SearchQuery>,
+) -> ConsoleResult<Response> {
+    let page = query
+        .page
+        .as_deref()
+        .and_then(|p| p.parse::<i64>().ok())
+        .filter(|p| (1..=1_000_000).contains(p))
+        .unwrap_or(1);
+    let offset = (page - 1) * MEMBERS_PAGE;
+    // One more than a page tells whether there is a next one.
+    let mut members = state
+        .store
+        .list_members(&MemberFilter {
+            search: Some(query.q.clone()).filter(|s| !s.trim().is_empty()),
+            limit: MEMBERS_PAGE + 1,
+            offset,
+            ..Default::default()
+        })
+        .await?;
+    let more = members.len() as i64 > MEMBERS_PAGE;
+    members.truncate(MEMBERS_PAGE as usize);
+    let link = |p: i64| format!("/admin/members?q={}&page={p}", urlencoding(&query.q));
+    Ok(pages::render(
+        StatusCode::OK,
+        &MembersPage {
+            chrome: admin.chrome("members", None).await?,
+            previous: (page > 1).then(|| link(page - 1)),
+            next: more.then(|| link(page + 1)),
+            first_shown: offset + 1,
+            q: query.q,
+            members,
+        },
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "admin/member.html")]
+struct MemberPage {
+    chrome: Chrome,
+    view: MemberView,
+}
+
+pub(super) async fn member(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(key): Path<String>,
+) -> ConsoleResult<Response> {
+    let view = views::member_view(&state.store, &key).await?;
+    Ok(pages::render(
+        StatusCode::OK,
+        &MemberPage {
+            chrome: admin.chrome("members", None).await?,
+            view,
+        },
+    ))
+}
+
+fn member_url(key: &str) -> String {
+    format!("/admin/members/{}", urlencoding(key))
+}
+
+pub(super) async fn deactivate(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(key): Path<String>,
+    CsrfForm(()): CsrfForm<()>,
+) -> ConsoleResult<Response> {
+    state.store.deactivate_account(&admin.actor(), &key).await?;
+    admin
+        .flash("Account deactivated: its sessions and tokens have ended.")
+        .await?;
+    done(&member_url(&key))
+}
+
+pub(super) async fn reactivate(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(key): Path<String>,
+    CsrfForm(()): CsrfForm<()>,
+) -> ConsoleResult<Response> {
+    state.store.reactivate_account(&admin.actor(), &key).await?;
+    admin.flash("Account reactivated.").await?;
+    done(&member_url(&key))
+}
+
+pub(super) async fn invite(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(key): Path<String>,
+    CsrfForm(()): CsrfForm<()>,
+) -> ConsoleResult<Response> {
+    let notice = match send_invitation(&state, &admin.actor(), &key).await {
+        Ok(to) => format!("Invitation sent to {to}."),
+        Err(InvitationError::Store(e)) => return Err(e.into()),
+        Err(e) => format!("No invitation sent: {e}."),
+    };
+    admin.flash(notice).await?;
+    done(&member_url(&key))
+}
+
+async fn send_invitation(
+    state: &AppState,
+    actor: &str,
+    key: &str,
+) -> Result<String, InvitationError> {
+    let sent = invitations::send_link(
+        &state.store,
+        &state.mailer,
+        state.settings.issuer(),
+        actor,
+        key,
+        Purpose::Invitation,
+    )
+    .await?;
+    Ok(sent.to)
+}

@@ -1,0 +1,186 @@
+//! Signing in and out of the console, and the first-sign-in password change.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::{actor, done, refusal, signed_in, signed_in_admin, ConsoleResult};
+use crate::oidc::credentials::{self, Refusal};
+use crate::server::AppState;
+use crate::web::client_ip::ClientIp;
+use crate::web::csrf::{self, CsrfForm};
+use crate::web::pages;
+use crate::web::sessions::{self, Login};
+
+/// The sign-in form, and the same form choosing a password.
+#[derive(Template)]
+#[template(path = "admin/login.html")]
+struct LoginPage<'a> {
+    title: &'a str,
+    action: &'a str,
+    error: Option<&'a str>,
+    email: &'a str,
+    csrf_token: &'a str,
+    change_password: bool,
+}
+
+pub(super) async fn login_page(
+    State(state): State<AppState>,
+    session: Session,
+) -> ConsoleResult<Response> {
+    if signed_in(&session, &state).await?.is_some() {
+        return done("/admin/members");
+    }
+    let csrf_token = csrf::token(&session).await?;
+    Ok(login_form(StatusCode::OK, &csrf_token, None, ""))
+}
+
+fn login_form(status: StatusCode, csrf_token: &str, error: Option<&str>, email: &str) -> Response {
+    pages::render(
+        status,
+        &LoginPage {
+            title: "Administrator sign-in",
+            action: "/admin/login",
+            error,
+            email,
+            csrf_token,
+            change_password: false,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub(super) async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    ClientIp(ip): ClientIp,
+    CsrfForm(form): CsrfForm<LoginForm>,
+) -> ConsoleResult<Response> {
+    let csrf_token = csrf::token(&session).await?;
+    let email = form.email.trim().to_lowercase();
+    let refused = |status, message: &str| login_form(status, &csrf_token, Some(message), &email);
+    let account = match credentials::check(&state, &email, form.password, ip).await? {
+        Ok(account) => account,
+        Err(Refusal::Incomplete) => {
+            return Ok(refused(
+                StatusCode::UNAUTHORIZED,
+                "Enter your e-mail address and password.",
+            ))
+        }
+        Err(Refusal::Throttled {
+            message,
+            retry_after_secs,
+        }) => {
+            let mut response = refused(StatusCode::TOO_MANY_REQUESTS, &message);
+            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            return Ok(response);
+        }
+        Err(Refusal::Wrong) => {
+            tracing::info!("admin sign-in failed");
+            return Ok(refused(
+                StatusCode::UNAUTHORIZED,
+                "The e-mail address or the password is not right.",
+            ));
+        }
+        Err(Refusal::Inactive(_)) => {
+            return Ok(pages::error_page(
+                StatusCode::FORBIDDEN,
+                "Account not active",
+                "Your account is not active, so you cannot sign in.",
+            ))
+        }
+    };
+    sessions::sign_in(
+        &session,
+        &Login {
+            account_id: account.id.clone(),
+            auth_time: time::OffsetDateTime::now_utc().unix_timestamp(),
+        },
+    )
+    .await?;
+    tracing::info!(account_id = %account.id, "admin console sign-in");
+    done("/admin/members")
+}
+
+pub(super) async fn logout(
+    State(state): State<AppState>,
+    session: Session,
+    CsrfForm(()): CsrfForm<()>,
+) -> ConsoleResult<Response> {
+    if signed_in(&session, &state).await?.is_some() {
+        sessions::sign_out(&session).await?;
+    }
+    Ok(Redirect::to("/admin/login").into_response())
+}
+
+/// The first-sign-in password change (the bootstrap administrator's one-time password).
+pub(super) async fn password_page(
+    State(state): State<AppState>,
+    session: Session,
+) -> ConsoleResult<Response> {
+    signed_in_admin(&session, &state).await?;
+    let csrf_token = csrf::token(&session).await?;
+    Ok(password_form(StatusCode::OK, &csrf_token, None))
+}
+
+fn password_form(status: StatusCode, csrf_token: &str, error: Option<&str>) -> Response {
+    pages::render(
+        status,
+        &LoginPage {
+            title: "Choose your password",
+            action: "/admin/password",
+            error,
+            email: "",
+            csrf_token,
+            change_password: true,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct PasswordForm {
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+pub(super) async fn change_password(
+    State(state): State<AppState>,
+    session: Session,
+    CsrfForm(form): CsrfForm<PasswordForm>,
+) -> ConsoleResult<Response> {
+    let account = signed_in_admin(&session, &state).await?;
+    let csrf_token = csrf::token(&session).await?;
+    if form.password != form.confirm {
+        return Ok(password_form(
+            StatusCode::BAD_REQUEST,
+            &csrf_token,
+            Some("The two passwords differ."),
+        ));
+    }
+    match state
+        .store
+        .set_password(&actor(&account), &account.member_key, &form.password)
+        .await
+    {
+        Ok(()) => done("/admin/members"),
+        Err(e) => Ok(password_form(
+            StatusCode::BAD_REQUEST,
+            &csrf_token,
+            Some(&refusal(e)?),
+        )),
+    }
+}

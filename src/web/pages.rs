@@ -1,0 +1,43 @@
+//! Rendering the HTML pages (askama templates in `templates/`) of the provider and the console:
+//! never cached, and an error page both share.
+
+use askama::Template;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+/// Renders a template as an uncacheable HTML page.
+pub fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(body) => {
+            let mut response = (status, Html(body)).into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    render(status, &ErrorPage { title, message })
+}
+
+/// The page of a request that failed on our side (the cause is logged, never shown).
+pub fn failure_page() -> Response {
+    error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "The request failed; nothing was changed. Try again in a moment.",
+    )
+}
