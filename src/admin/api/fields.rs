@@ -6,7 +6,7 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{ApiJson, ApiPath, ApiResult, Caller, ErrorBody};
+use super::{ApiJson, ApiPath, ApiResult, Caller};
 use crate::custom_fields::{CustomField, FieldSpec, FieldUpdate};
 use crate::server::AppState;
 
@@ -16,8 +16,7 @@ pub struct FieldList {
 }
 
 #[utoipa::path(get, path = "/fields",
-    responses((status = 200, body = FieldList), (status = "4XX", body = ErrorBody)),
-    security(("token" = [])))]
+    responses((status = 200, body = FieldList)))]
 pub(super) async fn list_fields(
     State(state): State<AppState>,
     _caller: Caller,
@@ -29,8 +28,7 @@ pub(super) async fn list_fields(
 
 #[utoipa::path(get, path = "/fields/{key}",
     params(("key" = String, Path, description = "The field key")),
-    responses((status = 200, body = CustomField), (status = "4XX", body = ErrorBody)),
-    security(("token" = [])))]
+    responses((status = 200, body = CustomField)))]
 pub(super) async fn show_field(
     State(state): State<AppState>,
     _caller: Caller,
@@ -40,8 +38,7 @@ pub(super) async fn show_field(
 }
 
 #[utoipa::path(post, path = "/fields", request_body = FieldSpec,
-    responses((status = 201, body = CustomField), (status = "4XX", body = ErrorBody)),
-    security(("token" = [])))]
+    responses((status = 201, body = CustomField)))]
 pub(super) async fn add_field(
     State(state): State<AppState>,
     caller: Caller,
@@ -53,8 +50,7 @@ pub(super) async fn add_field(
 
 #[utoipa::path(patch, path = "/fields/{key}", request_body = FieldUpdate,
     params(("key" = String, Path, description = "The field key")),
-    responses((status = 200, body = CustomField), (status = "4XX", body = ErrorBody)),
-    security(("token" = [])))]
+    responses((status = 200, body = CustomField)))]
 pub(super) async fn update_field(
     State(state): State<AppState>,
     caller: Caller,

@@ -6,7 +6,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiJson, ApiPath, ApiQuery, ApiResult, Caller, ErrorBody};
+use super::{ApiJson, ApiPath, ApiQuery, ApiResult, Caller};
 use crate::admin::integrations::{self, ConnectionTest};
 use crate::admin::views::{self, GroupSync};
 use crate::higher_logic::settings::{MaskedSettings, SettingsUpdate};
@@ -36,8 +36,7 @@ pub struct HigherLogicSettingsInput {
 
 /// Integrations > Higher Logic: the settings, with the API key masked.
 #[utoipa::path(get, path = "/integrations/higher-logic",
-    responses((status = 200, body = MaskedSettings), (status = "4XX", body = ErrorBody)),
-    security(("token" = [])))]
+    responses((status = 200, body = MaskedSettings)))]
 pub(super) async fn higher_logic_settings(
     State(state): State<AppState>,
     _caller: Caller,
@@ -49,8 +48,7 @@ pub(super) async fn higher_logic_settings(
 /// without the key.
 #[utoipa::path(put, path = "/integrations/higher-logic",
     request_body = HigherLogicSettingsInput,
-    responses((status = 200, body = MaskedSettings), (status = "4XX", body = ErrorBody)),
-    security(("token" = [])))]
+    responses((status = 200, body = MaskedSettings)))]
 pub(super) async fn save_higher_logic_settings(
     State(state): State<AppState>,
     caller: Caller,
@@ -75,8 +73,7 @@ pub(super) async fn save_higher_logic_settings(
 /// Test connection: sends Higher Logic an empty batch with the saved settings (nothing changes
 /// there) and says, in the console's words, whether the address, tenant code and key work.
 #[utoipa::path(post, path = "/integrations/higher-logic/test",
-    responses((status = 200, body = ConnectionTest), (status = "4XX", body = ErrorBody)),
-    security(("token" = [])))]
+    responses((status = 200, body = ConnectionTest)))]
 pub(super) async fn test_higher_logic(
     State(state): State<AppState>,
     _caller: Caller,
@@ -95,8 +92,7 @@ pub struct GroupSyncInput {
 
 #[utoipa::path(get, path = "/groups/{key}/sync",
     params(("key" = String, Path, description = "The group key")),
-    responses((status = 200, body = GroupSync), (status = "4XX", body = ErrorBody)),
-    security(("token" = [])))]
+    responses((status = 200, body = GroupSync)))]
 pub(super) async fn show_group_sync(
     State(state): State<AppState>,
     _caller: Caller,
@@ -109,8 +105,7 @@ pub(super) async fn show_group_sync(
 /// without it. Changing the type once sync was saved on answers 409.
 #[utoipa::path(put, path = "/groups/{key}/sync", request_body = GroupSyncInput,
     params(("key" = String, Path, description = "The group key")),
-    responses((status = 200, body = GroupSync), (status = "4XX", body = ErrorBody)),
-    security(("token" = [])))]
+    responses((status = 200, body = GroupSync)))]
 pub(super) async fn update_group_sync(
     State(state): State<AppState>,
     caller: Caller,
@@ -126,8 +121,7 @@ pub(super) async fn update_group_sync(
 
 /// The sync overall: the pending count, the last error, and every synced group's status.
 #[utoipa::path(get, path = "/sync/status",
-    responses((status = 200, body = SyncStatus), (status = "4XX", body = ErrorBody)),
-    security(("token" = [])))]
+    responses((status = 200, body = SyncStatus)))]
 pub(super) async fn sync_status(
     State(state): State<AppState>,
     _caller: Caller,
@@ -152,8 +146,7 @@ pub struct RefusedContacts {
 
 /// The contacts Higher Logic refused (parked: the rest of the sync goes on without them).
 #[utoipa::path(get, path = "/sync/refused", params(RefusedQuery),
-    responses((status = 200, body = RefusedContacts), (status = "4XX", body = ErrorBody)),
-    security(("token" = [])))]
+    responses((status = 200, body = RefusedContacts)))]
 pub(super) async fn refused_contacts(
     State(state): State<AppState>,
     _caller: Caller,
@@ -174,8 +167,7 @@ pub struct Requeued {
 
 /// Sends every refused contact again (once the cause is fixed).
 #[utoipa::path(post, path = "/sync/retry-refused",
-    responses((status = 200, body = Requeued), (status = "4XX", body = ErrorBody)),
-    security(("token" = [])))]
+    responses((status = 200, body = Requeued)))]
 pub(super) async fn retry_refused(
     State(state): State<AppState>,
     _caller: Caller,

@@ -5,7 +5,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, ApiPath, ApiQuery, ApiResult, Caller, ErrorBody};
+use super::{ApiError, ApiPath, ApiQuery, ApiResult, Caller};
 use crate::admin::views::{self, MemberView};
 use crate::members::{Kind, Member, MemberFilter};
 use crate::server::AppState;
@@ -28,8 +28,7 @@ pub struct MemberList {
 }
 
 #[utoipa::path(get, path = "/members", params(SearchQuery),
-    responses((status = 200, body = MemberList), (status = "4XX", body = ErrorBody)),
-    security(("token" = [])))]
+    responses((status = 200, body = MemberList)))]
 pub(super) async fn search_members(
     State(state): State<AppState>,
     _caller: Caller,
@@ -64,8 +63,7 @@ pub(super) async fn search_members(
 
 #[utoipa::path(get, path = "/members/{key}",
     params(("key" = String, Path, description = "The member key")),
-    responses((status = 200, body = MemberView), (status = "4XX", body = ErrorBody)),
-    security(("token" = [])))]
+    responses((status = 200, body = MemberView)))]
 pub(super) async fn show_member(
     State(state): State<AppState>,
     _caller: Caller,
@@ -76,8 +74,7 @@ pub(super) async fn show_member(
 
 #[utoipa::path(post, path = "/members/{key}/deactivate",
     params(("key" = String, Path, description = "The member key")),
-    responses((status = 200, body = MemberView), (status = "4XX", body = ErrorBody)),
-    security(("token" = [])))]
+    responses((status = 200, body = MemberView)))]
 pub(super) async fn deactivate_member(
     State(state): State<AppState>,
     caller: Caller,
@@ -92,8 +89,7 @@ pub(super) async fn deactivate_member(
 
 #[utoipa::path(post, path = "/members/{key}/reactivate",
     params(("key" = String, Path, description = "The member key")),
-    responses((status = 200, body = MemberView), (status = "4XX", body = ErrorBody)),
-    security(("token" = [])))]
+    responses((status = 200, body = MemberView)))]
 pub(super) async fn reactivate_member(
     State(state): State<AppState>,
     caller: Caller,

@@ -1,7 +1,10 @@
-//! The OpenAPI document's frame: title, the token security scheme and the schemas no operation
-//! names directly. The operations come from the routes themselves (see [`super::routes`]).
+//! The OpenAPI document's frame: title, the token security scheme, the schemas no operation
+//! names directly, and what every operation shares (the token, the error shape). The operations
+//! come from the routes themselves (see [`super::routes`]).
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{Content, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{ErrorBody, ErrorDetail};
@@ -41,7 +44,39 @@ struct ApiDoc;
 
 /// The whole document: the frame with the routes' operations under [`BASE_PATH`].
 pub(super) fn document(routes: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi().nest(BASE_PATH, routes)
+    let mut doc = ApiDoc::openapi().nest(BASE_PATH, routes);
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        operations.into_iter().flatten().for_each(shared_by_every_operation);
+    }
+    doc
+}
+
+/// Every operation takes a token and answers its errors in the one shape: said once here
+/// rather than on each route.
+fn shared_by_every_operation(operation: &mut Operation) {
+    operation.tags.get_or_insert_with(Vec::new);
+    operation
+        .security
+        .get_or_insert_with(Vec::new)
+        .push(SecurityRequirement::new("token", Vec::<String>::new()));
+    let errors = ResponseBuilder::new()
+        .description("")
+        .content(
+            "application/json",
+            Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+        )
+        .build();
+    operation
+        .responses
+        .responses
+        .insert("4XX".to_string(), errors.into());
 }
 
 #[cfg(test)]

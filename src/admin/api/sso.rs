@@ -3,14 +3,13 @@
 use axum::extract::State;
 use axum::Json;
 
-use super::{ApiResult, Caller, ErrorBody};
+use super::{ApiResult, Caller};
 use crate::admin::sso::{self, Worksheet};
 use crate::server::AppState;
 
 /// Higher Logic's SSO technical worksheet, computed from the running configuration.
 #[utoipa::path(get, path = "/worksheet",
-    responses((status = 200, body = Worksheet), (status = "4XX", body = ErrorBody)),
-    security(("token" = [])))]
+    responses((status = 200, body = Worksheet)))]
 pub(super) async fn worksheet(
     State(state): State<AppState>,
     _caller: Caller,
