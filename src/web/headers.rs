@@ -20,12 +20,14 @@ pub const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; connect-sr
 type SetHeader = SetResponseHeaderLayer<HeaderValue>;
 
 /// The layer that sets them, replacing any a handler set.
-pub type SecurityHeaders =
-    ServiceBuilder<Stack<SetHeader, Stack<SetHeader, Stack<SetHeader, Stack<SetHeader, Identity>>>>>;
+pub type SecurityHeaders = ServiceBuilder<
+    Stack<SetHeader, Stack<SetHeader, Stack<SetHeader, Stack<SetHeader, Identity>>>>,
+>;
 
 /// The security headers with `csp` as the content security policy.
 pub fn security_headers(csp: &'static str) -> SecurityHeaders {
-    let set = |name, value| SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value));
+    let set =
+        |name, value| SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value));
     ServiceBuilder::new()
         .layer(set(header::CONTENT_SECURITY_POLICY, csp))
         .layer(set(header::X_FRAME_OPTIONS, "DENY"))

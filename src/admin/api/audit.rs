@@ -1,13 +1,11 @@
 //! The audit log, newest first, a page at a time.
 
-use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, ApiQuery, ApiResult, Caller};
 use crate::change_log::{AuditCursor, ChangeEntry};
-use crate::server::AppState;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -29,8 +27,7 @@ pub struct AuditLog {
 #[utoipa::path(get, path = "/audit", params(AuditQuery),
     responses((status = 200, body = AuditLog)))]
 pub(super) async fn audit_log(
-    State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<AuditLog>> {
     let limit = q.limit.unwrap_or(100);
@@ -43,7 +40,10 @@ pub(super) async fn audit_log(
             ApiError::BadRequest("before must be the next value of a previous page".into())
         })?),
     };
-    let entries = state.store.recent_changes(limit, before.as_ref()).await?;
+    let entries = caller
+        .store()
+        .recent_changes(limit, before.as_ref())
+        .await?;
     let next = AuditCursor::next_page(&entries, limit).map(|c| c.to_string());
     Ok(Json(AuditLog { entries, next }))
 }

@@ -1,6 +1,5 @@
 //! Custom fields: list, show, add, update.
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
@@ -8,7 +7,6 @@ use utoipa::ToSchema;
 
 use super::{ApiJson, ApiPath, ApiResult, Caller};
 use crate::custom_fields::{CustomField, FieldSpec, FieldUpdate};
-use crate::server::AppState;
 
 #[derive(Serialize, ToSchema)]
 pub struct FieldList {
@@ -17,12 +15,9 @@ pub struct FieldList {
 
 #[utoipa::path(get, path = "/fields",
     responses((status = 200, body = FieldList)))]
-pub(super) async fn list_fields(
-    State(state): State<AppState>,
-    _caller: Caller,
-) -> ApiResult<Json<FieldList>> {
+pub(super) async fn list_fields(caller: Caller) -> ApiResult<Json<FieldList>> {
     Ok(Json(FieldList {
-        fields: state.store.list_fields().await?,
+        fields: caller.store().list_fields().await?,
     }))
 }
 
@@ -30,21 +25,19 @@ pub(super) async fn list_fields(
     params(("key" = String, Path, description = "The field key")),
     responses((status = 200, body = CustomField)))]
 pub(super) async fn show_field(
-    State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     ApiPath(key): ApiPath<String>,
 ) -> ApiResult<Json<CustomField>> {
-    Ok(Json(state.store.field(&key).await?))
+    Ok(Json(caller.store().field(&key).await?))
 }
 
 #[utoipa::path(post, path = "/fields", request_body = FieldSpec,
     responses((status = 201, body = CustomField)))]
 pub(super) async fn add_field(
-    State(state): State<AppState>,
     caller: Caller,
     ApiJson(spec): ApiJson<FieldSpec>,
 ) -> ApiResult<(StatusCode, Json<CustomField>)> {
-    let field = state.store.add_field(&caller.actor(), spec).await?;
+    let field = caller.store().add_field(&caller.actor(), spec).await?;
     Ok((StatusCode::CREATED, Json(field)))
 }
 
@@ -52,14 +45,13 @@ pub(super) async fn add_field(
     params(("key" = String, Path, description = "The field key")),
     responses((status = 200, body = CustomField)))]
 pub(super) async fn update_field(
-    State(state): State<AppState>,
     caller: Caller,
     ApiPath(key): ApiPath<String>,
     ApiJson(update): ApiJson<FieldUpdate>,
 ) -> ApiResult<Json<CustomField>> {
     Ok(Json(
-        state
-            .store
+        caller
+            .store()
             .update_field(&caller.actor(), &key, update)
             .await?,
     ))

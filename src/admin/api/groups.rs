@@ -1,6 +1,5 @@
 //! Groups: list, show, add, update, and the preview of a selection.
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -9,7 +8,6 @@ use utoipa::ToSchema;
 use super::{ApiError, ApiJson, ApiPath, ApiResult, Caller};
 use crate::admin::views::{self, GroupView, MemberCounts};
 use crate::groups::{Condition, Group, Selection};
-use crate::server::AppState;
 
 #[derive(Serialize, ToSchema)]
 pub struct GroupList {
@@ -62,19 +60,15 @@ pub struct GroupUpdate {
 
 #[utoipa::path(get, path = "/groups",
     responses((status = 200, body = GroupList)))]
-pub(super) async fn list_groups(
-    State(state): State<AppState>,
-    _caller: Caller,
-) -> ApiResult<Json<GroupList>> {
+pub(super) async fn list_groups(caller: Caller) -> ApiResult<Json<GroupList>> {
     Ok(Json(GroupList {
-        groups: state.store.list_groups().await?,
+        groups: caller.store().list_groups().await?,
     }))
 }
 
 #[utoipa::path(post, path = "/groups", request_body = NewGroup,
     responses((status = 201, body = GroupView)))]
 pub(super) async fn add_group(
-    State(state): State<AppState>,
     caller: Caller,
     ApiJson(new): ApiJson<NewGroup>,
 ) -> ApiResult<(StatusCode, Json<GroupView>)> {
@@ -82,8 +76,8 @@ pub(super) async fn add_group(
         .selection
         .selection()?
         .unwrap_or(Selection::Static(Vec::new()));
-    let group = state
-        .store
+    let group = caller
+        .store()
         .add_group(
             &caller.actor(),
             new.group_key.as_deref(),
@@ -93,7 +87,7 @@ pub(super) async fn add_group(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(views::group_view(&state.store, &group.group_key).await?),
+        Json(views::group_view(caller.store(), &group.group_key).await?),
     ))
 }
 
@@ -101,53 +95,50 @@ pub(super) async fn add_group(
     params(("key" = String, Path, description = "The group key")),
     responses((status = 200, body = GroupView)))]
 pub(super) async fn show_group(
-    State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     ApiPath(key): ApiPath<String>,
 ) -> ApiResult<Json<GroupView>> {
-    Ok(Json(views::group_view(&state.store, &key).await?))
+    Ok(Json(views::group_view(caller.store(), &key).await?))
 }
 
 #[utoipa::path(patch, path = "/groups/{key}", request_body = GroupUpdate,
     params(("key" = String, Path, description = "The group key")),
     responses((status = 200, body = GroupView)))]
 pub(super) async fn update_group(
-    State(state): State<AppState>,
     caller: Caller,
     ApiPath(key): ApiPath<String>,
     ApiJson(update): ApiJson<GroupUpdate>,
 ) -> ApiResult<Json<GroupView>> {
     // Check everything before changing anything.
     let selection = update.selection.selection()?;
-    state.store.group(&key).await?;
+    caller.store().group(&key).await?;
     if let Some(name) = &update.name {
-        state
-            .store
+        caller
+            .store()
             .rename_group(&caller.actor(), &key, name)
             .await?;
     }
     if let Some(selection) = selection {
-        state
-            .store
+        caller
+            .store()
             .set_selection(&caller.actor(), &key, selection)
             .await?;
     }
-    Ok(Json(views::group_view(&state.store, &key).await?))
+    Ok(Json(views::group_view(caller.store(), &key).await?))
 }
 
 /// What a selection would choose, without saving anything: the console's live preview.
 #[utoipa::path(post, path = "/groups/preview", request_body = SelectionInput,
     responses((status = 200, body = MemberCounts)))]
 pub(super) async fn preview_group(
-    State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     ApiJson(input): ApiJson<SelectionInput>,
 ) -> ApiResult<Json<MemberCounts>> {
     let selection = input
         .selection()?
         .ok_or_else(|| ApiError::BadRequest("give members or conditions".into()))?;
     Ok(Json(views::counts(
-        state.store.preview_selection(&selection).await?,
+        caller.store().preview_selection(&selection).await?,
     )))
 }
 

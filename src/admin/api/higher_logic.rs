@@ -1,7 +1,6 @@
 //! Integrations > Higher Logic: the settings, the connection test, each group's sync and the
 //! sync overall (its status and the contacts Higher Logic refused).
 
-use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -12,7 +11,6 @@ use crate::admin::views::{self, GroupSync};
 use crate::higher_logic::settings::{MaskedSettings, SettingsUpdate};
 use crate::higher_logic::status::{ParkedContact, SyncStatus};
 use crate::higher_logic::GroupType;
-use crate::server::AppState;
 
 /// The Higher Logic integration settings to save. The API key is write-only: it is never
 /// returned, and leaving it out keeps the saved one.
@@ -37,11 +35,8 @@ pub struct HigherLogicSettingsInput {
 /// Integrations > Higher Logic: the settings, with the API key masked.
 #[utoipa::path(get, path = "/integrations/higher-logic",
     responses((status = 200, body = MaskedSettings)))]
-pub(super) async fn higher_logic_settings(
-    State(state): State<AppState>,
-    _caller: Caller,
-) -> ApiResult<Json<MaskedSettings>> {
-    Ok(Json(state.store.hl_settings().await?.masked()))
+pub(super) async fn higher_logic_settings(caller: Caller) -> ApiResult<Json<MaskedSettings>> {
+    Ok(Json(caller.store().hl_settings().await?.masked()))
 }
 
 /// Saves the Higher Logic settings, as the console's form does; recorded in the audit log
@@ -50,7 +45,6 @@ pub(super) async fn higher_logic_settings(
     request_body = HigherLogicSettingsInput,
     responses((status = 200, body = MaskedSettings)))]
 pub(super) async fn save_higher_logic_settings(
-    State(state): State<AppState>,
     caller: Caller,
     ApiJson(input): ApiJson<HigherLogicSettingsInput>,
 ) -> ApiResult<Json<MaskedSettings>> {
@@ -63,8 +57,8 @@ pub(super) async fn save_higher_logic_settings(
         input.integrate_social,
     );
     Ok(Json(
-        state
-            .store
+        caller
+            .store()
             .save_hl_settings(&caller.actor(), update)
             .await?,
     ))
@@ -74,11 +68,8 @@ pub(super) async fn save_higher_logic_settings(
 /// there) and says, in the console's words, whether the address, tenant code and key work.
 #[utoipa::path(post, path = "/integrations/higher-logic/test",
     responses((status = 200, body = ConnectionTest)))]
-pub(super) async fn test_higher_logic(
-    State(state): State<AppState>,
-    _caller: Caller,
-) -> ApiResult<Json<ConnectionTest>> {
-    Ok(Json(integrations::test_connection(&state.store).await?))
+pub(super) async fn test_higher_logic(caller: Caller) -> ApiResult<Json<ConnectionTest>> {
+    Ok(Json(integrations::test_connection(caller.store()).await?))
 }
 
 /// Turns a group's Higher Logic sync on or off.
@@ -94,11 +85,10 @@ pub struct GroupSyncInput {
     params(("key" = String, Path, description = "The group key")),
     responses((status = 200, body = GroupSync)))]
 pub(super) async fn show_group_sync(
-    State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     ApiPath(key): ApiPath<String>,
 ) -> ApiResult<Json<GroupSync>> {
-    Ok(Json(views::group_sync_view(&state.store, &key).await?))
+    Ok(Json(views::group_sync_view(caller.store(), &key).await?))
 }
 
 /// Turning sync on queues the group's first full sync; turning it off pushes its contacts
@@ -107,26 +97,22 @@ pub(super) async fn show_group_sync(
     params(("key" = String, Path, description = "The group key")),
     responses((status = 200, body = GroupSync)))]
 pub(super) async fn update_group_sync(
-    State(state): State<AppState>,
     caller: Caller,
     ApiPath(key): ApiPath<String>,
     ApiJson(input): ApiJson<GroupSyncInput>,
 ) -> ApiResult<Json<GroupSync>> {
-    state
-        .store
+    caller
+        .store()
         .set_group_sync(&caller.actor(), &key, input.sync_enabled, input.group_type)
         .await?;
-    Ok(Json(views::group_sync_view(&state.store, &key).await?))
+    Ok(Json(views::group_sync_view(caller.store(), &key).await?))
 }
 
 /// The sync overall: the pending count, the last error, and every synced group's status.
 #[utoipa::path(get, path = "/sync/status",
     responses((status = 200, body = SyncStatus)))]
-pub(super) async fn sync_status(
-    State(state): State<AppState>,
-    _caller: Caller,
-) -> ApiResult<Json<SyncStatus>> {
-    Ok(Json(state.store.hl_status().await?))
+pub(super) async fn sync_status(caller: Caller) -> ApiResult<Json<SyncStatus>> {
+    Ok(Json(caller.store().hl_status().await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -148,14 +134,13 @@ pub struct RefusedContacts {
 #[utoipa::path(get, path = "/sync/refused", params(RefusedQuery),
     responses((status = 200, body = RefusedContacts)))]
 pub(super) async fn refused_contacts(
-    State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     ApiQuery(q): ApiQuery<RefusedQuery>,
 ) -> ApiResult<Json<RefusedContacts>> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     Ok(Json(RefusedContacts {
-        total: state.store.hl_parked_count().await?,
-        contacts: state.store.hl_parked(limit).await?,
+        total: caller.store().hl_parked_count().await?,
+        contacts: caller.store().hl_parked(limit).await?,
     }))
 }
 
@@ -168,11 +153,8 @@ pub struct Requeued {
 /// Sends every refused contact again (once the cause is fixed).
 #[utoipa::path(post, path = "/sync/retry-refused",
     responses((status = 200, body = Requeued)))]
-pub(super) async fn retry_refused(
-    State(state): State<AppState>,
-    _caller: Caller,
-) -> ApiResult<Json<Requeued>> {
+pub(super) async fn retry_refused(caller: Caller) -> ApiResult<Json<Requeued>> {
     Ok(Json(Requeued {
-        requeued: state.store.hl_retry_parked().await?,
+        requeued: caller.store().hl_retry_parked().await?,
     }))
 }

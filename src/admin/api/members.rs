@@ -1,6 +1,5 @@
 //! Members: search, one member's view, deactivation and reactivation of their account.
 
-use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -8,7 +7,6 @@ use utoipa::{IntoParams, ToSchema};
 use super::{ApiError, ApiPath, ApiQuery, ApiResult, Caller};
 use crate::admin::views::{self, MemberView};
 use crate::members::{Kind, Member, MemberFilter};
-use crate::server::AppState;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -30,8 +28,7 @@ pub struct MemberList {
 #[utoipa::path(get, path = "/members", params(SearchQuery),
     responses((status = 200, body = MemberList)))]
 pub(super) async fn search_members(
-    State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> ApiResult<Json<MemberList>> {
     let kind = match q.kind.as_deref() {
@@ -49,8 +46,8 @@ pub(super) async fn search_members(
     if offset < 0 {
         return Err(ApiError::BadRequest("offset must not be negative".into()));
     }
-    let members = state
-        .store
+    let members = caller
+        .store()
         .list_members(&MemberFilter {
             kind,
             search: q.q.filter(|s| !s.trim().is_empty()),
@@ -65,39 +62,39 @@ pub(super) async fn search_members(
     params(("key" = String, Path, description = "The member key")),
     responses((status = 200, body = MemberView)))]
 pub(super) async fn show_member(
-    State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     ApiPath(key): ApiPath<String>,
 ) -> ApiResult<Json<MemberView>> {
-    Ok(Json(views::member_view(&state.store, &key).await?))
+    Ok(Json(views::member_view(caller.store(), &key).await?))
 }
 
 #[utoipa::path(post, path = "/members/{key}/deactivate",
     params(("key" = String, Path, description = "The member key")),
     responses((status = 200, body = MemberView)))]
 pub(super) async fn deactivate_member(
-    State(state): State<AppState>,
     caller: Caller,
     ApiPath(key): ApiPath<String>,
 ) -> ApiResult<Json<MemberView>> {
-    state
-        .store
-        .deactivate_account(&caller.actor(), &key)
-        .await?;
-    Ok(Json(views::member_view(&state.store, &key).await?))
+    set_active(caller, &key, false).await
 }
 
 #[utoipa::path(post, path = "/members/{key}/reactivate",
     params(("key" = String, Path, description = "The member key")),
     responses((status = 200, body = MemberView)))]
 pub(super) async fn reactivate_member(
-    State(state): State<AppState>,
     caller: Caller,
     ApiPath(key): ApiPath<String>,
 ) -> ApiResult<Json<MemberView>> {
-    state
-        .store
-        .reactivate_account(&caller.actor(), &key)
-        .await?;
-    Ok(Json(views::member_view(&state.store, &key).await?))
+    set_active(caller, &key, true).await
+}
+
+/// Deactivates or reactivates a member's account; answers the member as they now stand.
+async fn set_active(caller: Caller, key: &str, active: bool) -> ApiResult<Json<MemberView>> {
+    let actor = caller.actor();
+    if active {
+        caller.store().reactivate_account(&actor, key).await?;
+    } else {
+        caller.store().deactivate_account(&actor, key).await?;
+    }
+    Ok(Json(views::member_view(caller.store(), key).await?))
 }

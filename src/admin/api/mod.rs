@@ -24,7 +24,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::admin::api_tokens::{ApiToken, Scope};
-use crate::db::StoreError;
+use crate::db::{Store, StoreError};
 use crate::server::AppState;
 
 /// Errors of the admin API, each mapped to one status and code in [`IntoResponse`].
@@ -131,15 +131,21 @@ impl From<axum::extract::rejection::PathRejection> for ApiError {
     }
 }
 
-/// The caller of a request: an admin API token, checked for the scope the request needs.
+/// The caller of a request: an admin API token, checked for the scope the request needs, and
+/// the application it calls (so that a handler needs no other extractor for either).
 pub struct Caller {
     pub token: ApiToken,
+    pub state: AppState,
 }
 
 impl Caller {
     /// How changes made through this token appear in the audit log.
     pub fn actor(&self) -> String {
         format!("api-token:{}", self.token.name)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.state.store
     }
 
     fn require(&self, needed: Scope) -> ApiResult<()> {
@@ -170,7 +176,10 @@ impl FromRequestParts<AppState> for Caller {
             .authenticate_api_token(secret)
             .await?
             .ok_or(ApiError::Unauthenticated)?;
-        let caller = Caller { token };
+        let caller = Caller {
+            token,
+            state: state.clone(),
+        };
         // Reads need a read token; everything else changes something.
         let needed = if parts.method == axum::http::Method::GET {
             Scope::Read

@@ -53,7 +53,10 @@ pub(super) fn document(routes: utoipa::openapi::OpenApi) -> utoipa::openapi::Ope
             &mut item.patch,
             &mut item.delete,
         ];
-        operations.into_iter().flatten().for_each(shared_by_every_operation);
+        operations
+            .into_iter()
+            .flatten()
+            .for_each(shared_by_every_operation);
     }
     doc
 }

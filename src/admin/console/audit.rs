@@ -1,7 +1,7 @@
 //! The audit log, newest first, a page at a time.
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -9,7 +9,6 @@ use serde::Deserialize;
 use super::{Admin, Chrome, ConsoleResult};
 use crate::change_log::AuditCursor;
 use crate::db::format_ms;
-use crate::server::AppState;
 use crate::web::pages;
 
 struct AuditRow {
@@ -38,14 +37,13 @@ pub(super) struct AuditPageQuery {
 const AUDIT_PAGE: i64 = 200;
 
 pub(super) async fn audit(
-    State(state): State<AppState>,
     admin: Admin,
     Query(q): Query<AuditPageQuery>,
 ) -> ConsoleResult<Response> {
     // A cursor that does not parse starts from the newest entry.
     let before = q.before.as_deref().and_then(AuditCursor::parse);
-    let changes = state
-        .store
+    let changes = admin
+        .store()
         .recent_changes(AUDIT_PAGE, before.as_ref())
         .await?;
     let older =

@@ -1,14 +1,13 @@
 //! Custom fields: the list with the form to add one, and one field's page.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
 use super::{done, lines, refusal, urlencoding, Admin, Chrome, ConsoleResult};
 use crate::custom_fields::{AppliesTo, CustomField, FieldSpec, FieldType, FieldUpdate};
-use crate::server::AppState;
 use crate::web::csrf::CsrfForm;
 use crate::web::pages;
 
@@ -20,7 +19,6 @@ struct FieldsPage {
 }
 
 async fn fields_page(
-    state: &AppState,
     admin: Admin,
     status: StatusCode,
     error: Option<String>,
@@ -29,13 +27,13 @@ async fn fields_page(
         status,
         &FieldsPage {
             chrome: admin.chrome("fields", error).await?,
-            fields: state.store.list_fields().await?,
+            fields: admin.store().list_fields().await?,
         },
     ))
 }
 
-pub(super) async fn fields(State(state): State<AppState>, admin: Admin) -> ConsoleResult<Response> {
-    fields_page(&state, admin, StatusCode::OK, None).await
+pub(super) async fn fields(admin: Admin) -> ConsoleResult<Response> {
+    fields_page(admin, StatusCode::OK, None).await
 }
 
 #[derive(Deserialize)]
@@ -57,7 +55,6 @@ fn field_url(key: &str) -> String {
 }
 
 pub(super) async fn add_field(
-    State(state): State<AppState>,
     admin: Admin,
     CsrfForm(form): CsrfForm<NewFieldForm>,
 ) -> ConsoleResult<Response> {
@@ -70,14 +67,14 @@ pub(super) async fn add_field(
         show_in_members: form.show_in_members.is_some(),
         sync_to_higher_logic: form.sync_to_higher_logic.is_some(),
     };
-    match state.store.add_field(&admin.actor(), spec).await {
+    match admin.store().add_field(&admin.actor(), spec).await {
         Ok(f) => {
             admin.flash(format!("Field {} added.", f.name)).await?;
             done(&field_url(&f.field_key))
         }
         Err(e) => {
             let error = refusal(e)?;
-            fields_page(&state, admin, StatusCode::BAD_REQUEST, Some(error)).await
+            fields_page(admin, StatusCode::BAD_REQUEST, Some(error)).await
         }
     }
 }
@@ -90,13 +87,12 @@ struct FieldPage {
 }
 
 async fn field_page(
-    state: &AppState,
     admin: Admin,
     key: &str,
     status: StatusCode,
     error: Option<String>,
 ) -> ConsoleResult<Response> {
-    let field = state.store.field(key).await?;
+    let field = admin.store().field(key).await?;
     Ok(pages::render(
         status,
         &FieldPage {
@@ -106,12 +102,8 @@ async fn field_page(
     ))
 }
 
-pub(super) async fn field(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path(key): Path<String>,
-) -> ConsoleResult<Response> {
-    field_page(&state, admin, &key, StatusCode::OK, None).await
+pub(super) async fn field(admin: Admin, Path(key): Path<String>) -> ConsoleResult<Response> {
+    field_page(admin, &key, StatusCode::OK, None).await
 }
 
 #[derive(Deserialize)]
@@ -123,7 +115,6 @@ pub(super) struct FieldForm {
 }
 
 pub(super) async fn update_field(
-    State(state): State<AppState>,
     admin: Admin,
     Path(key): Path<String>,
     CsrfForm(form): CsrfForm<FieldForm>,
@@ -135,14 +126,18 @@ pub(super) async fn update_field(
         // Members section.
         sync_to_higher_logic: Some(form.sync_to_higher_logic.is_some()),
     };
-    match state.store.update_field(&admin.actor(), &key, update).await {
+    match admin
+        .store()
+        .update_field(&admin.actor(), &key, update)
+        .await
+    {
         Ok(f) => {
             admin.flash(format!("Field {} saved.", f.name)).await?;
             done(&field_url(&key))
         }
         Err(e) => {
             let error = refusal(e)?;
-            field_page(&state, admin, &key, StatusCode::BAD_REQUEST, Some(error)).await
+            field_page(admin, &key, StatusCode::BAD_REQUEST, Some(error)).await
         }
     }
 }

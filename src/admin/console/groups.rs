@@ -2,17 +2,16 @@
 //! Logic sync), and the live preview of a selection as the administrator types it.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
 use super::{done, lines, refusal, urlencoding, Admin, Chrome, ConsoleResult};
 use crate::admin::views::{self, GroupView, MemberCounts};
-use crate::db::StoreError;
+use crate::db::{Store, StoreError};
 use crate::groups::{Condition, Group, Selection};
 use crate::higher_logic::GroupType;
-use crate::server::AppState;
 use crate::web::csrf::CsrfForm;
 use crate::web::pages;
 
@@ -74,12 +73,12 @@ impl GroupForm {
     }
 
     /// Runs the preview of the form; a refused selection becomes the page's error.
-    async fn preview(&mut self, state: &AppState) -> ConsoleResult<Option<String>> {
+    async fn preview(&mut self, store: &Store) -> ConsoleResult<Option<String>> {
         let selection = match self.selection() {
             Ok(s) => s,
             Err(msg) => return Ok(Some(msg)),
         };
-        match state.store.preview_selection(&selection).await {
+        match store.preview_selection(&selection).await {
             Ok(members) => {
                 self.preview = Some(views::counts(members));
                 Ok(None)
@@ -126,7 +125,6 @@ struct GroupsPage {
 }
 
 async fn groups_page(
-    state: &AppState,
     admin: Admin,
     status: StatusCode,
     error: Option<String>,
@@ -136,14 +134,14 @@ async fn groups_page(
         status,
         &GroupsPage {
             chrome: admin.chrome("groups", error).await?,
-            groups: state.store.list_groups().await?,
+            groups: admin.store().list_groups().await?,
             form,
         },
     ))
 }
 
-pub(super) async fn groups(State(state): State<AppState>, admin: Admin) -> ConsoleResult<Response> {
-    groups_page(&state, admin, StatusCode::OK, None, GroupForm::empty()).await
+pub(super) async fn groups(admin: Admin) -> ConsoleResult<Response> {
+    groups_page(admin, StatusCode::OK, None, GroupForm::empty()).await
 }
 
 #[derive(Template)]
@@ -157,8 +155,7 @@ struct GroupPreviewFragment {
 /// and puts the answer in place. The form's "Preview members" button does the same without
 /// JavaScript.
 pub(super) async fn group_preview(
-    State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     CsrfForm(input): CsrfForm<GroupFormInput>,
 ) -> ConsoleResult<Response> {
     let mut form = GroupForm {
@@ -170,7 +167,7 @@ pub(super) async fn group_preview(
     let error = if nothing_typed {
         None
     } else {
-        form.preview(&state).await?
+        form.preview(admin.store()).await?
     };
     Ok(pages::render(
         preview_status(&error),
@@ -179,7 +176,6 @@ pub(super) async fn group_preview(
 }
 
 pub(super) async fn add_group(
-    State(state): State<AppState>,
     admin: Admin,
     CsrfForm(input): CsrfForm<GroupFormInput>,
 ) -> ConsoleResult<Response> {
@@ -191,18 +187,16 @@ pub(super) async fn add_group(
         ..GroupForm::empty()
     };
     if input.action == "preview" {
-        let error = form.preview(&state).await?;
-        return groups_page(&state, admin, preview_status(&error), error, form).await;
+        let error = form.preview(admin.store()).await?;
+        return groups_page(admin, preview_status(&error), error, form).await;
     }
     let selection = match form.selection() {
         Ok(s) => s,
-        Err(msg) => {
-            return groups_page(&state, admin, StatusCode::BAD_REQUEST, Some(msg), form).await
-        }
+        Err(msg) => return groups_page(admin, StatusCode::BAD_REQUEST, Some(msg), form).await,
     };
     let key = Some(form.group_key.as_str()).filter(|k| !k.is_empty());
-    match state
-        .store
+    match admin
+        .store()
         .add_group(&admin.actor(), key, &form.name, selection)
         .await
     {
@@ -212,7 +206,7 @@ pub(super) async fn add_group(
         }
         Err(e) => {
             let error = refusal(e)?;
-            groups_page(&state, admin, StatusCode::BAD_REQUEST, Some(error), form).await
+            groups_page(admin, StatusCode::BAD_REQUEST, Some(error), form).await
         }
     }
 }
@@ -228,26 +222,25 @@ struct GroupPage {
 }
 
 async fn group_page(
-    state: &AppState,
     admin: Admin,
     key: &str,
     status: StatusCode,
     error: Option<String>,
     form: Option<GroupForm>,
 ) -> ConsoleResult<Response> {
-    let GroupView { group, members, .. } = views::group_view(&state.store, key).await?;
+    let GroupView { group, members, .. } = views::group_view(admin.store(), key).await?;
     let form = match form {
         Some(f) => f,
         None => {
             let statics = if group.selection == "static" {
-                state.store.static_member_keys(key).await?
+                admin.store().static_member_keys(key).await?
             } else {
                 Vec::new()
             };
             GroupForm::of(&group, &statics)
         }
     };
-    let sync_message = state.store.hl_group_status_of(&group).await?.message();
+    let sync_message = admin.store().hl_group_status_of(&group).await?.message();
     Ok(pages::render(
         status,
         &GroupPage {
@@ -260,21 +253,16 @@ async fn group_page(
     ))
 }
 
-pub(super) async fn group(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path(key): Path<String>,
-) -> ConsoleResult<Response> {
-    group_page(&state, admin, &key, StatusCode::OK, None, None).await
+pub(super) async fn group(admin: Admin, Path(key): Path<String>) -> ConsoleResult<Response> {
+    group_page(admin, &key, StatusCode::OK, None, None).await
 }
 
 pub(super) async fn update_group(
-    State(state): State<AppState>,
     admin: Admin,
     Path(key): Path<String>,
     CsrfForm(input): CsrfForm<GroupFormInput>,
 ) -> ConsoleResult<Response> {
-    let current = state.store.group(&key).await?;
+    let current = admin.store().group(&key).await?;
     let mut form = GroupForm {
         name: input.name,
         conditions: input.conditions,
@@ -282,28 +270,28 @@ pub(super) async fn update_group(
         ..GroupForm::of(&current, &[])
     };
     if input.action == "preview" {
-        let error = form.preview(&state).await?;
+        let error = form.preview(admin.store()).await?;
         let status = preview_status(&error);
-        return group_page(&state, admin, &key, status, error, Some(form)).await;
+        return group_page(admin, &key, status, error, Some(form)).await;
     }
     let selection = match form.selection() {
         Ok(s) => s,
         Err(msg) => {
             let status = StatusCode::BAD_REQUEST;
-            return group_page(&state, admin, &key, status, Some(msg), Some(form)).await;
+            return group_page(admin, &key, status, Some(msg), Some(form)).await;
         }
     };
     // Check the selection before renaming, so a refused form changes nothing.
-    if let Err(StoreError::Invalid(msg)) = state.store.preview_selection(&selection).await {
+    if let Err(StoreError::Invalid(msg)) = admin.store().preview_selection(&selection).await {
         let status = StatusCode::BAD_REQUEST;
-        return group_page(&state, admin, &key, status, Some(msg), Some(form)).await;
+        return group_page(admin, &key, status, Some(msg), Some(form)).await;
     }
     let actor = admin.actor();
     let result = async {
         if form.name.trim() != current.name {
-            state.store.rename_group(&actor, &key, &form.name).await?;
+            admin.store().rename_group(&actor, &key, &form.name).await?;
         }
-        state.store.set_selection(&actor, &key, selection).await
+        admin.store().set_selection(&actor, &key, selection).await
     }
     .await;
     match result {
@@ -314,7 +302,7 @@ pub(super) async fn update_group(
         Err(e) => {
             let error = Some(refusal(e)?);
             let status = StatusCode::BAD_REQUEST;
-            group_page(&state, admin, &key, status, error, Some(form)).await
+            group_page(admin, &key, status, error, Some(form)).await
         }
     }
 }
@@ -326,14 +314,13 @@ pub(super) struct SyncForm {
 }
 
 pub(super) async fn group_sync(
-    State(state): State<AppState>,
     admin: Admin,
     Path(key): Path<String>,
     CsrfForm(form): CsrfForm<SyncForm>,
 ) -> ConsoleResult<Response> {
     let on = form.sync.is_some();
-    match state
-        .store
+    match admin
+        .store()
         .set_group_sync(&admin.actor(), &key, on, form.group_type)
         .await
     {
@@ -349,7 +336,7 @@ pub(super) async fn group_sync(
         }
         Err(e) => {
             let error = Some(refusal(e)?);
-            group_page(&state, admin, &key, StatusCode::CONFLICT, error, None).await
+            group_page(admin, &key, StatusCode::CONFLICT, error, None).await
         }
     }
 }

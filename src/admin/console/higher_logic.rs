@@ -2,7 +2,6 @@
 //! the contacts Higher Logic refused.
 
 use askama::Template;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -11,7 +10,6 @@ use super::{done, refusal, Admin, Chrome, ConsoleResult};
 use crate::admin::integrations::{self, ConnectionTest};
 use crate::higher_logic::settings::{MaskedSettings, SettingsUpdate};
 use crate::higher_logic::status::{ParkedContact, SyncStatus};
-use crate::server::AppState;
 use crate::web::csrf::CsrfForm;
 use crate::web::pages;
 
@@ -29,7 +27,6 @@ struct HigherLogicPage {
 }
 
 async fn higher_logic_page(
-    state: &AppState,
     admin: Admin,
     status_code: StatusCode,
     error: Option<String>,
@@ -39,19 +36,16 @@ async fn higher_logic_page(
         status_code,
         &HigherLogicPage {
             chrome: admin.chrome("integrations", error).await?,
-            settings: state.store.hl_settings().await?.masked(),
-            status: state.store.hl_status().await?,
-            refused: state.store.hl_parked(100).await?,
+            settings: admin.store().hl_settings().await?.masked(),
+            status: admin.store().hl_status().await?,
+            refused: admin.store().hl_parked(100).await?,
             test,
         },
     ))
 }
 
-pub(super) async fn higher_logic(
-    State(state): State<AppState>,
-    admin: Admin,
-) -> ConsoleResult<Response> {
-    higher_logic_page(&state, admin, StatusCode::OK, None, None).await
+pub(super) async fn higher_logic(admin: Admin) -> ConsoleResult<Response> {
+    higher_logic_page(admin, StatusCode::OK, None, None).await
 }
 
 #[derive(Deserialize)]
@@ -68,7 +62,6 @@ pub(super) struct HigherLogicForm {
 }
 
 pub(super) async fn save_higher_logic(
-    State(state): State<AppState>,
     admin: Admin,
     CsrfForm(form): CsrfForm<HigherLogicForm>,
 ) -> ConsoleResult<Response> {
@@ -81,34 +74,32 @@ pub(super) async fn save_higher_logic(
         form.integrate_profile_image.is_some(),
         form.integrate_social.is_some(),
     );
-    match state.store.save_hl_settings(&admin.actor(), update).await {
+    match admin.store().save_hl_settings(&admin.actor(), update).await {
         Ok(_) => {
             admin.flash("Higher Logic settings saved.").await?;
             done(PAGE)
         }
         Err(e) => {
             let error = Some(refusal(e)?);
-            higher_logic_page(&state, admin, StatusCode::BAD_REQUEST, error, None).await
+            higher_logic_page(admin, StatusCode::BAD_REQUEST, error, None).await
         }
     }
 }
 
 pub(super) async fn test_higher_logic(
-    State(state): State<AppState>,
     admin: Admin,
     CsrfForm(()): CsrfForm<()>,
 ) -> ConsoleResult<Response> {
-    let test = integrations::test_connection(&state.store).await?;
-    higher_logic_page(&state, admin, StatusCode::OK, None, Some(test)).await
+    let test = integrations::test_connection(admin.store()).await?;
+    higher_logic_page(admin, StatusCode::OK, None, Some(test)).await
 }
 
 /// Puts every contact Higher Logic refused back in the queue (once the cause is fixed).
 pub(super) async fn retry_refused(
-    State(state): State<AppState>,
     admin: Admin,
     CsrfForm(()): CsrfForm<()>,
 ) -> ConsoleResult<Response> {
-    let n = state.store.hl_retry_parked().await?;
+    let n = admin.store().hl_retry_parked().await?;
     admin
         .flash(format!(
             "{n} refused {} back in the queue: they are sent again now.",

@@ -1,7 +1,7 @@
 //! Members: the searchable list, one member's page, deactivation, reactivation and invitations.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -38,7 +38,6 @@ pub(super) struct SearchQuery {
 const MEMBERS_PAGE: i64 = 100;
 
 pub(super) async fn members(
-    State(state): State<AppState>,
     admin: Admin,
     Query(query): Query<SearchQuery>,
 ) -> ConsoleResult<Response> {
@@ -50,8 +49,8 @@ pub(super) async fn members(
         .unwrap_or(1);
     let offset = (page - 1) * MEMBERS_PAGE;
     // One more than a page tells whether there is a next one.
-    let mut members = state
-        .store
+    let mut members = admin
+        .store()
         .list_members(&MemberFilter {
             search: Some(query.q.clone()).filter(|s| !s.trim().is_empty()),
             limit: MEMBERS_PAGE + 1,
@@ -82,12 +81,8 @@ struct MemberPage {
     view: MemberView,
 }
 
-pub(super) async fn member(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path(key): Path<String>,
-) -> ConsoleResult<Response> {
-    let view = views::member_view(&state.store, &key).await?;
+pub(super) async fn member(admin: Admin, Path(key): Path<String>) -> ConsoleResult<Response> {
+    let view = views::member_view(admin.store(), &key).await?;
     Ok(pages::render(
         StatusCode::OK,
         &MemberPage {
@@ -102,36 +97,41 @@ fn member_url(key: &str) -> String {
 }
 
 pub(super) async fn deactivate(
-    State(state): State<AppState>,
     admin: Admin,
     Path(key): Path<String>,
     CsrfForm(()): CsrfForm<()>,
 ) -> ConsoleResult<Response> {
-    state.store.deactivate_account(&admin.actor(), &key).await?;
-    admin
-        .flash("Account deactivated: its sessions and tokens have ended.")
-        .await?;
-    done(&member_url(&key))
+    set_active(admin, &key, false).await
 }
 
 pub(super) async fn reactivate(
-    State(state): State<AppState>,
     admin: Admin,
     Path(key): Path<String>,
     CsrfForm(()): CsrfForm<()>,
 ) -> ConsoleResult<Response> {
-    state.store.reactivate_account(&admin.actor(), &key).await?;
-    admin.flash("Account reactivated.").await?;
-    done(&member_url(&key))
+    set_active(admin, &key, true).await
+}
+
+/// Deactivates or reactivates a member's account, then shows the member with what was done.
+async fn set_active(admin: Admin, key: &str, active: bool) -> ConsoleResult<Response> {
+    let actor = admin.actor();
+    let notice = if active {
+        admin.store().reactivate_account(&actor, key).await?;
+        "Account reactivated."
+    } else {
+        admin.store().deactivate_account(&actor, key).await?;
+        "Account deactivated: its sessions and tokens have ended."
+    };
+    admin.flash(notice).await?;
+    done(&member_url(key))
 }
 
 pub(super) async fn invite(
-    State(state): State<AppState>,
     admin: Admin,
     Path(key): Path<String>,
     CsrfForm(()): CsrfForm<()>,
 ) -> ConsoleResult<Response> {
-    let notice = match send_invitation(&state, &admin.actor(), &key).await {
+    let notice = match send_invitation(&admin.state, &admin.actor(), &key).await {
         Ok(to) => format!("Invitation sent to {to}."),
         Err(InvitationError::Store(e)) => return Err(e.into()),
         Err(e) => format!("No invitation sent: {e}."),

@@ -25,7 +25,7 @@ use axum::Router;
 use tower_sessions::Session;
 
 use crate::accounts::Account;
-use crate::db::StoreError;
+use crate::db::{Store, StoreError};
 use crate::server::AppState;
 use crate::web::csrf::{self, CsrfError};
 use crate::web::headers::{security_headers, CONSOLE_CSP};
@@ -87,14 +87,20 @@ fn refusal(e: StoreError) -> ConsoleResult<String> {
     }
 }
 
-/// A signed-in, active administrator, with this session's CSRF token.
+/// A signed-in, active administrator, with this session's CSRF token and the application (so
+/// that a handler needs no other extractor for either).
 pub struct Admin {
     pub account: Account,
     pub session: Session,
     pub csrf_token: String,
+    pub state: AppState,
 }
 
 impl Admin {
+    fn store(&self) -> &Store {
+        &self.state.store
+    }
+
     fn actor(&self) -> String {
         actor(&self.account)
     }
@@ -106,11 +112,11 @@ impl Admin {
     }
 
     /// The chrome of a page in `section`, taking the notice waiting to be shown.
-    async fn chrome(self, section: &'static str, error: Option<String>) -> ConsoleResult<Chrome> {
+    async fn chrome(&self, section: &'static str, error: Option<String>) -> ConsoleResult<Chrome> {
         Ok(Chrome {
             section,
             notice: self.session.remove::<String>(NOTICE_KEY).await?,
-            csrf_token: self.csrf_token,
+            csrf_token: self.csrf_token.clone(),
             error,
         })
     }
@@ -177,6 +183,7 @@ impl FromRequestParts<AppState> for Admin {
             account,
             session,
             csrf_token,
+            state: state.clone(),
         })
     }
 }
@@ -184,7 +191,10 @@ impl FromRequestParts<AppState> for Admin {
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/admin", get(|| async { Redirect::to("/admin/members") }))
-        .route("/admin/login", get(sign_in::login_page).post(sign_in::login))
+        .route(
+            "/admin/login",
+            get(sign_in::login_page).post(sign_in::login),
+        )
         .route(
             "/admin/password",
             get(sign_in::password_page).post(sign_in::change_password),

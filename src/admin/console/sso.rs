@@ -1,7 +1,6 @@
 //! Single sign-on: registering Higher Logic as a client, its secret, and the worksheet.
 
 use askama::Template;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -9,7 +8,6 @@ use serde::Deserialize;
 use super::{refusal, Admin, Chrome, ConsoleResult};
 use crate::admin::sso::{self, Worksheet};
 use crate::oidc::clients::Client;
-use crate::server::AppState;
 use crate::web::csrf::CsrfForm;
 use crate::web::pages;
 
@@ -23,7 +21,6 @@ struct SsoPage {
 }
 
 async fn sso_page(
-    state: &AppState,
     admin: Admin,
     status: StatusCode,
     error: Option<String>,
@@ -33,15 +30,15 @@ async fn sso_page(
         status,
         &SsoPage {
             chrome: admin.chrome("sso", error).await?,
-            client: sso::higher_logic_client(&state.store).await?,
-            worksheet: sso::worksheet(&state.store, &state.oidc.issuer).await?,
+            client: sso::higher_logic_client(admin.store()).await?,
+            worksheet: sso::worksheet(admin.store(), &admin.state.oidc.issuer).await?,
             new_secret,
         },
     ))
 }
 
-pub(super) async fn sso(State(state): State<AppState>, admin: Admin) -> ConsoleResult<Response> {
-    sso_page(&state, admin, StatusCode::OK, None, None).await
+pub(super) async fn sso(admin: Admin) -> ConsoleResult<Response> {
+    sso_page(admin, StatusCode::OK, None, None).await
 }
 
 #[derive(Deserialize)]
@@ -51,43 +48,38 @@ pub(super) struct SiteForm {
 }
 
 pub(super) async fn register_sso(
-    State(state): State<AppState>,
     admin: Admin,
     CsrfForm(form): CsrfForm<SiteForm>,
 ) -> ConsoleResult<Response> {
-    let pepper = state.oidc.keys.pepper();
-    match sso::register_higher_logic(&state.store, pepper, &admin.actor(), &form.site).await {
+    let pepper = admin.state.oidc.keys.pepper();
+    match sso::register_higher_logic(admin.store(), pepper, &admin.actor(), &form.site).await {
         // The secret exists in this response only.
-        Ok((_, secret)) => sso_page(&state, admin, StatusCode::OK, None, Some(secret)).await,
+        Ok((_, secret)) => sso_page(admin, StatusCode::OK, None, Some(secret)).await,
         Err(e) => {
             let error = refusal(e)?;
-            sso_page(&state, admin, StatusCode::BAD_REQUEST, Some(error), None).await
+            sso_page(admin, StatusCode::BAD_REQUEST, Some(error), None).await
         }
     }
 }
 
 pub(super) async fn rotate_sso_secret(
-    State(state): State<AppState>,
     admin: Admin,
     CsrfForm(()): CsrfForm<()>,
 ) -> ConsoleResult<Response> {
-    let secret = state
-        .store
+    let secret = admin
+        .store()
         .rotate_client_secret(
             &admin.actor(),
-            state.oidc.keys.pepper(),
+            admin.state.oidc.keys.pepper(),
             sso::HIGHER_LOGIC_CLIENT_ID,
         )
         .await?;
-    sso_page(&state, admin, StatusCode::OK, None, Some(secret)).await
+    sso_page(admin, StatusCode::OK, None, Some(secret)).await
 }
 
 /// The worksheet as JSON for a signed-in administrator (the same document as
 /// `/admin/api/worksheet`, which takes an API token instead).
-pub(super) async fn worksheet_json(
-    State(state): State<AppState>,
-    _admin: Admin,
-) -> ConsoleResult<Response> {
-    let worksheet = sso::worksheet(&state.store, &state.oidc.issuer).await?;
+pub(super) async fn worksheet_json(admin: Admin) -> ConsoleResult<Response> {
+    let worksheet = sso::worksheet(admin.store(), &admin.state.oidc.issuer).await?;
     Ok(axum::Json(worksheet).into_response())
 }

@@ -1,14 +1,13 @@
 //! Admin API tokens: the list, creating one (its secret shown once) and revoking one.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
 use super::{done, refusal, Admin, Chrome, ConsoleResult};
 use crate::admin::api_tokens::{ApiToken, Scope};
-use crate::server::AppState;
 use crate::web::csrf::CsrfForm;
 use crate::web::pages;
 
@@ -21,7 +20,6 @@ struct TokensPage {
 }
 
 async fn tokens_page(
-    state: &AppState,
     admin: Admin,
     status: StatusCode,
     error: Option<String>,
@@ -31,14 +29,14 @@ async fn tokens_page(
         status,
         &TokensPage {
             chrome: admin.chrome("tokens", error).await?,
-            tokens: state.store.list_api_tokens().await?,
+            tokens: admin.store().list_api_tokens().await?,
             new_secret,
         },
     ))
 }
 
-pub(super) async fn tokens(State(state): State<AppState>, admin: Admin) -> ConsoleResult<Response> {
-    tokens_page(&state, admin, StatusCode::OK, None, None).await
+pub(super) async fn tokens(admin: Admin) -> ConsoleResult<Response> {
+    tokens_page(admin, StatusCode::OK, None, None).await
 }
 
 #[derive(Deserialize)]
@@ -49,31 +47,29 @@ pub(super) struct TokenForm {
 }
 
 pub(super) async fn create_token(
-    State(state): State<AppState>,
     admin: Admin,
     CsrfForm(form): CsrfForm<TokenForm>,
 ) -> ConsoleResult<Response> {
-    match state
-        .store
+    match admin
+        .store()
         .create_api_token(&admin.actor(), &form.name, form.scope)
         .await
     {
         // Shown in this response only (never stored, never redirected through a URL).
-        Ok(new) => tokens_page(&state, admin, StatusCode::OK, None, Some(new.secret)).await,
+        Ok(new) => tokens_page(admin, StatusCode::OK, None, Some(new.secret)).await,
         Err(e) => {
             let error = Some(refusal(e)?);
-            tokens_page(&state, admin, StatusCode::BAD_REQUEST, error, None).await
+            tokens_page(admin, StatusCode::BAD_REQUEST, error, None).await
         }
     }
 }
 
 pub(super) async fn revoke_token(
-    State(state): State<AppState>,
     admin: Admin,
     Path(id): Path<String>,
     CsrfForm(()): CsrfForm<()>,
 ) -> ConsoleResult<Response> {
-    let t = state.store.revoke_api_token(&admin.actor(), &id).await?;
+    let t = admin.store().revoke_api_token(&admin.actor(), &id).await?;
     admin.flash(format!("Token {} revoked.", t.name)).await?;
     done("/admin/api-tokens")
 }
