@@ -29,7 +29,7 @@ pub struct Login {
 
 /// The signed-in member of this session, if any.
 pub async fn current_login(session: &Session) -> Result<Option<Login>, session::Error> {
-    Ok(session.get::<Login>(LOGIN_KEY).await?)
+    session.get::<Login>(LOGIN_KEY).await
 }
 
 /// Records a successful sign-in. The session id changes (no session fixation).
