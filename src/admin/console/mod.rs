@@ -26,6 +26,7 @@ use tower_sessions::Session;
 
 use crate::accounts::Account;
 use crate::db::{Store, StoreError};
+use crate::oidc::error::overloaded_page;
 use crate::server::AppState;
 use crate::web::csrf::{self, CsrfError};
 use crate::web::headers::{security_headers, CONSOLE_CSP};
@@ -68,6 +69,8 @@ impl IntoResponse for ConsoleError {
             ConsoleError::Store(StoreError::Invalid(msg) | StoreError::Conflict(msg)) => {
                 pages::error_page(StatusCode::BAD_REQUEST, "Not saved", &msg)
             }
+            // A sign-in shed by the password-hashing pool: the provider's 503 page.
+            ConsoleError::Store(StoreError::Overloaded(_)) => overloaded_page(),
             other => {
                 tracing::error!(error = %other, "admin console request failed");
                 pages::failure_page()
