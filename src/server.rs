@@ -1,9 +1,10 @@
 //! The HTTP server: routes, middleware, graceful shutdown.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{MatchedPath, State};
 use axum::http::{HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -59,8 +60,11 @@ impl IntoResponse for HttpError {
     }
 }
 
+/// The header carrying each request's id (set when the caller sent none, echoed back).
+const REQUEST_ID: &str = "x-request-id";
+
 pub fn router(state: AppState) -> Router {
-    let request_id = HeaderName::from_static("x-request-id");
+    let request_id = HeaderName::from_static(REQUEST_ID);
     // With a management address, the metrics stay off the public listener.
     let probes = if state.settings.metrics_listen.is_none() {
         probes().route("/metrics", get(metrics))
@@ -77,18 +81,41 @@ pub fn router(state: AppState) -> Router {
             Duration::from_secs(30),
         ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(log_response),
+        )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
-/// The span of a request: method and path only. Query strings carry `state`, `nonce` and
-/// (at `/logout`) an ID token, so they are never logged.
+/// The span of a request: method, route template and request id. Never the path as sent nor
+/// the query: query strings carry `state`, `nonce` and (at `/logout`) an ID token.
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    tracing::debug_span!(
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("(no route)", MatchedPath::as_str);
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|id| id.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
         "request",
         method = %request.method(),
-        path = %request.uri().path(),
+        route,
+        request_id,
     )
+}
+
+/// The access line: one per request, at INFO, inside the request's span.
+fn log_response(response: &Response, latency: Duration, _span: &tracing::Span) {
+    tracing::info!(
+        status = response.status().as_u16(),
+        latency_ms = latency.as_millis() as u64,
+        "request"
+    );
 }
 
 /// Liveness and readiness, on every listener.
@@ -139,102 +166,179 @@ async fn readyz(State(state): State<AppState>) -> Result<&'static str, HttpError
 
 /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
 pub async fn serve(settings: Settings, store: Store) -> anyhow::Result<()> {
-    // The keys folder also opens the secrets kept in the database (set once; harmless if the
-    // caller did it already).
-    let store = store
-        .with_keys_dir(&settings.keys_dir)
-        .with_password_settings(settings.passwords.clone());
-    let listener = TcpListener::bind(settings.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
-    let addr = listener.local_addr()?;
-    let management = match settings.metrics_listen {
-        Some(at) => Some(
-            TcpListener::bind(at)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot listen on {at} (metrics_listen): {e}"))?,
-        ),
-        None => None,
-    };
-    let oidc = crate::oidc::provider::Provider::start(
-        &store,
-        settings.issuer(),
-        &settings.keys_dir,
-        &settings.signing,
-        settings.throttle.clone(),
-    )
-    .await?;
-    let mailer = Mailer::new(&settings.mail, &settings.data_dir)?;
-    crate::oidc::grants::spawn_cleanup(store.clone());
-    let sync_worker = if settings.higher_logic.worker {
-        Some(crate::higher_logic::worker::spawn(
-            store.clone(),
-            settings.higher_logic.clone(),
-        )?)
-    } else {
-        None
-    };
-    let state = AppState {
-        store: store.clone(),
-        settings: Arc::new(settings),
-        oidc,
-        mailer,
-    };
-    tracing::info!(%addr, issuer = %state.settings.issuer(), "listening");
+    let app = Application::build(settings, store).await?;
     println!(
-        "Guildgate listening on http://{addr} (issuer {})",
-        state.settings.issuer()
+        "Guildgate listening on http://{} (issuer {})",
+        app.address,
+        app.state.settings.issuer()
     );
-    // One signal stops both listeners.
-    let (stopping, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
-    let management = match management {
-        Some(listener) => {
-            let at = listener.local_addr()?;
-            tracing::info!(%at, "metrics listening");
-            println!("Metrics on http://{at}/metrics");
-            let app = management_router(state.clone());
-            let stop = stopped(stop_rx.clone());
-            Some(tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stop)
-                    .await
-            }))
-        }
-        None => None,
-    };
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        let _ = stopping.send(true);
-    });
-    let served = axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(stopped(stop_rx))
-    .await;
-    // Whatever happened to the listeners, the worker stops and the store closes before the
-    // error (if any) is returned.
-    let management = match management {
-        Some(task) => match task.await {
-            Ok(result) => result.map_err(anyhow::Error::from),
-            Err(e) => Err(anyhow::Error::from(e)),
-        },
-        None => Ok(()),
-    };
-    // Let the sync worker finish the push in flight: its claims would otherwise wait for
-    // their lease to expire.
-    if let Some((stop, task)) = sync_worker {
-        let _ = stop.send(true);
-        let _ = task.await;
+    if let Some(at) = app.management_address()? {
+        println!("Metrics on http://{at}/metrics");
     }
-    store.close().await;
-    served?;
-    management?;
-    tracing::info!("stopped");
-    Ok(())
+    app.run_until_stopped().await
+}
+
+/// Everything `serve` runs, built and bound but not yet serving: the listeners, the provider,
+/// the cleanup task and the sync worker. The tests build it on port 0 and read [`port`].
+///
+/// [`port`]: Application::port
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    management: Option<TcpListener>,
+    state: AppState,
+    sync_worker: Option<SyncWorker>,
+}
+
+/// The worker's stop switch and its task.
+type SyncWorker = (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+);
+
+impl Application {
+    /// Binds the listeners and starts what runs beside them. An issuer naming port 0 (as the
+    /// listen address does in tests) names the port actually bound.
+    pub async fn build(mut settings: Settings, store: Store) -> anyhow::Result<Application> {
+        // The keys folder also opens the secrets kept in the database (set once; harmless if
+        // the caller did it already).
+        let store = store
+            .with_keys_dir(&settings.keys_dir)
+            .with_password_settings(settings.passwords.clone());
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+        let address = listener.local_addr()?;
+        if let Some(host) = settings.issuer.trim_end_matches('/').strip_suffix(":0") {
+            settings.issuer = format!("{host}:{}", address.port());
+        }
+        let management = match settings.metrics_listen {
+            Some(at) => Some(
+                TcpListener::bind(at)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot listen on {at} (metrics_listen): {e}"))?,
+            ),
+            None => None,
+        };
+        let oidc = crate::oidc::provider::Provider::start(
+            &store,
+            settings.issuer(),
+            &settings.keys_dir,
+            &settings.signing,
+            settings.throttle.clone(),
+        )
+        .await?;
+        let mailer = Mailer::new(&settings.mail, &settings.data_dir)?;
+        crate::oidc::grants::spawn_cleanup(store.clone());
+        let sync_worker = if settings.higher_logic.worker {
+            Some(crate::higher_logic::worker::spawn(
+                store.clone(),
+                settings.higher_logic.clone(),
+            )?)
+        } else {
+            None
+        };
+        let state = AppState {
+            store,
+            settings: Arc::new(settings),
+            oidc,
+            mailer,
+        };
+        tracing::info!(%address, issuer = %state.settings.issuer(), "listening");
+        Ok(Application {
+            listener,
+            address,
+            management,
+            state,
+            sync_worker,
+        })
+    }
+
+    /// The port the main listener is bound to.
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// What every handler reaches (the store, the settings with the issuer as bound).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    fn management_address(&self) -> std::io::Result<Option<SocketAddr>> {
+        self.management
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()
+    }
+
+    /// Serves until SIGINT or SIGTERM.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes, then finishes the requests in flight, stops the worker
+    /// and closes the store.
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            management,
+            state,
+            sync_worker,
+            ..
+        } = self;
+        let store = state.store.clone();
+        // One signal stops both listeners.
+        let (stopping, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let management = match management {
+            Some(listener) => {
+                tracing::info!(at = %listener.local_addr()?, "metrics listening");
+                let app = management_router(state.clone());
+                let stop = stopped(stop_rx.clone());
+                Some(tokio::spawn(async move {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(stop)
+                        .await
+                }))
+            }
+            None => None,
+        };
+        tokio::spawn(async move {
+            stop.await;
+            let _ = stopping.send(true);
+        });
+        let served = axum::serve(
+            listener,
+            router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopped(stop_rx))
+        .await;
+        // Whatever happened to the listeners, the worker stops and the store closes before
+        // the error (if any) is returned.
+        let management = match management {
+            Some(task) => match task.await {
+                Ok(result) => result.map_err(anyhow::Error::from),
+                Err(e) => Err(anyhow::Error::from(e)),
+            },
+            None => Ok(()),
+        };
+        // Let the sync worker finish the push in flight: its claims would otherwise wait for
+        // their lease to expire.
+        if let Some((stop, task)) = sync_worker {
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
+        store.close().await;
+        served?;
+        management?;
+        tracing::info!("stopped");
+        Ok(())
+    }
 }
 
 async fn shutdown_signal() {
