@@ -3,68 +3,28 @@
 //! never disagreeing with its discovery document, and the registered client signing a member
 //! in exactly as Higher Logic's documented request does.
 
-mod support;
-
 use guildgate::accounts::Role;
-use reqwest::{Client, StatusCode};
+use guildgate::members::MemberData;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use support::oidc::{self as flow, authorize_url, query, sign_in, EMAIL, MEMBER_KEY};
-use support::{cli_ok, Server, TestDb};
+
+use crate::support::html::csrf_of;
+use crate::support::oidc::{self as flow, open, query, EMAIL, MEMBER_KEY};
+use crate::support::people::add_account;
+use crate::support::{api_token, TestApp, TestDb};
 
 const ADMIN_PASSWORD: &str = "administrator passphrase";
 
 async fn seed(db: &TestDb) {
     let store = db.store().await;
     flow::add_member(&store).await;
-    store
-        .add_member_with_account(
-            "test",
-            "ADM",
-            guildgate::members::MemberData {
-                kind: guildgate::members::Kind::Person,
-                first_name: Some("Grace".into()),
-                email: Some("grace@example.org".into()),
-                ..Default::default()
-            },
-            Some(("grace@example.org", Role::Admin)),
-        )
-        .await
-        .unwrap();
-    store
-        .set_password("test", "ADM", ADMIN_PASSWORD)
-        .await
-        .unwrap();
+    let grace = MemberData {
+        first_name: Some("Grace".into()),
+        email: Some("grace@example.org".into()),
+        ..Default::default()
+    };
+    add_account(&store, "ADM", grace, Role::Admin, Some(ADMIN_PASSWORD)).await;
     store.close().await;
-}
-
-fn csrf_of(html: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html.find(marker).expect("CSRF field") + marker.len();
-    html[start..].split('"').next().unwrap().to_string()
-}
-
-async fn admin_session(base: &str) -> Client {
-    let client = flow::browser();
-    let html = client
-        .get(format!("{base}/admin/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = client
-        .post(format!("{base}/admin/login"))
-        .form(&[
-            ("csrf_token", csrf_of(&html).as_str()),
-            ("email", "grace@example.org"),
-            ("password", ADMIN_PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    client
 }
 
 fn secret_in(html: &str) -> String {
@@ -76,15 +36,10 @@ fn secret_in(html: &str) -> String {
     html[start..].split('<').next().unwrap().to_string()
 }
 
-async fn worksheet(base: &str, token: &str) -> Value {
-    let r = Client::new()
-        .get(format!("{base}/admin/api/worksheet"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    r.json().await.unwrap()
+async fn worksheet(app: &TestApp, token: &str) -> Value {
+    let (status, worksheet) = app.api(token, Method::GET, "/worksheet", None).await;
+    assert_eq!(status, StatusCode::OK);
+    worksheet
 }
 
 fn value<'a>(ws: &'a Value, key: &str) -> &'a str {
@@ -98,41 +53,36 @@ fn value<'a>(ws: &'a Value, key: &str) -> &'a str {
         .unwrap()
 }
 
+/// Registers Higher Logic from the console; returns the page's CSRF token and the secret
+/// shown once.
+async fn register(app: &TestApp, admin: &reqwest::Client) -> (String, String) {
+    let (_, html, _) = app.page(admin, "/admin/sso").await;
+    let csrf = csrf_of(&html);
+    let site = [
+        ("csrf_token", csrf.as_str()),
+        ("site", "https://community.example.org/"),
+    ];
+    let (status, html, _) = app.submit(admin, "/admin/sso/register", &site).await;
+    assert_eq!(status, StatusCode::OK);
+    let secret = secret_in(&html);
+    (csrf, secret)
+}
+
 both_engines!(
     register_higher_logic_and_fill_the_worksheet,
     |db: TestDb| async move {
         seed(&db).await;
-        let server = Server::start(&db).await;
-        let base = server.base.clone();
-        let api_token = {
-            let out = cli_ok(
-                &db,
-                &[
-                    "api-token",
-                    "create",
-                    "--name",
-                    "ws",
-                    "--scope",
-                    "read",
-                    "--json",
-                ],
-            );
-            serde_json::from_str::<Value>(&out).unwrap()["token"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        };
-        let ws = worksheet(&base, &api_token).await;
+        let app = TestApp::spawn(&db).await;
+        let base = app.base.clone();
+        let api_token = api_token(&db, "ws", "read");
+        let ws = worksheet(&app, &api_token).await;
         assert_eq!(ws["client_registered"], false);
         assert_eq!(value(&ws, "client_id"), "");
 
         // Register Higher Logic from the console; a bad address is refused in words.
-        let admin = admin_session(&base).await;
-        let html = admin
-            .get(format!("{base}/admin/sso"))
-            .send()
+        let admin = app.admin_session("grace@example.org", ADMIN_PASSWORD).await;
+        let html = open(&admin, format!("{base}/admin/sso"))
             .await
-            .unwrap()
             .text()
             .await
             .unwrap();
@@ -162,11 +112,8 @@ both_engines!(
         let secret = secret_in(&html);
         assert!(secret.len() >= 43, "256-bit secret");
         // Shown once: not on the next visit, not in the worksheet, not in the audit log.
-        let again = admin
-            .get(format!("{base}/admin/sso"))
-            .send()
+        let again = open(&admin, format!("{base}/admin/sso"))
             .await
-            .unwrap()
             .text()
             .await
             .unwrap();
@@ -174,26 +121,16 @@ both_engines!(
         assert!(again.contains("Rotate the client secret"));
 
         // The worksheet against the discovery document: the two never disagree.
-        let ws = worksheet(&base, &api_token).await;
+        let ws = worksheet(&app, &api_token).await;
         assert!(!ws.to_string().contains(&secret));
         // The page's JSON link gives the signed-in administrator the same document.
-        let from_console: Value = admin
-            .get(format!("{base}/admin/sso/worksheet.json"))
-            .send()
+        let from_console: Value = open(&admin, format!("{base}/admin/sso/worksheet.json"))
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
         assert_eq!(from_console, ws);
-        let discovery: Value = Client::new()
-            .get(format!("{base}/.well-known/openid-configuration"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let discovery: Value = app.discovery().await.json().await.unwrap();
         for (item, field) in [
             ("issuer", "issuer"),
             ("authorization_endpoint", "authorization_endpoint"),
@@ -238,11 +175,8 @@ both_engines!(
         assert_eq!(value(&ws, "client_id"), "higher-logic");
         assert_eq!(value(&ws, "redirect_uri"), flow::HL_REDIRECT);
         assert!(value(&ws, "pkce").starts_with("not required"));
-        let html = admin
-            .get(format!("{base}/admin/sso"))
-            .send()
+        let html = open(&admin, format!("{base}/admin/sso"))
             .await
-            .unwrap()
             .text()
             .await
             .unwrap();
@@ -253,21 +187,31 @@ both_engines!(
         ] {
             assert!(html.contains(v), "page shows {v}");
         }
+    }
+);
+
+both_engines!(
+    higher_logic_signs_in_and_the_secret_rotates,
+    |db: TestDb| async move {
+        seed(&db).await;
+        let app = TestApp::spawn(&db).await;
+        let base = app.base.clone();
+        let api_token = api_token(&db, "ws", "read");
+        let admin = app.admin_session("grace@example.org", ADMIN_PASSWORD).await;
+        let (csrf, secret) = register(&app, &admin).await;
+        let ws = worksheet(&app, &api_token).await;
 
         // The registered client signs a member in exactly as Higher Logic asks: scope=profile, no
         // PKCE, no nonce, client_secret_post.
         let member = flow::browser();
-        let url = authorize_url(
-            &base,
-            &[
-                ("client_id", "higher-logic"),
-                ("response_type", "code"),
-                ("scope", "profile"),
-                ("redirect_uri", flow::HL_REDIRECT),
-                ("state", "hl-state"),
-            ],
-        );
-        let back = sign_in(&member, &base, &url).await;
+        let url = app.authorize_url(&[
+            ("client_id", "higher-logic"),
+            ("response_type", "code"),
+            ("scope", "profile"),
+            ("redirect_uri", flow::HL_REDIRECT),
+            ("state", "hl-state"),
+        ]);
+        let back = app.sign_in(&member, &url).await;
         let q = query(&back);
         assert_eq!(q.get("state").map(String::as_str), Some("hl-state"));
         let code = q.get("code").expect("code").clone();
@@ -285,8 +229,7 @@ both_engines!(
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         let tokens: Value = r.json().await.unwrap();
-        let (status, _, info) =
-            flow::userinfo(&base, tokens["access_token"].as_str().unwrap()).await;
+        let (status, _, info) = app.userinfo(tokens["access_token"].as_str().unwrap()).await;
         assert_eq!(status, 200);
         assert_eq!(info[value(&ws, "unique_id_claim")], MEMBER_KEY);
         assert_eq!(info[value(&ws, "email_claim")], EMAIL);
@@ -301,26 +244,19 @@ both_engines!(
             .unwrap();
         let rotated = secret_in(&r.text().await.unwrap());
         assert_ne!(rotated, secret);
-        let (status, body) = flow::token_request(
-            &base,
-            "higher-logic",
-            &secret,
-            &[("grant_type", "refresh_token"), ("refresh_token", "x")],
-        )
-        .await;
+        let (status, body) = app
+            .token(
+                "higher-logic",
+                &secret,
+                &[("grant_type", "refresh_token"), ("refresh_token", "x")],
+            )
+            .await;
         assert_eq!(
             (status, body["error"].as_str()),
             (401, Some("invalid_client"))
         );
-        let audit = Client::new()
-            .get(format!("{base}/admin/api/audit"))
-            .bearer_auth(&api_token)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (_, audit) = app.api(&api_token, Method::GET, "/audit", None).await;
+        let audit = audit.to_string();
         assert!(!audit.contains(&secret) && !audit.contains(&rotated));
 
         // The SSO page and its forms: 403 to members, CSRF-checked.

@@ -6,57 +6,34 @@
 //!
 //! Screenshots of every page go to `target/screenshots/admin-<engine>/` (CI keeps them).
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use guildgate::accounts::Role;
-use guildgate::members::{Kind, MemberData};
-use support::browser::Browser;
-use support::hl_double::HlDouble;
-use support::{Server, TestDb};
+
+use crate::support::browser::Browser;
+use crate::support::hl_double::HlDouble;
+use crate::support::people::{add_account, person};
+use crate::support::{TestApp, TestDb};
 
 const ADMIN_PASSWORD: &str = "correct horse battery staple";
 const API_KEY: &str = "hl-api-key-7f3a9c21";
-
-fn person(first: &str, member_type: &str) -> MemberData {
-    MemberData {
-        kind: Kind::Person,
-        first_name: Some(first.into()),
-        last_name: Some("Browser".into()),
-        email: Some(format!("{}@example.org", first.to_lowercase())),
-        member_type: Some(member_type.into()),
-        ..Default::default()
-    }
-}
 
 /// An administrator, two Regular members with accounts, one Regular member without an account
 /// and a Student (not selected by the group).
 async fn seed(db: &TestDb) {
     let store = db.store().await;
-    let admin = person("Ada", "Staff");
-    store
-        .add_member_with_account("test", "A1", admin, Some(("ada@example.org", Role::Admin)))
-        .await
-        .unwrap();
-    store
-        .set_password("test", "A1", ADMIN_PASSWORD)
-        .await
-        .unwrap();
+    let admin = person("Ada", "Browser", "Staff");
+    add_account(&store, "A1", admin, Role::Admin, Some(ADMIN_PASSWORD)).await;
     for (key, first, member_type, account) in [
         ("R1", "Rita", "Regular", true),
         ("R2", "Ravi", "Regular", true),
         ("R3", "Rosa", "Regular", false),
         ("S1", "Sam", "Student", true),
     ] {
-        let data = person(first, member_type);
-        let login = format!("{}@example.org", first.to_lowercase());
+        let data = person(first, "Browser", member_type);
         if account {
-            store
-                .add_member_with_account("test", key, data, Some((&login, Role::Member)))
-                .await
-                .unwrap();
+            add_account(&store, key, data, Role::Member, None).await;
         } else {
             store.add_member("test", key, data).await.unwrap();
         }
@@ -88,8 +65,8 @@ both_engines!(
         };
         seed(&db).await;
         let double = HlDouble::start("ASSOC", API_KEY).await;
-        let server = Server::start(&db).await;
-        let base = server.base.clone();
+        let app = TestApp::spawn(&db).await;
+        let base = app.base.clone();
         let mut b = Browser::start(&format!("admin-{engine}")).await;
 
         // Sign in through the provider's session.

@@ -1,12 +1,10 @@
 //! Sign-in throttling on SQLite and PostgreSQL, shared by instances through the database.
 
-mod support;
-
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::support::TestDb;
 use guildgate::oidc::throttle::{Throttle, ThrottleError, ThrottleSettings};
-use support::TestDb;
 
 fn settings() -> ThrottleSettings {
     ThrottleSettings {

@@ -1,137 +1,11 @@
-//! Test harness: a fresh database per test on each engine, and the real server binary.
-#![allow(dead_code)]
+//! The real binary: its commands ([`cli`]) and `guildgate serve` ([`Server`]), for the tests
+//! that need the process itself (its output, its logs, a kill, several instances).
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use guildgate::db::Store;
-
-pub mod browser;
-pub mod hl_double;
-pub mod oidc;
-
-/// The variable `.ci/run` sets to the admin URL of the PostgreSQL server.
-pub const POSTGRES_ENV: &str = "GUILDGATE_TEST_POSTGRES_URL";
-
-#[derive(Clone, Copy, Debug)]
-pub enum Engine {
-    Sqlite,
-    Postgres,
-}
-
-/// A fresh, empty database, removed when dropped.
-pub struct TestDb {
-    pub url: String,
-    pub dir: tempfile::TempDir,
-    postgres: Option<(String, String)>,
-}
-
-impl TestDb {
-    pub async fn new(engine: Engine) -> TestDb {
-        let dir = tempfile::tempdir().expect("temp dir");
-        match engine {
-            Engine::Sqlite => TestDb {
-                url: format!("sqlite://{}", dir.path().join("guildgate.db").display()),
-                dir,
-                postgres: None,
-            },
-            Engine::Postgres => {
-                let admin = std::env::var(POSTGRES_ENV).unwrap_or_else(|_| {
-                    panic!(
-                        "{POSTGRES_ENV} is not set: the PostgreSQL half of the suite needs it \
-                         (e.g. postgres://postgres@127.0.0.1:5432/postgres); .ci/run sets it"
-                    )
-                });
-                let name = format!("gg_test_{}", uuid::Uuid::new_v4().simple());
-                run_admin(&admin, &format!("CREATE DATABASE {name}")).await;
-                let url = replace_database(&admin, &name);
-                TestDb {
-                    url,
-                    dir,
-                    postgres: Some((admin, name)),
-                }
-            }
-        }
-    }
-
-    pub async fn store(&self) -> Store {
-        // The same keys folder as the server binary's (see `binary_env`).
-        Store::open(&self.url, 5)
-            .await
-            .expect("open store")
-            .with_keys_dir(self.dir.path().join("keys"))
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some((admin, name)) = self.postgres.take() {
-            // Drop runs outside any runtime we may block; use a thread with its own.
-            let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    rt.block_on(run_admin(
-                        &admin,
-                        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                    ));
-                }
-            })
-            .join();
-        }
-    }
-}
-
-async fn run_admin(admin_url: &str, sql: &str) {
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(admin_url)
-        .await
-        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {admin_url}: {e}"));
-    sqlx::query(sql)
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
-
-fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let base = match base[after_scheme..].find('/') {
-        Some(i) => &base[..after_scheme + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
-}
-
-/// Runs each test body on SQLite and on PostgreSQL, each on its own fresh database:
-/// `both_engines!(name, |db: TestDb| async move { ... });`
-#[macro_export]
-macro_rules! both_engines {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let db = support::TestDb::new(support::Engine::Sqlite).await;
-                ($body)(db).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let db = support::TestDb::new(support::Engine::Postgres).await;
-                ($body)(db).await;
-            }
-        }
-    };
-}
+use super::{free_port, TestDb};
 
 /// Environment for the binary: everything in the test's own folder and database.
 pub fn binary_env(db: &TestDb, port: u16) -> Vec<(String, String)> {
@@ -160,7 +34,8 @@ fn command(db: &TestDb) -> Command {
     cmd.current_dir(db.dir.path())
         .env_remove("GUILDGATE_CONFIG")
         .envs(binary_env(db, 0))
-        .env("RUST_LOG", "warn");
+        .env("RUST_LOG", "warn")
+        .envs(db.binary_env.lock().expect("binary env").iter().cloned());
     cmd
 }
 
@@ -292,15 +167,25 @@ impl Drop for Server {
     }
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+/// `cli_ok` with the arguments written as one line (none of them holding a space).
+pub fn cli_line(db: &TestDb, line: &str) -> String {
+    cli_ok(db, &line.split_whitespace().collect::<Vec<_>>())
 }
 
-pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write file");
-    path
+/// A new admin API token from `guildgate api-token create`.
+pub fn api_token(db: &TestDb, name: &str, scope: &str) -> String {
+    let out = cli_ok(
+        db,
+        &[
+            "api-token",
+            "create",
+            "--name",
+            name,
+            "--scope",
+            scope,
+            "--json",
+        ],
+    );
+    let created: serde_json::Value = serde_json::from_str(&out).expect("token JSON");
+    created["token"].as_str().expect("token").to_string()
 }

@@ -2,68 +2,40 @@
 //! provider's session, the first-sign-in password change, 403 for non-administrators on every
 //! page, CSRF on every form, and the pages doing what they say.
 
-mod support;
-
 use guildgate::accounts::Role;
-use guildgate::members::{Kind, MemberData};
-use reqwest::{redirect, Client, StatusCode};
-use support::{Server, TestDb};
+use guildgate::members::MemberData;
+use reqwest::{Method, StatusCode};
+
+use crate::support::app::{admin_session, get_page as get, post_form as post};
+use crate::support::html::csrf_of;
+use crate::support::oidc::{browser, open};
+use crate::support::people::{add_account, person};
+use crate::support::{Server, TestApp, TestDb};
 
 const ADMIN_PASSWORD: &str = "correct horse battery staple";
 const MEMBER_PASSWORD: &str = "member password 123";
 
-fn browser() -> Client {
-    Client::builder()
-        .cookie_store(true)
-        .redirect(redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn person(first: &str, email: &str) -> MemberData {
-    MemberData {
-        kind: Kind::Person,
-        first_name: Some(first.into()),
-        last_name: Some("Tester".into()),
-        email: Some(email.into()),
-        member_type: Some("Regular".into()),
-        ..Default::default()
-    }
-}
-
 /// An administrator, a member with a password, a member without an account, a field, a group.
 async fn seed(db: &TestDb) {
     let store = db.store().await;
-    store
-        .add_member_with_account(
-            "test",
-            "A1",
-            person("Ada", "ada@example.org"),
-            Some(("ada@example.org", Role::Admin)),
-        )
-        .await
-        .unwrap();
-    store
-        .set_password("test", "A1", ADMIN_PASSWORD)
-        .await
-        .unwrap();
-    store
-        .add_member_with_account(
-            "test",
-            "P1",
-            person("Bob", "bob@example.org"),
-            Some(("bob@example.org", Role::Member)),
-        )
-        .await
-        .unwrap();
-    store
-        .set_password("test", "P1", MEMBER_PASSWORD)
-        .await
-        .unwrap();
-    store
-        .add_member("test", "P2", person("Cy", "cy@example.org"))
-        .await
-        .unwrap();
+    let regular = |first| person(first, "Tester", "Regular");
+    add_account(
+        &store,
+        "A1",
+        regular("Ada"),
+        Role::Admin,
+        Some(ADMIN_PASSWORD),
+    )
+    .await;
+    add_account(
+        &store,
+        "P1",
+        regular("Bob"),
+        Role::Member,
+        Some(MEMBER_PASSWORD),
+    )
+    .await;
+    store.add_member("test", "P2", regular("Cy")).await.unwrap();
     store
         .add_field(
             "test",
@@ -88,60 +60,6 @@ async fn seed(db: &TestDb) {
         .await
         .unwrap();
     store.close().await;
-}
-
-/// The CSRF token of the page's first form.
-fn csrf_of(html: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html
-        .find(marker)
-        .unwrap_or_else(|| panic!("no CSRF field in:\n{html}"))
-        + marker.len();
-    html[start..].split('"').next().unwrap().to_string()
-}
-
-async fn get(client: &Client, url: &str) -> (StatusCode, String, Option<String>) {
-    let r = client.get(url).send().await.unwrap();
-    let status = r.status();
-    let location = r
-        .headers()
-        .get("location")
-        .map(|l| l.to_str().unwrap().to_string());
-    (status, r.text().await.unwrap(), location)
-}
-
-async fn post(
-    client: &Client,
-    url: &str,
-    form: &[(&str, &str)],
-) -> (StatusCode, String, Option<String>) {
-    let r = client.post(url).form(form).send().await.unwrap();
-    let status = r.status();
-    let location = r
-        .headers()
-        .get("location")
-        .map(|l| l.to_str().unwrap().to_string());
-    (status, r.text().await.unwrap(), location)
-}
-
-async fn sign_in(server: &Server, email: &str, password: &str) -> Client {
-    let client = browser();
-    let (s, html, _) = get(&client, &format!("{}/admin/login", server.base)).await;
-    assert_eq!(s, StatusCode::OK);
-    let csrf = csrf_of(&html);
-    let (s, body, location) = post(
-        &client,
-        &format!("{}/admin/login", server.base),
-        &[
-            ("csrf_token", &csrf),
-            ("email", email),
-            ("password", password),
-        ],
-    )
-    .await;
-    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
-    assert_eq!(location.as_deref(), Some("/admin/members"));
-    client
 }
 
 fn pages() -> Vec<&'static str> {
@@ -232,27 +150,27 @@ both_engines!(
     non_admins_get_403_and_strangers_the_sign_in,
     |db: TestDb| async move {
         seed(&db).await;
-        let server = Server::start(&db).await;
+        let app = TestApp::spawn(&db).await;
         let stranger = browser();
         for page in pages() {
-            let (s, _, location) = get(&stranger, &format!("{}{page}", server.base)).await;
+            let (s, _, location) = app.page(&stranger, &page).await;
             assert_eq!(s, StatusCode::SEE_OTHER, "{page}");
             assert_eq!(location.as_deref(), Some("/admin/login"), "{page}");
         }
-        let member = sign_in(&server, "bob@example.org", MEMBER_PASSWORD).await;
+        let member = app.admin_session("bob@example.org", MEMBER_PASSWORD).await;
         for page in pages() {
-            let (s, body, _) = get(&member, &format!("{}{page}", server.base)).await;
+            let (s, body, _) = app.page(&member, &page).await;
             assert_eq!(s, StatusCode::FORBIDDEN, "{page}: {body}");
             assert!(body.contains("Administrators only"), "{page}");
         }
         // Even with a valid CSRF token of their own, a member changes nothing.
-        let (_, html, _) = get(&member, &format!("{}/admin/login", server.base)).await;
+        let (_, html, _) = app.page(&member, "/admin/login").await;
         let _ = html;
         for (action, fields) in forms() {
             if action == "/admin/logout" {
                 continue;
             }
-            let (s, _, _) = post(&member, &format!("{}{action}", server.base), &fields).await;
+            let (s, _, _) = app.submit(&member, &action, &fields).await;
             assert_eq!(s, StatusCode::FORBIDDEN, "{action}");
         }
         let store = db.store().await;
@@ -266,26 +184,27 @@ both_engines!(
 
 both_engines!(every_form_needs_its_csrf_token, |db: TestDb| async move {
     seed(&db).await;
-    let server = Server::start(&db).await;
-    let admin = sign_in(&server, "ada@example.org", ADMIN_PASSWORD).await;
+    let app = TestApp::spawn(&db).await;
+    let admin = app.admin_session("ada@example.org", ADMIN_PASSWORD).await;
     for (action, fields) in forms() {
         for bad in [None, Some("forged-token")] {
             let mut form = fields.clone();
             if let Some(t) = bad {
                 form.push(("csrf_token", t));
             }
-            let (s, body, _) = post(&admin, &format!("{}{action}", server.base), &form).await;
+            let (s, body, _) = app.submit(&admin, &action, &form).await;
             assert_eq!(s, StatusCode::FORBIDDEN, "{action} with {bad:?}: {body}");
             assert!(body.contains("Form expired"), "{action}");
         }
     }
     // The sign-in form too.
-    let (s, _, _) = post(
-        &browser(),
-        &format!("{}/admin/login", server.base),
-        &[("email", "ada@example.org"), ("password", ADMIN_PASSWORD)],
-    )
-    .await;
+    let (s, _, _) = app
+        .submit(
+            &browser(),
+            "/admin/login",
+            &[("email", "ada@example.org"), ("password", ADMIN_PASSWORD)],
+        )
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let store = db.store().await;
     assert_eq!(
@@ -298,244 +217,257 @@ both_engines!(every_form_needs_its_csrf_token, |db: TestDb| async move {
     assert!(!store.hl_settings().await.unwrap().is_configured());
     assert!(!store.group("g1").await.unwrap().hl_sync_enabled);
     // Still signed in: nothing above signed the admin out.
-    let (s, _, _) = get(&admin, &format!("{}/admin/members", server.base)).await;
+    let (s, _, _) = app.page(&admin, "/admin/members").await;
     assert_eq!(s, StatusCode::OK);
 });
 
-both_engines!(console_pages_work, |db: TestDb| async move {
-    seed(&db).await;
-    let server = Server::start(&db).await;
-    let base = server.base.clone();
-    let admin = sign_in(&server, "ada@example.org", ADMIN_PASSWORD).await;
-    for page in pages() {
-        let (s, body, _) = get(&admin, &format!("{base}{page}")).await;
-        assert_eq!(s, StatusCode::OK, "{page}: {body}");
+both_engines!(
+    console_pages_members_fields_and_groups,
+    |db: TestDb| async move {
+        seed(&db).await;
+        let app = TestApp::spawn(&db).await;
+        let base = app.base.clone();
+        let admin = app.admin_session("ada@example.org", ADMIN_PASSWORD).await;
+        for page in pages() {
+            let (s, body, _) = app.page(&admin, &page).await;
+            assert_eq!(s, StatusCode::OK, "{page}: {body}");
+        }
+        // Members: search and the member page with the reason they do not sync.
+        let (_, html, _) = app.page(&admin, "/admin/members?q=cy").await;
+        assert!(html.contains("P2") && !html.contains(">P1<"));
+        let (_, html, _) = app.page(&admin, "/admin/members/P2").await;
+        assert!(html.contains("no user account"), "{html}");
+        let (_, html, _) = app.page(&admin, "/admin/members/P1").await;
+        let csrf = csrf_of(&html);
+        let (s, _, location) = app
+            .submit(
+                &admin,
+                "/admin/members/P1/deactivate",
+                &[("csrf_token", &csrf)],
+            )
+            .await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        let (_, html, _) = get(&admin, &location.map(|l| format!("{base}{l}")).unwrap()).await;
+        assert!(html.contains("Account deactivated"), "notice shown: {html}");
+        assert!(html.contains("Reactivate account"));
+        // Deactivation refuses the sign-in; it does not take the contact out of Higher Logic.
+        assert!(
+            html.contains("Higher Logic keeps the contact and still receives its changes"),
+            "{html}"
+        );
+        let (s, _, _) = app
+            .submit(
+                &admin,
+                "/admin/members/P1/reactivate",
+                &[("csrf_token", &csrf)],
+            )
+            .await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+
+        // An invitation goes out by mail (here the development folder) and says so.
+        let (s, _, _) = app
+            .submit(&admin, "/admin/members/P1/invite", &[("csrf_token", &csrf)])
+            .await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        let (_, html, _) = app.page(&admin, "/admin/members/P1").await;
+        assert!(
+            html.contains("Invitation sent to bob@example.org"),
+            "{html}"
+        );
+        let mails: Vec<_> = std::fs::read_dir(db.dir.path().join("data").join("mail"))
+            .expect("mail folder")
+            .collect();
+        assert_eq!(mails.len(), 1);
+
+        // Fields: the sync box only for fields shown in the Members section, and the server
+        // refuses it otherwise whatever the form says.
+        let (_, html, _) = app.page(&admin, "/admin/fields/chapter").await;
+        assert!(html.contains("name=\"sync_to_higher_logic\""));
+        let (s, html, _) = app
+            .submit(
+                &admin,
+                "/admin/fields/chapter",
+                &[
+                    ("csrf_token", &csrf),
+                    ("name", "Chapter"),
+                    ("sync_to_higher_logic", "on"),
+                ],
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(html.contains("Members section"), "{html}");
+        let (s, _, _) = app
+            .submit(
+                &admin,
+                "/admin/fields/chapter",
+                &[
+                    ("csrf_token", &csrf),
+                    ("name", "Chapter"),
+                    ("show_in_members", "on"),
+                    ("sync_to_higher_logic", "on"),
+                ],
+            )
+            .await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        let (s, _, _) = app
+            .submit(
+                &admin,
+                "/admin/fields",
+                &[
+                    ("csrf_token", &csrf),
+                    ("field_key", "hidden"),
+                    ("name", "Hidden"),
+                    ("field_type", "text"),
+                    ("applies_to", "both"),
+                ],
+            )
+            .await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        let (_, html, _) = app.page(&admin, "/admin/fields/hidden").await;
+        assert!(
+            !html.contains("name=\"sync_to_higher_logic\""),
+            "no sync box for a hidden field"
+        );
+
+        // Groups: preview without saving, then save.
+        let (s, html, _) = app
+            .submit(
+                &admin,
+                "/admin/groups",
+                &[
+                    ("csrf_token", &csrf),
+                    ("name", "Everyone"),
+                    ("conditions", "member_type=Regular"),
+                    ("action", "preview"),
+                ],
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(html.contains("3 members"), "{html}");
+        assert!(html.contains("1 without a user account"), "{html}");
+        let store = db.store().await;
+        assert_eq!(
+            store.list_groups().await.unwrap().len(),
+            1,
+            "a preview saves nothing"
+        );
+        let (s, html, _) = app
+            .submit(
+                &admin,
+                "/admin/groups",
+                &[
+                    ("csrf_token", &csrf),
+                    ("name", "Bad"),
+                    ("conditions", "colour=red"),
+                    ("action", "save"),
+                ],
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(html.contains("colour"), "{html}");
+        let (s, _, location) = app
+            .submit(
+                &admin,
+                "/admin/groups",
+                &[
+                    ("csrf_token", &csrf),
+                    ("group_key", "everyone"),
+                    ("name", "Everyone"),
+                    ("conditions", "member_type=Regular"),
+                    ("action", "save"),
+                ],
+            )
+            .await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        assert_eq!(location.as_deref(), Some("/admin/groups/everyone"));
+        let (s, _, _) = app
+            .submit(
+                &admin,
+                "/admin/groups/everyone",
+                &[
+                    ("csrf_token", &csrf),
+                    ("name", "Everybody"),
+                    ("members", "P1\nP2"),
+                    ("action", "save"),
+                ],
+            )
+            .await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        let g = store.group("everyone").await.unwrap();
+        assert_eq!(
+            (g.name.as_str(), g.selection.as_str()),
+            ("Everybody", "static")
+        );
+        assert_eq!(
+            store.static_member_keys("everyone").await.unwrap(),
+            ["P1", "P2"]
+        );
+
+        // The audit log shows who did it.
+        let (_, html, _) = app.page(&admin, "/admin/audit").await;
+        assert!(html.contains("admin:ada@example.org"));
+        assert!(html.contains("deactivated") && html.contains("renamed"));
     }
-    // Members: search and the member page with the reason they do not sync.
-    let (_, html, _) = get(&admin, &format!("{base}/admin/members?q=cy")).await;
-    assert!(html.contains("P2") && !html.contains(">P1<"));
-    let (_, html, _) = get(&admin, &format!("{base}/admin/members/P2")).await;
-    assert!(html.contains("no user account"), "{html}");
-    let (_, html, _) = get(&admin, &format!("{base}/admin/members/P1")).await;
-    let csrf = csrf_of(&html);
-    let (s, _, location) = post(
-        &admin,
-        &format!("{base}/admin/members/P1/deactivate"),
-        &[("csrf_token", &csrf)],
-    )
-    .await;
-    assert_eq!(s, StatusCode::SEE_OTHER);
-    let (_, html, _) = get(&admin, &location.map(|l| format!("{base}{l}")).unwrap()).await;
-    assert!(html.contains("Account deactivated"), "notice shown: {html}");
-    assert!(html.contains("Reactivate account"));
-    // Deactivation refuses the sign-in; it does not take the contact out of Higher Logic.
-    assert!(
-        html.contains("Higher Logic keeps the contact and still receives its changes"),
-        "{html}"
-    );
-    let (s, _, _) = post(
-        &admin,
-        &format!("{base}/admin/members/P1/reactivate"),
-        &[("csrf_token", &csrf)],
-    )
-    .await;
-    assert_eq!(s, StatusCode::SEE_OTHER);
+);
 
-    // An invitation goes out by mail (here the development folder) and says so.
-    let (s, _, _) = post(
-        &admin,
-        &format!("{base}/admin/members/P1/invite"),
-        &[("csrf_token", &csrf)],
-    )
-    .await;
-    assert_eq!(s, StatusCode::SEE_OTHER);
-    let (_, html, _) = get(&admin, &format!("{base}/admin/members/P1")).await;
-    assert!(
-        html.contains("Invitation sent to bob@example.org"),
-        "{html}"
-    );
-    let mails: Vec<_> = std::fs::read_dir(db.dir.path().join("data").join("mail"))
-        .expect("mail folder")
-        .collect();
-    assert_eq!(mails.len(), 1);
+both_engines!(
+    console_api_tokens_audit_and_sign_out,
+    |db: TestDb| async move {
+        seed(&db).await;
+        let app = TestApp::spawn(&db).await;
+        let base = app.base.clone();
+        let admin = app.admin_session("ada@example.org", ADMIN_PASSWORD).await;
+        let store = db.store().await;
+        let (_, html, _) = app.page(&admin, "/admin/api-tokens").await;
+        let csrf = csrf_of(&html);
 
-    // Fields: the sync box only for fields shown in the Members section, and the server
-    // refuses it otherwise whatever the form says.
-    let (_, html, _) = get(&admin, &format!("{base}/admin/fields/chapter")).await;
-    assert!(html.contains("name=\"sync_to_higher_logic\""));
-    let (s, html, _) = post(
-        &admin,
-        &format!("{base}/admin/fields/chapter"),
-        &[
-            ("csrf_token", &csrf),
-            ("name", "Chapter"),
-            ("sync_to_higher_logic", "on"),
-        ],
-    )
-    .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(html.contains("Members section"), "{html}");
-    let (s, _, _) = post(
-        &admin,
-        &format!("{base}/admin/fields/chapter"),
-        &[
-            ("csrf_token", &csrf),
-            ("name", "Chapter"),
-            ("show_in_members", "on"),
-            ("sync_to_higher_logic", "on"),
-        ],
-    )
-    .await;
-    assert_eq!(s, StatusCode::SEE_OTHER);
-    let (s, _, _) = post(
-        &admin,
-        &format!("{base}/admin/fields"),
-        &[
-            ("csrf_token", &csrf),
-            ("field_key", "hidden"),
-            ("name", "Hidden"),
-            ("field_type", "text"),
-            ("applies_to", "both"),
-        ],
-    )
-    .await;
-    assert_eq!(s, StatusCode::SEE_OTHER);
-    let (_, html, _) = get(&admin, &format!("{base}/admin/fields/hidden")).await;
-    assert!(
-        !html.contains("name=\"sync_to_higher_logic\""),
-        "no sync box for a hidden field"
-    );
+        // API tokens: the value shown once, usable, revocable.
+        let (_, html, _) = app
+            .submit(
+                &admin,
+                "/admin/api-tokens",
+                &[
+                    ("csrf_token", &csrf),
+                    ("name", "nightly export"),
+                    ("scope", "read"),
+                ],
+            )
+            .await;
+        let marker = "id=\"new-token\">";
+        let start = html.find(marker).expect("token shown") + marker.len();
+        let secret = html[start..].split('<').next().unwrap().to_string();
+        let (status, _) = app.api(&secret, Method::GET, "/members", None).await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, html, _) = app.page(&admin, "/admin/api-tokens").await;
+        assert!(!html.contains(&secret), "shown once only");
+        let id = store.list_api_tokens().await.unwrap()[0].id.clone();
+        let (s, _, _) = post(
+            &admin,
+            &format!("{base}/admin/api-tokens/{id}/revoke"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        let (status, _) = app.api(&secret, Method::GET, "/members", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
 
-    // Groups: preview without saving, then save.
-    let (s, html, _) = post(
-        &admin,
-        &format!("{base}/admin/groups"),
-        &[
-            ("csrf_token", &csrf),
-            ("name", "Everyone"),
-            ("conditions", "member_type=Regular"),
-            ("action", "preview"),
-        ],
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK);
-    assert!(html.contains("3 members"), "{html}");
-    assert!(html.contains("1 without a user account"), "{html}");
-    let store = db.store().await;
-    assert_eq!(
-        store.list_groups().await.unwrap().len(),
-        1,
-        "a preview saves nothing"
-    );
-    let (s, html, _) = post(
-        &admin,
-        &format!("{base}/admin/groups"),
-        &[
-            ("csrf_token", &csrf),
-            ("name", "Bad"),
-            ("conditions", "colour=red"),
-            ("action", "save"),
-        ],
-    )
-    .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(html.contains("colour"), "{html}");
-    let (s, _, location) = post(
-        &admin,
-        &format!("{base}/admin/groups"),
-        &[
-            ("csrf_token", &csrf),
-            ("group_key", "everyone"),
-            ("name", "Everyone"),
-            ("conditions", "member_type=Regular"),
-            ("action", "save"),
-        ],
-    )
-    .await;
-    assert_eq!(s, StatusCode::SEE_OTHER);
-    assert_eq!(location.as_deref(), Some("/admin/groups/everyone"));
-    let (s, _, _) = post(
-        &admin,
-        &format!("{base}/admin/groups/everyone"),
-        &[
-            ("csrf_token", &csrf),
-            ("name", "Everybody"),
-            ("members", "P1\nP2"),
-            ("action", "save"),
-        ],
-    )
-    .await;
-    assert_eq!(s, StatusCode::SEE_OTHER);
-    let g = store.group("everyone").await.unwrap();
-    assert_eq!(
-        (g.name.as_str(), g.selection.as_str()),
-        ("Everybody", "static")
-    );
-    assert_eq!(
-        store.static_member_keys("everyone").await.unwrap(),
-        ["P1", "P2"]
-    );
+        // The audit log shows who did it, and no secret.
+        let (_, html, _) = app.page(&admin, "/admin/audit").await;
+        assert!(html.contains("admin:ada@example.org"));
+        assert!(!html.contains(&secret));
 
-    // API tokens: the value shown once, usable, revocable.
-    let (_, html, _) = post(
-        &admin,
-        &format!("{base}/admin/api-tokens"),
-        &[
-            ("csrf_token", &csrf),
-            ("name", "nightly export"),
-            ("scope", "read"),
-        ],
-    )
-    .await;
-    let marker = "id=\"new-token\">";
-    let start = html.find(marker).expect("token shown") + marker.len();
-    let secret = html[start..].split('<').next().unwrap().to_string();
-    let api = Client::new();
-    let r = api
-        .get(format!("{base}/admin/api/members"))
-        .bearer_auth(&secret)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let (_, html, _) = get(&admin, &format!("{base}/admin/api-tokens")).await;
-    assert!(!html.contains(&secret), "shown once only");
-    let id = store.list_api_tokens().await.unwrap()[0].id.clone();
-    let (s, _, _) = post(
-        &admin,
-        &format!("{base}/admin/api-tokens/{id}/revoke"),
-        &[("csrf_token", &csrf)],
-    )
-    .await;
-    assert_eq!(s, StatusCode::SEE_OTHER);
-    let r = api
-        .get(format!("{base}/admin/api/members"))
-        .bearer_auth(&secret)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-
-    // The audit log shows who did it, and no secret.
-    let (_, html, _) = get(&admin, &format!("{base}/admin/audit")).await;
-    assert!(html.contains("admin:ada@example.org"));
-    assert!(html.contains("deactivated") && html.contains("renamed"));
-    assert!(!html.contains(&secret));
-
-    // Signing out ends the session.
-    let (s, _, _) = post(
-        &admin,
-        &format!("{base}/admin/logout"),
-        &[("csrf_token", &csrf)],
-    )
-    .await;
-    assert_eq!(s, StatusCode::SEE_OTHER);
-    let (s, _, location) = get(&admin, &format!("{base}/admin/members")).await;
-    assert_eq!(
-        (s, location.as_deref()),
-        (StatusCode::SEE_OTHER, Some("/admin/login"))
-    );
-});
+        // Signing out ends the session.
+        let (s, _, _) = app
+            .submit(&admin, "/admin/logout", &[("csrf_token", &csrf)])
+            .await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        let (s, _, location) = app.page(&admin, "/admin/members").await;
+        assert_eq!(
+            (s, location.as_deref()),
+            (StatusCode::SEE_OTHER, Some("/admin/login"))
+        );
+    }
+);
 
 both_engines!(
     first_administrator_changes_the_one_time_password,
@@ -548,7 +480,7 @@ both_engines!(
             .expect("one-time password printed")
             .trim()
             .to_string();
-        let admin = sign_in(&server, "admin@guildgate.local", &password).await;
+        let admin = admin_session(&server.base, "admin@guildgate.local", &password).await;
         let (s, _, location) = get(&admin, &format!("{}/admin/members", server.base)).await;
         assert_eq!(
             (s, location.as_deref()),
@@ -599,17 +531,42 @@ both_engines!(
     }
 );
 
-use support::hl_double;
+use crate::support::hl_double;
+
+/// The seeded store, the Higher Logic double, the application and a signed-in administrator.
+async fn start_with_higher_logic(db: &TestDb) -> (hl_double::HlDouble, TestApp, reqwest::Client) {
+    seed(db).await;
+    let double = hl_double::HlDouble::start("ASSOC", "the-real-api-key-0001").await;
+    let app = TestApp::spawn(db).await;
+    let admin = app.admin_session("ada@example.org", ADMIN_PASSWORD).await;
+    (double, app, admin)
+}
+
+/// Posts the Higher Logic settings form: tenant ASSOC, `key`, `base_url`, `flags` ticked.
+async fn save_settings(
+    admin: &reqwest::Client,
+    page: &str,
+    csrf: &str,
+    key: &str,
+    base_url: &str,
+    flags: &[&'static str],
+) -> (StatusCode, String) {
+    let mut form = vec![
+        ("csrf_token", csrf),
+        ("tenant_code", "ASSOC"),
+        ("api_key", key),
+        ("base_url", base_url),
+    ];
+    form.extend(flags.iter().map(|flag| (*flag, "on")));
+    let (status, html, _) = post(admin, page, &form).await;
+    (status, html)
+}
 
 both_engines!(
-    higher_logic_settings_test_connection_and_group_sync,
+    higher_logic_settings_and_test_connection,
     |db: TestDb| async move {
-        seed(&db).await;
-        let double = hl_double::HlDouble::start("ASSOC", "the-real-api-key-0001").await;
-        let server = Server::start(&db).await;
-        let base = server.base.clone();
-        let admin = sign_in(&server, "ada@example.org", ADMIN_PASSWORD).await;
-        let page = format!("{base}/admin/integrations/higher-logic");
+        let (double, app, admin) = start_with_higher_logic(&db).await;
+        let page = app.url("/admin/integrations/higher-logic");
         let (s, html, _) = get(&admin, &page).await;
         assert_eq!(s, StatusCode::OK);
         assert!(html.contains("not configured"));
@@ -623,31 +580,26 @@ both_engines!(
         );
 
         // A plain-http address off loopback is refused; nothing saved.
-        let (s, html, _) = post(
+        let (s, html) = save_settings(
             &admin,
             &page,
-            &[
-                ("csrf_token", &csrf),
-                ("tenant_code", "ASSOC"),
-                ("api_key", "wrong-key-000000000"),
-                ("base_url", "http://data.example.org/push"),
-            ],
+            &csrf,
+            "wrong-key-000000000",
+            "http://data.example.org/push",
+            &[],
         )
         .await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
         assert!(html.contains("https"), "{html}");
 
         // A wrong key: saved, masked, and the test says Higher Logic refused it.
-        let (s, _, _) = post(
+        let (s, _) = save_settings(
             &admin,
             &page,
-            &[
-                ("csrf_token", &csrf),
-                ("tenant_code", "ASSOC"),
-                ("api_key", "wrong-key-000000000"),
-                ("base_url", &double.base_url),
-                ("integrate_bio", "on"),
-            ],
+            &csrf,
+            "wrong-key-000000000",
+            &double.base_url,
+            &["integrate_bio"],
         )
         .await;
         assert_eq!(s, StatusCode::SEE_OTHER);
@@ -661,30 +613,23 @@ both_engines!(
         assert!(html.contains("refused the API key"), "{html}");
 
         // Replace the key (an empty field keeps it; a new one replaces it).
-        let (s, _, _) = post(
+        let (s, _) = save_settings(
             &admin,
             &page,
-            &[
-                ("csrf_token", &csrf),
-                ("tenant_code", "ASSOC"),
-                ("api_key", "the-real-api-key-0001"),
-                ("base_url", &double.base_url),
-                ("integrate_bio", "on"),
-            ],
+            &csrf,
+            "the-real-api-key-0001",
+            &double.base_url,
+            &["integrate_bio"],
         )
         .await;
         assert_eq!(s, StatusCode::SEE_OTHER);
-        let (s, _, _) = post(
+        let (s, _) = save_settings(
             &admin,
             &page,
-            &[
-                ("csrf_token", &csrf),
-                ("tenant_code", "ASSOC"),
-                ("api_key", ""),
-                ("base_url", &double.base_url),
-                ("integrate_bio", "on"),
-                ("integrate_social", "on"),
-            ],
+            &csrf,
+            "",
+            &double.base_url,
+            &["integrate_bio", "integrate_social"],
         )
         .await;
         assert_eq!(s, StatusCode::SEE_OTHER);
@@ -698,8 +643,37 @@ both_engines!(
         assert_eq!(saved.api_key(), "the-real-api-key-0001");
         assert!(saved.integrate_bio && saved.integrate_social && !saved.integrate_profile_image);
 
+        // No secret in the audit log.
+        let (_, html, _) = app.page(&admin, "/admin/audit").await;
+        assert!(!html.contains("the-real-api-key-0001") && !html.contains("wrong-key-000000000"));
+    }
+);
+
+both_engines!(
+    higher_logic_group_sync_from_the_console,
+    |db: TestDb| async move {
+        let (double, app, admin) = start_with_higher_logic(&db).await;
+        let page = app.url("/admin/integrations/higher-logic");
+        let (s, html, _) = get(&admin, &page).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(html.contains("not configured"));
+        let csrf = csrf_of(&html);
+
+        // The settings as entered above: the right key, bio and social on.
+        let (s, _) = save_settings(
+            &admin,
+            &page,
+            &csrf,
+            "the-real-api-key-0001",
+            &double.base_url,
+            &["integrate_bio", "integrate_social"],
+        )
+        .await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        let store = db.store().await;
+
         // Group sync: on as a Community; the type is then locked, with the reason shown.
-        let group = format!("{base}/admin/groups/g1");
+        let group = app.url("/admin/groups/g1");
         let (_, html, _) = get(&admin, &group).await;
         assert!(html.contains("Not synced to Higher Logic"));
         let (s, _, _) = post(
@@ -802,7 +776,7 @@ both_engines!(
         );
 
         // No secret in the audit log.
-        let (_, html, _) = get(&admin, &format!("{base}/admin/audit")).await;
+        let (_, html, _) = app.page(&admin, "/admin/audit").await;
         assert!(!html.contains("the-real-api-key-0001") && !html.contains("wrong-key-000000000"));
     }
 );
@@ -811,10 +785,10 @@ both_engines!(
     live_group_preview_answers_a_fragment,
     |db: TestDb| async move {
         seed(&db).await;
-        let server = Server::start(&db).await;
-        let base = server.base.clone();
-        let admin = sign_in(&server, "ada@example.org", ADMIN_PASSWORD).await;
-        let (_, html, _) = get(&admin, &format!("{base}/admin/groups")).await;
+        let app = TestApp::spawn(&db).await;
+        let base = app.base.clone();
+        let admin = app.admin_session("ada@example.org", ADMIN_PASSWORD).await;
+        let (_, html, _) = app.page(&admin, "/admin/groups").await;
         assert!(html.contains("<script src=\"/admin/static/preview.js\">"));
         let csrf = csrf_of(&html);
         let url = format!("{base}/admin/group-preview");
@@ -843,11 +817,7 @@ both_engines!(
         let (s, fragment, _) = post(&admin, &url, &[("csrf_token", &csrf)]).await;
         assert_eq!(s, StatusCode::OK);
         assert!(fragment.trim().is_empty(), "{fragment}");
-        let js = admin
-            .get(format!("{base}/admin/static/preview.js"))
-            .send()
-            .await
-            .unwrap();
+        let js = open(&admin, format!("{base}/admin/static/preview.js")).await;
         assert!(js.headers()["content-type"]
             .to_str()
             .unwrap()
@@ -864,10 +834,9 @@ both_engines!(the_audit_log_pages_back, |db: TestDb| async move {
             .await
             .unwrap();
     }
-    let server = Server::start(&db).await;
-    let base = server.base.clone();
-    let admin = sign_in(&server, "ada@example.org", ADMIN_PASSWORD).await;
-    let (_, first, _) = get(&admin, &format!("{base}/admin/audit")).await;
+    let app = TestApp::spawn(&db).await;
+    let admin = app.admin_session("ada@example.org", ADMIN_PASSWORD).await;
+    let (_, first, _) = app.page(&admin, "/admin/audit").await;
     // Names appear as "from" and "to" in each rename's detail.
     assert!(
         first.contains("Name209") && !first.contains("Name000"),
@@ -880,12 +849,12 @@ both_engines!(the_audit_log_pages_back, |db: TestDb| async move {
         .next()
         .unwrap()
         .replace("&#x2e;", ".");
-    let (s, second, _) = get(&admin, &format!("{base}{link}")).await;
+    let (s, second, _) = app.page(&admin, &link).await;
     assert_eq!(s, StatusCode::OK, "{link}");
     assert!(!second.contains("Name209"), "no entry twice");
     assert!(second.contains("Name000"), "the oldest renames");
     // A cursor that makes no sense starts from the newest entry.
-    let (s, html, _) = get(&admin, &format!("{base}/admin/audit?before=nonsense")).await;
+    let (s, html, _) = app.page(&admin, "/admin/audit?before=nonsense").await;
     assert_eq!(s, StatusCode::OK);
     assert!(html.contains("Name209"));
 });
@@ -898,16 +867,18 @@ both_engines!(the_members_list_pages, |db: TestDb| async move {
             .add_member(
                 "test",
                 &format!("M{i:03}"),
-                person("Many", &format!("m{i}@example.org")),
+                MemberData {
+                    email: Some(format!("m{i}@example.org")),
+                    ..person("Many", "Tester", "Regular")
+                },
             )
             .await
             .unwrap();
     }
-    let server = Server::start(&db).await;
-    let base = server.base.clone();
-    let admin = sign_in(&server, "ada@example.org", ADMIN_PASSWORD).await;
+    let app = TestApp::spawn(&db).await;
+    let admin = app.admin_session("ada@example.org", ADMIN_PASSWORD).await;
     // Sorted by member key: A1, M000 ... M229, P1, P2; 100 to a page.
-    let (_, html, _) = get(&admin, &format!("{base}/admin/members")).await;
+    let (_, html, _) = app.page(&admin, "/admin/members").await;
     assert!(
         html.contains(">M098<") && !html.contains(">M099<"),
         "page 1"
@@ -915,15 +886,15 @@ both_engines!(the_members_list_pages, |db: TestDb| async move {
     assert!(html.contains("Members 1 to 100."));
     assert!(html.contains("href=\"/admin/members?q=&amp;page=2\"") || html.contains("page=2"));
     assert!(!html.contains("previous-page"));
-    let (_, html, _) = get(&admin, &format!("{base}/admin/members?page=3")).await;
+    let (_, html, _) = app.page(&admin, "/admin/members?page=3").await;
     assert!(html.contains(">M199<") && html.contains(">P2<") && !html.contains(">M198<"));
     assert!(html.contains("previous-page") && !html.contains("next-page"));
     // A search keeps its words in the page links.
-    let (_, html, _) = get(&admin, &format!("{base}/admin/members?q=many")).await;
+    let (_, html, _) = app.page(&admin, "/admin/members?q=many").await;
     assert!(html.contains("q=many"), "{html}");
     assert!(!html.contains(">A1<"));
     // Not a page number: the first page.
-    let (s, html, _) = get(&admin, &format!("{base}/admin/members?page=lots")).await;
+    let (s, html, _) = app.page(&admin, "/admin/members?page=lots").await;
     assert_eq!(s, StatusCode::OK);
     assert!(html.contains(">A1<"));
 });

@@ -1,42 +1,30 @@
 //! The member store, on SQLite and on PostgreSQL.
 
-mod support;
-
+use crate::support::hl::{add_field, field};
+use crate::support::{people, TestDb};
 use guildgate::accounts::Role;
 use guildgate::custom_fields::{AppliesTo, FieldSpec, FieldType, FieldUpdate};
 use guildgate::db::{Store, StoreError};
 use guildgate::groups::{Condition, Selection};
 use guildgate::import::ImportError;
 use guildgate::members::{Kind, MemberData};
-use support::TestDb;
 
 fn person(first: &str, last: &str, member_type: &str) -> MemberData {
     MemberData {
-        first_name: Some(first.into()),
-        last_name: Some(last.into()),
-        email: Some(format!("{}@example.org", first.to_lowercase())),
-        member_type: Some(member_type.into()),
         membership_status: Some("active".into()),
-        ..Default::default()
+        ..people::person(first, last, member_type)
     }
 }
 
 async fn chapter_field(store: &Store) {
-    store
-        .add_field(
-            "test",
-            FieldSpec {
-                field_key: "chapter".into(),
-                name: "Chapter".into(),
-                field_type: FieldType::Choice,
-                choices: vec!["North".into(), "South".into()],
-                applies_to: AppliesTo::Person,
-                show_in_members: true,
-                sync_to_higher_logic: true,
-            },
-        )
-        .await
-        .unwrap();
+    let spec = field(
+        "chapter",
+        "Chapter",
+        &["North", "South"],
+        AppliesTo::Person,
+        true,
+    );
+    add_field(store, spec).await;
 }
 
 async fn count(store: &Store, table: &str) -> i64 {

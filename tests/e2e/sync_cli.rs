@@ -1,38 +1,22 @@
 //! The sync through the real binary: `serve` with its worker, `kill -9` mid-sync,
 //! `/metrics`, `sync run`, `sync status`, `hl settings`, `group sync`.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use guildgate::accounts::Role;
-use guildgate::custom_fields::{AppliesTo, FieldSpec, FieldType};
+use guildgate::custom_fields::AppliesTo;
 use guildgate::db::Store;
-use guildgate::groups::{Condition, Selection};
 use guildgate::members::MemberData;
-use support::hl_double::{Faults, HlDouble};
-use support::{cli, cli_ok, Server, TestDb};
 
-const TENANT: &str = "ASSOC";
+use crate::support::hl::{add_chapter_group, add_field, field, FAST_WORKER_ENV, TENANT};
+use crate::support::hl_double::{Faults, HlDouble};
+use crate::support::{cli, cli_line, Server, TestDb};
+
 const KEY: &str = "hl-cli-api-key-0123456789abcdef";
 
-/// Worker settings for every binary this test file starts (same values for all tests).
-fn fast_worker_env() {
-    for (k, v) in [
-        ("GUILDGATE_HIGHER_LOGIC__POLL_MS", "50"),
-        ("GUILDGATE_HIGHER_LOGIC__LEASE_SECS", "4"),
-        ("GUILDGATE_HIGHER_LOGIC__TIMEOUT_SECS", "2"),
-        ("GUILDGATE_HIGHER_LOGIC__BATCH_SIZE", "20"),
-        ("GUILDGATE_HIGHER_LOGIC__BACKOFF_BASE_MS", "50"),
-        ("GUILDGATE_HIGHER_LOGIC__BACKOFF_MAX_MS", "500"),
-    ] {
-        std::env::set_var(k, v);
-    }
-}
-
 async fn setup(db: &TestDb, members: usize) -> (Store, HlDouble) {
-    fast_worker_env();
+    db.set_binary_env(FAST_WORKER_ENV);
     let store = db.store().await;
     let double = HlDouble::start(TENANT, KEY).await;
     let out = cli(
@@ -57,33 +41,15 @@ async fn setup(db: &TestDb, members: usize) -> (Store, HlDouble) {
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(!shown.contains(KEY), "the key is never shown: {shown}");
     assert!(shown.contains("••••cdef"), "{shown}");
-    store
-        .add_field(
-            "test",
-            FieldSpec {
-                field_key: "chapter".into(),
-                name: "Chapter".into(),
-                field_type: FieldType::Text,
-                choices: vec![],
-                applies_to: AppliesTo::Both,
-                show_in_members: true,
-                sync_to_higher_logic: false,
-            },
-        )
-        .await
-        .unwrap();
+    add_field(
+        &store,
+        field("chapter", "Chapter", &[], AppliesTo::Both, false),
+    )
+    .await;
     for i in 0..members {
         add(&store, i).await;
     }
-    store
-        .add_group(
-            "test",
-            Some("north"),
-            "North",
-            Selection::Conditions(vec![Condition::parse("field.chapter=North").unwrap()]),
-        )
-        .await
-        .unwrap();
+    add_chapter_group(&store, "north", "North").await;
     (store, double)
 }
 
@@ -132,10 +98,7 @@ both_engines!(
     serve_pushes_changes_and_survives_kill_9,
     |db: TestDb| async move {
         let (store, double) = setup(&db, 40).await;
-        cli_ok(
-            &db,
-            &["group", "sync", "north", "--on", "--type", "community"],
-        );
+        cli_line(&db, "group sync north --on --type community");
         let server = Server::start(&db).await;
         let want = expected_north(&store).await;
         eventually("the first full sync", Duration::from_secs(60), || {
@@ -209,13 +172,13 @@ both_engines!(
         )
         .await;
         double.with(|s| assert_eq!(s.group_creations["north"], 1, "no duplicate group"));
-        let status = cli_ok(&db, &["sync", "status", "--json"]);
+        let status = cli_line(&db, "sync status --json");
         let status: serde_json::Value = serde_json::from_str(&status).unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut status = status;
         while status["pending"] != 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            status = serde_json::from_str(&cli_ok(&db, &["sync", "status", "--json"])).unwrap();
+            status = serde_json::from_str(&cli_line(&db, "sync status --json")).unwrap();
         }
         assert_eq!(status["pending"], 0, "{status}");
         assert_eq!(status["groups"][0]["state"], "up_to_date", "{status}");
@@ -225,12 +188,9 @@ both_engines!(
 
 both_engines!(sync_run_and_status_from_the_cli, |db: TestDb| async move {
     let (store, double) = setup(&db, 30).await;
-    let status = cli_ok(&db, &["sync", "status"]);
+    let status = cli_line(&db, "sync status");
     assert!(status.contains("0 pending"), "{status}");
-    cli_ok(
-        &db,
-        &["group", "sync", "north", "--on", "--type", "community"],
-    );
+    cli_line(&db, "group sync north --on --type community");
     let out = cli(
         &db,
         &["group", "sync", "north", "--on", "--type", "security"],
@@ -241,7 +201,7 @@ both_engines!(sync_run_and_status_from_the_cli, |db: TestDb| async move {
     assert!(err.contains("cannot change"), "{err}");
 
     let status: serde_json::Value =
-        serde_json::from_str(&cli_ok(&db, &["sync", "status", "--json"])).unwrap();
+        serde_json::from_str(&cli_line(&db, "sync status --json")).unwrap();
     assert!(status["pending"].as_i64().unwrap() + status["fanouts_pending"].as_i64().unwrap() > 0);
     assert_eq!(status["groups"][0]["state"], "pending");
     assert_eq!(
@@ -250,13 +210,13 @@ both_engines!(sync_run_and_status_from_the_cli, |db: TestDb| async move {
         "nothing pushed without a worker"
     );
 
-    let out = cli_ok(&db, &["sync", "run", "--timeout", "60"]);
+    let out = cli_line(&db, "sync run --timeout 60");
     assert!(out.contains("pushed 30 contacts"), "{out}");
     assert_eq!(
         double.with(|s| s.members_of("north")),
         expected_north(&store).await
     );
-    let status = cli_ok(&db, &["sync", "status"]);
+    let status = cli_line(&db, "sync status");
     assert!(status.contains("up to date as of"), "{status}");
 
     // A refused record is parked, reported, and retried on request.
@@ -265,15 +225,15 @@ both_engines!(sync_run_and_status_from_the_cli, |db: TestDb| async move {
         ..Default::default()
     });
     store.rename_group("test", "north", "N2").await.unwrap();
-    let out = cli_ok(&db, &["sync", "run", "--timeout", "60"]);
+    let out = cli_line(&db, "sync run --timeout 60");
     assert!(out.contains("1 parked"), "{out}");
     let status: serde_json::Value =
-        serde_json::from_str(&cli_ok(&db, &["sync", "status", "--json"])).unwrap();
+        serde_json::from_str(&cli_line(&db, "sync status --json")).unwrap();
     assert_eq!(status["parked"], 1);
     assert_eq!(status["groups"][0]["state"], "error");
     double.set_faults(Faults::default());
-    cli_ok(&db, &["sync", "retry-parked"]);
-    cli_ok(&db, &["sync", "run", "--timeout", "60"]);
+    cli_line(&db, "sync retry-parked");
+    cli_line(&db, "sync run --timeout 60");
     double.with(|s| assert_eq!(s.groups["north"].name, "N2"));
 
     // Higher Logic down: `sync run` gives up at its timeout and says so.

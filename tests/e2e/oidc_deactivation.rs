@@ -2,10 +2,8 @@
 //! mid-session (signed in, then deactivated) and between refreshes; reactivation revives
 //! nothing. SQLite and PostgreSQL.
 
-mod support;
-
-use support::oidc::*;
-use support::{Server, TestDb};
+use crate::support::oidc::*;
+use crate::support::{TestApp, TestDb};
 
 async fn sessions_of_member(store: &guildgate::db::Store) -> i64 {
     let (n,): (i64,) = sqlx::query_as(
@@ -24,17 +22,16 @@ both_engines!(
     |db: TestDb| async move {
         let setup = setup(&db).await;
         let store = &setup.store;
-        let server = Server::start(&db).await;
-        let base = server.base.as_str();
+        let app = TestApp::spawn(&db).await;
         let (id, secret) = (setup.client_id.as_str(), setup.secret.as_str());
         let browser = browser();
 
         // Tokens held before; a code issued but not yet exchanged (mid-flow).
-        let (code, verifier) = code_for(&browser, base, id, &[]).await;
-        let held = exchange(base, id, secret, &code, &verifier).await.1;
+        let (code, verifier) = app.code_for(&browser, id, &[]).await;
+        let held = app.exchange(id, secret, &code, &verifier).await.1;
         let access = held["access_token"].as_str().unwrap().to_string();
         let refresh_token = held["refresh_token"].as_str().unwrap().to_string();
-        let (pending_code, pending_verifier) = code_for(&browser, base, id, &[]).await;
+        let (pending_code, pending_verifier) = app.code_for(&browser, id, &[]).await;
         assert_eq!(sessions_of_member(store).await, 1);
 
         store.deactivate_account("test", MEMBER_KEY).await.unwrap();
@@ -42,62 +39,44 @@ both_engines!(
         // The session is gone (same transaction as the deactivation).
         assert_eq!(sessions_of_member(store).await, 0);
         // Mid-flow: the code issued before deactivation is refused.
-        let r = exchange(base, id, secret, &pending_code, &pending_verifier).await;
+        let r = app
+            .exchange(id, secret, &pending_code, &pending_verifier)
+            .await;
         assert_eq!((r.0, r.1["error"].as_str()), (400, Some("invalid_grant")));
         // Between refreshes: the refresh token is refused, the access token too.
-        let r = refresh(base, id, secret, &refresh_token).await;
+        let r = app.refresh(id, secret, &refresh_token).await;
         assert_eq!((r.0, r.1["error"].as_str()), (400, Some("invalid_grant")));
-        let (status, challenge, _) = userinfo(base, &access).await;
+        let (status, challenge, _) = app.userinfo(&access).await;
         assert_eq!(status, 401);
         assert!(challenge.contains("invalid_token"));
         // Mid-session: the browser is no longer signed in...
-        let (_, challenge_s) = pkce();
-        let url = authorize_url(
-            base,
-            &[
-                ("client_id", id),
-                ("redirect_uri", REDIRECT),
-                ("response_type", "code"),
-                ("scope", "openid"),
-                ("code_challenge", &challenge_s),
-                ("code_challenge_method", "S256"),
-            ],
-        );
-        let r = browser
-            .get(format!("{url}&prompt=none"))
-            .send()
-            .await
-            .unwrap();
+        let url = app.openid_url(id, &[]);
+        let r = open(&browser, format!("{url}&prompt=none")).await;
         assert_eq!(query(&location(&r))["error"], "login_required");
         // ...and signing in again shows the "account not active" page (to the password holder).
-        let r = browser.get(&url).send().await.unwrap();
+        let r = open(&browser, &url).await;
         assert_eq!(r.status(), 200);
         let page = r.text().await.unwrap();
-        let r = submit_login(&browser, base, &page, EMAIL, PASSWORD).await;
+        let r = app.login(&browser, &page, EMAIL, PASSWORD).await;
         assert_eq!(r.status(), 403);
         assert!(r.headers().get("location").is_none());
         assert!(r.text().await.unwrap().contains("Account not active"));
         // A wrong password still gets the generic message: nothing said about the account.
-        let page = browser
-            .get(&url)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let r = submit_login(&browser, base, &page, EMAIL, "wrong password here").await;
+        let page = open(&browser, &url).await.text().await.unwrap();
+        let r = app
+            .login(&browser, &page, EMAIL, "wrong password here")
+            .await;
         assert_eq!(r.status(), 401);
         assert!(!r.text().await.unwrap().contains("not active"));
 
         // Reactivation revives nothing that was issued before.
         store.reactivate_account("test", MEMBER_KEY).await.unwrap();
-        assert_eq!(userinfo(base, &access).await.0, 401);
-        let r = refresh(base, id, secret, &refresh_token).await;
+        assert_eq!(app.userinfo(&access).await.0, 401);
+        let r = app.refresh(id, secret, &refresh_token).await;
         assert_eq!(r.1["error"], "invalid_grant");
         // But the member can sign in afresh.
-        let (code, verifier) = code_for(&browser, base, id, &[]).await;
-        let r = exchange(base, id, secret, &code, &verifier).await;
+        let (code, verifier) = app.code_for(&browser, id, &[]).await;
+        let r = app.exchange(id, secret, &code, &verifier).await;
         assert_eq!(r.0, 200);
     }
 );
@@ -108,28 +87,15 @@ both_engines!(
         // Belt and braces: even if a session somehow outlived the deactivation (restored backup,
         // a row written by an instance mid-request), /authorize checks the account and ends it.
         let setup = setup(&db).await;
-        let server = Server::start(&db).await;
-        let base = server.base.as_str();
+        let app = TestApp::spawn(&db).await;
         let browser = browser();
-        let _ = code_for(&browser, base, &setup.client_id, &[]).await;
+        let _ = app.code_for(&browser, &setup.client_id, &[]).await;
         sqlx::query("UPDATE accounts SET state = 'deactivated'")
             .execute(setup.store.pool())
             .await
             .unwrap();
-        let (_, challenge) = pkce();
-        let url = authorize_url(
-            base,
-            &[
-                ("client_id", setup.client_id.as_str()),
-                ("redirect_uri", REDIRECT),
-                ("response_type", "code"),
-                ("scope", "openid"),
-                ("code_challenge", &challenge),
-                ("code_challenge_method", "S256"),
-                ("prompt", "none"),
-            ],
-        );
-        let r = browser.get(&url).send().await.unwrap();
+        let url = app.openid_url(&setup.client_id, &[("prompt", "none")]);
+        let r = open(&browser, &url).await;
         assert_eq!(query(&location(&r))["error"], "login_required");
         assert_eq!(sessions_of_member(&setup.store).await, 0);
     }

@@ -2,8 +2,8 @@
 //! the client, a cookie-keeping HTTP client filling the login form as a browser would; then
 //! once more exactly as Higher Logic's documented request does it. SQLite and PostgreSQL.
 
-mod support;
-
+use crate::support::oidc::*;
+use crate::support::{Server, TestApp, TestDb};
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
 };
@@ -11,17 +11,15 @@ use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
     OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
-use support::oidc::*;
-use support::{Server, TestDb};
 
 both_engines!(openidconnect_client_full_flow, |db: TestDb| async move {
     let setup = setup(&db).await;
-    let server = Server::start(&db).await;
+    let app = TestApp::spawn(&db).await;
     let http = http();
 
     // Discovery.
     let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http)
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &http)
             .await
             .expect("discovery");
     let client = CoreClient::from_provider_metadata(
@@ -44,7 +42,7 @@ both_engines!(openidconnect_client_full_flow, |db: TestDb| async move {
         .set_pkce_challenge(challenge)
         .url();
     let browser = browser();
-    let first = browser.get(url.as_str()).send().await.unwrap();
+    let first = open(&browser, url.as_str()).await;
     assert_eq!(first.status(), 200);
     let headers = first.headers().clone();
     let csp = headers["content-security-policy"].to_str().unwrap();
@@ -63,28 +61,23 @@ both_engines!(openidconnect_client_full_flow, |db: TestDb| async move {
     let page = first.text().await.unwrap();
 
     // A wrong password: the form again, with a message that does not say which part was wrong.
-    let wrong = submit_login(&browser, &server.base, &page, EMAIL, "not the password").await;
+    let wrong = app.login(&browser, &page, EMAIL, "not the password").await;
     assert_eq!(wrong.status(), 401);
     let page = wrong.text().await.unwrap();
     assert!(page.contains("is not right"), "{page}");
-    let unknown = submit_login(
-        &browser,
-        &server.base,
-        &page,
-        "nobody@example.org",
-        PASSWORD,
-    )
-    .await;
+    let unknown = app
+        .login(&browser, &page, "nobody@example.org", PASSWORD)
+        .await;
     assert_eq!(unknown.status(), 401);
     let page = unknown.text().await.unwrap();
     assert!(page.contains("is not right"), "{page}");
 
-    let done = submit_login(&browser, &server.base, &page, EMAIL, PASSWORD).await;
+    let done = app.login(&browser, &page, EMAIL, PASSWORD).await;
     assert_eq!(done.status(), 303);
     let back = query(&location(&done));
     assert!(location(&done).starts_with(REDIRECT));
     assert_eq!(back["state"], *csrf.secret());
-    assert_eq!(back["iss"], server.base, "RFC 9207 iss parameter");
+    assert_eq!(back["iss"], app.base, "RFC 9207 iss parameter");
 
     // Code exchange, ID token validated against the JWKS, at_hash checked.
     let tokens = client
@@ -124,7 +117,7 @@ both_engines!(openidconnect_client_full_flow, |db: TestDb| async move {
         .expect("userinfo");
     assert_eq!(info.subject().as_str(), MEMBER_KEY);
     assert_eq!(info.email().map(|e| e.as_str()), Some(EMAIL));
-    let (status, _, raw) = userinfo(&server.base, tokens.access_token().secret()).await;
+    let (status, _, raw) = app.userinfo(tokens.access_token().secret()).await;
     assert_eq!(status, 200);
     assert_eq!(raw["member_key"], MEMBER_KEY);
     assert_eq!(raw["company"], "Analytical Engines Ltd");
@@ -132,7 +125,7 @@ both_engines!(openidconnect_client_full_flow, |db: TestDb| async move {
     assert_eq!(raw["email_verified"], true);
     // POST with the token in the body works too (RFC 6750 2.2).
     let r = http
-        .post(format!("{}/userinfo", server.base))
+        .post(format!("{}/userinfo", app.base))
         .form(&[("access_token", tokens.access_token().secret().as_str())])
         .send()
         .await
@@ -153,110 +146,100 @@ both_engines!(openidconnect_client_full_flow, |db: TestDb| async move {
     );
     let new_refresh = refreshed.refresh_token().expect("rotated").clone();
     assert_ne!(new_refresh.secret(), refresh.secret());
-    let (status, _, _) = userinfo(&server.base, refreshed.access_token().secret()).await;
+    let (status, _, _) = app.userinfo(refreshed.access_token().secret()).await;
     assert_eq!(status, 200);
 
     // Introspection for the owning client.
-    let r = http
-        .post(format!("{}/introspect", server.base))
-        .basic_auth(&setup.client_id, Some(&setup.secret))
-        .form(&[("token", refreshed.access_token().secret().as_str())])
-        .send()
-        .await
-        .unwrap();
+    let access = refreshed.access_token().secret().as_str();
+    let r = app
+        .introspect(&setup.client_id, &setup.secret, &[("token", access)])
+        .await;
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["active"], true);
     assert_eq!(body["sub"], MEMBER_KEY);
     assert_eq!(body["client_id"], "portal");
 
     // Revocation: the access token stops working at once.
-    let r = http
-        .post(format!("{}/revoke", server.base))
-        .basic_auth(&setup.client_id, Some(&setup.secret))
-        .form(&[("token", refreshed.access_token().secret().as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = app
+        .revoke(&setup.client_id, &setup.secret, &[("token", access)])
+        .await;
     assert_eq!(r.status(), 200);
-    let (status, challenge, _) = userinfo(&server.base, refreshed.access_token().secret()).await;
+    let (status, challenge, _) = app.userinfo(refreshed.access_token().secret()).await;
     assert_eq!(status, 401);
     assert!(challenge.contains("invalid_token"), "{challenge}");
     // Revoking the refresh token takes its family with it.
-    let r = http
-        .post(format!("{}/revoke", server.base))
-        .basic_auth(&setup.client_id, Some(&setup.secret))
-        .form(&[("token", new_refresh.secret().as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = app
+        .revoke(
+            &setup.client_id,
+            &setup.secret,
+            &[("token", new_refresh.secret())],
+        )
+        .await;
     assert_eq!(r.status(), 200);
-    let (status, body) = refresh_token(&server.base, &setup, new_refresh.secret()).await;
+    let (status, body) = refresh_token(&app.base, &setup, new_refresh.secret()).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_grant"))
     );
+});
+
+both_engines!(session_prompts_and_logout, |db: TestDb| async move {
+    let setup = setup(&db).await;
+    let app = TestApp::spawn(&db).await;
+    let browser = browser();
+    let (code, verifier) = app.code_for(&browser, &setup.client_id, &[]).await;
+    let tokens = app
+        .exchange(&setup.client_id, &setup.secret, &code, &verifier)
+        .await
+        .1;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    // Spent by its rotation: replayed at the end.
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+    let rotated = app.refresh(&setup.client_id, &setup.secret, &refresh).await;
+    assert_eq!(rotated.0, 200, "{}", rotated.1);
 
     // Signed in: a second authorization needs no password.
     let (challenge, _verifier) = pkce();
-    let again = authorize_url(
-        &server.base,
-        &[
-            ("client_id", "portal"),
-            ("redirect_uri", REDIRECT),
-            ("response_type", "code"),
-            ("scope", "openid"),
-            ("state", "s2"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    );
-    let r = browser.get(&again).send().await.unwrap();
+    let again = app.authorize_url(&[
+        ("client_id", "portal"),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("state", "s2"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    let r = open(&browser, &again).await;
     assert_eq!(r.status(), 303, "no login form for a signed-in member");
     assert!(query(&location(&r)).contains_key("code"));
     // prompt=login asks again; max_age=0 too.
-    let r = browser
-        .get(format!("{again}&prompt=login"))
-        .send()
-        .await
-        .unwrap();
+    let r = open(&browser, format!("{again}&prompt=login")).await;
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("name=\"password\""));
-    let r = browser
-        .get(format!("{again}&max_age=0"))
-        .send()
-        .await
-        .unwrap();
+    let r = open(&browser, format!("{again}&max_age=0")).await;
     assert_eq!(r.status(), 200);
     // prompt=none with a session: a code straight away.
-    let r = browser
-        .get(format!("{again}&prompt=none"))
-        .send()
-        .await
-        .unwrap();
+    let r = open(&browser, format!("{again}&prompt=none")).await;
     assert_eq!(r.status(), 303);
     assert!(query(&location(&r)).contains_key("code"));
 
     // RP-initiated logout with id_token_hint: signed out, sent back with state.
     let logout = format!(
         "{}/logout?id_token_hint={}&post_logout_redirect_uri={}&state=bye",
-        server.base,
+        app.base,
         id_token,
         urlencode(POST_LOGOUT)
     );
-    let r = browser.get(&logout).send().await.unwrap();
+    let r = open(&browser, &logout).await;
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r), format!("{POST_LOGOUT}?state=bye"));
     // Signed out: prompt=none now says login_required.
-    let r = browser
-        .get(format!("{again}&prompt=none"))
-        .send()
-        .await
-        .unwrap();
+    let r = open(&browser, format!("{again}&prompt=none")).await;
     assert_eq!(r.status(), 303);
     assert_eq!(query(&location(&r))["error"], "login_required");
 
     // The old refresh token (spent) replayed: invalid_grant.
-    let (status, body) = refresh_token(&server.base, &setup, refresh.secret()).await;
+    let (status, body) = refresh_token(&app.base, &setup, &refresh).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_grant"))
@@ -267,25 +250,21 @@ async fn refresh_token(base: &str, setup: &Setup, token: &str) -> (u16, serde_js
     refresh(base, &setup.client_id, &setup.secret, token).await
 }
 
-fn urlencode(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
 both_engines!(discovery_and_jwks_are_cacheable, |db: TestDb| async move {
     let _setup = setup(&db).await;
-    let server = Server::start(&db).await;
-    let r = http()
-        .get(format!("{}/.well-known/openid-configuration", server.base))
-        .send()
-        .await
-        .unwrap();
+    let app = TestApp::spawn(&db).await;
+    let r = open(
+        &http(),
+        format!("{}/.well-known/openid-configuration", app.base),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert!(r.headers()["cache-control"]
         .to_str()
         .unwrap()
         .contains("max-age"));
     let doc: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(doc["issuer"], server.base);
+    assert_eq!(doc["issuer"], app.base);
     assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
     assert_eq!(
         doc["code_challenge_methods_supported"],
@@ -293,11 +272,7 @@ both_engines!(discovery_and_jwks_are_cacheable, |db: TestDb| async move {
     );
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     assert_eq!(doc["claims_parameter_supported"], true);
-    let r = http()
-        .get(doc["jwks_uri"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let r = open(&http(), doc["jwks_uri"].as_str().unwrap()).await;
     assert!(r.headers()["cache-control"]
         .to_str()
         .unwrap()
@@ -317,8 +292,7 @@ both_engines!(discovery_and_jwks_are_cacheable, |db: TestDb| async move {
 // refresh.
 both_engines!(claims_request_parameter, |db: TestDb| async move {
     let setup = setup(&db).await;
-    let server = Server::start(&db).await;
-    let base = server.base.as_str();
+    let app = &TestApp::spawn(&db).await;
     let browser = browser();
     let authorize = |claims: Option<&str>| {
         let (verifier, challenge) = pkce();
@@ -334,14 +308,16 @@ both_engines!(claims_request_parameter, |db: TestDb| async move {
         if let Some(claims) = claims {
             params.push(("claims", claims));
         }
-        (authorize_url(base, &params), verifier)
+        (app.authorize_url(&params), verifier)
     };
     let requested = r#"{"userinfo":{"name":{"essential":true},"nickname":null},"id_token":{"email":null,"acr":{"values":["1"]}}}"#;
     // No session yet: the claims parameter travels through the login form.
     let (url, verifier) = authorize(Some(requested));
-    let loc = sign_in(&browser, base, &url).await;
+    let loc = app.sign_in(&browser, &url).await;
     let code = query(&loc)["code"].clone();
-    let (status, tokens) = exchange(base, &setup.client_id, &setup.secret, &code, &verifier).await;
+    let (status, tokens) = app
+        .exchange(&setup.client_id, &setup.secret, &code, &verifier)
+        .await;
     assert_eq!(status, 200, "{tokens}");
     assert_eq!(tokens["scope"], "openid");
 
@@ -354,7 +330,7 @@ both_engines!(claims_request_parameter, |db: TestDb| async move {
         for absent in ["name", "email_verified", "given_name", "nickname", "acr"] {
             assert!(id.get(absent).is_none(), "{absent} in the ID token: {id}");
         }
-        let (status, _, info) = userinfo(base, tokens["access_token"].as_str().unwrap()).await;
+        let (status, _, info) = app.userinfo(tokens["access_token"].as_str().unwrap()).await;
         assert_eq!(status, 200);
         assert_eq!(info["sub"], MEMBER_KEY);
         assert_eq!(info["name"], "Ada Lovelace", "{info}");
@@ -372,56 +348,58 @@ both_engines!(claims_request_parameter, |db: TestDb| async move {
     let refresh_token = check(tokens).await;
 
     // A refresh keeps the claims request.
-    let (status, refreshed) = refresh(base, &setup.client_id, &setup.secret, &refresh_token).await;
+    let (status, refreshed) = app
+        .refresh(&setup.client_id, &setup.secret, &refresh_token)
+        .await;
     assert_eq!(status, 200, "{refreshed}");
     let refresh_token = check(refreshed).await;
     // And again, narrowing the scope to what it was.
-    let (status, refreshed) = token_request(
-        base,
-        &setup.client_id,
-        &setup.secret,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token.as_str()),
-            ("scope", "openid"),
-        ],
-    )
-    .await;
+    let (status, refreshed) = app
+        .token(
+            &setup.client_id,
+            &setup.secret,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token.as_str()),
+                ("scope", "openid"),
+            ],
+        )
+        .await;
     assert_eq!(status, 200, "{refreshed}");
     check(refreshed).await;
 
     // Signed in now: a request without claims gets only sub, a request with claims (and no
     // login form) gets them.
     let (url, verifier) = authorize(None);
-    let loc = sign_in(&browser, base, &url).await;
-    let (status, tokens) = exchange(
-        base,
-        &setup.client_id,
-        &setup.secret,
-        &query(&loc)["code"],
-        &verifier,
-    )
-    .await;
+    let loc = app.sign_in(&browser, &url).await;
+    let (status, tokens) = app
+        .exchange(
+            &setup.client_id,
+            &setup.secret,
+            &query(&loc)["code"],
+            &verifier,
+        )
+        .await;
     assert_eq!(status, 200, "{tokens}");
     let (_, id) = jwt_parts(tokens["id_token"].as_str().unwrap());
     assert!(
         id.get("email").is_none() && id.get("name").is_none(),
         "{id}"
     );
-    let (_, _, info) = userinfo(base, tokens["access_token"].as_str().unwrap()).await;
+    let (_, _, info) = app.userinfo(tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(info, serde_json::json!({ "sub": MEMBER_KEY }));
     let (url, verifier) = authorize(Some(
         r#"{"id_token":{"company":null,"member_key":{"essential":false}},"userinfo":{}}"#,
     ));
-    let loc = sign_in(&browser, base, &url).await;
-    let (status, tokens) = exchange(
-        base,
-        &setup.client_id,
-        &setup.secret,
-        &query(&loc)["code"],
-        &verifier,
-    )
-    .await;
+    let loc = app.sign_in(&browser, &url).await;
+    let (status, tokens) = app
+        .exchange(
+            &setup.client_id,
+            &setup.secret,
+            &query(&loc)["code"],
+            &verifier,
+        )
+        .await;
     assert_eq!(status, 200, "{tokens}");
     let (_, id) = jwt_parts(tokens["id_token"].as_str().unwrap());
     assert_eq!(id["company"], "Analytical Engines Ltd", "{id}");
@@ -430,7 +408,7 @@ both_engines!(claims_request_parameter, |db: TestDb| async move {
         id.get("email").is_none() && id.get("name").is_none(),
         "{id}"
     );
-    let (_, _, info) = userinfo(base, tokens["access_token"].as_str().unwrap()).await;
+    let (_, _, info) = app.userinfo(tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(info, serde_json::json!({ "sub": MEMBER_KEY }));
 });
 
@@ -440,19 +418,19 @@ both_engines!(higher_logic_documented_request, |db: TestDb| async move {
     let store = db.store().await;
     add_member(&store).await;
     let (client_id, secret) = add_higher_logic_client(&db, &store).await;
-    let server = Server::start(&db).await;
+    let app = TestApp::spawn(&db).await;
     let browser = browser();
     let url = format!(
         "{}/authorize?client_id={client_id}&response_type=code&scope=profile&redirect_uri={}&state=hl-123",
-        server.base,
+        app.base,
         urlencode(HL_REDIRECT)
     );
-    let loc = sign_in(&browser, &server.base, &url).await;
+    let loc = app.sign_in(&browser, &url).await;
     assert!(loc.starts_with(HL_REDIRECT), "{loc}");
     let q = query(&loc);
     assert_eq!(q["state"], "hl-123");
     let r = http()
-        .post(format!("{}/token", server.base))
+        .post(format!("{}/token", app.base))
         .form(&[
             ("grant_type", "authorization_code"),
             ("code", q["code"].as_str()),
@@ -468,7 +446,7 @@ both_engines!(higher_logic_documented_request, |db: TestDb| async move {
     let tokens: serde_json::Value = r.json().await.unwrap();
     assert_eq!(tokens["token_type"], "Bearer");
     assert_eq!(tokens["scope"], "profile");
-    let (status, _, info) = userinfo(&server.base, tokens["access_token"].as_str().unwrap()).await;
+    let (status, _, info) = app.userinfo(tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(status, 200);
     // sub is the member key (= LegacyContactKey); names and e-mail come with `profile` alone.
     assert_eq!(info["sub"], MEMBER_KEY);
@@ -512,7 +490,7 @@ both_engines!(nothing_secret_in_the_logs, |db: TestDb| async move {
             ("code_challenge_method", "S256"),
         ],
     );
-    let r = browser.get(&url).send().await.unwrap();
+    let r = open(&browser, &url).await;
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
     let session_id = cookie
         .split(';')
@@ -553,11 +531,7 @@ both_engines!(nothing_secret_in_the_logs, |db: TestDb| async move {
     let _ = exchange(base, &setup.client_id, &setup.secret, &code, &verifier).await;
     let _ = userinfo(base, refreshed["access_token"].as_str().unwrap()).await;
     let id_token = tokens["id_token"].as_str().unwrap().to_string();
-    let _ = browser
-        .get(format!("{base}/logout?id_token_hint={id_token}"))
-        .send()
-        .await
-        .unwrap();
+    let _ = open(&browser, format!("{base}/logout?id_token_hint={id_token}")).await;
     for t in [&tokens, &refreshed] {
         for field in ["access_token", "refresh_token", "id_token"] {
             secrets.push(t[field].as_str().unwrap().to_string());
@@ -579,21 +553,12 @@ both_engines!(nothing_secret_in_the_logs, |db: TestDb| async move {
 both_engines!(secure_cookie_for_https_issuers, |db: TestDb| async move {
     let _setup = setup(&db).await;
     // The issuer is public https (TLS ends at a proxy); the cookie must be Secure.
-    let server =
-        Server::start_with(&db, &[("GUILDGATE_ISSUER", "https://login.example.org")]).await;
-    let (_, challenge) = pkce();
-    let url = authorize_url(
-        &server.base,
-        &[
-            ("client_id", "portal"),
-            ("redirect_uri", REDIRECT),
-            ("response_type", "code"),
-            ("scope", "openid"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    );
-    let r = http().get(&url).send().await.unwrap();
+    let app = TestApp::spawn_with(&db, |settings| {
+        settings.issuer = "https://login.example.org".into();
+    })
+    .await;
+    let url = app.openid_url("portal", &[]);
+    let r = open(&http(), &url).await;
     assert_eq!(r.status(), 200);
     let cookie = r.headers()["set-cookie"].to_str().unwrap();
     assert!(
@@ -612,10 +577,10 @@ both_engines!(
         let mut new = NewClient::new("Mobile app", ClientType::Public, &[REDIRECT]);
         new.client_id = Some("app".into());
         store.add_client("test", &pepper, new).await.unwrap();
-        let server = Server::start(&db).await;
-        let base = server.base.as_str();
+        let app = TestApp::spawn(&db).await;
+        let base = app.base.as_str();
         let browser = browser();
-        let (code, verifier) = code_for(&browser, base, "app", &[]).await;
+        let (code, verifier) = app.code_for(&browser, "app", &[]).await;
         let form = [
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
@@ -624,7 +589,7 @@ both_engines!(
             ("client_id", "app"),
         ];
         // A secret for a public client is refused; the client_id alone with PKCE works.
-        let r = token_request(base, "app", "made-up", &form).await;
+        let r = app.token("app", "made-up", &form).await;
         assert_eq!((r.0, r.1["error"].as_str()), (401, Some("invalid_client")));
         let r = http()
             .post(format!("{base}/token"))
@@ -635,9 +600,7 @@ both_engines!(
         assert_eq!(r.status(), 200);
         let body: serde_json::Value = r.json().await.unwrap();
         assert_eq!(
-            userinfo(base, body["access_token"].as_str().unwrap())
-                .await
-                .0,
+            app.userinfo(body["access_token"].as_str().unwrap()).await.0,
             200
         );
     }
@@ -654,10 +617,10 @@ both_engines!(es256_clients_and_removed_clients, |db: TestDb| async move {
     new.id_token_signed_response_alg = Alg::ES256;
     let (_, ec_secret) = setup.store.add_client("test", &pepper, new).await.unwrap();
     let ec_secret = ec_secret.unwrap();
-    let server = Server::start(&db).await;
+    let app = TestApp::spawn(&db).await;
     let http = http();
     let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http)
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &http)
             .await
             .unwrap();
     let client = CoreClient::from_provider_metadata(
@@ -676,7 +639,7 @@ both_engines!(es256_clients_and_removed_clients, |db: TestDb| async move {
         .set_pkce_challenge(challenge)
         .url();
     let browser = browser();
-    let loc = sign_in(&browser, &server.base, url.as_str()).await;
+    let loc = app.sign_in(&browser, url.as_str()).await;
     let tokens = client
         .exchange_code(AuthorizationCode::new(query(&loc)["code"].clone()))
         .unwrap()
@@ -699,36 +662,44 @@ both_engines!(es256_clients_and_removed_clients, |db: TestDb| async move {
 
     // Removing the client ends its tokens at once.
     let access = tokens.access_token().secret().clone();
-    assert_eq!(userinfo(&server.base, &access).await.0, 200);
+    assert_eq!(app.userinfo(&access).await.0, 200);
     setup.store.remove_client("test", "ec").await.unwrap();
-    assert_eq!(userinfo(&server.base, &access).await.0, 401);
+    assert_eq!(app.userinfo(&access).await.0, 401);
 });
 
 // The requests of the OpenID Foundation's Basic OP conformance plan, as its modules send them,
 // with what each expects. The suite's client is confidential without PKCE (it sends PKCE in
 // one module only) and authenticates with client_secret_basic or client_secret_post.
-both_engines!(basic_op_conformance_requests, |db: TestDb| async move {
-    use guildgate::oidc::clients::{ClientType, NewClient};
-    let store = db.store().await;
-    add_member(&store).await;
-    let pepper = pepper(&db, &store).await;
-    let mut new = NewClient::new("Conformance suite", ClientType::Confidential, &[REDIRECT]);
-    new.client_id = Some("conformance".into());
-    new.require_pkce = false;
-    let (_, secret) = store.add_client("test", &pepper, new).await.unwrap();
-    let secret = secret.unwrap();
-    let server = Server::start(&db).await;
-    let base = server.base.as_str();
-    let browser = browser();
-    let jwks: serde_json::Value = http()
-        .get(format!("{base}/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let url = |extra: &[(&str, &str)]| {
+/// The Basic OP certification's client: registered without PKCE, with the JWKS it checks
+/// ID tokens against.
+struct Conformance {
+    app: TestApp,
+    secret: String,
+    browser: reqwest::Client,
+    jwks: serde_json::Value,
+}
+
+impl Conformance {
+    async fn new(db: &TestDb) -> Conformance {
+        use guildgate::oidc::clients::{ClientType, NewClient};
+        let store = db.store().await;
+        add_member(&store).await;
+        let pepper = pepper(db, &store).await;
+        let mut new = NewClient::new("Conformance suite", ClientType::Confidential, &[REDIRECT]);
+        new.client_id = Some("conformance".into());
+        new.require_pkce = false;
+        let (_, secret) = store.add_client("test", &pepper, new).await.unwrap();
+        let app = TestApp::spawn(db).await;
+        let jwks = app.jwks().await.json().await.unwrap();
+        Conformance {
+            app,
+            secret: secret.unwrap(),
+            browser: browser(),
+            jwks,
+        }
+    }
+
+    fn url(&self, extra: &[(&str, &str)]) -> String {
         let mut params = vec![
             ("client_id", "conformance"),
             ("redirect_uri", REDIRECT),
@@ -738,10 +709,11 @@ both_engines!(basic_op_conformance_requests, |db: TestDb| async move {
             ("nonce", "conf-nonce"),
         ];
         params.extend_from_slice(extra);
-        authorize_url(base, &params)
-    };
-    // The code from a redirect, which must carry state and iss.
-    let code_of = |loc: &str| {
+        self.app.authorize_url(&params)
+    }
+
+    /// The code from a redirect, which must carry state and iss.
+    fn code_of(&self, loc: &str) -> String {
         assert!(loc.starts_with(REDIRECT), "{loc}");
         let q = query(loc);
         assert_eq!(
@@ -749,47 +721,48 @@ both_engines!(basic_op_conformance_requests, |db: TestDb| async move {
             Some("conf-state"),
             "{loc}"
         );
-        assert_eq!(q.get("iss").map(String::as_str), Some(base), "{loc}");
+        assert_eq!(q.get("iss"), Some(&self.app.base), "{loc}");
         q.get("code")
             .cloned()
             .unwrap_or_else(|| panic!("no code in {loc}"))
-    };
-    // Exchanges a code (Basic or form authentication); checks the response as the suite does.
-    let exchange_code = |code: String, basic: bool| {
-        let secret = secret.clone();
-        async move {
-            let mut form = vec![
-                ("grant_type", "authorization_code".to_string()),
-                ("code", code),
-                ("redirect_uri", REDIRECT.to_string()),
-            ];
-            let mut request = http().post(format!("{base}/token"));
-            if basic {
-                request = request.basic_auth("conformance", Some(&secret));
-            } else {
-                form.push(("client_id", "conformance".into()));
-                form.push(("client_secret", secret));
-            }
-            let r = request.form(&form).send().await.unwrap();
-            assert_eq!(r.status(), 200);
-            assert_eq!(r.headers()["cache-control"], "no-store");
-            assert_eq!(r.headers()["pragma"], "no-cache");
-            assert!(r.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("application/json"));
-            let body: serde_json::Value = r.json().await.unwrap();
-            assert_eq!(body["token_type"], "Bearer");
-            // Scope values not understood were ignored, and the response says what was granted.
-            assert_eq!(body["scope"], "openid profile email");
-            body
+    }
+
+    /// Exchanges a code (Basic or form authentication); checks the response as the suite does.
+    async fn exchange_code(&self, code: String, basic: bool) -> serde_json::Value {
+        let secret = self.secret.clone();
+        let mut form = vec![
+            ("grant_type", "authorization_code".to_string()),
+            ("code", code),
+            ("redirect_uri", REDIRECT.to_string()),
+        ];
+        let mut request = http().post(self.app.url("/token"));
+        if basic {
+            request = request.basic_auth("conformance", Some(&secret));
+        } else {
+            form.push(("client_id", "conformance".into()));
+            form.push(("client_secret", secret));
         }
-    };
-    let id_claims = |tokens: &serde_json::Value| {
+        let r = request.form(&form).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        assert_eq!(r.headers()["pragma"], "no-cache");
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"));
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["token_type"], "Bearer");
+        // Scope values not understood were ignored, and the response says what was granted.
+        assert_eq!(body["scope"], "openid profile email");
+        body
+    }
+
+    fn id_claims(&self, tokens: &serde_json::Value) -> serde_json::Value {
         let (header, claims) = jwt_parts(tokens["id_token"].as_str().unwrap());
         // oidcc-idtoken-signature: signed, with the kid of a published key.
         assert_eq!(header["alg"], "RS256");
         let kid = header["kid"].as_str().expect("kid");
+        let jwks = &self.jwks;
         assert!(
             jwks["keys"]
                 .as_array()
@@ -798,12 +771,22 @@ both_engines!(basic_op_conformance_requests, |db: TestDb| async move {
                 .any(|k| k["kid"] == kid),
             "kid {kid} not in {jwks}"
         );
-        assert_eq!(claims["iss"], base);
+        assert_eq!(claims["iss"], self.app.base.as_str());
         assert_eq!(claims["aud"], "conformance");
         assert_eq!(claims["sub"], MEMBER_KEY);
         assert!(claims["auth_time"].is_i64(), "auth_time: {claims}");
         claims
-    };
+    }
+}
+
+both_engines!(basic_op_conformance_requests, |db: TestDb| async move {
+    let c = Conformance::new(&db).await;
+    let (app, browser, secret) = (&c.app, &c.browser, &c.secret);
+    let base = app.base.as_str();
+    let url = |extra: &[(&str, &str)]| c.url(extra);
+    let code_of = |loc: &str| c.code_of(loc);
+    let exchange_code = |code: String, basic: bool| c.exchange_code(code, basic);
+    let id_claims = |tokens: &serde_json::Value| c.id_claims(tokens);
 
     // oidcc-server (+ unknown-parameter, display-page, ui-locales, claims-locales, acr-values,
     // claims-essential, login-hint): every extra parameter is accepted; the login form comes
@@ -817,11 +800,11 @@ both_engines!(basic_op_conformance_requests, |db: TestDb| async move {
         ("claims", r#"{"userinfo":{"name":{"essential":true}}}"#),
         ("login_hint", EMAIL),
     ]);
-    let r = browser.get(&first).send().await.unwrap();
+    let r = open(&browser, &first).await;
     assert_eq!(r.status(), 200);
     let page = r.text().await.unwrap();
     assert!(page.contains(&format!("value=\"{EMAIL}\"")), "{page}");
-    let r = submit_login(&browser, base, &page, EMAIL, PASSWORD).await;
+    let r = app.login(&browser, &page, EMAIL, PASSWORD).await;
     assert_eq!(r.status(), 303);
     let tokens = exchange_code(code_of(&location(&r)), true).await;
     let first_claims = id_claims(&tokens);
@@ -829,7 +812,7 @@ both_engines!(basic_op_conformance_requests, |db: TestDb| async move {
     let access = tokens["access_token"].as_str().unwrap().to_string();
 
     // oidcc-userinfo-get, -post-header (also without a Content-Type), -post-body.
-    let (status, _, info) = userinfo(base, &access).await;
+    let (status, _, info) = app.userinfo(&access).await;
     assert_eq!((status, info["sub"].as_str()), (200, Some(MEMBER_KEY)));
     assert_eq!(info["name"], "Ada Lovelace");
     let r = http()
@@ -860,22 +843,18 @@ both_engines!(basic_op_conformance_requests, |db: TestDb| async move {
 
     // oidcc-prompt-none-logged-in (client_secret_post this time): a code with no page, the
     // same sub and auth_time.
-    let r = browser
-        .get(url(&[("prompt", "none")]))
-        .send()
-        .await
-        .unwrap();
+    let r = open(&browser, url(&[("prompt", "none")])).await;
     assert_eq!(r.status(), 303);
     let claims = id_claims(&exchange_code(code_of(&location(&r)), false).await);
     assert_eq!(claims["auth_time"], first_claims["auth_time"]);
 
     // oidcc-id-token-hint: prompt=none with the first ID token as the hint.
     let hint = tokens["id_token"].as_str().unwrap();
-    let r = browser
-        .get(url(&[("prompt", "none"), ("id_token_hint", hint)]))
-        .send()
-        .await
-        .unwrap();
+    let r = open(
+        &browser,
+        url(&[("prompt", "none"), ("id_token_hint", hint)]),
+    )
+    .await;
     assert_eq!(r.status(), 303);
     let claims = id_claims(&exchange_code(code_of(&location(&r)), true).await);
     assert_eq!(claims["auth_time"], first_claims["auth_time"]);
@@ -897,22 +876,18 @@ both_engines!(basic_op_conformance_requests, |db: TestDb| async move {
     assert!(query(&location(&r)).contains_key("code"));
 
     // oidcc-max-age-10000: the session is recent enough.
-    let r = browser
-        .get(url(&[("max_age", "10000")]))
-        .send()
-        .await
-        .unwrap();
+    let r = open(&browser, url(&[("max_age", "10000")])).await;
     assert_eq!(r.status(), 303);
     code_of(&location(&r));
 
     // oidcc-max-age-1: two seconds later, max_age=1 asks for the password again; the new ID
     // token has a later auth_time.
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let r = browser.get(url(&[("max_age", "1")])).send().await.unwrap();
+    let r = open(&browser, url(&[("max_age", "1")])).await;
     assert_eq!(r.status(), 200, "max_age=1 must show the login page");
     let page = r.text().await.unwrap();
     assert!(page.contains("name=\"password\""), "{page}");
-    let r = submit_login(&browser, base, &page, EMAIL, PASSWORD).await;
+    let r = app.login(&browser, &page, EMAIL, PASSWORD).await;
     assert_eq!(r.status(), 303);
     let second = exchange_code(code_of(&location(&r)), true).await;
     let claims = id_claims(&second);
@@ -924,17 +899,17 @@ both_engines!(basic_op_conformance_requests, |db: TestDb| async move {
 
     // oidcc-refresh-token: the authorization scope sent again is accepted; the new ID token
     // keeps iss, sub, aud and auth_time, has a new iat and no nonce.
-    let (status, refreshed) = token_request(
-        base,
-        "conformance",
-        &secret,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-            ("scope", "openid profile email address phone"),
-        ],
-    )
-    .await;
+    let (status, refreshed) = app
+        .token(
+            "conformance",
+            &secret,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+                ("scope", "openid profile email address phone"),
+            ],
+        )
+        .await;
     assert_eq!(status, 200, "{refreshed}");
     assert_eq!(refreshed["scope"], "openid profile email");
     let again = id_claims(&refreshed);

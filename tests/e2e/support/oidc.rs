@@ -10,6 +10,7 @@ use guildgate::oidc::clients::{ClientType, NewClient};
 use guildgate::secrets::Pepper;
 use reqwest::redirect::Policy;
 
+pub use super::html::hidden_fields;
 use super::TestDb;
 
 pub const MEMBER_KEY: &str = "M-1001";
@@ -103,41 +104,21 @@ pub fn browser() -> reqwest::Client {
         .expect("browser")
 }
 
+/// `GET url` in `client`.
+pub async fn open(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> reqwest::Response {
+    client
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET: {e}"))
+}
+
 /// A plain client for back-channel calls.
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(Policy::none())
         .build()
         .expect("http client")
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&#x27;", "'")
-        .replace("&#39;", "'")
-        .replace("&quot;", "\"")
-        .replace("&#34;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-/// The hidden fields of the (only) form in a page.
-pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
-    let mut fields = Vec::new();
-    for part in html.split("<input type=\"hidden\" ").skip(1) {
-        let name = part
-            .split("name=\"")
-            .nth(1)
-            .and_then(|s| s.split('"').next())
-            .unwrap_or_default();
-        let value = part
-            .split("value=\"")
-            .nth(1)
-            .and_then(|s| s.split('"').next())
-            .unwrap_or_default();
-        fields.push((unescape(name), unescape(value)));
-    }
-    fields
 }
 
 /// Submits the login form on `page` with these credentials; returns the response.
@@ -206,6 +187,27 @@ pub fn authorize_url(base: &str, params: &[(&str, &str)]) -> String {
         url.query_pairs_mut().append_pair(k, v);
     }
     url.to_string()
+}
+
+/// `s` encoded for a query string or a form.
+pub fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// An authorization URL for `client_id` asking for `openid` with a fresh PKCE challenge (its
+/// verifier thrown away), and `extra`.
+pub fn openid_url(base: &str, client_id: &str, extra: &[(&str, &str)]) -> String {
+    let (_, challenge) = pkce();
+    let mut params = vec![
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    params.extend_from_slice(extra);
+    authorize_url(base, &params)
 }
 
 /// A PKCE pair (verifier, S256 challenge).
@@ -359,6 +361,11 @@ pub fn jwt_parts(token: &str) -> (serde_json::Value, serde_json::Value) {
     let header = decode();
     let claims = decode();
     (header, claims)
+}
+
+/// The `kid` in a JWT's header.
+pub fn kid_of(token: &str) -> String {
+    jwt_parts(token).0["kid"].as_str().expect("kid").to_string()
 }
 
 /// A second member with an account and a password; returns its login e-mail.

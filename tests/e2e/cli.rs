@@ -1,42 +1,14 @@
 //! The binary as an operator uses it: the CLI and `serve`, on SQLite and on PostgreSQL.
 
-mod support;
-
-use support::{cli, cli_ok, write_file, Server, TestDb};
+use crate::support::oidc::open;
+use crate::support::{cli, cli_line, cli_ok, write_file, Server, TestDb};
 
 both_engines!(cli_members_fields_groups, |db: TestDb| async move {
-    cli_ok(
+    cli_line(
         &db,
-        &[
-            "company",
-            "add",
-            "--key",
-            "C1",
-            "--name",
-            "Acme",
-            "--email",
-            "info@acme.example",
-        ],
+        "company add --key C1 --name Acme --email info@acme.example",
     );
-    cli_ok(
-        &db,
-        &[
-            "field",
-            "add",
-            "--key",
-            "chapter",
-            "--name",
-            "Chapter",
-            "--type",
-            "choice",
-            "--choice",
-            "North",
-            "--choice",
-            "South",
-            "--show-in-members",
-            "--sync-to-higher-logic",
-        ],
-    );
+    cli_line(&db, "field add --key chapter --name Chapter --type choice --choice North --choice South --show-in-members --sync-to-higher-logic");
     let out = cli(
         &db,
         &[
@@ -55,42 +27,12 @@ both_engines!(cli_members_fields_groups, |db: TestDb| async move {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("Members section"));
 
-    cli_ok(
+    cli_line(&db, "member add --key M1 --first-name Ada --last-name Lovelace --email ada@example.org --company C1 --member-type Regular --status active --account");
+    cli_line(
         &db,
-        &[
-            "member",
-            "add",
-            "--key",
-            "M1",
-            "--first-name",
-            "Ada",
-            "--last-name",
-            "Lovelace",
-            "--email",
-            "ada@example.org",
-            "--company",
-            "C1",
-            "--member-type",
-            "Regular",
-            "--status",
-            "active",
-            "--account",
-        ],
+        "member add --key M2 --first-name Bob --member-type Regular",
     );
-    cli_ok(
-        &db,
-        &[
-            "member",
-            "add",
-            "--key",
-            "M2",
-            "--first-name",
-            "Bob",
-            "--member-type",
-            "Regular",
-        ],
-    );
-    cli_ok(&db, &["field", "set", "M1", "chapter", "North"]);
+    cli_line(&db, "field set M1 chapter North");
     // A member whose account is refused (a taken login) is not half-created.
     let out = cli(
         &db,
@@ -108,45 +50,31 @@ both_engines!(cli_members_fields_groups, |db: TestDb| async move {
     );
     assert!(!out.status.success());
     assert!(!cli(&db, &["member", "show", "M9"], None).status.success());
-    cli_ok(&db, &["field", "set", "M2", "chapter", "North"]);
+    cli_line(&db, "field set M2 chapter North");
     let out = cli(&db, &["field", "set", "M2", "chapter", "West"], None);
     assert!(String::from_utf8_lossy(&out.stderr).contains("North, South"));
 
-    let out = cli_ok(
-        &db,
-        &[
-            "group",
-            "add",
-            "--key",
-            "north",
-            "--name",
-            "North",
-            "--where",
-            "field.chapter=North",
-            "--where",
-            "member_type=Regular",
-        ],
-    );
+    let out = cli_line(&db, "group add --key north --name North --where field.chapter=North --where member_type=Regular");
     assert!(
         out.contains("1 with a user account") && out.contains("1 without a user account"),
         "{out}"
     );
     let json: serde_json::Value =
-        serde_json::from_str(&cli_ok(&db, &["group", "show", "north", "--json"])).unwrap();
+        serde_json::from_str(&cli_line(&db, "group show north --json")).unwrap();
     assert_eq!(json["members"]["with_account"][0]["member_key"], "M1");
     assert_eq!(json["members"]["without_account"][0]["member_key"], "M2");
 
     // M1 leaves the group when their data changes.
-    cli_ok(&db, &["member", "update", "M1", "--member-type", "Student"]);
+    cli_line(&db, "member update M1 --member-type Student");
     let json: serde_json::Value =
-        serde_json::from_str(&cli_ok(&db, &["member", "show", "M1", "--json"])).unwrap();
+        serde_json::from_str(&cli_line(&db, "member show M1 --json")).unwrap();
     assert_eq!(json["member"]["member_type"], "Student");
     assert_eq!(json["groups"].as_array().unwrap().len(), 0);
     assert_eq!(json["fields"]["chapter"], "North");
 
-    let out = cli_ok(&db, &["member", "list", "--search", "love"]);
+    let out = cli_line(&db, "member list --search love");
     assert!(out.contains("M1") && !out.contains("M2"), "{out}");
-    let out = cli_ok(&db, &["company", "list"]);
+    let out = cli_line(&db, "company list");
     assert!(out.contains("Acme"), "{out}");
 
     // Passwords from standard input; deactivation.
@@ -166,11 +94,11 @@ both_engines!(cli_members_fields_groups, |db: TestDb| async move {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    cli_ok(&db, &["member", "deactivate", "M1"]);
+    cli_line(&db, "member deactivate M1");
     let json: serde_json::Value =
-        serde_json::from_str(&cli_ok(&db, &["member", "show", "M1", "--json"])).unwrap();
+        serde_json::from_str(&cli_line(&db, "member show M1 --json")).unwrap();
     assert_eq!(json["account"]["state"], "deactivated");
-    cli_ok(&db, &["member", "reactivate", "M1"]);
+    cli_line(&db, "member reactivate M1");
 });
 
 both_engines!(cli_import, |db: TestDb| async move {
@@ -195,25 +123,17 @@ both_engines!(cli_import, |db: TestDb| async move {
         serde_json::from_str(&cli_ok(&db, &["import", good.to_str().unwrap(), "--json"])).unwrap();
     assert_eq!(json["unchanged"], 2);
     let list: serde_json::Value =
-        serde_json::from_str(&cli_ok(&db, &["member", "list", "--json"])).unwrap();
+        serde_json::from_str(&cli_line(&db, "member list --json")).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 2);
 });
 
 both_engines!(serve_first_start_and_health, |db: TestDb| async move {
     let server = Server::start(&db).await;
     let client = reqwest::Client::new();
-    let r = client
-        .get(format!("{}/healthz", server.base))
-        .send()
-        .await
-        .unwrap();
+    let r = open(&client, format!("{}/healthz", server.base)).await;
     assert_eq!(r.status(), 200);
     assert!(r.headers().contains_key("x-request-id"));
-    let r = client
-        .get(format!("{}/readyz", server.base))
-        .send()
-        .await
-        .unwrap();
+    let r = open(&client, format!("{}/readyz", server.base)).await;
     assert_eq!(r.text().await.unwrap(), "ready");
     let first = server.stdout();
     assert!(first.contains("one-time password"), "{first}");
@@ -224,7 +144,7 @@ both_engines!(serve_first_start_and_health, |db: TestDb| async move {
     let server = Server::start(&db).await;
     assert!(!server.stdout().contains("one-time password"));
     let json: serde_json::Value =
-        serde_json::from_str(&cli_ok(&db, &["member", "show", "admin", "--json"])).unwrap();
+        serde_json::from_str(&cli_line(&db, "member show admin --json")).unwrap();
     assert_eq!(json["account"]["role"], "admin");
     assert_eq!(json["account"]["must_change_password"], true);
 });
@@ -233,23 +153,15 @@ both_engines!(metrics_on_a_management_address, |db: TestDb| async move {
     let client = reqwest::Client::new();
     // By default `/metrics` is on the main listener.
     let server = Server::start(&db).await;
-    let r = client
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap();
+    let r = open(&client, format!("{}/metrics", server.base)).await;
     assert_eq!(r.status(), 200);
     assert!(server.stop().success());
 
     // With `metrics_listen`, only there (with the probes), and both listeners stop together.
-    let port = support::free_port();
+    let port = crate::support::free_port();
     let at = format!("127.0.0.1:{port}");
     let server = Server::start_with(&db, &[("GUILDGATE_METRICS_LISTEN", &at)]).await;
-    let r = client
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap();
+    let r = open(&client, format!("{}/metrics", server.base)).await;
     assert_eq!(r.status(), 404, "not on the public listener");
     let mut body = String::new();
     for _ in 0..50 {
@@ -260,17 +172,9 @@ both_engines!(metrics_on_a_management_address, |db: TestDb| async move {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(body.contains("guildgate_hl_queue_depth"), "{body}");
-    let r = client
-        .get(format!("http://{at}/readyz"))
-        .send()
-        .await
-        .unwrap();
+    let r = open(&client, format!("http://{at}/readyz")).await;
     assert_eq!(r.text().await.unwrap(), "ready");
-    let r = client
-        .get(format!("http://{at}/admin/members"))
-        .send()
-        .await
-        .unwrap();
+    let r = open(&client, format!("http://{at}/admin/members")).await;
     assert_eq!(r.status(), 404, "nothing else on the management address");
     assert!(server.stop().success(), "graceful shutdown of both exits 0");
     assert!(client

@@ -1,17 +1,9 @@
 //! The set-password page against the real server, as a browser uses it after `member invite`:
 //! CSRF, policy, single use, deactivated accounts, and the argon2id password it leaves.
 
-mod support;
-
-use support::{cli_ok, Server, TestDb};
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
+use crate::support::html::hidden;
+use crate::support::oidc::{browser, open};
+use crate::support::{cli_line, Server, TestApp, TestDb};
 
 /// The link of the newest mail in the development mail folder, pointed at `base` (the CLI
 /// that sent it ran with another port in its issuer).
@@ -32,33 +24,14 @@ fn link_from_mail(db: &TestDb, base: &str) -> String {
     format!("{base}{marker}{token}")
 }
 
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("{name} in {html}"))
-        + marker.len();
-    html[start..].split('"').next().unwrap().to_string()
-}
-
 both_engines!(invited_member_sets_a_password, |db: TestDb| async move {
-    cli_ok(
+    cli_line(
         &db,
-        &[
-            "member",
-            "add",
-            "--key",
-            "M1",
-            "--first-name",
-            "Ann",
-            "--email",
-            "ann@example.org",
-            "--account",
-        ],
+        "member add --key M1 --first-name Ann --email ann@example.org --account",
     );
     let server = Server::start(&db).await;
     let base = server.base.as_str();
-    cli_ok(&db, &["member", "invite", "M1"]);
+    cli_line(&db, "member invite M1");
     let link = link_from_mail(&db, base);
     let token = link.split("token=").nth(1).unwrap().to_string();
     assert!(
@@ -67,7 +40,7 @@ both_engines!(invited_member_sets_a_password, |db: TestDb| async move {
     );
 
     let b = browser();
-    let r = b.get(&link).send().await.unwrap();
+    let r = open(&b, &link).await;
     assert_eq!(r.status(), 200);
     let headers = r.headers().clone();
     assert_eq!(headers["cache-control"], "no-store");
@@ -94,6 +67,15 @@ both_engines!(invited_member_sets_a_password, |db: TestDb| async move {
                 .unwrap()
         }
     };
+    // The form as the page sends it: this session's CSRF token, the link's token.
+    let choose = |password: &str, again: &str| {
+        post(vec![
+            ("csrf_token", csrf.clone()),
+            ("token", token.clone()),
+            ("password", password.into()),
+            ("password_again", again.into()),
+        ])
+    };
     // Without the CSRF token, or with another, nothing happens.
     let r = post(vec![
         ("token", token.clone()),
@@ -115,32 +97,14 @@ both_engines!(invited_member_sets_a_password, |db: TestDb| async move {
         .unwrap();
     assert_eq!(r.status(), 403, "a CSRF token from another session");
     // Policy and typos are shown on the form.
-    let r = post(vec![
-        ("csrf_token", csrf.clone()),
-        ("token", token.clone()),
-        ("password", "short".into()),
-        ("password_again", "short".into()),
-    ])
-    .await;
+    let r = choose("short", "short").await;
     assert_eq!(r.status(), 422);
     assert!(r.text().await.unwrap().contains("at least 12 characters"));
-    let r = post(vec![
-        ("csrf_token", csrf.clone()),
-        ("token", token.clone()),
-        ("password", "a long new password".into()),
-        ("password_again", "a long new passwort".into()),
-    ])
-    .await;
+    let r = choose("a long new password", "a long new passwort").await;
     assert_eq!(r.status(), 422);
     assert!(r.text().await.unwrap().contains("differ"));
 
-    let r = post(vec![
-        ("csrf_token", csrf.clone()),
-        ("token", token.clone()),
-        ("password", "a long new password".into()),
-        ("password_again", "a long new password".into()),
-    ])
-    .await;
+    let r = choose("a long new password", "a long new password").await;
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("Password set"));
     let store = db.store().await;
@@ -151,23 +115,13 @@ both_engines!(invited_member_sets_a_password, |db: TestDb| async move {
         .unwrap());
 
     // The link works once.
-    let r = b.get(&link).send().await.unwrap();
+    let r = open(&b, &link).await;
     assert_eq!(r.status(), 410);
-    let r = post(vec![
-        ("csrf_token", csrf.clone()),
-        ("token", token.clone()),
-        ("password", "another long password".into()),
-        ("password_again", "another long password".into()),
-    ])
-    .await;
+    let r = choose("another long password", "another long password").await;
     assert_eq!(r.status(), 410);
-    let r = b
-        .get(format!("{base}/set-password?token=made-up"))
-        .send()
-        .await
-        .unwrap();
+    let r = open(&b, format!("{base}/set-password?token=made-up")).await;
     assert_eq!(r.status(), 410);
-    let r = b.get(format!("{base}/set-password")).send().await.unwrap();
+    let r = open(&b, format!("{base}/set-password")).await;
     assert_eq!(r.status(), 410);
     assert!(
         !server.stdout().contains(&token),
@@ -178,32 +132,22 @@ both_engines!(invited_member_sets_a_password, |db: TestDb| async move {
 both_engines!(
     deactivated_account_cannot_use_its_link,
     |db: TestDb| async move {
-        cli_ok(
+        cli_line(
             &db,
-            &[
-                "member",
-                "add",
-                "--key",
-                "M1",
-                "--first-name",
-                "Ann",
-                "--email",
-                "ann@example.org",
-                "--account",
-            ],
+            "member add --key M1 --first-name Ann --email ann@example.org --account",
         );
-        let server = Server::start(&db).await;
-        let base = server.base.as_str();
-        cli_ok(&db, &["member", "invite", "M1", "--reset"]);
+        let app = TestApp::spawn(&db).await;
+        let base = app.base.as_str();
+        cli_line(&db, "member invite M1 --reset");
         let link = link_from_mail(&db, base);
         let token = link.split("token=").nth(1).unwrap().to_string();
         let b = browser();
-        let page = b.get(&link).send().await.unwrap().text().await.unwrap();
+        let page = open(&b, &link).await.text().await.unwrap();
         assert!(page.contains("Choose a new password"));
         let csrf = hidden(&page, "csrf_token");
 
-        cli_ok(&db, &["member", "deactivate", "M1"]);
-        let r = b.get(&link).send().await.unwrap();
+        cli_line(&db, "member deactivate M1");
+        let r = open(&b, &link).await;
         assert_eq!(r.status(), 403);
         assert!(r.text().await.unwrap().contains("not active"));
         let r = b

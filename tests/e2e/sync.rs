@@ -1,24 +1,23 @@
 //! The Higher Logic sync engine against the Push API double, on SQLite and PostgreSQL.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use guildgate::accounts::Role;
-use guildgate::custom_fields::{AppliesTo, FieldSpec, FieldType};
+use guildgate::custom_fields::AppliesTo;
 use guildgate::db::{Store, StoreError};
-use guildgate::groups::{Condition, Selection};
+use guildgate::groups::Selection;
 use guildgate::higher_logic::client::PushV1;
 use guildgate::higher_logic::settings::SettingsUpdate;
 use guildgate::higher_logic::worker::{SyncSettings, Worker};
 use guildgate::higher_logic::GroupType;
 use guildgate::members::{Kind, MemberData};
-use support::hl_double::{Faults, HlDouble};
-use support::TestDb;
 
-const TENANT: &str = "ASSOC";
+use crate::support::hl::{add_chapter_group, add_field, chapter, field, TENANT};
+use crate::support::hl_double::{Faults, HlDouble};
+use crate::support::TestDb;
+
 const KEY: &str = "hl-test-api-key-0123456789";
 
 fn cfg() -> SyncSettings {
@@ -67,34 +66,19 @@ async fn setup(db: &TestDb) -> (Store, HlDouble) {
         .await
         .unwrap();
     double.with(|s| s.integrate_bio = true);
-    for (key, name, sync) in [
-        ("chapter", "Chapter", false),
-        ("expertise", "Expertise", true),
-    ] {
-        store
-            .add_field(
-                "test",
-                FieldSpec {
-                    field_key: key.into(),
-                    name: name.into(),
-                    field_type: if key == "chapter" {
-                        FieldType::Choice
-                    } else {
-                        FieldType::Text
-                    },
-                    choices: if key == "chapter" {
-                        vec!["North".into(), "South".into()]
-                    } else {
-                        vec![]
-                    },
-                    applies_to: AppliesTo::Both,
-                    show_in_members: true,
-                    sync_to_higher_logic: sync,
-                },
-            )
-            .await
-            .unwrap();
-    }
+    let chapter = field(
+        "chapter",
+        "Chapter",
+        &["North", "South"],
+        AppliesTo::Both,
+        false,
+    );
+    add_field(&store, chapter).await;
+    add_field(
+        &store,
+        field("expertise", "Expertise", &[], AppliesTo::Both, true),
+    )
+    .await;
     (store, double)
 }
 
@@ -184,20 +168,21 @@ async fn assert_same_state(store: &Store, double: &HlDouble, parked: &[&str]) {
     }
 }
 
-fn north() -> Selection {
-    Selection::Conditions(vec![Condition::parse("field.chapter=North").unwrap()])
+/// The group `key` named `name` holding chapter `chapter_name`, synced as a Community.
+async fn add_community(store: &Store, key: &str, name: &str, chapter_name: &str) {
+    store
+        .add_group("test", Some(key), name, chapter(chapter_name))
+        .await
+        .unwrap();
+    store
+        .set_group_sync("test", key, true, Some(GroupType::Community))
+        .await
+        .unwrap();
 }
 
 /// The group "north" (chapter North), synced to Higher Logic as a Community.
 async fn sync_north(store: &Store) {
-    store
-        .add_group("test", Some("north"), "North", north())
-        .await
-        .unwrap();
-    store
-        .set_group_sync("test", "north", true, Some(GroupType::Community))
-        .await
-        .unwrap();
+    add_community(store, "north", "North", "North").await;
 }
 
 both_engines!(end_to_end_story, |db: TestDb| async move {
@@ -236,14 +221,7 @@ both_engines!(end_to_end_story, |db: TestDb| async move {
     drain(&store).await;
     assert_eq!(double.with(|s| s.requests), 0);
 
-    store
-        .add_group("test", Some("north"), "North chapter", north())
-        .await
-        .unwrap();
-    store
-        .set_group_sync("test", "north", true, Some(GroupType::Community))
-        .await
-        .unwrap();
+    add_community(&store, "north", "North chapter", "North").await;
     let status = store.hl_group_status("north").await.unwrap();
     assert_eq!(status.state, "pending");
     drain(&store).await;
@@ -433,18 +411,10 @@ both_engines!(
         add(&store, "B1", "North", true).await;
         add(&store, "B2", "South", true).await;
         store
-            .add_group("test", Some("LEGACY-1"), "Imported", north())
+            .add_group("test", Some("LEGACY-1"), "Imported", chapter("North"))
             .await
             .unwrap();
-        store
-            .add_group(
-                "test",
-                Some("south"),
-                "South",
-                Selection::Conditions(vec![Condition::parse("field.chapter=South").unwrap()]),
-            )
-            .await
-            .unwrap();
+        add_chapter_group(&store, "south", "South").await;
         for g in ["LEGACY-1", "south"] {
             store
                 .set_group_sync("test", g, true, Some(GroupType::Community))
@@ -483,14 +453,7 @@ both_engines!(
     |db: TestDb| async move {
         let (store, double) = setup(&db).await;
         add(&store, "D1", "North", true).await;
-        store
-            .add_group("test", Some("n"), "N", north())
-            .await
-            .unwrap();
-        store
-            .set_group_sync("test", "n", true, Some(GroupType::Community))
-            .await
-            .unwrap();
+        add_community(&store, "n", "N", "North").await;
         double.with(|s| s.api_key = "rotated".into());
         let w = worker(&store);
         let tick = w.tick().await.unwrap();
@@ -543,19 +506,8 @@ both_engines!(chaos_with_a_killed_worker, |db: TestDb| async move {
         let chapter = if i % 3 == 0 { "South" } else { "North" };
         add(&store, &format!("M{i:03}"), chapter, i % 10 != 7).await;
     }
-    store
-        .add_group("test", Some("north"), "North", north())
-        .await
-        .unwrap();
-    store
-        .add_group(
-            "test",
-            Some("south"),
-            "South",
-            Selection::Conditions(vec![Condition::parse("field.chapter=South").unwrap()]),
-        )
-        .await
-        .unwrap();
+    add_chapter_group(&store, "north", "North").await;
+    add_chapter_group(&store, "south", "South").await;
     store
         .add_group(
             "test",
@@ -834,7 +786,7 @@ both_engines!(
         let (store, _double) = setup(&db).await;
         add(&store, "U01", "North", true).await;
         store
-            .add_group("test", Some("quiet"), "Quiet", north())
+            .add_group("test", Some("quiet"), "Quiet", chapter("North"))
             .await
             .unwrap();
         // Newly activated properties queue a re-push of every synced contact (a global fan-out).

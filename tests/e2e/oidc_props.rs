@@ -3,12 +3,10 @@
 //! deliberate status (never a 500, never a dropped connection), and it redirects only to a
 //! registered redirect URI.
 
-mod support;
-
+use crate::support::oidc::*;
+use crate::support::{TestApp, TestDb};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use support::oidc::*;
-use support::{Server, TestDb};
 
 const NAMES: &[&str] = &[
     "client_id",
@@ -103,11 +101,11 @@ both_engines!(no_parameters_make_a_500, |db: TestDb| async move {
     add_member(&store).await;
     let (client_id, secret) = add_client(&db, &store).await;
     let _ = add_higher_logic_client(&db, &store).await;
-    let server = Server::start(&db).await;
-    let base = server.base.clone();
+    let app = TestApp::spawn(&db).await;
+    let base = app.base.clone();
     // A signed-in browser, so that some requests get as far as issuing a code.
     let signed_in = browser();
-    let _ = code_for(&signed_in, &base, &client_id, &[]).await;
+    let _ = app.code_for(&signed_in, &client_id, &[]).await;
     let handle = tokio::runtime::Handle::current();
 
     let mut runner = TestRunner::new(Config {
@@ -174,13 +172,9 @@ both_engines!(no_parameters_make_a_500, |db: TestDb| async move {
         },
     );
     if let Err(e) = result {
-        panic!("{e}\n{}", server.stdout());
+        panic!("{e}");
     }
     // Still serving.
-    let r = http()
-        .get(format!("{}/readyz", server.base))
-        .send()
-        .await
-        .unwrap();
+    let r = open(&http(), format!("{}/readyz", app.base)).await;
     assert_eq!(r.status(), 200);
 });

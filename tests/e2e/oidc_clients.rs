@@ -1,13 +1,11 @@
 //! Client registration on SQLite and PostgreSQL: secrets shown once and stored keyed-hashed,
 //! exact redirect URIs, the PKCE rule, and `guildgate client`.
 
-mod support;
-
+use crate::support::{cli, cli_line, cli_ok, TestDb};
 use guildgate::db::StoreError;
 use guildgate::oidc::clients::{ClientType, NewClient};
 use guildgate::secrets::Pepper;
 use serde_json::Value;
-use support::{cli, cli_ok, TestDb};
 
 const HL_REDIRECT: &str =
     "https://community.example.org/HigherLogic/Security/OAuth/Authentication.aspx";
@@ -219,15 +217,15 @@ both_engines!(client_cli, |db: TestDb| async move {
         "client_secret_basic"
     );
 
-    let shown = cli_ok(&db, &["client", "show", "hl"]);
+    let shown = cli_line(&db, "client show hl");
     assert!(
         shown.contains("not required") && shown.contains(HL_REDIRECT),
         "{shown}"
     );
     assert!(!shown.contains(&secret));
-    let listed = cli_ok(&db, &["client", "list"]);
+    let listed = cli_line(&db, "client list");
     assert!(listed.contains("Higher Logic") && !listed.contains(&secret));
-    let json: Value = serde_json::from_str(&cli_ok(&db, &["client", "list", "--json"])).unwrap();
+    let json: Value = serde_json::from_str(&cli_line(&db, "client list --json")).unwrap();
     assert_eq!(json.as_array().unwrap().len(), 1);
     assert!(json[0].get("secret_hash").is_none());
 
@@ -250,7 +248,7 @@ both_engines!(client_cli, |db: TestDb| async move {
     assert!(String::from_utf8_lossy(&out.stderr).contains("only for confidential clients"));
 
     let rotated: Value =
-        serde_json::from_str(&cli_ok(&db, &["client", "rotate-secret", "hl", "--json"])).unwrap();
+        serde_json::from_str(&cli_line(&db, "client rotate-secret hl --json")).unwrap();
     let new_secret = rotated["client_secret"].as_str().unwrap();
     assert_ne!(new_secret, secret);
     let store = db.store().await;
@@ -268,7 +266,7 @@ both_engines!(client_cli, |db: TestDb| async move {
         .unwrap()
         .is_none());
 
-    cli_ok(&db, &["client", "remove", "hl"]);
+    cli_line(&db, "client remove hl");
     let out = cli(&db, &["client", "show", "hl"], None);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("client hl not found"));

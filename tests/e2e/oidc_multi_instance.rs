@@ -1,10 +1,8 @@
 //! Two server processes on one PostgreSQL database, as behind a load balancer: sign in on one,
 //! exchange the code, refresh and call userinfo on the other; the session works on both.
 
-mod support;
-
-use support::oidc::*;
-use support::{Engine, Server, TestDb};
+use crate::support::oidc::*;
+use crate::support::{Engine, Server, TestDb};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_two_instances_share_sessions_codes_and_tokens() {
@@ -22,12 +20,9 @@ async fn postgres_two_instances_share_sessions_codes_and_tokens() {
     assert_eq!(tokens.0, 200, "{}", tokens.1);
     // Both instances sign with the same active key: B's ID token verifies with A's JWKS.
     let id_token = tokens.1["id_token"].as_str().unwrap();
-    let kid = jwt_kid(id_token);
-    let jwks: serde_json::Value = http()
-        .get(format!("{}/jwks", a.base))
-        .send()
+    let kid = kid_of(id_token);
+    let jwks: serde_json::Value = open(&http(), format!("{}/jwks", a.base))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -59,36 +54,12 @@ async fn postgres_two_instances_share_sessions_codes_and_tokens() {
     );
 
     // The session made on A signs the member in on B (same cookie, same database).
-    let (_, challenge) = pkce();
-    let url = authorize_url(
-        &b.base,
-        &[
-            ("client_id", id),
-            ("redirect_uri", REDIRECT),
-            ("response_type", "code"),
-            ("scope", "openid"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-            ("prompt", "none"),
-        ],
-    );
-    let r = browser.get(&url).send().await.unwrap();
+    let url = openid_url(&b.base, id, &[("prompt", "none")]);
+    let r = open(&browser, &url).await;
     assert_eq!(r.status(), 303);
     assert!(
         query(&location(&r)).contains_key("code"),
         "{}",
         location(&r)
     );
-}
-
-fn jwt_kid(token: &str) -> String {
-    use base64::Engine;
-    let header = token.split('.').next().unwrap();
-    let header: serde_json::Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(header)
-            .unwrap(),
-    )
-    .unwrap();
-    header["kid"].as_str().unwrap().to_string()
 }

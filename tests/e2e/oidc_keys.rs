@@ -1,18 +1,17 @@
 //! The signing key ring on SQLite and PostgreSQL: first start, several instances, rotation
 //! (publish before sign, keep until expired), failures at start, and `guildgate keys`.
 
-mod support;
-
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::oidc::kid_of;
+use crate::support::{cli, cli_line, TestDb};
 use guildgate::db::now_ms;
 use guildgate::oidc::keys::{self, Alg, KeyError, KeyRing};
 use guildgate::secrets::{Pepper, PepperError, PEPPER_FILE};
 use guildgate::settings::Settings;
 use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::{json, Value};
-use support::{cli, cli_ok, TestDb};
 
 async fn load_ring(store: &guildgate::db::Store, s: &Settings) -> Result<KeyRing, KeyError> {
     KeyRing::load_or_init(store, &s.keys_dir, s.issuer(), &s.signing).await
@@ -49,10 +48,6 @@ fn verify_with_jwks(jwks: &Value, token: &str) -> Result<Value, String> {
     jsonwebtoken::decode::<Value>(token, &key, &v)
         .map(|d| d.claims)
         .map_err(|e| e.to_string())
-}
-
-fn kid_of(token: &str) -> String {
-    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
 }
 
 both_engines!(first_start_and_second_instance, |db: TestDb| async move {
@@ -319,7 +314,7 @@ both_engines!(
 );
 
 both_engines!(keys_cli_lists_and_rotates, |db: TestDb| async move {
-    let out = cli_ok(&db, &["keys", "list", "--json"]);
+    let out = cli_line(&db, "keys list --json");
     let list: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 2);
     assert!(list
@@ -327,10 +322,10 @@ both_engines!(keys_cli_lists_and_rotates, |db: TestDb| async move {
         .unwrap()
         .iter()
         .all(|k| k["state"] == "active"));
-    let out = cli_ok(&db, &["keys", "rotate", "--alg", "es256", "--json"]);
+    let out = cli_line(&db, "keys rotate --alg es256 --json");
     let rotated: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(rotated[0]["alg"], "ES256");
-    let table = cli_ok(&db, &["keys", "list"]);
+    let table = cli_line(&db, "keys list");
     assert!(
         table.contains("pending") && table.contains("active"),
         "{table}"
@@ -349,7 +344,10 @@ fn serve_with_keys_dir(db: &TestDb, keys_dir: &Path) -> (bool, String) {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_guildgate"))
         .current_dir(db.dir.path())
         .env_remove("GUILDGATE_CONFIG")
-        .envs(support::binary_env(db, support::free_port()))
+        .envs(crate::support::binary::binary_env(
+            db,
+            crate::support::free_port(),
+        ))
         .env("GUILDGATE_KEYS_DIR", keys_dir)
         .env("RUST_LOG", "warn")
         .arg("serve")
@@ -373,7 +371,7 @@ fn serve_with_keys_dir(db: &TestDb, keys_dir: &Path) -> (bool, String) {
 both_engines!(
     serve_refuses_to_start_without_the_shared_keys,
     |db: TestDb| async move {
-        cli_ok(&db, &["keys", "list"]);
+        cli_line(&db, "keys list");
         let other = db.dir.path().join("other-keys");
         let (ok, err) = serve_with_keys_dir(&db, &other);
         assert!(!ok);

@@ -1,17 +1,15 @@
 //! Invitations and password resets on SQLite and PostgreSQL: single use, expiry, deactivated
 //! accounts, mail to a folder and over SMTP (to a small SMTP test double), and the CLI.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{cli, cli_line, TestDb};
 use guildgate::accounts::Role;
 use guildgate::db::Store;
 use guildgate::mail::{Delivery, Mailer};
 use guildgate::members::{Kind, MemberData};
 use guildgate::oidc::invitations::{self, InvitationError, Purpose};
 use guildgate::settings::Settings;
-use support::{cli, cli_ok, TestDb};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 fn settings(db: &TestDb) -> Settings {
@@ -344,7 +342,7 @@ both_engines!(smtp_delivery, |db: TestDb| async move {
 
     // An unreachable server: an error, and the link that was never sent does not work.
     let mut s = settings(&db);
-    s.mail.smtp_url = Some(format!("smtp://127.0.0.1:{}", support::free_port()));
+    s.mail.smtp_url = Some(format!("smtp://127.0.0.1:{}", crate::support::free_port()));
     let mailer = Mailer::new(&s.mail, &s.data_dir).unwrap();
     let err = invitations::send_link(
         &store,
@@ -366,21 +364,11 @@ both_engines!(smtp_delivery, |db: TestDb| async move {
 });
 
 both_engines!(member_invite_cli, |db: TestDb| async move {
-    cli_ok(
+    cli_line(
         &db,
-        &[
-            "member",
-            "add",
-            "--key",
-            "M1",
-            "--first-name",
-            "Ann",
-            "--email",
-            "ann@example.org",
-            "--account",
-        ],
+        "member add --key M1 --first-name Ann --email ann@example.org --account",
     );
-    let out = cli_ok(&db, &["member", "invite", "M1"]);
+    let out = cli_line(&db, "member invite M1");
     assert!(
         out.contains("invitation for ann@example.org written to"),
         "{out}"
@@ -392,9 +380,9 @@ both_engines!(member_invite_cli, |db: TestDb| async move {
     let mail_dir = db.dir.path().join("data/mail");
     let files: Vec<_> = std::fs::read_dir(&mail_dir).unwrap().collect();
     assert_eq!(files.len(), 1);
-    let out = cli_ok(&db, &["member", "invite", "M1", "--reset"]);
+    let out = cli_line(&db, "member invite M1 --reset");
     assert!(out.contains("password reset"), "{out}");
-    cli_ok(&db, &["member", "deactivate", "M1"]);
+    cli_line(&db, "member deactivate M1");
     let out = cli(&db, &["member", "invite", "M1"], None);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("deactivated"));

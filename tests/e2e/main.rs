@@ -1,0 +1,26 @@
+//! The end-to-end suite, one binary: the store, the command line, the provider, the console
+//! and the Higher Logic sync, each on SQLite and PostgreSQL. Most tests run the application
+//! in process ([`support::TestApp`]); those that need the real binary (its commands, its
+//! logs, a `kill -9`, two instances) start it ([`support::Server`]).
+
+#[macro_use]
+mod support;
+
+mod admin_api;
+mod admin_browser;
+mod admin_console;
+mod admin_sso;
+mod cli;
+mod oidc_clients;
+mod oidc_deactivation;
+mod oidc_flow;
+mod oidc_invitations;
+mod oidc_keys;
+mod oidc_multi_instance;
+mod oidc_negative;
+mod oidc_props;
+mod oidc_set_password;
+mod oidc_throttle;
+mod store;
+mod sync;
+mod sync_cli;

@@ -1,0 +1,321 @@
+//! The application in process: built by the same [`Application::build`] as `guildgate serve`,
+//! on port 0, served on the test's runtime. One method per endpoint the tests call.
+
+use guildgate::settings::Settings;
+use guildgate::db::Store;
+use guildgate::server::Application;
+use reqwest::{Client, Method, Response, StatusCode};
+use serde_json::Value;
+
+use super::{oidc, TestDb};
+
+/// A running application, stopped when dropped.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`, also the issuer unless the test chose another.
+    pub base: String,
+    pub port: u16,
+    /// Back-channel calls: no cookies, no redirects followed.
+    http: Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    /// The application with the settings `guildgate serve` gets in the binary tests.
+    pub async fn spawn(db: &TestDb) -> TestApp {
+        TestApp::spawn_with(db, |_| {}).await
+    }
+
+    /// `spawn`, with settings changed by `configure` first.
+    pub async fn spawn_with(db: &TestDb, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let root = db.dir.path();
+        let mut settings = Settings {
+            listen: ([127, 0, 0, 1], 0).into(),
+            // Port 0 in the issuer: the port bound (see `Application::build`).
+            issuer: "http://127.0.0.1:0".into(),
+            database_url: db.url.clone(),
+            data_dir: root.join("data"),
+            keys_dir: root.join("keys"),
+            max_connections: 4,
+            ..Default::default()
+        };
+        configure(&mut settings);
+        let store = Store::open(&settings.database_url, settings.max_connections)
+            .await
+            .expect("open store")
+            .with_keys_dir(&settings.keys_dir);
+        // What `serve` does before building: the first administrator on an empty database.
+        store
+            .bootstrap_admin(&settings.admin_email)
+            .await
+            .expect("first administrator");
+        let app = Application::build(settings, store)
+            .await
+            .expect("build the application");
+        let port = app.port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let stopped = async {
+                let _ = stopped.await;
+            };
+            if let Err(e) = app.run_until(stopped).await {
+                panic!("the application stopped: {e:#}");
+            }
+        });
+        TestApp {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            http: oidc::http(),
+            stop: Some(stop),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `GET path` on the back channel.
+    pub async fn get(&self, path: &str) -> Response {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// `GET /.well-known/openid-configuration`.
+    pub async fn discovery(&self) -> Response {
+        self.get("/.well-known/openid-configuration").await
+    }
+
+    /// `GET /jwks`.
+    pub async fn jwks(&self) -> Response {
+        self.get("/jwks").await
+    }
+
+    /// `GET /metrics`.
+    pub async fn metrics(&self) -> Response {
+        self.get("/metrics").await
+    }
+
+    /// An authorization URL with these parameters.
+    pub fn authorize_url(&self, params: &[(&str, &str)]) -> String {
+        oidc::authorize_url(&self.base, params)
+    }
+
+    /// An authorization URL asking for `openid` with PKCE (see [`oidc::openid_url`]).
+    pub fn openid_url(&self, client_id: &str, extra: &[(&str, &str)]) -> String {
+        oidc::openid_url(&self.base, client_id, extra)
+    }
+
+    /// `GET /authorize` in `browser`.
+    pub async fn authorize(&self, browser: &Client, params: &[(&str, &str)]) -> Response {
+        browser
+            .get(self.authorize_url(params))
+            .send()
+            .await
+            .expect("GET /authorize")
+    }
+
+    /// `POST /login`: the login form of `page` filled in.
+    pub async fn login(
+        &self,
+        browser: &Client,
+        page: &str,
+        email: &str,
+        password: &str,
+    ) -> Response {
+        oidc::submit_login(browser, &self.base, page, email, password).await
+    }
+
+    /// Opens `authorize_url`, signing in if asked; returns the redirect to the client.
+    pub async fn sign_in(&self, browser: &Client, authorize_url: &str) -> String {
+        oidc::sign_in(browser, &self.base, authorize_url).await
+    }
+
+    /// Signs in through `client_id` with PKCE; returns (code, verifier).
+    pub async fn code_for(
+        &self,
+        browser: &Client,
+        client_id: &str,
+        extra: &[(&str, &str)],
+    ) -> (String, String) {
+        oidc::code_for(browser, &self.base, client_id, extra).await
+    }
+
+    /// `POST /token` with client_secret_basic; (status, JSON body).
+    pub async fn token(
+        &self,
+        client_id: &str,
+        secret: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, Value) {
+        oidc::token_request(&self.base, client_id, secret, form).await
+    }
+
+    /// `POST /token` exchanging a code.
+    pub async fn exchange(
+        &self,
+        client_id: &str,
+        secret: &str,
+        code: &str,
+        verifier: &str,
+    ) -> (u16, Value) {
+        oidc::exchange(&self.base, client_id, secret, code, verifier).await
+    }
+
+    /// `POST /token` with a refresh token.
+    pub async fn refresh(&self, client_id: &str, secret: &str, token: &str) -> (u16, Value) {
+        oidc::refresh(&self.base, client_id, secret, token).await
+    }
+
+    /// `GET /userinfo`; (status, WWW-Authenticate, body).
+    pub async fn userinfo(&self, access_token: &str) -> (u16, String, Value) {
+        oidc::userinfo(&self.base, access_token).await
+    }
+
+    /// `POST /revoke` with client_secret_basic.
+    pub async fn revoke(&self, client_id: &str, secret: &str, form: &[(&str, &str)]) -> Response {
+        self.back_channel("/revoke", client_id, secret, form).await
+    }
+
+    /// `POST /introspect` with client_secret_basic.
+    pub async fn introspect(
+        &self,
+        client_id: &str,
+        secret: &str,
+        form: &[(&str, &str)],
+    ) -> Response {
+        self.back_channel("/introspect", client_id, secret, form)
+            .await
+    }
+
+    async fn back_channel(
+        &self,
+        path: &str,
+        client_id: &str,
+        secret: &str,
+        form: &[(&str, &str)],
+    ) -> Response {
+        self.http
+            .post(self.url(path))
+            .basic_auth(client_id, Some(secret))
+            .form(form)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    /// `GET /logout` in `browser` with these parameters.
+    pub async fn logout(&self, browser: &Client, params: &[(&str, &str)]) -> Response {
+        let mut url = reqwest::Url::parse(&self.url("/logout")).expect("url");
+        url.query_pairs_mut().extend_pairs(params);
+        browser.get(url).send().await.expect("GET /logout")
+    }
+
+    /// `METHOD /admin/api<path>` with a bearer token and an optional JSON body; (status,
+    /// JSON body, or the text as a JSON string).
+    pub async fn api(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, self.url(&format!("/admin/api{path}")))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("admin API request");
+        let status = response.status();
+        let text = response.text().await.expect("admin API body");
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    /// `GET path` of the console in `browser`; (status, page, Location).
+    pub async fn page(&self, browser: &Client, path: &str) -> (StatusCode, String, Option<String>) {
+        get_page(browser, &self.url(path)).await
+    }
+
+    /// `POST path` of the console in `browser` with a form; (status, page, Location).
+    pub async fn submit(
+        &self,
+        browser: &Client,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, String, Option<String>) {
+        post_form(browser, &self.url(path), form).await
+    }
+
+    /// A browser signed in to the console.
+    pub async fn admin_session(&self, email: &str, password: &str) -> Client {
+        admin_session(&self.base, email, password).await
+    }
+}
+
+/// `GET url` in `browser`; (status, page, Location).
+pub async fn get_page(browser: &Client, url: &str) -> (StatusCode, String, Option<String>) {
+    let response = browser
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    answer(response).await
+}
+
+/// `POST url` in `browser` with a form; (status, page, Location).
+pub async fn post_form(
+    browser: &Client,
+    url: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, String, Option<String>) {
+    let response = browser
+        .post(url)
+        .form(form)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    answer(response).await
+}
+
+/// A browser signed in to the console of the server at `base` through `/admin/login`.
+pub async fn admin_session(base: &str, email: &str, password: &str) -> Client {
+    let browser = oidc::browser();
+    let (status, page, _) = get_page(&browser, &format!("{base}/admin/login")).await;
+    assert_eq!(status, StatusCode::OK);
+    let csrf = super::html::csrf_of(&page);
+    let (status, page, location) = post_form(
+        &browser,
+        &format!("{base}/admin/login"),
+        &[
+            ("csrf_token", &csrf),
+            ("email", email),
+            ("password", password),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
+    assert_eq!(location.as_deref(), Some("/admin/members"));
+    browser
+}
+
+/// Status, body and `Location` of a console answer.
+async fn answer(response: Response) -> (StatusCode, String, Option<String>) {
+    let status = response.status();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().expect("ASCII Location").to_string());
+    (status, response.text().await.expect("page"), location)
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! Members for the tests to work on.
+
+use guildgate::accounts::Role;
+use guildgate::db::Store;
+use guildgate::members::{Kind, MemberData};
+
+/// A person, reachable at `<first name in lower case>@example.org`.
+pub fn person(first: &str, last: &str, member_type: &str) -> MemberData {
+    MemberData {
+        kind: Kind::Person,
+        first_name: Some(first.into()),
+        last_name: Some(last.into()),
+        email: Some(format!("{}@example.org", first.to_lowercase())),
+        member_type: Some(member_type.into()),
+        ..Default::default()
+    }
+}
+
+/// Adds `data` as member `key` with an account in `role` signing in with its e-mail, and with
+/// `password` when one is given.
+pub async fn add_account(
+    store: &Store,
+    key: &str,
+    data: MemberData,
+    role: Role,
+    password: Option<&str>,
+) {
+    let login = data.email.clone().expect("an account needs an e-mail");
+    store
+        .add_member_with_account("test", key, data, Some((login.as_str(), role)))
+        .await
+        .expect("member with account");
+    if let Some(password) = password {
+        store
+            .set_password("test", key, password)
+            .await
+            .expect("password");
+    }
+}
