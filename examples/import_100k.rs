@@ -13,7 +13,10 @@ use std::time::Instant;
 
 use guildgate::custom_fields::{AppliesTo, FieldSpec, FieldType};
 use guildgate::db::Store;
-use sqlx::Connection;
+
+#[path = "common/mod.rs"]
+mod common;
+use common::ScratchDb;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -21,24 +24,10 @@ async fn main() -> anyhow::Result<()> {
     let postgres = args.first().filter(|a| a.starts_with("postgres")).cloned();
     let count: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
 
-    let dir = tempfile::tempdir()?;
-    let (url, scratch) = match &postgres {
-        Some(admin) => {
-            let name = format!("gg_bench_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = sqlx::PgConnection::connect(admin).await?;
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await?;
-            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
-            (format!("{base}/{name}"), Some((admin.clone(), name)))
-        }
-        None => (
-            format!("sqlite://{}", dir.path().join("bench.db").display()),
-            None,
-        ),
-    };
+    let scratch = ScratchDb::create(postgres.as_deref(), "bench").await?;
+    let url = scratch.url.as_str();
 
-    let store = Store::open(&url, 4).await?;
+    let store = Store::open(url, 4).await?;
     store
         .add_field(
             "bench",
@@ -85,12 +74,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     store.close().await;
-    if let Some((admin, name)) = scratch {
-        let mut conn = sqlx::PgConnection::connect(&admin).await?;
-        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-            .execute(&mut conn)
-            .await?;
-    }
+    scratch.remove().await?;
     Ok(())
 }
 

@@ -25,7 +25,10 @@ use guildgate::oidc::clients::{ClientType, NewClient};
 use guildgate::oidc::keys::{Alg, KeyRing};
 use guildgate::settings::Settings;
 use sha2::Digest;
-use sqlx::Connection;
+
+#[path = "common/mod.rs"]
+mod common;
+use common::ScratchDb;
 
 const REDIRECT: &str = "https://rp.example.org/callback";
 const PASSWORD: &str = "correct horse battery staple";
@@ -38,29 +41,10 @@ async fn main() -> anyhow::Result<()> {
     let requests = numbers.first().copied().unwrap_or(2000);
     let concurrency = numbers.get(1).copied().unwrap_or(8);
 
-    let dir = tempfile::tempdir()?;
-    let (url, scratch) = match &postgres {
-        Some(admin) => {
-            let name = format!("gg_load_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = sqlx::PgConnection::connect(admin).await?;
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await?;
-            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
-            (format!("{base}/{name}"), Some((admin.clone(), name)))
-        }
-        None => (
-            format!("sqlite://{}", dir.path().join("load.db").display()),
-            None,
-        ),
-    };
-    let result = run(&url, dir.path(), requests, concurrency).await;
-    if let Some((admin, name)) = scratch {
-        let mut conn = sqlx::PgConnection::connect(&admin).await?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut conn)
-            .await?;
-    }
+    let scratch = ScratchDb::create(postgres.as_deref(), "load").await?;
+    let (url, dir) = (scratch.url.as_str(), &scratch.dir);
+    let result = run(url, dir.path(), requests, concurrency).await;
+    scratch.remove().await?;
     result
 }
 

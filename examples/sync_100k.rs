@@ -11,7 +11,7 @@
 //! sets the member count. The worker runs with the default `[higher_logic]` settings (batch
 //! 100, poll 200 ms).
 
-#[path = "../tests/support/hl_double.rs"]
+#[path = "../tests/e2e/support/hl_double.rs"]
 mod hl_double;
 
 use std::time::{Duration, Instant};
@@ -21,7 +21,10 @@ use guildgate::groups::{Condition, Selection};
 use guildgate::higher_logic::settings::SettingsUpdate;
 use guildgate::higher_logic::worker::{SyncSettings, Worker};
 use guildgate::higher_logic::GroupType;
-use sqlx::Connection;
+
+#[path = "common/mod.rs"]
+mod common;
+use common::ScratchDb;
 
 const TENANT: &str = "BENCH";
 const KEY: &str = "bench-api-key-0123456789";
@@ -32,23 +35,9 @@ async fn main() -> anyhow::Result<()> {
     let postgres = args.iter().find(|a| a.starts_with("postgres")).cloned();
     let count: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
 
-    let dir = tempfile::tempdir()?;
-    let (url, scratch) = match &postgres {
-        Some(admin) => {
-            let name = format!("gg_bench_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = sqlx::PgConnection::connect(admin).await?;
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await?;
-            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
-            (format!("{base}/{name}"), Some((admin.clone(), name)))
-        }
-        None => (
-            format!("sqlite://{}", dir.path().join("bench.db").display()),
-            None,
-        ),
-    };
-    let store = Store::open(&url, 10)
+    let scratch = ScratchDb::create(postgres.as_deref(), "bench").await?;
+    let (url, dir) = (scratch.url.as_str(), &scratch.dir);
+    let store = Store::open(url, 10)
         .await?
         .with_keys_dir(dir.path().join("keys"));
     let double = hl_double::HlDouble::start(TENANT, KEY).await;
@@ -138,12 +127,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     store.close().await;
-    if let Some((admin, name)) = scratch {
-        let mut conn = sqlx::PgConnection::connect(&admin).await?;
-        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-            .execute(&mut conn)
-            .await?;
-    }
+    scratch.remove().await?;
     Ok(())
 }
 

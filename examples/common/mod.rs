@@ -1,0 +1,56 @@
+//! What the examples share: a scratch database on either engine. Each example includes it with
+//! `#[path = "common/mod.rs"] mod common;`.
+// Each example uses part of it.
+#![allow(dead_code)]
+
+use sqlx::Connection;
+
+/// A database for one run: a SQLite file in a temporary folder or, given a PostgreSQL admin
+/// URL, a new PostgreSQL database that [`ScratchDb::remove`] drops.
+pub struct ScratchDb {
+    pub url: String,
+    /// The temporary folder (the SQLite file, keys, mail).
+    pub dir: tempfile::TempDir,
+    postgres: Option<(String, String)>,
+}
+
+impl ScratchDb {
+    /// `prefix` names the file (`<prefix>.db`) or the database (`gg_<prefix>_<uuid>`).
+    pub async fn create(postgres_admin: Option<&str>, prefix: &str) -> anyhow::Result<ScratchDb> {
+        let dir = tempfile::tempdir()?;
+        let Some(admin) = postgres_admin else {
+            return Ok(ScratchDb {
+                url: format!(
+                    "sqlite://{}",
+                    dir.path().join(format!("{prefix}.db")).display()
+                ),
+                dir,
+                postgres: None,
+            });
+        };
+        let name = format!("gg_{prefix}_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(admin).await?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await?;
+        // Only the path changes: a query such as `?sslmode=require` stays.
+        let mut url = url::Url::parse(admin)?;
+        url.set_path(&format!("/{name}"));
+        Ok(ScratchDb {
+            url: url.to_string(),
+            dir,
+            postgres: Some((admin.to_string(), name)),
+        })
+    }
+
+    /// Drops the PostgreSQL database (the folder goes when `self` is dropped).
+    pub async fn remove(self) -> anyhow::Result<()> {
+        if let Some((admin, name)) = &self.postgres {
+            let mut conn = sqlx::PgConnection::connect(admin).await?;
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await?;
+        }
+        Ok(())
+    }
+}
