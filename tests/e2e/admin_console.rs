@@ -153,13 +153,13 @@ both_engines!(
         let app = TestApp::spawn(&db).await;
         let stranger = browser();
         for page in pages() {
-            let (s, _, location) = app.page(&stranger, &page).await;
+            let (s, _, location) = app.page(&stranger, page).await;
             assert_eq!(s, StatusCode::SEE_OTHER, "{page}");
             assert_eq!(location.as_deref(), Some("/admin/login"), "{page}");
         }
         let member = app.admin_session("bob@example.org", MEMBER_PASSWORD).await;
         for page in pages() {
-            let (s, body, _) = app.page(&member, &page).await;
+            let (s, body, _) = app.page(&member, page).await;
             assert_eq!(s, StatusCode::FORBIDDEN, "{page}: {body}");
             assert!(body.contains("Administrators only"), "{page}");
         }
@@ -170,7 +170,7 @@ both_engines!(
             if action == "/admin/logout" {
                 continue;
             }
-            let (s, _, _) = app.submit(&member, &action, &fields).await;
+            let (s, _, _) = app.submit(&member, action, &fields).await;
             assert_eq!(s, StatusCode::FORBIDDEN, "{action}");
         }
         let store = db.store().await;
@@ -192,7 +192,7 @@ both_engines!(every_form_needs_its_csrf_token, |db: TestDb| async move {
             if let Some(t) = bad {
                 form.push(("csrf_token", t));
             }
-            let (s, body, _) = app.submit(&admin, &action, &form).await;
+            let (s, body, _) = app.submit(&admin, action, &form).await;
             assert_eq!(s, StatusCode::FORBIDDEN, "{action} with {bad:?}: {body}");
             assert!(body.contains("Form expired"), "{action}");
         }
@@ -221,194 +221,204 @@ both_engines!(every_form_needs_its_csrf_token, |db: TestDb| async move {
     assert_eq!(s, StatusCode::OK);
 });
 
-both_engines!(
-    console_pages_members_fields_and_groups,
-    |db: TestDb| async move {
-        seed(&db).await;
-        let app = TestApp::spawn(&db).await;
-        let base = app.base.clone();
-        let admin = app.admin_session("ada@example.org", ADMIN_PASSWORD).await;
-        for page in pages() {
-            let (s, body, _) = app.page(&admin, &page).await;
-            assert_eq!(s, StatusCode::OK, "{page}: {body}");
-        }
-        // Members: search and the member page with the reason they do not sync.
-        let (_, html, _) = app.page(&admin, "/admin/members?q=cy").await;
-        assert!(html.contains("P2") && !html.contains(">P1<"));
-        let (_, html, _) = app.page(&admin, "/admin/members/P2").await;
-        assert!(html.contains("no user account"), "{html}");
-        let (_, html, _) = app.page(&admin, "/admin/members/P1").await;
-        let csrf = csrf_of(&html);
-        let (s, _, location) = app
-            .submit(
-                &admin,
-                "/admin/members/P1/deactivate",
-                &[("csrf_token", &csrf)],
-            )
-            .await;
-        assert_eq!(s, StatusCode::SEE_OTHER);
-        let (_, html, _) = get(&admin, &location.map(|l| format!("{base}{l}")).unwrap()).await;
-        assert!(html.contains("Account deactivated"), "notice shown: {html}");
-        assert!(html.contains("Reactivate account"));
-        // Deactivation refuses the sign-in; it does not take the contact out of Higher Logic.
-        assert!(
-            html.contains("Higher Logic keeps the contact and still receives its changes"),
-            "{html}"
-        );
-        let (s, _, _) = app
-            .submit(
-                &admin,
-                "/admin/members/P1/reactivate",
-                &[("csrf_token", &csrf)],
-            )
-            .await;
-        assert_eq!(s, StatusCode::SEE_OTHER);
-
-        // An invitation goes out by mail (here the development folder) and says so.
-        let (s, _, _) = app
-            .submit(&admin, "/admin/members/P1/invite", &[("csrf_token", &csrf)])
-            .await;
-        assert_eq!(s, StatusCode::SEE_OTHER);
-        let (_, html, _) = app.page(&admin, "/admin/members/P1").await;
-        assert!(
-            html.contains("Invitation sent to bob@example.org"),
-            "{html}"
-        );
-        let mails: Vec<_> = std::fs::read_dir(db.dir.path().join("data").join("mail"))
-            .expect("mail folder")
-            .collect();
-        assert_eq!(mails.len(), 1);
-
-        // Fields: the sync box only for fields shown in the Members section, and the server
-        // refuses it otherwise whatever the form says.
-        let (_, html, _) = app.page(&admin, "/admin/fields/chapter").await;
-        assert!(html.contains("name=\"sync_to_higher_logic\""));
-        let (s, html, _) = app
-            .submit(
-                &admin,
-                "/admin/fields/chapter",
-                &[
-                    ("csrf_token", &csrf),
-                    ("name", "Chapter"),
-                    ("sync_to_higher_logic", "on"),
-                ],
-            )
-            .await;
-        assert_eq!(s, StatusCode::BAD_REQUEST);
-        assert!(html.contains("Members section"), "{html}");
-        let (s, _, _) = app
-            .submit(
-                &admin,
-                "/admin/fields/chapter",
-                &[
-                    ("csrf_token", &csrf),
-                    ("name", "Chapter"),
-                    ("show_in_members", "on"),
-                    ("sync_to_higher_logic", "on"),
-                ],
-            )
-            .await;
-        assert_eq!(s, StatusCode::SEE_OTHER);
-        let (s, _, _) = app
-            .submit(
-                &admin,
-                "/admin/fields",
-                &[
-                    ("csrf_token", &csrf),
-                    ("field_key", "hidden"),
-                    ("name", "Hidden"),
-                    ("field_type", "text"),
-                    ("applies_to", "both"),
-                ],
-            )
-            .await;
-        assert_eq!(s, StatusCode::SEE_OTHER);
-        let (_, html, _) = app.page(&admin, "/admin/fields/hidden").await;
-        assert!(
-            !html.contains("name=\"sync_to_higher_logic\""),
-            "no sync box for a hidden field"
-        );
-
-        // Groups: preview without saving, then save.
-        let (s, html, _) = app
-            .submit(
-                &admin,
-                "/admin/groups",
-                &[
-                    ("csrf_token", &csrf),
-                    ("name", "Everyone"),
-                    ("conditions", "member_type=Regular"),
-                    ("action", "preview"),
-                ],
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK);
-        assert!(html.contains("3 members"), "{html}");
-        assert!(html.contains("1 without a user account"), "{html}");
-        let store = db.store().await;
-        assert_eq!(
-            store.list_groups().await.unwrap().len(),
-            1,
-            "a preview saves nothing"
-        );
-        let (s, html, _) = app
-            .submit(
-                &admin,
-                "/admin/groups",
-                &[
-                    ("csrf_token", &csrf),
-                    ("name", "Bad"),
-                    ("conditions", "colour=red"),
-                    ("action", "save"),
-                ],
-            )
-            .await;
-        assert_eq!(s, StatusCode::BAD_REQUEST);
-        assert!(html.contains("colour"), "{html}");
-        let (s, _, location) = app
-            .submit(
-                &admin,
-                "/admin/groups",
-                &[
-                    ("csrf_token", &csrf),
-                    ("group_key", "everyone"),
-                    ("name", "Everyone"),
-                    ("conditions", "member_type=Regular"),
-                    ("action", "save"),
-                ],
-            )
-            .await;
-        assert_eq!(s, StatusCode::SEE_OTHER);
-        assert_eq!(location.as_deref(), Some("/admin/groups/everyone"));
-        let (s, _, _) = app
-            .submit(
-                &admin,
-                "/admin/groups/everyone",
-                &[
-                    ("csrf_token", &csrf),
-                    ("name", "Everybody"),
-                    ("members", "P1\nP2"),
-                    ("action", "save"),
-                ],
-            )
-            .await;
-        assert_eq!(s, StatusCode::SEE_OTHER);
-        let g = store.group("everyone").await.unwrap();
-        assert_eq!(
-            (g.name.as_str(), g.selection.as_str()),
-            ("Everybody", "static")
-        );
-        assert_eq!(
-            store.static_member_keys("everyone").await.unwrap(),
-            ["P1", "P2"]
-        );
-
-        // The audit log shows who did it.
-        let (_, html, _) = app.page(&admin, "/admin/audit").await;
-        assert!(html.contains("admin:ada@example.org"));
-        assert!(html.contains("deactivated") && html.contains("renamed"));
+both_engines!(console_pages_members_and_fields, |db: TestDb| async move {
+    seed(&db).await;
+    let app = TestApp::spawn(&db).await;
+    let base = app.base.clone();
+    let admin = app.admin_session("ada@example.org", ADMIN_PASSWORD).await;
+    for page in pages() {
+        let (s, body, _) = app.page(&admin, page).await;
+        assert_eq!(s, StatusCode::OK, "{page}: {body}");
     }
-);
+    // Members: search and the member page with the reason they do not sync.
+    let (_, html, _) = app.page(&admin, "/admin/members?q=cy").await;
+    assert!(html.contains("P2") && !html.contains(">P1<"));
+    let (_, html, _) = app.page(&admin, "/admin/members/P2").await;
+    assert!(html.contains("no user account"), "{html}");
+    let (_, html, _) = app.page(&admin, "/admin/members/P1").await;
+    let csrf = csrf_of(&html);
+    let (s, _, location) = app
+        .submit(
+            &admin,
+            "/admin/members/P1/deactivate",
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, html, _) = get(&admin, &location.map(|l| format!("{base}{l}")).unwrap()).await;
+    assert!(html.contains("Account deactivated"), "notice shown: {html}");
+    assert!(html.contains("Reactivate account"));
+    // Deactivation refuses the sign-in; it does not take the contact out of Higher Logic.
+    assert!(
+        html.contains("Higher Logic keeps the contact and still receives its changes"),
+        "{html}"
+    );
+    let (s, _, _) = app
+        .submit(
+            &admin,
+            "/admin/members/P1/reactivate",
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+
+    // An invitation goes out by mail (here the development folder) and says so.
+    let (s, _, _) = app
+        .submit(&admin, "/admin/members/P1/invite", &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, html, _) = app.page(&admin, "/admin/members/P1").await;
+    assert!(
+        html.contains("Invitation sent to bob@example.org"),
+        "{html}"
+    );
+    let mails: Vec<_> = std::fs::read_dir(db.dir.path().join("data").join("mail"))
+        .expect("mail folder")
+        .collect();
+    assert_eq!(mails.len(), 1);
+
+    // Fields: the sync box only for fields shown in the Members section, and the server
+    // refuses it otherwise whatever the form says.
+    let (_, html, _) = app.page(&admin, "/admin/fields/chapter").await;
+    assert!(html.contains("name=\"sync_to_higher_logic\""));
+    let (s, html, _) = app
+        .submit(
+            &admin,
+            "/admin/fields/chapter",
+            &[
+                ("csrf_token", &csrf),
+                ("name", "Chapter"),
+                ("sync_to_higher_logic", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(html.contains("Members section"), "{html}");
+    let (s, _, _) = app
+        .submit(
+            &admin,
+            "/admin/fields/chapter",
+            &[
+                ("csrf_token", &csrf),
+                ("name", "Chapter"),
+                ("show_in_members", "on"),
+                ("sync_to_higher_logic", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (s, _, _) = app
+        .submit(
+            &admin,
+            "/admin/fields",
+            &[
+                ("csrf_token", &csrf),
+                ("field_key", "hidden"),
+                ("name", "Hidden"),
+                ("field_type", "text"),
+                ("applies_to", "both"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, html, _) = app.page(&admin, "/admin/fields/hidden").await;
+    assert!(
+        !html.contains("name=\"sync_to_higher_logic\""),
+        "no sync box for a hidden field"
+    );
+
+    // The audit log shows who did it.
+    let (_, html, _) = app.page(&admin, "/admin/audit").await;
+    assert!(html.contains("admin:ada@example.org"));
+    assert!(html.contains("deactivated"));
+});
+
+both_engines!(console_groups_preview_and_save, |db: TestDb| async move {
+    seed(&db).await;
+    let app = TestApp::spawn(&db).await;
+    let admin = app.admin_session("ada@example.org", ADMIN_PASSWORD).await;
+    let (_, html, _) = app.page(&admin, "/admin/groups").await;
+    let csrf = csrf_of(&html);
+
+    // Groups: preview without saving, then save.
+    let (s, html, _) = app
+        .submit(
+            &admin,
+            "/admin/groups",
+            &[
+                ("csrf_token", &csrf),
+                ("name", "Everyone"),
+                ("conditions", "member_type=Regular"),
+                ("action", "preview"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("3 members"), "{html}");
+    assert!(html.contains("1 without a user account"), "{html}");
+    let store = db.store().await;
+    assert_eq!(
+        store.list_groups().await.unwrap().len(),
+        1,
+        "a preview saves nothing"
+    );
+    let (s, html, _) = app
+        .submit(
+            &admin,
+            "/admin/groups",
+            &[
+                ("csrf_token", &csrf),
+                ("name", "Bad"),
+                ("conditions", "colour=red"),
+                ("action", "save"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(html.contains("colour"), "{html}");
+    let (s, _, location) = app
+        .submit(
+            &admin,
+            "/admin/groups",
+            &[
+                ("csrf_token", &csrf),
+                ("group_key", "everyone"),
+                ("name", "Everyone"),
+                ("conditions", "member_type=Regular"),
+                ("action", "save"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some("/admin/groups/everyone"));
+    let (s, _, _) = app
+        .submit(
+            &admin,
+            "/admin/groups/everyone",
+            &[
+                ("csrf_token", &csrf),
+                ("name", "Everybody"),
+                ("members", "P1\nP2"),
+                ("action", "save"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let g = store.group("everyone").await.unwrap();
+    assert_eq!(
+        (g.name.as_str(), g.selection.as_str()),
+        ("Everybody", "static")
+    );
+    assert_eq!(
+        store.static_member_keys("everyone").await.unwrap(),
+        ["P1", "P2"]
+    );
+
+    // The audit log shows who did it.
+    let (_, html, _) = app.page(&admin, "/admin/audit").await;
+    assert!(html.contains("admin:ada@example.org"));
+    assert!(html.contains("renamed"));
+});
 
 both_engines!(
     console_api_tokens_audit_and_sign_out,

@@ -800,11 +800,11 @@ both_engines!(basic_op_conformance_requests, |db: TestDb| async move {
         ("claims", r#"{"userinfo":{"name":{"essential":true}}}"#),
         ("login_hint", EMAIL),
     ]);
-    let r = open(&browser, &first).await;
+    let r = open(browser, &first).await;
     assert_eq!(r.status(), 200);
     let page = r.text().await.unwrap();
     assert!(page.contains(&format!("value=\"{EMAIL}\"")), "{page}");
-    let r = app.login(&browser, &page, EMAIL, PASSWORD).await;
+    let r = app.login(browser, &page, EMAIL, PASSWORD).await;
     assert_eq!(r.status(), 303);
     let tokens = exchange_code(code_of(&location(&r)), true).await;
     let first_claims = id_claims(&tokens);
@@ -843,18 +843,14 @@ both_engines!(basic_op_conformance_requests, |db: TestDb| async move {
 
     // oidcc-prompt-none-logged-in (client_secret_post this time): a code with no page, the
     // same sub and auth_time.
-    let r = open(&browser, url(&[("prompt", "none")])).await;
+    let r = open(browser, url(&[("prompt", "none")])).await;
     assert_eq!(r.status(), 303);
     let claims = id_claims(&exchange_code(code_of(&location(&r)), false).await);
     assert_eq!(claims["auth_time"], first_claims["auth_time"]);
 
     // oidcc-id-token-hint: prompt=none with the first ID token as the hint.
     let hint = tokens["id_token"].as_str().unwrap();
-    let r = open(
-        &browser,
-        url(&[("prompt", "none"), ("id_token_hint", hint)]),
-    )
-    .await;
+    let r = open(browser, url(&[("prompt", "none"), ("id_token_hint", hint)])).await;
     assert_eq!(r.status(), 303);
     let claims = id_claims(&exchange_code(code_of(&location(&r)), true).await);
     assert_eq!(claims["auth_time"], first_claims["auth_time"]);
@@ -876,18 +872,18 @@ both_engines!(basic_op_conformance_requests, |db: TestDb| async move {
     assert!(query(&location(&r)).contains_key("code"));
 
     // oidcc-max-age-10000: the session is recent enough.
-    let r = open(&browser, url(&[("max_age", "10000")])).await;
+    let r = open(browser, url(&[("max_age", "10000")])).await;
     assert_eq!(r.status(), 303);
     code_of(&location(&r));
 
     // oidcc-max-age-1: two seconds later, max_age=1 asks for the password again; the new ID
     // token has a later auth_time.
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let r = open(&browser, url(&[("max_age", "1")])).await;
+    let r = open(browser, url(&[("max_age", "1")])).await;
     assert_eq!(r.status(), 200, "max_age=1 must show the login page");
     let page = r.text().await.unwrap();
     assert!(page.contains("name=\"password\""), "{page}");
-    let r = app.login(&browser, &page, EMAIL, PASSWORD).await;
+    let r = app.login(browser, &page, EMAIL, PASSWORD).await;
     assert_eq!(r.status(), 303);
     let second = exchange_code(code_of(&location(&r)), true).await;
     let claims = id_claims(&second);
@@ -902,7 +898,7 @@ both_engines!(basic_op_conformance_requests, |db: TestDb| async move {
     let (status, refreshed) = app
         .token(
             "conformance",
-            &secret,
+            secret,
             &[
                 ("grant_type", "refresh_token"),
                 ("refresh_token", tokens["refresh_token"].as_str().unwrap()),

@@ -475,7 +475,7 @@ both_engines!(token_client_authentication, |db: TestDb| async move {
     let base = app.base.as_str();
 
     // Client authentication.
-    let (code, verifier) = app.code_for(&browser, id, &[]).await;
+    let (code, verifier) = app.code_for(browser, id, &[]).await;
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
@@ -566,7 +566,7 @@ both_engines!(token_code_binding, |db: TestDb| async move {
     let other_secret = f.other_secret.as_str();
 
     // Each binding of the code: each attempt burns the code, so each needs a fresh one.
-    let (code, verifier) = app.code_for(&browser, id, &[]).await;
+    let (code, verifier) = app.code_for(browser, id, &[]).await;
     let r = app
         .token(
             id,
@@ -583,12 +583,12 @@ both_engines!(token_code_binding, |db: TestDb| async move {
     let r = app.exchange(id, secret, &code, &verifier).await;
     assert_token_error(&r, 400, "invalid_grant", "a failed attempt burns the code");
 
-    let (code, _) = app.code_for(&browser, id, &[]).await;
+    let (code, _) = app.code_for(browser, id, &[]).await;
     let (wrong_verifier, _) = pkce();
     let r = app.exchange(id, secret, &code, &wrong_verifier).await;
     assert_token_error(&r, 400, "invalid_grant", "wrong code_verifier");
 
-    let (code, _) = app.code_for(&browser, id, &[]).await;
+    let (code, _) = app.code_for(browser, id, &[]).await;
     let r = app
         .token(
             id,
@@ -602,11 +602,11 @@ both_engines!(token_code_binding, |db: TestDb| async move {
         .await;
     assert_token_error(&r, 400, "invalid_grant", "missing code_verifier");
 
-    let (code, verifier) = app.code_for(&browser, id, &[]).await;
-    let r = app.exchange("other", &other_secret, &code, &verifier).await;
+    let (code, verifier) = app.code_for(browser, id, &[]).await;
+    let r = app.exchange("other", other_secret, &code, &verifier).await;
     assert_token_error(&r, 400, "invalid_grant", "code of another client");
 
-    let (code, verifier) = app.code_for(&browser, id, &[]).await;
+    let (code, verifier) = app.code_for(browser, id, &[]).await;
     sqlx::query("UPDATE oidc_codes SET expires_at = 0")
         .execute(setup.store.pool())
         .await
@@ -627,13 +627,13 @@ both_engines!(token_pkce_downgrade, |db: TestDb| async move {
         "{base}/authorize?client_id={hl_id}&response_type=code&scope=profile&redirect_uri={}&state=s",
         urlencode(HL_REDIRECT)
     );
-    let loc = app.sign_in(&browser, &url).await;
+    let loc = app.sign_in(browser, &url).await;
     let hl_code = query(&loc)["code"].clone();
     let (v, _) = pkce();
     let r = app
         .token(
-            &hl_id,
-            &hl_secret,
+            hl_id,
+            hl_secret,
             &[
                 ("grant_type", "authorization_code"),
                 ("code", &hl_code),
@@ -650,7 +650,7 @@ both_engines!(token_code_reuse, |db: TestDb| async move {
     let (app, id, secret, browser) = f.parts();
 
     // A code used twice: refused, and the tokens from the first use are revoked.
-    let (code, verifier) = app.code_for(&browser, id, &[]).await;
+    let (code, verifier) = app.code_for(browser, id, &[]).await;
     let first = app.exchange(id, secret, &code, &verifier).await;
     assert_eq!(first.0, 200);
     let access = first.1["access_token"].as_str().unwrap().to_string();
@@ -672,7 +672,7 @@ both_engines!(token_refresh_rotation, |db: TestDb| async move {
     let (app, id, secret, browser) = f.parts();
 
     // Refresh rotation: replaying a spent refresh token revokes the family.
-    let (code, verifier) = app.code_for(&browser, id, &[]).await;
+    let (code, verifier) = app.code_for(browser, id, &[]).await;
     let tokens = app.exchange(id, secret, &code, &verifier).await.1;
     let old = tokens["refresh_token"].as_str().unwrap().to_string();
     let rotated = app.refresh(id, secret, &old).await;
@@ -696,10 +696,10 @@ both_engines!(token_refresh_refusals, |db: TestDb| async move {
     let other_secret = f.other_secret.as_str();
 
     // Refresh: another client's token, a wider scope, a missing token, an access token.
-    let (code, verifier) = app.code_for(&browser, id, &[]).await;
+    let (code, verifier) = app.code_for(browser, id, &[]).await;
     let tokens = app.exchange(id, secret, &code, &verifier).await.1;
     let rt = tokens["refresh_token"].as_str().unwrap().to_string();
-    let r = app.refresh("other", &other_secret, &rt).await;
+    let r = app.refresh("other", other_secret, &rt).await;
     assert_token_error(&r, 400, "invalid_grant", "refresh token of another client");
     let r = app
         .token(
@@ -847,7 +847,7 @@ both_engines!(revoke_and_introspect_refusals, |db: TestDb| async move {
         "unknown tokens are 'revoked' too (RFC 7009 2.2)"
     );
     // Another client cannot see (or revoke) this client's token.
-    let (code, verifier) = app.code_for(&browser, id, &[]).await;
+    let (code, verifier) = app.code_for(browser, id, &[]).await;
     let tokens = app.exchange(id, secret, &code, &verifier).await.1;
     let at = tokens["access_token"].as_str().unwrap();
     let r = app
