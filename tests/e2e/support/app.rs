@@ -1,9 +1,9 @@
 //! The application in process: built by the same [`Application::build`] as `guildgate serve`,
 //! on port 0, served on the test's runtime. One method per endpoint the tests call.
 
-use guildgate::settings::Settings;
 use guildgate::db::Store;
 use guildgate::server::Application;
+use guildgate::settings::Settings;
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::Value;
 
