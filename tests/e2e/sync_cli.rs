@@ -115,12 +115,28 @@ both_engines!(
         })
         .await;
 
-        let metrics = reqwest::get(format!("{}/metrics", server.base))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        // The counter moves once the push is recorded, a moment after the double has it.
+        let pushed_total = |metrics: &str| -> f64 {
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix("guildgate_hl_contacts_pushed_total "))
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        let mut metrics = String::new();
+        for _ in 0..100 {
+            metrics = reqwest::get(format!("{}/metrics", server.base))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if pushed_total(&metrics) >= 41.0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         for name in [
             "guildgate_hl_queue_depth",
             "guildgate_hl_contacts_pushed_total",
@@ -130,12 +146,7 @@ both_engines!(
         ] {
             assert!(metrics.contains(name), "{name} missing from\n{metrics}");
         }
-        let pushed: f64 = metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("guildgate_hl_contacts_pushed_total "))
-            .unwrap()
-            .parse()
-            .unwrap();
+        let pushed = pushed_total(&metrics);
         assert!(pushed >= 41.0, "{pushed}");
 
         // Many more members, a slow Higher Logic, and serve killed with SIGKILL mid-sync.
