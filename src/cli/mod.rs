@@ -80,7 +80,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let store = Store::connect(&settings.database_url, settings.max_connections)
         .await
         .context("cannot open the database")?
-        .with_keys_dir(&settings.keys_dir);
+        .with_keys_dir(&settings.keys_dir)
+        // Before anything hashes (the first administrator is made before `serve` builds).
+        .with_password_settings(settings.passwords.clone());
     if !matches!(cli.command, Command::Migrate) {
         store.migrate().await?;
     }

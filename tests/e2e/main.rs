@@ -20,6 +20,7 @@ mod oidc_multi_instance;
 mod oidc_negative;
 mod oidc_props;
 mod oidc_set_password;
+mod oidc_sign_in_storm;
 mod oidc_throttle;
 mod store;
 mod sync;

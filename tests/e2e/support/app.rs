@@ -42,7 +42,8 @@ impl TestApp {
         let store = Store::open(&settings.database_url, settings.max_connections)
             .await
             .expect("open store")
-            .with_keys_dir(&settings.keys_dir);
+            .with_keys_dir(&settings.keys_dir)
+            .with_password_settings(settings.passwords.clone());
         // What `serve` does before building: the first administrator on an empty database.
         store
             .bootstrap_admin(&settings.admin_email)
