@@ -1,15 +1,12 @@
 //! Admin API tokens: created and revoked by an administrator, stored as a SHA-256 hash,
 //! scoped read or write. Creating and revoking one is recorded in the change log (the audit log).
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::change_log::{self, Change, Event};
 use crate::db::{new_id, now_ms, Store, StoreError, StoreResult};
+use crate::secrets;
 
 /// Every token starts with this, so that secret scanners and people recognise it.
 pub const TOKEN_PREFIX: &str = "gga_";
@@ -67,11 +64,6 @@ pub struct NewApiToken {
     pub secret: String,
 }
 
-fn hash_token(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 const TOKEN_COLUMNS: &str =
     "id, name, token_prefix, scope, created_by, created_at, last_used_at, revoked_at";
 
@@ -88,9 +80,7 @@ impl Store {
                 "an API token needs a name of 1 to 100 characters",
             ));
         }
-        let mut bytes = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        let secret = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+        let secret = format!("{TOKEN_PREFIX}{}", secrets::random_token());
         let id = new_id();
         let prefix: String = secret.chars().take(TOKEN_PREFIX.len() + 6).collect();
         let mut tx = self.begin().await?;
@@ -100,7 +90,7 @@ impl Store {
         )
         .bind(&id)
         .bind(name)
-        .bind(hash_token(&secret))
+        .bind(secrets::stored_hash(&secret))
         .bind(&prefix)
         .bind(scope.as_str())
         .bind(actor)
@@ -182,7 +172,7 @@ impl Store {
             "SELECT {TOKEN_COLUMNS} FROM admin_api_tokens \
              WHERE token_hash = $1 AND revoked_at IS NULL"
         ))
-        .bind(hash_token(secret))
+        .bind(secrets::stored_hash(secret))
         .fetch_optional(self.pool())
         .await?;
         if let Some(t) = &token {
@@ -212,13 +202,5 @@ mod tests {
         assert!(Scope::Write.allows(Scope::Write));
         assert!(Scope::Read.allows(Scope::Read));
         assert!(!Scope::Read.allows(Scope::Write));
-    }
-
-    #[test]
-    fn token_hash_is_hex_sha256() {
-        let h = hash_token("gga_x");
-        assert_eq!(h.len(), 64);
-        assert!(h.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(h, hash_token("gga_y"));
     }
 }

@@ -10,9 +10,6 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use rand::RngCore;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
@@ -58,9 +55,7 @@ pub async fn token(session: &Session) -> Result<String, tower_sessions::session:
     if let Some(existing) = session.get::<String>(SESSION_KEY).await? {
         return Ok(existing);
     }
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let token = crate::secrets::random_token();
     session.insert(SESSION_KEY, &token).await?;
     Ok(token)
 }
