@@ -28,7 +28,7 @@ use sha2::Digest;
 
 #[path = "common/mod.rs"]
 mod common;
-use common::ScratchDb;
+use common::{hidden_fields, ScratchDb};
 
 const REDIRECT: &str = "https://rp.example.org/callback";
 const PASSWORD: &str = "correct horse battery staple";
@@ -400,20 +400,4 @@ fn pkce() -> (String, String) {
     );
     let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
     (verifier, challenge)
-}
-
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
-    html.split("<input type=\"hidden\" ")
-        .skip(1)
-        .map(|part| {
-            let attr = |name: &str| {
-                part.split(&format!("{name}=\""))
-                    .nth(1)
-                    .and_then(|s| s.split('"').next())
-                    .unwrap_or_default()
-                    .replace("&amp;", "&")
-            };
-            (attr("name"), attr("value"))
-        })
-        .collect()
 }

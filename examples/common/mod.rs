@@ -1,4 +1,4 @@
-//! What the examples share: a scratch database on either engine. Each example includes it with
+//! What the examples share: a scratch database on either engine, and reading a form. Each example includes it with
 //! `#[path = "common/mod.rs"] mod common;`.
 // Each example uses part of it.
 #![allow(dead_code)]
@@ -53,4 +53,22 @@ impl ScratchDb {
         }
         Ok(())
     }
+}
+
+/// The hidden fields of the first form of a page (the login form's CSRF token and the carried
+/// authorization request).
+pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    html.split("<input type=\"hidden\" ")
+        .skip(1)
+        .map(|part| {
+            let attr = |name: &str| {
+                part.split(&format!("{name}=\""))
+                    .nth(1)
+                    .and_then(|s| s.split('"').next())
+                    .unwrap_or_default()
+                    .replace("&amp;", "&")
+            };
+            (attr("name"), attr("value"))
+        })
+        .collect()
 }
