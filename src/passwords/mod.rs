@@ -33,7 +33,15 @@ impl Store {
 
     /// Sets the hashing pool's size and queue (once, before the first hash).
     pub fn with_password_settings(self, settings: PasswordSettings) -> Store {
-        let _ = self.hash_pool_parts().0.set(settings);
+        let (chosen, pool) = self.hash_pool_parts();
+        // Settings that arrive after something hashed cannot resize the pool: say so rather
+        // than run silently with the defaults.
+        if chosen.set(settings).is_ok() && pool.get().is_some() {
+            tracing::warn!(
+                "the password-hashing pool started before its [passwords] settings were given; \
+                 it keeps the defaults"
+            );
+        }
         self
     }
 
