@@ -4,8 +4,8 @@
 use serde::Serialize;
 use serde_json::json;
 
-use crate::change_log::{self, Change, Event};
-use crate::db::{is_unique_violation, new_id, now_ms, Store, StoreError, StoreResult, Transaction};
+use crate::change_log::{Change, Event};
+use crate::db::{conflict_on_unique, new_id, now_ms, Store, StoreError, StoreResult, Transaction};
 use crate::members::{check_email, Kind, MemberData};
 use crate::passwords;
 
@@ -126,18 +126,10 @@ impl Store {
         .bind(&account.id)
         .execute(&mut *tx)
         .await?;
-        change_log::record(
-            &mut tx,
-            Change {
-                actor,
-                event: Event::AccountPasswordSet,
-                entity_id: &account.id,
-                member_id: None,
-                group_id: None,
-                detail: json!({ "member_key": member_key }),
-            },
-        )
-        .await?;
+        Change::new(actor, Event::AccountPasswordSet, &account.id)
+            .detail(json!({ "member_key": member_key }))
+            .record(&mut tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -176,22 +168,16 @@ impl Store {
         .await?;
         // On deactivation the provider's listener signs the account out everywhere and revokes
         // its tokens and links, in this transaction (see `Event::AccountDeactivated`).
-        change_log::record(
-            &mut tx,
-            Change {
-                actor,
-                event: if state == "active" {
-                    Event::AccountReactivated
-                } else {
-                    Event::AccountDeactivated
-                },
-                entity_id: &account.id,
-                member_id: Some(&account.member_id),
-                group_id: None,
-                detail: json!({ "member_key": member_key }),
-            },
-        )
-        .await?;
+        let event = if state == "active" {
+            Event::AccountReactivated
+        } else {
+            Event::AccountDeactivated
+        };
+        Change::new(actor, event, &account.id)
+            .member(&account.member_id)
+            .detail(json!({ "member_key": member_key }))
+            .record(&mut tx)
+            .await?;
         tx.commit().await?;
         self.account_for_member(member_key).await
     }
@@ -284,26 +270,13 @@ pub(crate) async fn create_account(
     .bind(now)
     .execute(&mut **tx)
     .await
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            StoreError::Conflict(format!(
-                "this member already has a user account, or {login} is another account's login"
-            ))
-        } else {
-            e.into()
-        }
-    })?;
-    change_log::record(
-        tx,
-        Change {
-            actor,
-            event: Event::AccountCreated,
-            entity_id: &id,
-            member_id: Some(member_id),
-            group_id: None,
-            detail: json!({ "role": role.as_str() }),
-        },
-    )
-    .await?;
+    .map_err(conflict_on_unique(|| {
+        format!("this member already has a user account, or {login} is another account's login")
+    }))?;
+    Change::new(actor, Event::AccountCreated, &id)
+        .member(member_id)
+        .detail(json!({ "role": role.as_str() }))
+        .record(tx)
+        .await?;
     Ok(id)
 }

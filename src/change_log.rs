@@ -91,6 +91,44 @@ pub struct Change<'a> {
     pub detail: Value,
 }
 
+impl<'a> Change<'a> {
+    /// A change by `actor` to the row `entity_id`, affecting no contact or group until
+    /// [`Change::member`] / [`Change::group`] say so, with no detail until [`Change::detail`].
+    pub fn new(actor: &'a str, event: Event, entity_id: &'a str) -> Change<'a> {
+        Change {
+            actor,
+            event,
+            entity_id,
+            member_id: None,
+            group_id: None,
+            detail: Value::Object(Default::default()),
+        }
+    }
+
+    pub fn member(self, member_id: &'a str) -> Change<'a> {
+        Change {
+            member_id: Some(member_id),
+            ..self
+        }
+    }
+
+    pub fn group(self, group_id: &'a str) -> Change<'a> {
+        Change {
+            group_id: Some(group_id),
+            ..self
+        }
+    }
+
+    pub fn detail(self, detail: Value) -> Change<'a> {
+        Change { detail, ..self }
+    }
+
+    /// Writes the change to the log and tells every listener, in `tx` ([`record`]).
+    pub async fn record(self, tx: &mut Transaction) -> StoreResult<()> {
+        record(tx, self).await
+    }
+}
+
 /// What a feature built on the store does when something changes, inside the transaction of
 /// the change (so it commits or rolls back with it). Features register one in
 /// [`CHANGE_LISTENERS`]; the store never calls up into them by name.

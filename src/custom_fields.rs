@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::change_log::{self, Change, Event};
-use crate::db::{is_unique_violation, new_id, now_ms, Store, StoreError, StoreResult, Transaction};
+use crate::change_log::{Change, Event};
+use crate::db::{conflict_on_unique, new_id, now_ms, Store, StoreError, StoreResult, Transaction};
 use crate::members::is_date;
 
 #[derive(
@@ -192,24 +192,12 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::Conflict(format!("a field with key {:?} exists", spec.field_key))
-            } else {
-                e.into()
-            }
-        })?;
-        change_log::record(
-            &mut tx,
-            Change {
-                actor,
-                event: Event::CustomFieldCreated,
-                entity_id: &id,
-                member_id: None,
-                group_id: None,
-                detail: json!({ "field_key": spec.field_key, "sync_to_higher_logic": spec.sync_to_higher_logic }),
-            },
-        )
+        .map_err(conflict_on_unique(|| {
+            format!("a field with key {:?} exists", spec.field_key)
+        }))?;
+        Change::new(actor, Event::CustomFieldCreated, &id)
+            .detail(json!({ "field_key": spec.field_key, "sync_to_higher_logic": spec.sync_to_higher_logic }))
+            .record(&mut tx)
         .await?;
         tx.commit().await?;
         self.field(&spec.field_key).await
@@ -245,23 +233,15 @@ impl Store {
         .bind(&field.id)
         .execute(&mut *tx)
         .await?;
-        change_log::record(
-            &mut tx,
-            Change {
-                actor,
-                event: Event::CustomFieldUpdated,
-                entity_id: &field.id,
-                member_id: None,
-                group_id: None,
-                detail: json!({
-                    "field_key": field_key,
-                    "name": name,
-                    "show_in_members": show,
-                    "sync_to_higher_logic": sync,
-                }),
-            },
-        )
-        .await?;
+        Change::new(actor, Event::CustomFieldUpdated, &field.id)
+            .detail(json!({
+                "field_key": field_key,
+                "name": name,
+                "show_in_members": show,
+                "sync_to_higher_logic": sync,
+            }))
+            .record(&mut tx)
+            .await?;
         tx.commit().await?;
         self.field(field_key).await
     }
@@ -351,21 +331,18 @@ pub(crate) async fn write_value(
                 .await?;
         }
     }
-    change_log::record(
-        tx,
-        Change {
-            actor,
-            event: if value.is_some() {
-                Event::CustomFieldValueSet
-            } else {
-                Event::CustomFieldValueCleared
-            },
-            entity_id: &field.id,
-            member_id: Some(member_id),
-            group_id: None,
-            detail: json!({ "field_key": field.field_key }),
+    Change::new(
+        actor,
+        if value.is_some() {
+            Event::CustomFieldValueSet
+        } else {
+            Event::CustomFieldValueCleared
         },
+        &field.id,
     )
+    .member(member_id)
+    .detail(json!({ "field_key": field.field_key }))
+    .record(tx)
     .await
 }
 

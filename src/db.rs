@@ -274,6 +274,20 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// For `map_err`: a unique-constraint violation becomes [`StoreError::Conflict`] with the
+/// message `conflict` makes; any other error passes through.
+pub fn conflict_on_unique(
+    conflict: impl FnOnce() -> String,
+) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |err| {
+        if is_unique_violation(&err) {
+            StoreError::Conflict(conflict())
+        } else {
+            err.into()
+        }
+    }
+}
+
 /// Whether an error is a unique-constraint violation (same meaning on both engines).
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     match err {

@@ -7,10 +7,9 @@ use std::fmt;
 use std::io::Read;
 
 use serde::Serialize;
-use serde_json::json;
 
 use crate::accounts::{self, Role};
-use crate::change_log::{self, Change, Event};
+use crate::change_log::{Change, Event};
 use crate::custom_fields::{self, CustomField};
 use crate::db::{now_ms, Store, StoreError};
 use crate::members::{self, check_email, check_member_key, Kind, Member, MemberFilter};
@@ -283,18 +282,10 @@ async fn change_login(
         .bind(member_id)
         .execute(&mut **tx)
         .await?;
-    change_log::record(
-        tx,
-        Change {
-            actor,
-            event: Event::AccountLoginChanged,
-            entity_id: member_id,
-            member_id: Some(member_id),
-            group_id: None,
-            detail: json!({}),
-        },
-    )
-    .await
+    Change::new(actor, Event::AccountLoginChanged, member_id)
+        .member(member_id)
+        .record(tx)
+        .await
 }
 
 /// Reads the file into rows, adding every problem that needs no database to `problems`.

@@ -7,8 +7,8 @@
 use serde::Serialize;
 use serde_json::json;
 
-use crate::change_log::{self, Change, Event};
-use crate::db::{is_unique_violation, new_id, now_ms, Store, StoreError, StoreResult, Transaction};
+use crate::change_log::{Change, Event};
+use crate::db::{conflict_on_unique, new_id, now_ms, Store, StoreError, StoreResult, Transaction};
 use crate::members::{Member, MEMBER_COLUMNS, MEMBER_FROM};
 
 mod selection;
@@ -119,25 +119,14 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::Conflict(format!("a group with key {key:?} exists"))
-            } else {
-                e.into()
-            }
-        })?;
-        change_log::record(
-            &mut tx,
-            Change {
-                actor,
-                event: Event::GroupCreated,
-                entity_id: &id,
-                member_id: None,
-                group_id: Some(&id),
-                detail: json!({ "group_key": key, "name": name }),
-            },
-        )
-        .await?;
+        .map_err(conflict_on_unique(|| {
+            format!("a group with key {key:?} exists")
+        }))?;
+        Change::new(actor, Event::GroupCreated, &id)
+            .group(&id)
+            .detail(json!({ "group_key": key, "name": name }))
+            .record(&mut tx)
+            .await?;
         write_selection(&mut tx, actor, &id, &selection).await?;
         tx.commit().await?;
         self.group(&key).await
@@ -177,18 +166,11 @@ impl Store {
             .bind(&group.id)
             .execute(&mut *tx)
             .await?;
-        change_log::record(
-            &mut tx,
-            Change {
-                actor,
-                event: Event::GroupRenamed,
-                entity_id: &group.id,
-                member_id: None,
-                group_id: Some(&group.id),
-                detail: json!({ "group_key": group_key, "from": group.name, "to": name }),
-            },
-        )
-        .await?;
+        Change::new(actor, Event::GroupRenamed, &group.id)
+            .group(&group.id)
+            .detail(json!({ "group_key": group_key, "from": group.name, "to": name }))
+            .record(&mut tx)
+            .await?;
         tx.commit().await?;
         self.group(group_key).await
     }
@@ -424,16 +406,9 @@ async fn write_selection(
     .bind(group_id)
     .execute(&mut **tx)
     .await?;
-    change_log::record(
-        tx,
-        Change {
-            actor,
-            event: Event::GroupSelectionChanged,
-            entity_id: group_id,
-            member_id: None,
-            group_id: Some(group_id),
-            detail,
-        },
-    )
-    .await
+    Change::new(actor, Event::GroupSelectionChanged, group_id)
+        .group(group_id)
+        .detail(detail)
+        .record(tx)
+        .await
 }

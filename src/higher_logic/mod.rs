@@ -23,7 +23,7 @@ pub mod worker;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::change_log::{self, Change, Event};
+use crate::change_log::{Change, Event};
 use crate::db::{now_ms, Store, StoreError, StoreResult};
 use crate::groups::Group;
 
@@ -91,18 +91,11 @@ impl Store {
             .bind(&group.id)
             .execute(&mut *tx)
             .await?;
-            change_log::record(
-                &mut tx,
-                Change {
-                    actor,
-                    event: Event::GroupSyncOff,
-                    entity_id: &group.id,
-                    member_id: None,
-                    group_id: Some(&group.id),
-                    detail: json!({ "group_key": group_key }),
-                },
-            )
-            .await?;
+            Change::new(actor, Event::GroupSyncOff, &group.id)
+                .group(&group.id)
+                .detail(json!({ "group_key": group_key }))
+                .record(&mut tx)
+                .await?;
             tx.commit().await?;
             return self.group(group_key).await;
         }
@@ -138,18 +131,11 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        change_log::record(
-            &mut tx,
-            Change {
-                actor,
-                event: Event::GroupSyncOn,
-                entity_id: &group.id,
-                member_id: None,
-                group_id: Some(&group.id),
-                detail: json!({ "group_key": group_key, "group_type": group_type }),
-            },
-        )
-        .await?;
+        Change::new(actor, Event::GroupSyncOn, &group.id)
+            .group(&group.id)
+            .detail(json!({ "group_key": group_key, "group_type": group_type }))
+            .record(&mut tx)
+            .await?;
         tx.commit().await?;
         self.group(group_key).await
     }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::change_log::{self, Change, Event};
+use crate::change_log::{Change, Event};
 use crate::db::{now_ms, Engine, Store, StoreError, StoreResult};
 
 pub const DEFAULT_BASE_URL: &str = "https://data.higherlogic.com/push/v1/members";
@@ -357,33 +357,26 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        change_log::record(
-            &mut tx,
-            Change {
-                actor,
-                // A new tenant, or newly activated properties, change every record there: the
-                // outbox re-pushes all.
-                event: if tenant_changed {
-                    Event::HigherLogicTenantChanged
-                } else if flags_changed {
-                    Event::HigherLogicPropertiesChanged
-                } else {
-                    Event::HigherLogicSettingsUpdated
-                },
-                entity_id: "1",
-                member_id: None,
-                group_id: None,
-                detail: json!({
-                    "tenant_code": s.tenant_code,
-                    "api_key_changed": key_changed,
-                    "base_url": s.base_url,
-                    "integrate_bio": s.integrate_bio,
-                    "integrate_profile_image": s.integrate_profile_image,
-                    "integrate_social": s.integrate_social,
-                }),
-            },
-        )
-        .await?;
+        // A new tenant, or newly activated properties, change every record there: the outbox
+        // re-pushes all.
+        let event = if tenant_changed {
+            Event::HigherLogicTenantChanged
+        } else if flags_changed {
+            Event::HigherLogicPropertiesChanged
+        } else {
+            Event::HigherLogicSettingsUpdated
+        };
+        Change::new(actor, event, "1")
+            .detail(json!({
+                "tenant_code": s.tenant_code,
+                "api_key_changed": key_changed,
+                "base_url": s.base_url,
+                "integrate_bio": s.integrate_bio,
+                "integrate_profile_image": s.integrate_profile_image,
+                "integrate_social": s.integrate_social,
+            }))
+            .record(&mut tx)
+            .await?;
         tx.commit().await?;
         s.updated_at = now;
         Ok(s.masked())

@@ -7,8 +7,8 @@ use super::{
     check_member_key, Kind, Member, MemberData, MemberFilter, MEMBER_COLUMNS, MEMBER_FROM,
 };
 use crate::accounts::Role;
-use crate::change_log::{self, Change, Event};
-use crate::db::{is_unique_violation, new_id, now_ms, Store, StoreError, StoreResult, Transaction};
+use crate::change_log::{Change, Event};
+use crate::db::{conflict_on_unique, new_id, now_ms, Store, StoreError, StoreResult, Transaction};
 
 impl Store {
     pub async fn add_member(
@@ -216,25 +216,14 @@ pub(crate) async fn insert_member(
     let id = new_id();
     write_member(tx, INSERT_MEMBER, &id, key, data, company_id)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::Conflict(format!("member_key {key:?} is already taken"))
-            } else {
-                e.into()
-            }
-        })?;
-    change_log::record(
-        tx,
-        Change {
-            actor,
-            event: Event::MemberCreated,
-            entity_id: &id,
-            member_id: Some(&id),
-            group_id: None,
-            detail: json!({ "member_key": key, "kind": data.kind }),
-        },
-    )
-    .await?;
+        .map_err(conflict_on_unique(|| {
+            format!("member_key {key:?} is already taken")
+        }))?;
+    Change::new(actor, Event::MemberCreated, &id)
+        .member(&id)
+        .detail(json!({ "member_key": key, "kind": data.kind }))
+        .record(tx)
+        .await?;
     Ok(id)
 }
 
@@ -259,17 +248,10 @@ pub(crate) async fn update_member(
         company_id,
     )
     .await?;
-    change_log::record(
-        tx,
-        Change {
-            actor,
-            event: Event::MemberUpdated,
-            entity_id: &current.id,
-            member_id: Some(&current.id),
-            group_id: None,
-            detail: json!({ "member_key": current.member_key, "fields": changed }),
-        },
-    )
-    .await?;
+    Change::new(actor, Event::MemberUpdated, &current.id)
+        .member(&current.id)
+        .detail(json!({ "member_key": current.member_key, "fields": changed }))
+        .record(tx)
+        .await?;
     Ok(true)
 }

@@ -7,7 +7,7 @@ use std::fmt;
 use serde_json::json;
 
 use crate::accounts::Account;
-use crate::change_log::{self, Change, Event};
+use crate::change_log::{Change, Event};
 use crate::db::{now_ms, Store, StoreError};
 use crate::mail::{Delivery, MailError, MailSettings, Mailer, Outgoing};
 use crate::passwords;
@@ -129,20 +129,16 @@ pub async fn send_link(
     .execute(&mut *tx)
     .await
     .map_err(StoreError::from)?;
-    change_log::record(
-        &mut tx,
-        Change {
-            actor,
-            event: match purpose {
-                Purpose::Invitation => Event::AccountInvitationSent,
-                Purpose::PasswordReset => Event::AccountPasswordResetSent,
-            },
-            entity_id: &account.id,
-            member_id: None,
-            group_id: None,
-            detail: json!({ "member_key": member_key, "expires_at": expires_at }),
+    Change::new(
+        actor,
+        match purpose {
+            Purpose::Invitation => Event::AccountInvitationSent,
+            Purpose::PasswordReset => Event::AccountPasswordResetSent,
         },
+        &account.id,
     )
+    .detail(json!({ "member_key": member_key, "expires_at": expires_at }))
+    .record(&mut tx)
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
 
@@ -284,18 +280,10 @@ pub async fn set_password_with_link(
     }
     // Whoever knew the old password is signed out everywhere.
     crate::web::sessions::end_sessions_of(&mut tx, &account_id).await?;
-    change_log::record(
-        &mut tx,
-        Change {
-            actor: "self-service",
-            event: Event::AccountPasswordSet,
-            entity_id: &account_id,
-            member_id: None,
-            group_id: None,
-            detail: json!({ "via": purpose }),
-        },
-    )
-    .await?;
+    Change::new("self-service", Event::AccountPasswordSet, &account_id)
+        .detail(json!({ "via": purpose }))
+        .record(&mut tx)
+        .await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(store
         .account_by_id(&account_id)

@@ -6,8 +6,8 @@ use serde_json::json;
 use super::{
     dedup, generate_client_id, validate, AuthMethod, Client, ClientType, NewClient, DEFAULT_SCOPES,
 };
-use crate::change_log::{self, Change, Event};
-use crate::db::{is_unique_violation, new_id, now_ms, Store, StoreError, StoreResult};
+use crate::change_log::{Change, Event};
+use crate::db::{conflict_on_unique, new_id, now_ms, Store, StoreError, StoreResult};
 use crate::oidc::keys::Alg;
 use crate::secrets::{self, Pepper};
 
@@ -137,33 +137,21 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::Conflict(format!("client id {client_id} is taken"))
-            } else {
-                e.into()
-            }
-        })?;
-        change_log::record(
-            &mut tx,
-            Change {
-                actor,
-                event: Event::OidcClientCreated,
-                entity_id: &id,
-                member_id: None,
-                group_id: None,
-                detail: json!({
-                    "client_id": client_id,
-                    "name": new.name.trim(),
-                    "client_type": new.client_type.as_str(),
-                    "redirect_uris": new.redirect_uris,
-                    "post_logout_redirect_uris": new.post_logout_redirect_uris,
-                    "allowed_scopes": scopes,
-                    "require_pkce": new.require_pkce,
-                }),
-            },
-        )
-        .await?;
+        .map_err(conflict_on_unique(|| {
+            format!("client id {client_id} is taken")
+        }))?;
+        Change::new(actor, Event::OidcClientCreated, &id)
+            .detail(json!({
+                "client_id": client_id,
+                "name": new.name.trim(),
+                "client_type": new.client_type.as_str(),
+                "redirect_uris": new.redirect_uris,
+                "post_logout_redirect_uris": new.post_logout_redirect_uris,
+                "allowed_scopes": scopes,
+                "require_pkce": new.require_pkce,
+            }))
+            .record(&mut tx)
+            .await?;
         tx.commit().await?;
         Ok((self.client(&client_id).await?, secret))
     }
@@ -237,18 +225,10 @@ impl Store {
         .bind(&client.id)
         .execute(&mut *tx)
         .await?;
-        change_log::record(
-            &mut tx,
-            Change {
-                actor,
-                event: Event::OidcClientSecretRotated,
-                entity_id: &client.id,
-                member_id: None,
-                group_id: None,
-                detail: json!({ "client_id": client_id }),
-            },
-        )
-        .await?;
+        Change::new(actor, Event::OidcClientSecretRotated, &client.id)
+            .detail(json!({ "client_id": client_id }))
+            .record(&mut tx)
+            .await?;
         tx.commit().await?;
         Ok(secret)
     }
@@ -261,18 +241,10 @@ impl Store {
             .bind(&client.id)
             .execute(&mut *tx)
             .await?;
-        change_log::record(
-            &mut tx,
-            Change {
-                actor,
-                event: Event::OidcClientRemoved,
-                entity_id: &client.id,
-                member_id: None,
-                group_id: None,
-                detail: json!({ "client_id": client_id, "name": client.name }),
-            },
-        )
-        .await?;
+        Change::new(actor, Event::OidcClientRemoved, &client.id)
+            .detail(json!({ "client_id": client_id, "name": client.name }))
+            .record(&mut tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }

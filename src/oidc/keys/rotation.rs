@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 
 use super::key_files::{create_key_file, public_jwk_of_file};
 use super::{list, private_key_path, Alg, KeyResult, SigningSettings};
-use crate::change_log::{self, Change, Event};
-use crate::db::{is_unique_violation, now_ms, Store, StoreError};
+use crate::change_log::{Change, Event};
+use crate::db::{conflict_on_unique, now_ms, Store, StoreError};
 use crate::secrets::ensure_private_dir;
 
 /// Creates the first key of `alg` when the database has none.
@@ -37,18 +37,10 @@ pub(super) async fn init_first_key(store: &Store, dir: &Path, alg: Alg) -> KeyRe
         return Ok(());
     }
     insert_key(&mut tx, &kid, alg, &jwk, now, now).await?;
-    change_log::record(
-        &mut tx,
-        Change {
-            actor: "system",
-            event: Event::SigningKeyCreated,
-            entity_id: &kid,
-            member_id: None,
-            group_id: None,
-            detail: json!({ "alg": alg.as_str() }),
-        },
-    )
-    .await?;
+    Change::new("system", Event::SigningKeyCreated, &kid)
+        .detail(json!({ "alg": alg.as_str() }))
+        .record(&mut tx)
+        .await?;
     tx.commit().await.map_err(StoreError::from)?;
     tracing::info!(%kid, %alg, "created the first signing key");
     Ok(())
@@ -73,13 +65,9 @@ async fn insert_key(
     .bind(activates_at)
     .execute(&mut **tx)
     .await
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            StoreError::Conflict(format!("signing key {kid} exists already"))
-        } else {
-            StoreError::from(e)
-        }
-    })?;
+    .map_err(conflict_on_unique(|| {
+        format!("signing key {kid} exists already")
+    }))?;
     Ok(())
 }
 
@@ -131,23 +119,15 @@ pub async fn rotate(
         .await
         .map_err(StoreError::from)?;
     insert_key(&mut tx, &kid, alg, &jwk, now, activates_at).await?;
-    change_log::record(
-        &mut tx,
-        Change {
-            actor,
-            event: Event::SigningKeyRotated,
-            entity_id: &kid,
-            member_id: None,
-            group_id: None,
-            detail: json!({
-                "alg": alg.as_str(),
-                "activates_at": activates_at,
-                "replaces": previous.as_ref().map(|p| p.0.clone()),
-                "replaced_retire_at": retire_at,
-            }),
-        },
-    )
-    .await?;
+    Change::new(actor, Event::SigningKeyRotated, &kid)
+        .detail(json!({
+            "alg": alg.as_str(),
+            "activates_at": activates_at,
+            "replaces": previous.as_ref().map(|p| p.0.clone()),
+            "replaced_retire_at": retire_at,
+        }))
+        .record(&mut tx)
+        .await?;
     if let Err(e) = tx.commit().await {
         let _ = std::fs::remove_file(&path);
         return Err(StoreError::from(e).into());
