@@ -4,7 +4,7 @@
 //! an open redirector would leak codes). After that, errors go back to the client as OAuth
 //! errors with `state` and `iss` (RFC 9207).
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use std::net::IpAddr;
 
 use axum::http::{header, HeaderValue, StatusCode};
@@ -13,12 +13,13 @@ use axum::Form;
 use tower_sessions::Session;
 
 use crate::oidc::claims::RequestedClaims;
+use crate::oidc::clients::Client;
 use crate::oidc::credentials::{self, Refusal};
 use crate::oidc::error::{redirect_with, ErrorCode, OidcError, OidcResult, RedirectTarget};
 use crate::oidc::grants::{self, NewCode};
 use crate::oidc::pages::LoginPage;
 use crate::oidc::params::Params;
-use crate::oidc::provider::{ClientInfo, SUPPORTED_SCOPES};
+use crate::oidc::provider::SUPPORTED_SCOPES;
 use crate::server::AppState;
 use crate::web::client_ip::ClientIp;
 use crate::web::sessions::{self, Login};
@@ -51,7 +52,7 @@ const MAX_PARAM_LEN: usize = 2048;
 /// A verified authorization request.
 #[derive(Debug, Clone)]
 pub struct AuthRequest {
-    pub client: ClientInfo,
+    pub client: Client,
     pub redirect_uri: String,
     /// Requested scopes, de-duplicated, space-separated.
     pub scope: String,
@@ -121,7 +122,7 @@ pub async fn validate(state: &AppState, params: &Params) -> OidcResult<AuthReque
         .get("redirect_uri")
         .ok_or_else(|| bad_client_page("The request has no return address (redirect_uri)."))?;
     // Exact string comparison (RFC 9700 2.1).
-    if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+    if !client.has_redirect_uri(redirect_uri) {
         return Err(bad_client_page(
             "The return address (redirect_uri) is not registered for this application.",
         ));
@@ -199,7 +200,7 @@ pub async fn validate(state: &AppState, params: &Params) -> OidcResult<AuthReque
         ));
     }
     for s in &scopes {
-        if !client.allowed_scopes.iter().any(|a| a == s) {
+        if !client.allows_scope(s) {
             return Err(fail(
                 ErrorCode::InvalidScope,
                 &format!("scope '{s}' is not allowed for this client"),
@@ -240,7 +241,7 @@ pub async fn validate(state: &AppState, params: &Params) -> OidcResult<AuthReque
             ))
         }
         (None, None) => {
-            if client.require_pkce || client.public {
+            if client.require_pkce || client.is_public() {
                 return Err(fail(
                     ErrorCode::InvalidRequest,
                     "PKCE is required: send code_challenge with code_challenge_method=S256",
@@ -331,24 +332,13 @@ pub async fn validate(state: &AppState, params: &Params) -> OidcResult<AuthReque
     })
 }
 
-/// `GET /authorize`.
-pub async fn authorize_get(
+/// `GET` and `POST /authorize` (the parameters in the query or a form body, OIDC Core 3.1.2.1).
+pub async fn authorize_endpoint(
     State(state): State<AppState>,
     session: Session,
-    Query(pairs): Query<Vec<(String, String)>>,
+    params: Params,
 ) -> Response {
-    authorize(state, session, Params::new(pairs))
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-/// `POST /authorize` (form-encoded, OIDC Core 3.1.2.1).
-pub async fn authorize_post(
-    State(state): State<AppState>,
-    session: Session,
-    Form(pairs): Form<Vec<(String, String)>>,
-) -> Response {
-    authorize(state, session, Params::new(pairs))
+    authorize(state, session, params)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }

@@ -5,10 +5,9 @@
 //! sign them out. `post_logout_redirect_uri` is followed only when registered for the client
 //! (exact match); anything else gets an error page, never a redirect.
 
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::extract::State;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Form;
 use tower_sessions::Session;
 
 use crate::oidc::error::{redirect_with, OidcError, OidcResult};
@@ -25,22 +24,14 @@ const CARRIED: &[&str] = &[
     "ui_locales",
 ];
 
-pub async fn logout_get(
+/// `GET` and `POST /logout` (RP-Initiated Logout 1.0): only a posted confirmation signs out.
+pub async fn logout_endpoint(
     State(state): State<AppState>,
+    method: Method,
     session: Session,
-    Query(pairs): Query<Vec<(String, String)>>,
+    params: Params,
 ) -> Response {
-    logout(state, session, Params::new(pairs), false)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-pub async fn logout_post(
-    State(state): State<AppState>,
-    session: Session,
-    Form(pairs): Form<Vec<(String, String)>>,
-) -> Response {
-    logout(state, session, Params::new(pairs), true)
+    logout(state, session, params, method == Method::POST)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -92,7 +83,7 @@ async fn logout(
                 .client(&state.store, client_id)
                 .await?
                 .ok_or_else(|| refused("The request names an unknown application."))?;
-            if !client.post_logout_redirect_uris.iter().any(|u| u == uri) {
+            if !client.has_post_logout_redirect_uri(uri) {
                 return Err(refused(
                     "post_logout_redirect_uri is not registered for this application.",
                 ));

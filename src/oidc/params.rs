@@ -3,6 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use axum::extract::{FromRequest, Query, Request};
+use axum::http::Method;
+use axum::response::{IntoResponse, Response};
+use axum::Form;
+
 /// Form or query parameters, each name at most once.
 #[derive(Debug, Clone, Default)]
 pub struct Params {
@@ -54,6 +59,27 @@ impl Params {
             .iter()
             .filter_map(|n| self.get(n).map(|v| (n.to_string(), v.to_string())))
             .collect()
+    }
+}
+
+/// The parameters of an endpoint that takes them in the query (GET) or in a form-encoded body
+/// (POST), as `/authorize` (OIDC Core 3.1.2.1) and `/logout` do.
+impl<S: Send + Sync> FromRequest<S> for Params {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Params, Response> {
+        let pairs = if req.method() == Method::GET || req.method() == Method::HEAD {
+            let Query(pairs) = Query::<Vec<(String, String)>>::from_request(req, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+            pairs
+        } else {
+            let Form(pairs) = Form::<Vec<(String, String)>>::from_request(req, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+            pairs
+        };
+        Ok(Params::new(pairs))
     }
 }
 

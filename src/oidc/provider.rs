@@ -10,28 +10,14 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use crate::db::Store;
-use crate::oidc::clients::AuthMethod;
+use crate::oidc::clients::{AuthMethod, Client};
 use crate::oidc::error::{OidcError, OidcResult};
-use crate::oidc::keys::{Alg, KeyRing, SigningSettings};
+use crate::oidc::keys::{KeyRing, SigningSettings};
 use crate::oidc::params::Params;
 use crate::oidc::throttle::{Throttle, ThrottleSettings};
 
 /// Scopes this provider understands.
 pub const SUPPORTED_SCOPES: &[&str] = &["openid", "profile", "email"];
-
-/// What the flow needs of a registered client.
-#[derive(Debug, Clone)]
-pub struct ClientInfo {
-    pub client_id: String,
-    pub name: String,
-    /// No secret: must use PKCE, cannot authenticate at the token endpoint.
-    pub public: bool,
-    pub redirect_uris: Vec<String>,
-    pub post_logout_redirect_uris: Vec<String>,
-    pub allowed_scopes: Vec<String>,
-    pub require_pkce: bool,
-    pub id_token_alg: Alg,
-}
 
 pub struct Provider {
     /// The issuer without a trailing slash.
@@ -58,20 +44,9 @@ impl Provider {
         }))
     }
 
-    pub async fn client(&self, store: &Store, client_id: &str) -> OidcResult<Option<ClientInfo>> {
-        let Some(c) = store.find_client(client_id).await? else {
-            return Ok(None);
-        };
-        Ok(Some(ClientInfo {
-            public: c.is_public(),
-            name: c.name.clone(),
-            redirect_uris: c.redirect_uris.clone(),
-            post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
-            allowed_scopes: c.allowed_scopes.clone(),
-            require_pkce: c.require_pkce,
-            id_token_alg: c.id_token_signed_response_alg,
-            client_id: c.client_id,
-        }))
+    /// The registered client `client_id`, if any.
+    pub async fn client(&self, store: &Store, client_id: &str) -> OidcResult<Option<Client>> {
+        Ok(store.find_client(client_id).await?)
     }
 
     /// Authenticates the client of a back-channel request (RFC 6749 2.3.1): HTTP Basic
@@ -82,7 +57,7 @@ impl Provider {
         store: &Store,
         headers: &HeaderMap,
         params: &Params,
-    ) -> OidcResult<(ClientInfo, AuthMethod)> {
+    ) -> OidcResult<(Client, AuthMethod)> {
         let basic = match headers.get(header::AUTHORIZATION) {
             Some(value) => {
                 let value = value.to_str().map_err(|_| {
@@ -178,8 +153,7 @@ impl Provider {
                 basic_used,
             ));
         }
-        let info = self.client(store, &client_id).await?.ok_or_else(unknown)?;
-        Ok((info, method))
+        Ok((registered, method))
     }
 }
 

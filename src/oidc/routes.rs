@@ -13,10 +13,13 @@ pub fn router(state: &AppState) -> Router<AppState> {
     let browser = Router::new()
         .route(
             "/authorize",
-            get(authorize::authorize_get).post(authorize::authorize_post),
+            get(authorize::authorize_endpoint).post(authorize::authorize_endpoint),
         )
         .route("/login", post(authorize::login))
-        .route("/logout", get(logout::logout_get).post(logout::logout_post))
+        .route(
+            "/logout",
+            get(logout::logout_endpoint).post(logout::logout_endpoint),
+        )
         .route(
             invitations::SET_PASSWORD_PATH,
             get(set_password::form).post(set_password::submit),

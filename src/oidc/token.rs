@@ -15,10 +15,10 @@ use crate::accounts::Account;
 use crate::db::now_ms;
 use crate::oidc::authorize::understood_scopes;
 use crate::oidc::claims::{self, RequestedClaims};
+use crate::oidc::clients::Client;
 use crate::oidc::error::{ErrorCode, OidcError, OidcResult};
 use crate::oidc::grants::{self, GrantInfo, NewTokens, Redeemed, Rotation, TokenKind};
 use crate::oidc::params::Params;
-use crate::oidc::provider::ClientInfo;
 use crate::server::AppState;
 
 /// `POST /token`.
@@ -91,7 +91,7 @@ fn valid_verifier(v: &str) -> bool {
 
 async fn authorization_code(
     state: &AppState,
-    client: &ClientInfo,
+    client: &Client,
     params: &Params,
 ) -> OidcResult<Value> {
     let code = params
@@ -177,7 +177,7 @@ async fn active_account(state: &AppState, account_id: &str) -> OidcResult<Option
         .filter(Account::is_active))
 }
 
-async fn refresh(state: &AppState, client: &ClientInfo, params: &Params) -> OidcResult<Value> {
+async fn refresh(state: &AppState, client: &Client, params: &Params) -> OidcResult<Value> {
     let token = params
         .get("refresh_token")
         .ok_or_else(|| OidcError::invalid_request("refresh_token is required"))?;
@@ -258,7 +258,7 @@ async fn store_tokens(
 /// The token response, with the signed ID token.
 async fn token_response(
     state: &AppState,
-    client: &ClientInfo,
+    client: &Client,
     account: &Account,
     grant: &GrantInfo<'_>,
     nonce: Option<&str>,
@@ -289,7 +289,10 @@ async fn token_response(
     let id_token = state
         .oidc
         .keys
-        .sign(client.id_token_alg, &Value::Object(id_claims))
+        .sign(
+            client.id_token_signed_response_alg,
+            &Value::Object(id_claims),
+        )
         .await
         .map_err(OidcError::internal)?;
     Ok(json!({
