@@ -83,11 +83,9 @@ impl Store {
     }
 
     pub async fn account_for_member(&self, member_key: &str) -> StoreResult<Account> {
-        sqlx::query_as(&format!("{ACCOUNT_SELECT} WHERE m.member_key = $1"))
-            .bind(member_key)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("user account of member {member_key}")))
+        let sql = format!("{ACCOUNT_SELECT} WHERE m.member_key = $1");
+        self.fetch_by_key(&sql, member_key, "user account of member")
+            .await
     }
 
     pub async fn account_by_login(&self, login_email: &str) -> StoreResult<Option<Account>> {

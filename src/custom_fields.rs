@@ -247,11 +247,12 @@ impl Store {
     }
 
     pub async fn field(&self, field_key: &str) -> StoreResult<CustomField> {
-        sqlx::query_as("SELECT * FROM custom_fields WHERE field_key = $1")
-            .bind(field_key)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("custom field {field_key}")))
+        self.fetch_by_key(
+            "SELECT * FROM custom_fields WHERE field_key = $1",
+            field_key,
+            "custom field",
+        )
+        .await
     }
 
     pub async fn list_fields(&self) -> StoreResult<Vec<CustomField>> {

@@ -201,6 +201,19 @@ impl Store {
     }
 
     /// Checks that the database answers (for `/readyz`).
+    /// The row `sql` selects by its one parameter `key`, or [`StoreError::NotFound`] naming
+    /// `what` and the key.
+    pub async fn fetch_by_key<T>(&self, sql: &str, key: &str, what: &str) -> StoreResult<T>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        sqlx::query_as(sql)
+            .bind(key)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("{what} {key}")))
+    }
+
     pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
         Ok(())

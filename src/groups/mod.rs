@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 use serde_json::json;
+use sqlx::AnyConnection;
 
 use crate::change_log::{Change, Event};
 use crate::db::{conflict_on_unique, new_id, now_ms, Store, StoreError, StoreResult, Transaction};
@@ -133,11 +134,12 @@ impl Store {
     }
 
     pub async fn group(&self, group_key: &str) -> StoreResult<Group> {
-        sqlx::query_as("SELECT * FROM member_groups WHERE group_key = $1")
-            .bind(group_key)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("group {group_key}")))
+        self.fetch_by_key(
+            "SELECT * FROM member_groups WHERE group_key = $1",
+            group_key,
+            "group",
+        )
+        .await
     }
 
     pub async fn list_groups(&self) -> StoreResult<Vec<Group>> {
@@ -219,21 +221,9 @@ impl Store {
                 Ok(split_by_account(members))
             }
             Selection::Conditions(conditions) => {
-                if conditions.is_empty() {
-                    return Err(StoreError::invalid(
-                        "a group chosen by conditions needs at least one condition",
-                    ));
-                }
-                for c in conditions {
-                    if let Subject::Field(key) = &c.subject {
-                        self.field(key).await.map_err(|e| match e {
-                            StoreError::NotFound(_) => StoreError::invalid(format!(
-                                "condition {c}: there is no custom field {key:?}"
-                            )),
-                            other => other,
-                        })?;
-                    }
-                }
+                let mut conn = self.pool().acquire().await?;
+                check_conditions(&mut conn, conditions).await?;
+                drop(conn);
                 self.select_members(None, Some(conditions)).await
             }
         }
@@ -332,6 +322,31 @@ fn split_by_account(members: Vec<Member>) -> GroupMembers {
     out
 }
 
+/// Refuses an empty condition list and a condition on a custom field that does not exist,
+/// on saving and in the preview alike.
+async fn check_conditions(conn: &mut AnyConnection, conditions: &[Condition]) -> StoreResult<()> {
+    if conditions.is_empty() {
+        return Err(StoreError::invalid(
+            "a group chosen by conditions needs at least one condition",
+        ));
+    }
+    for c in conditions {
+        if let Subject::Field(key) = &c.subject {
+            let found: Option<(String,)> =
+                sqlx::query_as("SELECT id FROM custom_fields WHERE field_key = $1")
+                    .bind(key)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            if found.is_none() {
+                return Err(StoreError::invalid(format!(
+                    "condition {c}: there is no custom field {key:?}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks `selection` against the store and writes it, logged.
 async fn write_selection(
     tx: &mut Transaction,
@@ -370,25 +385,7 @@ async fn write_selection(
             ("static", "[]".to_string(), json!({ "members": keys.len() }))
         }
         Selection::Conditions(conditions) => {
-            if conditions.is_empty() {
-                return Err(StoreError::invalid(
-                    "a group chosen by conditions needs at least one condition",
-                ));
-            }
-            for c in conditions {
-                if let Subject::Field(key) = &c.subject {
-                    let found: Option<(String,)> =
-                        sqlx::query_as("SELECT id FROM custom_fields WHERE field_key = $1")
-                            .bind(key)
-                            .fetch_optional(&mut **tx)
-                            .await?;
-                    if found.is_none() {
-                        return Err(StoreError::invalid(format!(
-                            "condition {c}: there is no custom field {key:?}"
-                        )));
-                    }
-                }
-            }
+            check_conditions(tx, conditions).await?;
             let text: Vec<String> = conditions.iter().map(ToString::to_string).collect();
             (
                 "conditions",

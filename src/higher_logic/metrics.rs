@@ -4,6 +4,7 @@
 
 use std::sync::LazyLock;
 
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
@@ -32,86 +33,76 @@ pub struct Metrics {
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let registry = Registry::new();
-    let contacts_pushed = IntCounter::new(
-        "guildgate_hl_contacts_pushed_total",
-        "Contacts accepted by Higher Logic",
-    )
-    .expect("metric");
-    let requests = IntCounterVec::new(
-        Opts::new(
+    let [contacts_pushed, parked] = [
+        (
+            "guildgate_hl_contacts_pushed_total",
+            "Contacts accepted by Higher Logic",
+        ),
+        (
+            "guildgate_hl_contacts_parked_total",
+            "Contacts parked because Higher Logic rejected their record",
+        ),
+    ]
+    .map(|(name, help)| registered(&registry, IntCounter::new(name, help)));
+    let [requests, failures] = [
+        (
             "guildgate_hl_push_requests_total",
             "Push API requests by outcome",
+            "outcome",
         ),
-        &["outcome"],
-    )
-    .expect("metric");
-    let failures = IntCounterVec::new(
-        Opts::new(
+        (
             "guildgate_hl_push_failures_total",
             "Failed Push API requests by kind",
+            "kind",
         ),
-        &["kind"],
-    )
-    .expect("metric");
-    let parked = IntCounter::new(
-        "guildgate_hl_contacts_parked_total",
-        "Contacts parked because Higher Logic rejected their record",
-    )
-    .expect("metric");
-    let push_seconds = Histogram::with_opts(
-        HistogramOpts::new(
+    ]
+    .map(|(name, help, label)| {
+        registered(
+            &registry,
+            IntCounterVec::new(Opts::new(name, help), &[label]),
+        )
+    });
+    let [push_seconds, change_to_push_seconds] = [
+        (
             "guildgate_hl_push_duration_seconds",
             "Duration of one Push API request",
-        )
-        .buckets(vec![
-            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-        ]),
-    )
-    .expect("metric");
-    let change_to_push_seconds = Histogram::with_opts(
-        HistogramOpts::new(
+            [
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ],
+        ),
+        (
             "guildgate_hl_change_to_push_seconds",
             "Time from a committed change to Higher Logic accepting it",
-        )
-        .buckets(vec![
-            0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0,
-        ]),
-    )
-    .expect("metric");
-    let queue_depth = IntGauge::new(
-        "guildgate_hl_queue_depth",
-        "Contacts waiting to be pushed (not parked)",
-    )
-    .expect("metric");
-    let queue_parked = IntGauge::new(
-        "guildgate_hl_queue_parked",
-        "Contacts parked after a rejection",
-    )
-    .expect("metric");
-    let fanouts_pending = IntGauge::new(
-        "guildgate_hl_fanouts_pending",
-        "Group or field changes not yet expanded into contacts",
-    )
-    .expect("metric");
+            [
+                0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0,
+            ],
+        ),
+    ]
+    .map(|(name, help, buckets)| {
+        let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
+        registered(&registry, Histogram::with_opts(opts))
+    });
+    let [queue_depth, queue_parked, fanouts_pending] = [
+        (
+            "guildgate_hl_queue_depth",
+            "Contacts waiting to be pushed (not parked)",
+        ),
+        (
+            "guildgate_hl_queue_parked",
+            "Contacts parked after a rejection",
+        ),
+        (
+            "guildgate_hl_fanouts_pending",
+            "Group or field changes not yet expanded into contacts",
+        ),
+    ]
+    .map(|(name, help)| registered(&registry, IntGauge::new(name, help)));
     // Every series exists from the start (at 0), so dashboards and alerts see it.
     for kind in ["rejected", "unauthorized", "rate_limited", "unavailable"] {
         failures.with_label_values(&[kind]);
         requests.with_label_values(&[kind]);
     }
     requests.with_label_values(&["accepted"]);
-    for c in [
-        Box::new(contacts_pushed.clone()) as Box<dyn prometheus::core::Collector>,
-        Box::new(requests.clone()),
-        Box::new(failures.clone()),
-        Box::new(parked.clone()),
-        Box::new(push_seconds.clone()),
-        Box::new(change_to_push_seconds.clone()),
-        Box::new(queue_depth.clone()),
-        Box::new(queue_parked.clone()),
-        Box::new(fanouts_pending.clone()),
-    ] {
-        registry.register(c).expect("register metric");
-    }
     Metrics {
         registry,
         contacts_pushed,
@@ -126,6 +117,19 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     }
 });
 
+/// A metric made and registered. Names, helps and buckets are constants above, so a failure is
+/// a programming error (caught by this module's test), not a runtime condition.
+fn registered<M: Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: prometheus::Result<M>,
+) -> M {
+    let metric = metric.expect("metric");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("register metric");
+    metric
+}
+
 /// The text exposition, with the queue gauges read now.
 pub async fn render(store: &Store) -> Result<String, crate::db::StoreError> {
     let m = &*METRICS;
@@ -138,4 +142,26 @@ pub async fn render(store: &Store) -> Result<String, crate::db::StoreError> {
         .encode(&m.registry.gather(), &mut buf)
         .map_err(|e| crate::db::StoreError::Invalid(format!("metrics encoding: {e}")))?;
     Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_series_is_registered_from_the_start() {
+        let families = super::METRICS.registry.gather();
+        let names: Vec<&str> = families.iter().map(|f| f.get_name()).collect();
+        for name in [
+            "guildgate_hl_contacts_pushed_total",
+            "guildgate_hl_contacts_parked_total",
+            "guildgate_hl_push_requests_total",
+            "guildgate_hl_push_failures_total",
+            "guildgate_hl_push_duration_seconds",
+            "guildgate_hl_change_to_push_seconds",
+            "guildgate_hl_queue_depth",
+            "guildgate_hl_queue_parked",
+            "guildgate_hl_fanouts_pending",
+        ] {
+            assert!(names.contains(&name), "{name} missing from {names:?}");
+        }
+    }
 }

@@ -65,23 +65,13 @@ impl Store {
     }
 
     pub async fn member(&self, key: &str) -> StoreResult<Member> {
-        sqlx::query_as(&format!(
-            "SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} WHERE m.member_key = $1"
-        ))
-        .bind(key)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("member {key}")))
+        let sql = format!("SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} WHERE m.member_key = $1");
+        self.fetch_by_key(&sql, key, "member").await
     }
 
     pub async fn member_by_id(&self, id: &str) -> StoreResult<Member> {
-        sqlx::query_as(&format!(
-            "SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} WHERE m.id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("member {id}")))
+        let sql = format!("SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} WHERE m.id = $1");
+        self.fetch_by_key(&sql, id, "member").await
     }
 
     pub async fn list_members(&self, filter: &MemberFilter) -> StoreResult<Vec<Member>> {

@@ -19,7 +19,7 @@ use crate::oidc::error::{redirect_with, ErrorCode, OidcError, OidcResult, Redire
 use crate::oidc::grants::{self, NewCode};
 use crate::oidc::pages::LoginPage;
 use crate::oidc::params::Params;
-use crate::oidc::provider::SUPPORTED_SCOPES;
+use crate::oidc::provider::{NotIssuedHere, SUPPORTED_SCOPES};
 use crate::server::AppState;
 use crate::web::client_ip::ClientIp;
 use crate::web::sessions::{self, Login};
@@ -288,24 +288,19 @@ pub async fn validate(state: &AppState, params: &Params) -> OidcResult<AuthReque
         },
     };
 
-    // id_token_hint (OIDC Core 3.1.2.1): an ID token this provider issued, expired or not
-    // (its audience may be another client); anything else is an invalid parameter value.
-    let hinted_sub = match params.get("id_token_hint") {
-        None => None,
-        Some(token) => Some(
-            state
-                .oidc
-                .verify_id_token_hint(token)
-                .await
-                .ok_or_else(|| {
-                    fail(
-                        ErrorCode::InvalidRequest,
-                        "id_token_hint is not an ID token issued by this provider",
-                    )
-                })?
-                .sub,
-        ),
-    };
+    // id_token_hint (OIDC Core 3.1.2.1): anything but an ID token issued here is an invalid
+    // parameter value.
+    let hinted_sub = state
+        .oidc
+        .id_token_hint(&params)
+        .await
+        .map_err(|NotIssuedHere| {
+            fail(
+                ErrorCode::InvalidRequest,
+                "id_token_hint is not an ID token issued by this provider",
+            )
+        })?
+        .map(|hint| hint.sub);
 
     // claims (OIDC Core 5.5): the names this provider releases are kept, the others ignored.
     let claims = match params.get("claims") {

@@ -13,6 +13,7 @@ use tower_sessions::Session;
 use crate::oidc::error::{redirect_with, OidcError, OidcResult};
 use crate::oidc::pages::{LoggedOutPage, LogoutPage};
 use crate::oidc::params::Params;
+use crate::oidc::provider::NotIssuedHere;
 use crate::server::AppState;
 use crate::web::{csrf, pages, sessions};
 
@@ -50,16 +51,11 @@ async fn logout(
         return Err(refused(&format!("The parameter {name} is repeated.")));
     }
     // Which client is asking: from the ID token it was given, or its client_id.
-    let hint = match params.get("id_token_hint") {
-        None => None,
-        Some(token) => Some(
-            state
-                .oidc
-                .verify_id_token_hint(token)
-                .await
-                .ok_or_else(|| refused("The id_token_hint is not an ID token issued here."))?,
-        ),
-    };
+    let hint = state
+        .oidc
+        .id_token_hint(&params)
+        .await
+        .map_err(|NotIssuedHere| refused("The id_token_hint is not an ID token issued here."))?;
     let client_id = match (params.get("client_id"), &hint) {
         (Some(id), Some(h)) if id != h.client_id => {
             return Err(refused(

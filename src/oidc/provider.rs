@@ -164,10 +164,29 @@ pub struct IdTokenHint {
     pub sub: String,
 }
 
+/// An `id_token_hint` that is not an ID token this provider issued.
+#[derive(Debug)]
+pub struct NotIssuedHere;
+
 impl Provider {
-    /// Checks that `token` is an ID token this provider signed (expired ones are accepted, as
-    /// RP-Initiated Logout allows) and returns its audience and subject.
-    pub async fn verify_id_token_hint(&self, token: &str) -> Option<IdTokenHint> {
+    /// The request's `id_token_hint`, if any, verified: an ID token this provider signed
+    /// (expired ones are accepted, as OIDC Core 3.1.2.1 and RP-Initiated Logout allow; its
+    /// audience may be another client).
+    pub async fn id_token_hint(
+        &self,
+        params: &Params,
+    ) -> Result<Option<IdTokenHint>, NotIssuedHere> {
+        match params.get("id_token_hint") {
+            None => Ok(None),
+            Some(token) => self
+                .verify_id_token_hint(token)
+                .await
+                .map(Some)
+                .ok_or(NotIssuedHere),
+        }
+    }
+
+    async fn verify_id_token_hint(&self, token: &str) -> Option<IdTokenHint> {
         let claims: serde_json::Map<String, serde_json::Value> =
             self.keys.verify(token, false).await.ok()?;
         if claims.get("iss").and_then(|v| v.as_str()) != Some(self.issuer.as_str()) {
