@@ -256,11 +256,8 @@ impl Store {
     }
 
     pub async fn list_fields(&self) -> StoreResult<Vec<CustomField>> {
-        Ok(
-            sqlx::query_as("SELECT * FROM custom_fields ORDER BY field_key")
-                .fetch_all(self.pool())
-                .await?,
-        )
+        self.fetch_all_rows("SELECT * FROM custom_fields ORDER BY field_key")
+            .await
     }
 
     /// Sets (or, with an empty value, clears) a member's value of a field.

@@ -214,6 +214,14 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("{what} {key}")))
     }
 
+    /// Every row `sql` selects (it takes no parameters).
+    pub async fn fetch_all_rows<T>(&self, sql: &str) -> StoreResult<Vec<T>>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        Ok(sqlx::query_as(sql).fetch_all(self.pool()).await?)
+    }
+
     pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
         Ok(())

@@ -153,29 +153,30 @@ mod tests {
         });
     }
 
+    /// A bad settings file is refused with a message naming what is wrong.
     #[test]
-    fn wrong_type_names_key_and_value() {
-        figment::Jail::expect_with(|jail| {
-            jail.create_file("g.toml", "max_connections = \"many\"\n")?;
-            let err = Settings::load(Some(Path::new("g.toml")))
-                .unwrap_err()
-                .to_string();
-            assert!(err.contains("max_connections"), "{err}");
-            assert!(err.contains("many"), "{err}");
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn unknown_key_is_refused() {
-        figment::Jail::expect_with(|jail| {
-            jail.create_file("g.toml", "listen_port = 1\n")?;
-            let err = Settings::load(Some(Path::new("g.toml")))
-                .unwrap_err()
-                .to_string();
-            assert!(err.contains("listen_port"), "{err}");
-            Ok(())
-        });
+    fn bad_files_are_refused_by_name() {
+        let cases = [
+            // A wrong type names the key and the value.
+            (
+                "max_connections = \"many\"\n",
+                &["max_connections", "many"][..],
+            ),
+            // An unknown key is refused, not ignored.
+            ("listen_port = 1\n", &["listen_port"][..]),
+        ];
+        for (file, expected) in cases {
+            figment::Jail::expect_with(|jail| {
+                jail.create_file("g.toml", file)?;
+                let err = Settings::load(Some(Path::new("g.toml")))
+                    .unwrap_err()
+                    .to_string();
+                for word in expected {
+                    assert!(err.contains(word), "{file:?}: {err}");
+                }
+                Ok(())
+            });
+        }
     }
 
     #[test]

@@ -143,11 +143,8 @@ impl Store {
     }
 
     pub async fn list_groups(&self) -> StoreResult<Vec<Group>> {
-        Ok(
-            sqlx::query_as("SELECT * FROM member_groups ORDER BY name, group_key")
-                .fetch_all(self.pool())
-                .await?,
-        )
+        self.fetch_all_rows("SELECT * FROM member_groups ORDER BY name, group_key")
+            .await
     }
 
     pub async fn rename_group(

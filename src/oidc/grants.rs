@@ -106,12 +106,13 @@ pub async fn redeem_code(tx: &mut Transaction, code: &str) -> StoreResult<Redeem
     match record {
         None => Ok(Redeemed::Unknown),
         Some(record) => {
-            revoke_grant(tx, &record.grant_id).await?;
-            tracing::warn!(
-                grant_id = %record.grant_id,
-                client_id = %record.client_id,
-                "authorization code used twice: every token issued from it is revoked"
-            );
+            revoke_replayed_grant(
+                tx,
+                &record.grant_id,
+                &record.client_id,
+                "authorization code used twice: every token issued from it is revoked",
+            )
+            .await?;
             Ok(Redeemed::Replayed)
         }
     }
@@ -289,13 +290,27 @@ pub async fn rotate_refresh(
         return Ok(Rotation::Rotated(Box::new(record)));
     }
     // Spent or revoked before: someone holds a copy. Revoke the family.
-    revoke_grant(tx, &record.grant_id).await?;
-    tracing::warn!(
-        grant_id = %record.grant_id,
-        client_id = %record.client_id,
-        "refresh token replayed: its whole family is revoked"
-    );
+    revoke_replayed_grant(
+        tx,
+        &record.grant_id,
+        &record.client_id,
+        "refresh token replayed: its whole family is revoked",
+    )
+    .await?;
     Ok(Rotation::Replayed)
+}
+
+/// A spent credential came back: someone holds a copy, so every token of its grant (the code's
+/// tokens, the refresh token's family) is revoked (RFC 9700 2.2.2, 4.14.2).
+async fn revoke_replayed_grant(
+    tx: &mut Transaction,
+    grant_id: &str,
+    client_id: &str,
+    what_happened: &str,
+) -> StoreResult<()> {
+    revoke_grant(tx, grant_id).await?;
+    tracing::warn!(grant_id = %grant_id, client_id = %client_id, "{what_happened}");
+    Ok(())
 }
 
 /// Revokes every token of a grant.
