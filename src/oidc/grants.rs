@@ -356,7 +356,8 @@ pub async fn revoke(store: &Store, token: &str, client_id: &str) -> StoreResult<
 }
 
 /// Ends everything an account holds: its codes are deleted, its tokens revoked and its browser
-/// sessions ended. Runs inside the transaction that deactivates the account.
+/// sessions ended. Runs inside the transaction that deactivates the account or changes its
+/// password.
 pub async fn revoke_all_of_account(tx: &mut Transaction, account_id: &str) -> StoreResult<()> {
     sqlx::query("DELETE FROM oidc_codes WHERE account_id = $1")
         .bind(account_id)
@@ -373,18 +374,24 @@ pub async fn revoke_all_of_account(tx: &mut Transaction, account_id: &str) -> St
     Ok(())
 }
 
-/// The provider's listener on the change log: a deactivated account is signed out everywhere,
-/// its tokens revoked and its unused links expired, in the transaction that deactivates it.
-/// Reactivation revives none of it.
-struct RevokeOnDeactivation;
+/// The provider's listener on the change log: whatever an account's old credential issued ends
+/// with it. A deactivated account, and an account whose password is set by any route (reset
+/// link, console, command line), is signed out everywhere, its codes and tokens revoked and its
+/// unused links expired, in the transaction of the change. Reactivation revives none of it; a
+/// handler that changed the password for the member in front of it keeps that browser signed
+/// in by giving its session a new id.
+struct RevokeOnCredentialChange;
 
 #[linkme::distributed_slice(CHANGE_LISTENERS)]
-static REVOKE_ON_DEACTIVATION: &'static dyn ChangeListener = &RevokeOnDeactivation;
+static REVOKE_ON_CREDENTIAL_CHANGE: &'static dyn ChangeListener = &RevokeOnCredentialChange;
 
 #[async_trait::async_trait]
-impl ChangeListener for RevokeOnDeactivation {
+impl ChangeListener for RevokeOnCredentialChange {
     async fn on_change(&self, tx: &mut Transaction, change: &Change<'_>) -> StoreResult<()> {
-        if change.event == Event::AccountDeactivated {
+        if matches!(
+            change.event,
+            Event::AccountDeactivated | Event::AccountPasswordSet
+        ) {
             revoke_all_of_account(tx, change.entity_id).await?;
             crate::oidc::invitations::discard_links(tx, change.entity_id).await?;
         }

@@ -278,8 +278,8 @@ pub async fn set_password_with_link(
         // Deactivated between the check and now: nothing changes, the link stays unused.
         return Err(InvitationError::AccountNotActive);
     }
-    // Whoever knew the old password is signed out everywhere.
-    crate::web::sessions::end_sessions_of(&mut tx, &account_id).await?;
+    // Whoever knew the old password is signed out everywhere and its tokens revoked (the
+    // provider's listener on `AccountPasswordSet`).
     Change::new("self-service", Event::AccountPasswordSet, &account_id)
         .detail(json!({ "via": purpose }))
         .record(&mut tx)

@@ -176,7 +176,12 @@ pub(super) async fn change_password(
         .set_password(&actor(&account), &account.member_key, &form.password)
         .await
     {
-        Ok(()) => done("/admin/members"),
+        Ok(()) => {
+            // Every session of the account ended with the old password; this one, whose
+            // holder just proved it, goes on under a new id.
+            session.cycle_id().await?;
+            done("/admin/members")
+        }
         Err(e) => Ok(password_form(
             StatusCode::BAD_REQUEST,
             &csrf_token,
