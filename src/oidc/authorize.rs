@@ -292,7 +292,7 @@ pub async fn validate(state: &AppState, params: &Params) -> OidcResult<AuthReque
     // parameter value.
     let hinted_sub = state
         .oidc
-        .id_token_hint(&params)
+        .id_token_hint(params)
         .await
         .map_err(|NotIssuedHere| {
             fail(
