@@ -16,6 +16,7 @@ use crate::oidc::claims::RequestedClaims;
 use crate::oidc::clients::Client;
 use crate::oidc::credentials::{self, Refusal};
 use crate::oidc::error::{redirect_with, ErrorCode, OidcError, OidcResult, RedirectTarget};
+use crate::oidc::forgot_password;
 use crate::oidc::grants::{self, NewCode};
 use crate::oidc::pages::LoginPage;
 use crate::oidc::params::Params;
@@ -26,7 +27,7 @@ use crate::web::sessions::{self, Login};
 use crate::web::{csrf, pages};
 
 /// The parameters of an authorization request that the login form carries along.
-const CARRIED: &[&str] = &[
+pub const CARRIED: &[&str] = &[
     "client_id",
     "redirect_uri",
     "response_type",
@@ -401,6 +402,7 @@ async fn login_page(
             email,
             csrf_token: &token,
             params: request.carried.clone(),
+            forgot_password_url: forgot_password::link_from_sign_in(&request.carried),
         },
     ))
 }

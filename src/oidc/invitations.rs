@@ -80,6 +80,8 @@ pub struct LinkInfo {
     pub purpose: Purpose,
     pub login_email: String,
     pub expires_at: i64,
+    /// Where the member goes once the password is set (a path on this server), if anywhere.
+    pub return_to: Option<String>,
 }
 
 /// The outcome of [`send_link`].
@@ -100,6 +102,24 @@ pub async fn send_link(
     member_key: &str,
     purpose: Purpose,
 ) -> Result<Sent, InvitationError> {
+    send_link_returning_to(store, mailer, issuer, actor, member_key, purpose, None).await
+}
+
+/// [`send_link`], with where the set-password page sends the member once the password is set:
+/// `return_to` must be a path on this server (the forgot-password page gives the authorization
+/// request the member started).
+pub async fn send_link_returning_to(
+    store: &Store,
+    mailer: &Mailer,
+    issuer: &str,
+    actor: &str,
+    member_key: &str,
+    purpose: Purpose,
+    return_to: Option<&str>,
+) -> Result<Sent, InvitationError> {
+    if return_to.is_some_and(|path| !path.starts_with('/') || path.starts_with("//")) {
+        return Err(StoreError::invalid("a link returns only to a path on this server").into());
+    }
     let account = store.account_for_member(member_key).await?;
     if !account.is_active() {
         return Err(InvitationError::AccountNotActive);
@@ -118,14 +138,15 @@ pub async fn send_link(
     .await
     .map_err(StoreError::from)?;
     sqlx::query(
-        "INSERT INTO account_tokens (token_hash, account_id, purpose, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO account_tokens (token_hash, account_id, purpose, created_at, expires_at, \
+         return_to) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&hash)
     .bind(&account.id)
     .bind(purpose.as_str())
     .bind(now)
     .bind(expires_at)
+    .bind(return_to)
     .execute(&mut *tx)
     .await
     .map_err(StoreError::from)?;
@@ -205,10 +226,13 @@ pub async fn discard_links(
     Ok(done.rows_affected())
 }
 
+/// A link as stored: account, purpose, expiry, use and where it returns.
+type LinkRow = (String, String, i64, Option<i64>, Option<String>);
+
 /// The account and purpose of a link that still works (for showing the form).
 pub async fn check_link(store: &Store, token: &str) -> Result<LinkInfo, InvitationError> {
-    let row: Option<(String, String, i64, Option<i64>)> = sqlx::query_as(
-        "SELECT account_id, purpose, expires_at, used_at FROM account_tokens \
+    let row: Option<LinkRow> = sqlx::query_as(
+        "SELECT account_id, purpose, expires_at, used_at, return_to FROM account_tokens \
          WHERE token_hash IN ($1, $2)",
     )
     .bind(secrets::stored_hash(token))
@@ -216,7 +240,7 @@ pub async fn check_link(store: &Store, token: &str) -> Result<LinkInfo, Invitati
     .fetch_optional(store.pool())
     .await
     .map_err(StoreError::from)?;
-    let Some((account_id, purpose, expires_at, used_at)) = row else {
+    let Some((account_id, purpose, expires_at, used_at, return_to)) = row else {
         return Err(InvitationError::InvalidLink);
     };
     let account = store
@@ -234,6 +258,7 @@ pub async fn check_link(store: &Store, token: &str) -> Result<LinkInfo, Invitati
         purpose: Purpose::parse(&purpose),
         login_email: account.login_email,
         expires_at,
+        return_to,
     })
 }
 

@@ -6,6 +6,7 @@ pub mod clients;
 pub mod credentials;
 pub mod discovery;
 pub mod error;
+pub mod forgot_password;
 pub mod grants;
 pub mod invitations;
 pub mod keys;

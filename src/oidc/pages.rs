@@ -13,6 +13,8 @@ pub struct LoginPage<'a> {
     pub csrf_token: &'a str,
     /// The authorization request, carried through the form.
     pub params: Vec<(String, String)>,
+    /// "Forgot your password?", carrying the same request.
+    pub forgot_password_url: String,
 }
 
 #[derive(Template)]
@@ -41,6 +43,7 @@ mod tests {
             email: "a@b.c\"><script>",
             csrf_token: "t",
             params: vec![("state".into(), "\"><img src=x>".into())],
+            forgot_password_url: "/forgot-password?state=%22%3E".into(),
         };
         let html = page.render().unwrap();
         assert!(!html.contains("<script>x"), "{html}");

@@ -4,7 +4,9 @@
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::oidc::{authorize, discovery, invitations, logout, set_password, token, userinfo};
+use crate::oidc::{
+    authorize, discovery, forgot_password, invitations, logout, set_password, token, userinfo,
+};
 use crate::server::AppState;
 use crate::web::headers::{security_headers, PROVIDER_CSP};
 use crate::web::sessions;
@@ -19,6 +21,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(
             "/logout",
             get(logout::logout_endpoint).post(logout::logout_endpoint),
+        )
+        .route(
+            forgot_password::FORGOT_PASSWORD_PATH,
+            get(forgot_password::form).post(forgot_password::submit),
         )
         .route(
             invitations::SET_PASSWORD_PATH,

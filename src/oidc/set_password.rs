@@ -5,7 +5,7 @@
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -140,6 +140,10 @@ pub async fn submit(
         match invitations::set_password_with_link(&state.store, &form.token, &form.password).await {
             Ok(account) => {
                 tracing::info!(account_id = %account.id, "password set from a link");
+                // Back to the authorization request the member started (its sign-in page).
+                if let Some(path) = &link.return_to {
+                    return Ok(Redirect::to(path).into_response());
+                }
                 Ok(pages::error_page(
                     StatusCode::OK,
                     "Password set",

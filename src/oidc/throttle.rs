@@ -91,14 +91,17 @@ impl Kind {
 pub struct Throttle {
     store: Store,
     settings: ThrottleSettings,
+    /// What is counted: sign-in failures (`""`) or password-reset requests (`"reset-"`), each
+    /// under its own subjects, so that asking for reset links never delays a sign-in.
+    counted: &'static str,
 }
 
-fn account_subject(email: &str) -> String {
-    hashed("account", &email.trim().to_lowercase())
+fn account_subject(counted: &str, email: &str) -> String {
+    hashed(&format!("{counted}account"), &email.trim().to_lowercase())
 }
 
 /// IPv4 addresses as they are; IPv6 by /64, the block one subscriber gets.
-fn address_subject(ip: IpAddr) -> String {
+fn address_subject(counted: &str, ip: IpAddr) -> String {
     let text = match ip {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -109,7 +112,7 @@ fn address_subject(ip: IpAddr) -> String {
             }
         },
     };
-    hashed("address", &text)
+    hashed(&format!("{counted}address"), &text)
 }
 
 fn hashed(kind: &str, value: &str) -> String {
@@ -134,7 +137,20 @@ fn delay_ms(settings: &ThrottleSettings, free: u32, failures: i64) -> i64 {
 
 impl Throttle {
     pub fn new(store: Store, settings: ThrottleSettings) -> Throttle {
-        Throttle { store, settings }
+        Throttle {
+            store,
+            settings,
+            counted: "",
+        }
+    }
+
+    /// The same limits, counting password-reset requests (every request counts, per login
+    /// e-mail and per address) apart from sign-in failures.
+    pub fn for_password_resets(&self) -> Throttle {
+        Throttle {
+            counted: "reset-",
+            ..self.clone()
+        }
     }
 
     /// Whether a sign-in attempt for `email` from `ip` may be checked now. Call it before
@@ -144,8 +160,8 @@ impl Throttle {
             "SELECT MAX(blocked_until) FROM login_throttle \
              WHERE (kind = 'account' AND subject = $1) OR (kind = 'address' AND subject = $2)",
         )
-        .bind(account_subject(email))
-        .bind(address_subject(ip))
+        .bind(account_subject(self.counted, email))
+        .bind(address_subject(self.counted, ip))
         .fetch_one(self.store.pool())
         .await
         .map_err(StoreError::from)?;
@@ -166,12 +182,12 @@ impl Throttle {
         for (kind, subject, free) in [
             (
                 Kind::Account,
-                account_subject(email),
+                account_subject(self.counted, email),
                 self.settings.account_free_failures,
             ),
             (
                 Kind::Address,
-                address_subject(ip),
+                address_subject(self.counted, ip),
                 self.settings.address_free_failures,
             ),
         ] {
@@ -218,7 +234,7 @@ impl Throttle {
     pub async fn record_success(&self, email: &str) -> Result<(), StoreError> {
         let mut tx = self.store.begin().await?;
         sqlx::query("DELETE FROM login_throttle WHERE kind = 'account' AND subject = $1")
-            .bind(account_subject(email))
+            .bind(account_subject(self.counted, email))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -242,19 +258,25 @@ mod tests {
     #[test]
     fn subjects_normalise_and_hide() {
         assert_eq!(
-            account_subject(" Ann@Example.org"),
-            account_subject("ann@example.org")
+            account_subject("", " Ann@Example.org"),
+            account_subject("", "ann@example.org")
         );
-        assert!(!account_subject("ann@example.org").contains("ann"));
+        assert!(!account_subject("", "ann@example.org").contains("ann"));
         let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
         let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert_eq!(address_subject(a), address_subject(b));
-        assert_ne!(address_subject(a), address_subject(c));
+        assert_eq!(address_subject("", a), address_subject("", b));
+        assert_ne!(address_subject("", a), address_subject("", c));
         let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
         let v4: IpAddr = "192.0.2.1".parse().unwrap();
-        assert_eq!(address_subject(mapped), address_subject(v4));
-        assert_ne!(account_subject("192.0.2.1"), address_subject(v4));
+        assert_eq!(address_subject("", mapped), address_subject("", v4));
+        assert_ne!(account_subject("", "192.0.2.1"), address_subject("", v4));
+        // Reset requests are counted apart from sign-in failures.
+        assert_ne!(
+            account_subject("reset-", "ann@example.org"),
+            account_subject("", "ann@example.org")
+        );
+        assert_ne!(address_subject("reset-", v4), address_subject("", v4));
     }
 
     #[test]

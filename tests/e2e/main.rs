@@ -14,6 +14,7 @@ mod cli;
 mod oidc_clients;
 mod oidc_deactivation;
 mod oidc_flow;
+mod oidc_forgot_password;
 mod oidc_invitations;
 mod oidc_keys;
 mod oidc_multi_instance;
