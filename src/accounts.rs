@@ -132,6 +132,18 @@ impl Store {
         Ok(())
     }
 
+    /// Ends every session of the account and revokes every token it holds (the provider's
+    /// listener on the change, in its transaction): the account page's "Sign out everywhere".
+    pub async fn sign_out_everywhere(&self, actor: &str, account: &Account) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        Change::new(actor, Event::AccountSignedOutEverywhere, &account.id)
+            .detail(json!({ "member_key": account.member_key }))
+            .record(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Deactivates the account: the member can no longer sign in. Their Higher Logic contact
     /// is kept.
     pub async fn deactivate_account(&self, actor: &str, member_key: &str) -> StoreResult<Account> {

@@ -20,6 +20,8 @@ pub enum Event {
     AccountReactivated,
     AccountInvitationSent,
     AccountPasswordResetSent,
+    /// The member ended every other session and every token from the account page.
+    AccountSignedOutEverywhere,
     CustomFieldCreated,
     CustomFieldUpdated,
     CustomFieldValueSet,
@@ -55,6 +57,7 @@ impl Event {
             AccountReactivated => ("account", "reactivated"),
             AccountInvitationSent => ("account", "invitation_sent"),
             AccountPasswordResetSent => ("account", "password_reset_sent"),
+            AccountSignedOutEverywhere => ("account", "signed_out_everywhere"),
             CustomFieldCreated => ("custom_field", "created"),
             CustomFieldUpdated => ("custom_field", "updated"),
             CustomFieldValueSet => ("custom_field_value", "set"),

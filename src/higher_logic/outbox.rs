@@ -154,7 +154,8 @@ impl ChangeListener for Outbox {
                 }
             }
             // Nothing Higher Logic holds: listed so that a new event is a decision here.
-            GroupCreated
+            AccountSignedOutEverywhere
+            | GroupCreated
             | HigherLogicSettingsUpdated
             | OidcClientCreated
             | OidcClientSecretRotated

@@ -375,8 +375,9 @@ pub async fn revoke_all_of_account(tx: &mut Transaction, account_id: &str) -> St
 }
 
 /// The provider's listener on the change log: whatever an account's old credential issued ends
-/// with it. A deactivated account, and an account whose password is set by any route (reset
-/// link, console, command line), is signed out everywhere, its codes and tokens revoked and its
+/// with it. A deactivated account, an account whose password is set by any route (reset link,
+/// account page, console, command line) and one whose member chose "Sign out everywhere" is
+/// signed out everywhere, its codes and tokens revoked and its
 /// unused links expired, in the transaction of the change. Reactivation revives none of it; a
 /// handler that changed the password for the member in front of it keeps that browser signed
 /// in by giving its session a new id.
@@ -390,13 +391,42 @@ impl ChangeListener for RevokeOnCredentialChange {
     async fn on_change(&self, tx: &mut Transaction, change: &Change<'_>) -> StoreResult<()> {
         if matches!(
             change.event,
-            Event::AccountDeactivated | Event::AccountPasswordSet
+            Event::AccountDeactivated
+                | Event::AccountPasswordSet
+                | Event::AccountSignedOutEverywhere
         ) {
             revoke_all_of_account(tx, change.entity_id).await?;
             crate::oidc::invitations::discard_links(tx, change.entity_id).await?;
         }
         Ok(())
     }
+}
+
+/// An application holding live tokens of an account (the account page lists them).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApplicationAccess {
+    pub client_id: String,
+    pub name: String,
+    /// When it was last given a token (ms since the epoch).
+    pub last_issued_at: i64,
+}
+
+/// The applications holding usable tokens of `account_id`, the most recent first.
+pub async fn applications_of(
+    store: &Store,
+    account_id: &str,
+) -> StoreResult<Vec<ApplicationAccess>> {
+    Ok(sqlx::query_as(
+        "SELECT t.client_id, COALESCE(MAX(c.name), t.client_id) AS name, \
+         MAX(t.created_at) AS last_issued_at \
+         FROM oidc_tokens t LEFT JOIN oidc_clients c ON c.client_id = t.client_id \
+         WHERE t.account_id = $1 AND t.revoked_at IS NULL AND t.used_at IS NULL \
+         AND t.expires_at > $2 GROUP BY t.client_id ORDER BY last_issued_at DESC",
+    )
+    .bind(account_id)
+    .bind(now_ms())
+    .fetch_all(store.pool())
+    .await?)
 }
 
 /// Deletes expired codes, tokens and sessions (a background task calls it).

@@ -1,5 +1,6 @@
 //! The OpenID Connect provider.
 
+pub mod account_page;
 pub mod authorize;
 pub mod claims;
 pub mod clients;

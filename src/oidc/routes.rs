@@ -5,7 +5,8 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::oidc::{
-    authorize, discovery, forgot_password, invitations, logout, set_password, token, userinfo,
+    account_page, authorize, discovery, forgot_password, invitations, logout, set_password, token,
+    userinfo,
 };
 use crate::server::AppState;
 use crate::web::headers::{security_headers, PROVIDER_CSP};
@@ -22,6 +23,14 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/logout",
             get(logout::logout_endpoint).post(logout::logout_endpoint),
         )
+        .route(account_page::ACCOUNT_PATH, get(account_page::show))
+        .route("/account/login", post(account_page::sign_in))
+        .route("/account/password", post(account_page::change_password))
+        .route(
+            "/account/sign-out-everywhere",
+            post(account_page::sign_out_everywhere),
+        )
+        .route("/account/sign-out", post(account_page::sign_out))
         .route(
             forgot_password::FORGOT_PASSWORD_PATH,
             get(forgot_password::form).post(forgot_password::submit),

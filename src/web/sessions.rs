@@ -79,6 +79,41 @@ pub async fn delete_expired(store: &Store) -> StoreResult<u64> {
     Ok(done.rows_affected())
 }
 
+/// A browser signed in as an account (the account page lists them).
+#[derive(Debug, Clone)]
+pub struct SignedInBrowser {
+    /// When it was last used (ms since the epoch): sessions end after `lifetime` of inactivity.
+    pub last_used_at: i64,
+    /// The browser asking.
+    pub current: bool,
+}
+
+/// The browsers signed in as `account_id`, the most recently used first; `current` is the
+/// asking browser's session.
+pub async fn browsers_of(
+    store: &Store,
+    account_id: &str,
+    current: Option<Id>,
+    lifetime_secs: i64,
+) -> StoreResult<Vec<SignedInBrowser>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT id_hash, expires_at FROM oidc_sessions WHERE account_id = $1 AND expires_at > $2 \
+         ORDER BY expires_at DESC",
+    )
+    .bind(account_id)
+    .bind(now_ms())
+    .fetch_all(store.pool())
+    .await?;
+    let current = current.map(|id| stored_hash(&id.to_string()));
+    Ok(rows
+        .into_iter()
+        .map(|(id_hash, expires_at)| SignedInBrowser {
+            last_used_at: expires_at - lifetime_secs.saturating_mul(1000),
+            current: current.as_deref() == Some(id_hash.as_str()),
+        })
+        .collect())
+}
+
 #[derive(Clone)]
 pub struct DbSessionStore {
     store: Store,

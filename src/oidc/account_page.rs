@@ -1,0 +1,373 @@
+//! The member's account page (`/account`): name and e-mail (read-only: the association owns
+//! them), a password change that needs the current password, where the member is signed in
+//! (browsers and applications holding tokens) and "Sign out everywhere else". A changed password
+//! or a sign-out everywhere ends every other session and every token (the provider's listener
+//! on the change); this browser goes on under a new session id.
+
+use std::net::IpAddr;
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use crate::accounts::Account;
+use crate::db::format_ms;
+use crate::oidc::credentials::{self, Refusal};
+use crate::oidc::error::OidcResult;
+use crate::oidc::forgot_password::FORGOT_PASSWORD_PATH;
+use crate::oidc::grants;
+use crate::oidc::pages::LoginPage;
+use crate::passwords;
+use crate::server::AppState;
+use crate::web::client_ip::ClientIp;
+use crate::web::csrf::{self, CsrfForm};
+use crate::web::pages;
+use crate::web::sessions::{self, Login};
+
+/// Where the page is mounted.
+pub const ACCOUNT_PATH: &str = "/account";
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    name: &'a str,
+    email: &'a str,
+    csrf_token: &'a str,
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+    min_length: usize,
+    browsers: Vec<BrowserRow>,
+    applications: Vec<ApplicationRow>,
+}
+
+struct BrowserRow {
+    last_used: String,
+    current: bool,
+}
+
+struct ApplicationRow {
+    name: String,
+    last_issued: String,
+}
+
+#[derive(Deserialize)]
+pub struct SignInForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    new_password_again: String,
+}
+
+#[derive(Deserialize)]
+pub struct NoFields {}
+
+/// The active account signed in on this browser, if any; a session of an account that is no
+/// longer active is ended.
+async fn signed_in(state: &AppState, session: &Session) -> OidcResult<Option<Account>> {
+    let Some(login) = sessions::current_login(session).await? else {
+        return Ok(None);
+    };
+    match state.store.account_by_id(&login.account_id).await? {
+        Some(account) if account.is_active() => Ok(Some(account)),
+        _ => {
+            sessions::sign_out(session).await?;
+            Ok(None)
+        }
+    }
+}
+
+async fn account_page(
+    state: &AppState,
+    session: &Session,
+    account: &Account,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> OidcResult<Response> {
+    let member = state.store.member(&account.member_key).await?;
+    let csrf_token = csrf::token(session).await?;
+    let browsers = sessions::browsers_of(
+        &state.store,
+        &account.id,
+        session.id(),
+        state.settings.oidc.session_lifetime_secs,
+    )
+    .await?
+    .into_iter()
+    .map(|b| BrowserRow {
+        last_used: format_ms(b.last_used_at),
+        current: b.current,
+    })
+    .collect();
+    let applications = grants::applications_of(&state.store, &account.id)
+        .await?
+        .into_iter()
+        .map(|a| ApplicationRow {
+            name: a.name,
+            last_issued: format_ms(a.last_issued_at),
+        })
+        .collect();
+    Ok(pages::render(
+        status,
+        &AccountPage {
+            name: &member.display_name(),
+            email: &account.login_email,
+            csrf_token: &csrf_token,
+            notice,
+            error,
+            min_length: passwords::MIN_LENGTH,
+            browsers,
+            applications,
+        },
+    ))
+}
+
+async fn sign_in_form(
+    session: &Session,
+    status: StatusCode,
+    error: Option<&str>,
+    email: &str,
+) -> OidcResult<Response> {
+    let csrf_token = csrf::token(session).await?;
+    Ok(pages::render(
+        status,
+        &LoginPage {
+            action: "/account/login",
+            client_name: "",
+            error,
+            email,
+            csrf_token: &csrf_token,
+            params: Vec::new(),
+            forgot_password_url: FORGOT_PASSWORD_PATH.to_string(),
+        },
+    ))
+}
+
+/// What a form just did, said on the page it redirects to (so that reloading the page does
+/// not post the form again, and the page shows this browser's renewed session).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Done {
+    Password,
+    SignedOutElsewhere,
+}
+
+impl Done {
+    fn as_str(self) -> &'static str {
+        match self {
+            Done::Password => "password",
+            Done::SignedOutElsewhere => "signed-out-elsewhere",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Done> {
+        [Done::Password, Done::SignedOutElsewhere]
+            .into_iter()
+            .find(|done| done.as_str() == text)
+    }
+
+    fn notice(self) -> &'static str {
+        match self {
+            Done::Password => "Your password is changed. You are signed out everywhere else.",
+            Done::SignedOutElsewhere => "You are signed out everywhere else.",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ShowQuery {
+    #[serde(default)]
+    done: String,
+}
+
+/// `GET /account`: the page, or the sign-in form that leads to it.
+pub async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    Query(query): Query<ShowQuery>,
+) -> Response {
+    let notice = Done::parse(&query.done).map(Done::notice);
+    async {
+        match signed_in(&state, &session).await? {
+            Some(account) => {
+                account_page(&state, &session, &account, StatusCode::OK, notice, None).await
+            }
+            None => sign_in_form(&session, StatusCode::OK, None, "").await,
+        }
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /account/login`: the one password check, then the account page.
+pub async fn sign_in(
+    State(state): State<AppState>,
+    session: Session,
+    ClientIp(ip): ClientIp,
+    CsrfForm(form): CsrfForm<SignInForm>,
+) -> Response {
+    sign_in_inner(state, session, ip, form)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn sign_in_inner(
+    state: AppState,
+    session: Session,
+    ip: IpAddr,
+    form: SignInForm,
+) -> OidcResult<Response> {
+    let checked = credentials::check(&state, &form.email, form.password, ip).await?;
+    let account = match checked {
+        Ok(account) => account,
+        Err(refusal) => {
+            let (status, message) = match &refusal {
+                Refusal::Incomplete => (
+                    StatusCode::UNAUTHORIZED,
+                    "Enter your e-mail address and password.".to_string(),
+                ),
+                Refusal::Throttled { message, .. } => {
+                    (StatusCode::TOO_MANY_REQUESTS, message.clone())
+                }
+                Refusal::Wrong => (
+                    StatusCode::UNAUTHORIZED,
+                    "The e-mail address or the password is not right.".to_string(),
+                ),
+                Refusal::Inactive(_) => {
+                    return Ok(pages::error_page(
+                        StatusCode::FORBIDDEN,
+                        "Account not active",
+                        "Your account is not active, so you cannot sign in.",
+                    ))
+                }
+            };
+            let mut response =
+                sign_in_form(&session, status, Some(&message), form.email.trim()).await?;
+            if let Refusal::Throttled {
+                retry_after_secs, ..
+            } = refusal
+            {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            return Ok(response);
+        }
+    };
+    sessions::sign_in(
+        &session,
+        &Login {
+            account_id: account.id.clone(),
+            auth_time: crate::db::now_ms() / 1000,
+        },
+    )
+    .await?;
+    Ok(Redirect::to(ACCOUNT_PATH).into_response())
+}
+
+/// `POST /account/password`: the current password, then the new one twice.
+pub async fn change_password(
+    State(state): State<AppState>,
+    session: Session,
+    ClientIp(ip): ClientIp,
+    CsrfForm(form): CsrfForm<PasswordForm>,
+) -> Response {
+    change_password_inner(state, session, ip, form)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn change_password_inner(
+    state: AppState,
+    session: Session,
+    ip: IpAddr,
+    form: PasswordForm,
+) -> OidcResult<Response> {
+    let Some(account) = signed_in(&state, &session).await? else {
+        return Ok(Redirect::to(ACCOUNT_PATH).into_response());
+    };
+    let refuse = |message: String| {
+        let (state, session, account) = (&state, &session, &account);
+        async move {
+            account_page(
+                state,
+                session,
+                account,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(&message),
+            )
+            .await
+        }
+    };
+    // The same check as signing in: throttled, and counted when wrong.
+    let current = form.current_password.clone();
+    match credentials::check(&state, &account.login_email, current, ip).await? {
+        Ok(_) => {}
+        Err(Refusal::Throttled { message, .. }) => return refuse(message).await,
+        Err(_) => return refuse("The current password is not right.".into()).await,
+    }
+    if form.new_password != form.new_password_again {
+        return refuse("The two new passwords differ.".into()).await;
+    }
+    if form.new_password == form.current_password {
+        return refuse("The new password must differ from the current one.".into()).await;
+    }
+    if let Err(problem) = passwords::check_policy(&form.new_password) {
+        return refuse(problem).await;
+    }
+    state
+        .store
+        .set_password("self-service", &account.member_key, &form.new_password)
+        .await?;
+    // Every session of the account ended with the old password; this one, whose holder just
+    // proved it, goes on under a new id.
+    session.cycle_id().await?;
+    tracing::info!(account_id = %account.id, "password changed on the account page");
+    Ok(Redirect::to(&format!("{ACCOUNT_PATH}?done={}", Done::Password.as_str())).into_response())
+}
+
+/// `POST /account/sign-out-everywhere`: every other session and every token ends.
+pub async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    session: Session,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Response {
+    async {
+        let Some(account) = signed_in(&state, &session).await? else {
+            return Ok(Redirect::to(ACCOUNT_PATH).into_response());
+        };
+        state
+            .store
+            .sign_out_everywhere("self-service", &account)
+            .await?;
+        session.cycle_id().await?;
+        tracing::info!(account_id = %account.id, "signed out everywhere");
+        let to = format!("{ACCOUNT_PATH}?done={}", Done::SignedOutElsewhere.as_str());
+        OidcResult::Ok(Redirect::to(&to).into_response())
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /account/sign-out`: this browser only.
+pub async fn sign_out(session: Session, CsrfForm(_): CsrfForm<NoFields>) -> Response {
+    async {
+        sessions::sign_out(&session).await?;
+        OidcResult::Ok(Redirect::to(ACCOUNT_PATH).into_response())
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
