@@ -18,6 +18,7 @@ use crate::oidc::credentials::{self, Refusal};
 use crate::oidc::error::{redirect_with, ErrorCode, OidcError, OidcResult, RedirectTarget};
 use crate::oidc::forgot_password;
 use crate::oidc::grants::{self, NewCode};
+use crate::oidc::new_password_step;
 use crate::oidc::pages::LoginPage;
 use crate::oidc::params::Params;
 use crate::oidc::provider::{NotIssuedHere, SUPPORTED_SCOPES};
@@ -349,6 +350,9 @@ async fn authorize(state: AppState, session: Session, params: Params) -> OidcRes
     if let Some(login) = sessions::current_login(&session).await? {
         let account = state.store.account_by_id(&login.account_id).await?;
         match account {
+            // An account that must still change its one-time password (signed in to the
+            // console, say) gets no code: the sign-in page leads to the new-password step.
+            Some(account) if account.is_active() && account.must_change_password => {}
             Some(account) if account.is_active() => {
                 // max_age=0 means "sign in again now", like prompt=login.
                 let fresh_enough = request
@@ -408,7 +412,7 @@ async fn login_page(
 }
 
 /// Sends the code to the client.
-async fn issue_code(
+pub(crate) async fn issue_code(
     state: &AppState,
     request: &AuthRequest,
     login: &Login,
@@ -522,6 +526,9 @@ async fn login_inner(
             ));
         }
     };
+    if account.must_change_password {
+        return new_password_step::begin(&session, &request, &account, now_secs()).await;
+    }
     let login = Login {
         account_id: account.id.clone(),
         auth_time: now_secs(),

@@ -12,6 +12,7 @@ pub mod grants;
 pub mod invitations;
 pub mod keys;
 pub mod logout;
+pub mod new_password_step;
 pub mod pages;
 pub mod params;
 pub mod provider;

@@ -5,8 +5,8 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::oidc::{
-    account_page, authorize, discovery, forgot_password, invitations, logout, set_password, token,
-    userinfo,
+    account_page, authorize, discovery, forgot_password, invitations, logout, new_password_step,
+    set_password, token, userinfo,
 };
 use crate::server::AppState;
 use crate::web::headers::{security_headers, PROVIDER_CSP};
@@ -19,6 +19,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
             get(authorize::authorize_endpoint).post(authorize::authorize_endpoint),
         )
         .route("/login", post(authorize::login))
+        .route(
+            new_password_step::NEW_PASSWORD_PATH,
+            post(new_password_step::submit),
+        )
         .route(
             "/logout",
             get(logout::logout_endpoint).post(logout::logout_endpoint),

@@ -20,6 +20,7 @@ mod oidc_invitations;
 mod oidc_keys;
 mod oidc_multi_instance;
 mod oidc_negative;
+mod oidc_new_password_step;
 mod oidc_password_change;
 mod oidc_props;
 mod oidc_set_password;

@@ -1,0 +1,184 @@
+//! The sign-in step of an account that must change its password (a one-time password given by
+//! the server or an administrator): the password is right, but no code is issued and no
+//! session signed in until the member chooses a password of their own, which must differ from
+//! the one-time one. Then the authorization request continues.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use crate::accounts::Account;
+use crate::db::now_ms;
+use crate::oidc::authorize::{self, AuthRequest};
+use crate::oidc::error::{OidcError, OidcResult};
+use crate::oidc::params::Params;
+use crate::passwords;
+use crate::server::AppState;
+use crate::web::sessions::{self, Login};
+use crate::web::{csrf, pages};
+
+/// Where the step's form posts.
+pub const NEW_PASSWORD_PATH: &str = "/login/new-password";
+
+/// The session key of a sign-in waiting for its new password.
+const PENDING_KEY: &str = "pending_new_password";
+
+/// How long the step waits for the new password before the member signs in again.
+const PENDING_MS: i64 = 10 * 60 * 1000;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Pending {
+    account_id: String,
+    /// When the one-time password was entered (seconds; the sign-in's `auth_time`).
+    auth_time: i64,
+    /// When the step began (ms).
+    began_at: i64,
+}
+
+#[derive(Template)]
+#[template(path = "new_password.html")]
+struct NewPasswordPage<'a> {
+    action: &'a str,
+    client_name: &'a str,
+    error: Option<&'a str>,
+    csrf_token: &'a str,
+    min_length: usize,
+    params: Vec<(String, String)>,
+}
+
+async fn page(
+    session: &Session,
+    request: &AuthRequest,
+    status: StatusCode,
+    error: Option<&str>,
+) -> OidcResult<Response> {
+    let csrf_token = csrf::token(session).await?;
+    Ok(pages::render(
+        status,
+        &NewPasswordPage {
+            action: NEW_PASSWORD_PATH,
+            client_name: &request.client.name,
+            error,
+            csrf_token: &csrf_token,
+            min_length: passwords::MIN_LENGTH,
+            params: request.carried.clone(),
+        },
+    ))
+}
+
+/// After the right one-time password: asks for the member's own password instead of signing in.
+pub async fn begin(
+    session: &Session,
+    request: &AuthRequest,
+    account: &Account,
+    auth_time: i64,
+) -> OidcResult<Response> {
+    session
+        .insert(
+            PENDING_KEY,
+            Pending {
+                account_id: account.id.clone(),
+                auth_time,
+                began_at: now_ms(),
+            },
+        )
+        .await?;
+    tracing::info!(account_id = %account.id, "sign-in waits for a new password");
+    page(session, request, StatusCode::OK, None).await
+}
+
+/// `POST /login/new-password`: sets the member's own password, signs in and continues the
+/// authorization request.
+pub async fn submit(
+    State(state): State<AppState>,
+    session: Session,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    submit_inner(state, session, pairs)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn submit_inner(
+    state: AppState,
+    session: Session,
+    pairs: Vec<(String, String)>,
+) -> OidcResult<Response> {
+    let mut carried = Vec::new();
+    let (mut password, mut again, mut csrf_token) = (String::new(), String::new(), String::new());
+    for (name, value) in pairs {
+        match name.as_str() {
+            "password" => password = value,
+            "password_again" => again = value,
+            csrf::FIELD => csrf_token = value,
+            _ => carried.push((name, value)),
+        }
+    }
+    csrf::verify(&session, &csrf_token).await?;
+    let request = authorize::validate(&state, &Params::new(carried)).await?;
+    let pending: Option<Pending> = session.get(PENDING_KEY).await?;
+    let account = match pending {
+        Some(p) if now_ms() - p.began_at <= PENDING_MS => {
+            match state.store.account_by_id(&p.account_id).await? {
+                Some(account) if account.is_active() && account.must_change_password => {
+                    Some((account, p.auth_time))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    let Some((account, auth_time)) = account else {
+        // Nothing waiting (expired, or another tab finished it): sign in again.
+        session.remove::<Pending>(PENDING_KEY).await?;
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&request.carried)
+            .finish();
+        return Ok(Redirect::to(&format!("/authorize?{query}")).into_response());
+    };
+    let problem = if password != again {
+        Some("The two passwords differ.".to_string())
+    } else {
+        passwords::check_policy(&password).err()
+    };
+    if let Some(problem) = problem {
+        return page(
+            &session,
+            &request,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(&problem),
+        )
+        .await;
+    }
+    let same = state
+        .store
+        .verify_password(password.clone(), account.password_hash.clone())
+        .await?;
+    if same {
+        let problem = "Choose a password that differs from the one you were given.";
+        return page(
+            &session,
+            &request,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(problem),
+        )
+        .await;
+    }
+    state
+        .store
+        .set_password("self-service", &account.member_key, &password)
+        .await
+        .map_err(OidcError::from)?;
+    session.remove::<Pending>(PENDING_KEY).await?;
+    let login = Login {
+        account_id: account.id.clone(),
+        auth_time,
+    };
+    sessions::sign_in(&session, &login).await?;
+    tracing::info!(account_id = %account.id, client_id = %request.client.client_id, "signed in with a new password");
+    authorize::issue_code(&state, &request, &login).await
+}

@@ -1,0 +1,114 @@
+//! A one-time password (the first administrator's, printed at first start) cannot finish an
+//! authorization: the sign-in asks for the member's own password, different from the one-time
+//! one, then continues the client's request. SQLite and PostgreSQL.
+
+use reqwest::StatusCode;
+
+use crate::support::html::hidden_fields;
+use crate::support::oidc::*;
+use crate::support::{TestApp, TestDb};
+
+const OWN_PASSWORD: &str = "the administrator's own passphrase";
+
+both_engines!(
+    a_one_time_password_cannot_finish_an_authorization,
+    |db: TestDb| async move {
+        let setup = setup(&db).await;
+        let boot = setup
+            .store
+            .bootstrap_admin("boss@example.org")
+            .await
+            .unwrap()
+            .expect("the first administrator");
+        let app = TestApp::spawn(&db).await;
+        let browser = browser();
+        let (verifier, challenge) = pkce();
+        let url = app.authorize_url(&[
+            ("client_id", &setup.client_id),
+            ("redirect_uri", REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "st-9"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]);
+        let page = open(&browser, &url).await.text().await.unwrap();
+        let r = app
+            .login(&browser, &page, &boot.login_email, &boot.one_time_password)
+            .await;
+        // No code: the step asks for a password of one's own.
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.headers().get("location").is_none());
+        let step = r.text().await.unwrap();
+        assert!(step.contains("Choose your own password"), "{step}");
+        // Nor a session: the client cannot get a code silently.
+        let silent = open(&browser, format!("{url}&prompt=none")).await;
+        assert_eq!(query(&location(&silent))["error"], "login_required");
+
+        let choose = |password: &str, again: &str| {
+            let mut form = hidden_fields(&step);
+            form.push(("password".into(), password.into()));
+            form.push(("password_again".into(), again.into()));
+            let (browser, url) = (browser.clone(), app.url("/login/new-password"));
+            async move { browser.post(url).form(&form).send().await.unwrap() }
+        };
+        for (password, again, expected) in [
+            (
+                boot.one_time_password.as_str(),
+                boot.one_time_password.as_str(),
+                "differs from the one you were given",
+            ),
+            (OWN_PASSWORD, "another passphrase here", "differ"),
+            ("short", "short", "at least 12"),
+        ] {
+            let r = choose(password, again).await;
+            assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{expected}");
+            let page = r.text().await.unwrap();
+            assert!(page.contains(expected), "{expected}: {page}");
+        }
+        // Without the CSRF token nothing is set.
+        let r = browser
+            .post(app.url("/login/new-password"))
+            .form(&[("password", OWN_PASSWORD), ("password_again", OWN_PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+        // The member's own password: signed in, and the request continues to the client.
+        let r = choose(OWN_PASSWORD, OWN_PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let to_client = location(&r);
+        assert!(to_client.starts_with(REDIRECT), "{to_client}");
+        let q = query(&to_client);
+        assert_eq!(q["state"], "st-9");
+        let (status, tokens) = app
+            .exchange(&setup.client_id, &setup.secret, &q["code"], &verifier)
+            .await;
+        assert_eq!(status, 200, "{tokens}");
+        // The one-time password is gone; the new one signs in directly.
+        let fresh = sign_in_page(&app, &setup).await;
+        let r = app
+            .login(
+                &fresh.0,
+                &fresh.1,
+                &boot.login_email,
+                &boot.one_time_password,
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let fresh = sign_in_page(&app, &setup).await;
+        let r = app
+            .login(&fresh.0, &fresh.1, &boot.login_email, OWN_PASSWORD)
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    }
+);
+
+/// A new browser on the sign-in page of the client's request: (browser, page).
+async fn sign_in_page(app: &TestApp, setup: &Setup) -> (reqwest::Client, String) {
+    let browser = browser();
+    let url = app.openid_url(&setup.client_id, &[]);
+    let page = open(&browser, &url).await.text().await.unwrap();
+    (browser, page)
+}
