@@ -4,7 +4,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, ApiQuery, ApiResult, Caller};
+use super::{page_limit, ApiError, ApiQuery, ApiResult, Caller};
 use crate::change_log::{AuditCursor, ChangeEntry};
 
 #[derive(Deserialize, IntoParams)]
@@ -30,10 +30,7 @@ pub(super) async fn audit_log(
     caller: Caller,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<AuditLog>> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest("limit must be 1 to 1000".into()));
-    }
+    let limit = page_limit(q.limit, 100, 1000)?;
     let before = match q.before.as_deref() {
         None => None,
         Some(text) => Some(AuditCursor::parse(text).ok_or_else(|| {

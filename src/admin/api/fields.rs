@@ -5,7 +5,7 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{ApiJson, ApiPath, ApiResult, Caller};
+use super::{ApiJson, ApiResult, Caller, Key};
 use crate::custom_fields::{CustomField, FieldSpec, FieldUpdate};
 
 #[derive(Serialize, ToSchema)]
@@ -21,12 +21,11 @@ pub(super) async fn list_fields(caller: Caller) -> ApiResult<Json<FieldList>> {
     }))
 }
 
-#[utoipa::path(get, path = "/fields/{key}",
-    params(("key" = String, Path, description = "The field key")),
+#[utoipa::path(get, path = "/fields/{key}", params(Key<CustomField>),
     responses((status = 200, body = CustomField)))]
 pub(super) async fn show_field(
     caller: Caller,
-    ApiPath(key): ApiPath<String>,
+    key: Key<CustomField>,
 ) -> ApiResult<Json<CustomField>> {
     Ok(Json(caller.store().field(&key).await?))
 }
@@ -41,12 +40,11 @@ pub(super) async fn add_field(
     Ok((StatusCode::CREATED, Json(field)))
 }
 
-#[utoipa::path(patch, path = "/fields/{key}", request_body = FieldUpdate,
-    params(("key" = String, Path, description = "The field key")),
+#[utoipa::path(patch, path = "/fields/{key}", request_body = FieldUpdate, params(Key<CustomField>),
     responses((status = 200, body = CustomField)))]
 pub(super) async fn update_field(
     caller: Caller,
-    ApiPath(key): ApiPath<String>,
+    key: Key<CustomField>,
     ApiJson(update): ApiJson<FieldUpdate>,
 ) -> ApiResult<Json<CustomField>> {
     Ok(Json(

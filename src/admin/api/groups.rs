@@ -5,7 +5,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiError, ApiJson, ApiPath, ApiResult, Caller};
+use super::{ApiError, ApiJson, ApiResult, Caller, Key};
 use crate::admin::views::{self, GroupView, MemberCounts};
 use crate::groups::{Condition, Group, Selection};
 
@@ -91,22 +91,17 @@ pub(super) async fn add_group(
     ))
 }
 
-#[utoipa::path(get, path = "/groups/{key}",
-    params(("key" = String, Path, description = "The group key")),
+#[utoipa::path(get, path = "/groups/{key}", params(Key<Group>),
     responses((status = 200, body = GroupView)))]
-pub(super) async fn show_group(
-    caller: Caller,
-    ApiPath(key): ApiPath<String>,
-) -> ApiResult<Json<GroupView>> {
+pub(super) async fn show_group(caller: Caller, key: Key<Group>) -> ApiResult<Json<GroupView>> {
     Ok(Json(views::group_view(caller.store(), &key).await?))
 }
 
-#[utoipa::path(patch, path = "/groups/{key}", request_body = GroupUpdate,
-    params(("key" = String, Path, description = "The group key")),
+#[utoipa::path(patch, path = "/groups/{key}", request_body = GroupUpdate, params(Key<Group>),
     responses((status = 200, body = GroupView)))]
 pub(super) async fn update_group(
     caller: Caller,
-    ApiPath(key): ApiPath<String>,
+    key: Key<Group>,
     ApiJson(update): ApiJson<GroupUpdate>,
 ) -> ApiResult<Json<GroupView>> {
     // Check everything before changing anything.

@@ -5,9 +5,10 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiJson, ApiPath, ApiQuery, ApiResult, Caller};
+use super::{ApiJson, ApiQuery, ApiResult, Caller, Key};
 use crate::admin::integrations::{self, ConnectionTest};
 use crate::admin::views::{self, GroupSync};
+use crate::groups::Group;
 use crate::higher_logic::settings::{MaskedSettings, SettingsUpdate};
 use crate::higher_logic::status::{ParkedContact, SyncStatus};
 use crate::higher_logic::GroupType;
@@ -81,24 +82,19 @@ pub struct GroupSyncInput {
     pub group_type: Option<GroupType>,
 }
 
-#[utoipa::path(get, path = "/groups/{key}/sync",
-    params(("key" = String, Path, description = "The group key")),
+#[utoipa::path(get, path = "/groups/{key}/sync", params(Key<Group>),
     responses((status = 200, body = GroupSync)))]
-pub(super) async fn show_group_sync(
-    caller: Caller,
-    ApiPath(key): ApiPath<String>,
-) -> ApiResult<Json<GroupSync>> {
+pub(super) async fn show_group_sync(caller: Caller, key: Key<Group>) -> ApiResult<Json<GroupSync>> {
     Ok(Json(views::group_sync_view(caller.store(), &key).await?))
 }
 
 /// Turning sync on queues the group's first full sync; turning it off pushes its contacts
 /// without it. Changing the type once sync was saved on answers 409.
-#[utoipa::path(put, path = "/groups/{key}/sync", request_body = GroupSyncInput,
-    params(("key" = String, Path, description = "The group key")),
+#[utoipa::path(put, path = "/groups/{key}/sync", request_body = GroupSyncInput, params(Key<Group>),
     responses((status = 200, body = GroupSync)))]
 pub(super) async fn update_group_sync(
     caller: Caller,
-    ApiPath(key): ApiPath<String>,
+    key: Key<Group>,
     ApiJson(input): ApiJson<GroupSyncInput>,
 ) -> ApiResult<Json<GroupSync>> {
     caller

@@ -4,7 +4,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, ApiPath, ApiQuery, ApiResult, Caller};
+use super::{page_limit, ApiError, ApiQuery, ApiResult, Caller, Key};
 use crate::admin::views::{self, MemberView};
 use crate::members::{Kind, Member, MemberFilter};
 
@@ -38,10 +38,7 @@ pub(super) async fn search_members(
                 .ok_or_else(|| ApiError::BadRequest(format!("kind {k:?}: person or company")))?,
         ),
     };
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::BadRequest("limit must be 1 to 500".into()));
-    }
+    let limit = page_limit(q.limit, 50, 500)?;
     let offset = q.offset.unwrap_or(0);
     if offset < 0 {
         return Err(ApiError::BadRequest("offset must not be negative".into()));
@@ -58,32 +55,26 @@ pub(super) async fn search_members(
     Ok(Json(MemberList { members }))
 }
 
-#[utoipa::path(get, path = "/members/{key}",
-    params(("key" = String, Path, description = "The member key")),
+#[utoipa::path(get, path = "/members/{key}", params(Key<Member>),
     responses((status = 200, body = MemberView)))]
-pub(super) async fn show_member(
-    caller: Caller,
-    ApiPath(key): ApiPath<String>,
-) -> ApiResult<Json<MemberView>> {
+pub(super) async fn show_member(caller: Caller, key: Key<Member>) -> ApiResult<Json<MemberView>> {
     Ok(Json(views::member_view(caller.store(), &key).await?))
 }
 
-#[utoipa::path(post, path = "/members/{key}/deactivate",
-    params(("key" = String, Path, description = "The member key")),
+#[utoipa::path(post, path = "/members/{key}/deactivate", params(Key<Member>),
     responses((status = 200, body = MemberView)))]
 pub(super) async fn deactivate_member(
     caller: Caller,
-    ApiPath(key): ApiPath<String>,
+    key: Key<Member>,
 ) -> ApiResult<Json<MemberView>> {
     set_active(caller, &key, false).await
 }
 
-#[utoipa::path(post, path = "/members/{key}/reactivate",
-    params(("key" = String, Path, description = "The member key")),
+#[utoipa::path(post, path = "/members/{key}/reactivate", params(Key<Member>),
     responses((status = 200, body = MemberView)))]
 pub(super) async fn reactivate_member(
     caller: Caller,
-    ApiPath(key): ApiPath<String>,
+    key: Key<Member>,
 ) -> ApiResult<Json<MemberView>> {
     set_active(caller, &key, true).await
 }

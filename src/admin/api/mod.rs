@@ -12,6 +12,9 @@ mod members;
 mod openapi;
 mod sso;
 
+use std::marker::PhantomData;
+use std::ops::Deref;
+
 use axum::extract::{FromRequest, FromRequestParts, Path, Query};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
@@ -19,12 +22,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
-use utoipa::ToSchema;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::{ObjectBuilder, Required, Type};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::admin::api_tokens::{ApiToken, Scope};
+use crate::custom_fields::CustomField;
 use crate::db::{Store, StoreError};
+use crate::groups::Group;
+use crate::members::Member;
 use crate::server::AppState;
 
 /// Errors of the admin API, each mapped to one status and code in [`IntoResponse`].
@@ -98,6 +106,16 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
+/// How many entries a page holds: `given`, from 1 to `max`, or `default` when not given.
+fn page_limit(given: Option<i64>, default: i64, max: i64) -> ApiResult<i64> {
+    let limit = given.unwrap_or(default);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::BadRequest(format!("limit must be 1 to {max}")))
+    }
+}
+
 /// `Json` whose rejections use the API's error shape.
 #[derive(FromRequest)]
 #[from_request(via(Json), rejection(ApiError))]
@@ -128,6 +146,62 @@ impl From<axum::extract::rejection::QueryRejection> for ApiError {
 impl From<axum::extract::rejection::PathRejection> for ApiError {
     fn from(r: axum::extract::rejection::PathRejection) -> Self {
         ApiError::BadRequest(r.body_text())
+    }
+}
+
+/// The `{key}` of a route's path: the key of a member, a field or a group, as `K` says. One
+/// extractor, and one declaration in the OpenAPI document, for every route that names one.
+pub struct Key<K> {
+    key: String,
+    kind: PhantomData<K>,
+}
+
+/// What a [`Key`] names, in the words of its path parameter's description.
+pub trait Keyed {
+    const DESCRIPTION: &'static str;
+}
+
+impl Keyed for Member {
+    const DESCRIPTION: &'static str = "The member key";
+}
+
+impl Keyed for CustomField {
+    const DESCRIPTION: &'static str = "The field key";
+}
+
+impl Keyed for Group {
+    const DESCRIPTION: &'static str = "The group key";
+}
+
+impl<K> Deref for Key<K> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.key
+    }
+}
+
+impl<K: Send> FromRequestParts<AppState> for Key<K> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let ApiPath(key) = ApiPath::<String>::from_request_parts(parts, state).await?;
+        Ok(Key {
+            key,
+            kind: PhantomData,
+        })
+    }
+}
+
+impl<K: Keyed> IntoParams for Key<K> {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![ParameterBuilder::new()
+            .name("key")
+            .parameter_in(ParameterIn::Path)
+            .description(Some(K::DESCRIPTION))
+            .required(Required::True)
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .build()]
     }
 }
 
