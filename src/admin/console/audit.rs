@@ -2,14 +2,12 @@
 
 use askama::Template;
 use axum::extract::Query;
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{Admin, Chrome, ConsoleResult};
+use super::{Admin, Chrome, ConsoleResult, Shown};
 use crate::change_log::AuditCursor;
 use crate::db::format_ms;
-use crate::web::pages;
 
 struct AuditRow {
     when: String,
@@ -58,12 +56,11 @@ pub(super) async fn audit(
             detail: e.detail,
         })
         .collect();
-    Ok(pages::render(
-        StatusCode::OK,
-        &AuditPage {
-            chrome: admin.chrome("audit", None).await?,
+    admin
+        .page("audit", Shown::ok(), |chrome| AuditPage {
+            chrome,
             entries,
             older,
-        },
-    ))
+        })
+        .await
 }

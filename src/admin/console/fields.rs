@@ -2,14 +2,12 @@
 
 use askama::Template;
 use axum::extract::Path;
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{done, lines, refusal, urlencoding, Admin, Chrome, ConsoleResult};
+use super::{lines, urlencoding, Admin, Chrome, ConsoleResult, Shown};
 use crate::custom_fields::{AppliesTo, CustomField, FieldSpec, FieldType, FieldUpdate};
 use crate::web::csrf::CsrfForm;
-use crate::web::pages;
 
 #[derive(Template)]
 #[template(path = "admin/fields.html")]
@@ -18,22 +16,15 @@ struct FieldsPage {
     fields: Vec<CustomField>,
 }
 
-async fn fields_page(
-    admin: Admin,
-    status: StatusCode,
-    error: Option<String>,
-) -> ConsoleResult<Response> {
-    Ok(pages::render(
-        status,
-        &FieldsPage {
-            chrome: admin.chrome("fields", error).await?,
-            fields: admin.store().list_fields().await?,
-        },
-    ))
+async fn fields_page(admin: Admin, shown: Shown) -> ConsoleResult<Response> {
+    let fields = admin.store().list_fields().await?;
+    admin
+        .page("fields", shown, |chrome| FieldsPage { chrome, fields })
+        .await
 }
 
 pub(super) async fn fields(admin: Admin) -> ConsoleResult<Response> {
-    fields_page(admin, StatusCode::OK, None).await
+    fields_page(admin, Shown::ok()).await
 }
 
 #[derive(Deserialize)]
@@ -69,13 +60,10 @@ pub(super) async fn add_field(
     };
     match admin.store().add_field(&admin.actor(), spec).await {
         Ok(f) => {
-            admin.flash(format!("Field {} added.", f.name)).await?;
-            done(&field_url(&f.field_key))
+            let notice = format!("Field {} added.", f.name);
+            admin.done(notice, &field_url(&f.field_key)).await
         }
-        Err(e) => {
-            let error = refusal(e)?;
-            fields_page(admin, StatusCode::BAD_REQUEST, Some(error)).await
-        }
+        Err(e) => fields_page(admin, Shown::refused(e)?).await,
     }
 }
 
@@ -86,24 +74,15 @@ struct FieldPage {
     field: CustomField,
 }
 
-async fn field_page(
-    admin: Admin,
-    key: &str,
-    status: StatusCode,
-    error: Option<String>,
-) -> ConsoleResult<Response> {
+async fn field_page(admin: Admin, key: &str, shown: Shown) -> ConsoleResult<Response> {
     let field = admin.store().field(key).await?;
-    Ok(pages::render(
-        status,
-        &FieldPage {
-            chrome: admin.chrome("fields", error).await?,
-            field,
-        },
-    ))
+    admin
+        .page("fields", shown, |chrome| FieldPage { chrome, field })
+        .await
 }
 
 pub(super) async fn field(admin: Admin, Path(key): Path<String>) -> ConsoleResult<Response> {
-    field_page(admin, &key, StatusCode::OK, None).await
+    field_page(admin, &key, Shown::ok()).await
 }
 
 #[derive(Deserialize)]
@@ -132,12 +111,9 @@ pub(super) async fn update_field(
         .await
     {
         Ok(f) => {
-            admin.flash(format!("Field {} saved.", f.name)).await?;
-            done(&field_url(&key))
+            let notice = format!("Field {} saved.", f.name);
+            admin.done(notice, &field_url(&key)).await
         }
-        Err(e) => {
-            let error = refusal(e)?;
-            field_page(admin, &key, StatusCode::BAD_REQUEST, Some(error)).await
-        }
+        Err(e) => field_page(admin, &key, Shown::refused(e)?).await,
     }
 }

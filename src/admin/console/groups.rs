@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{done, lines, refusal, urlencoding, Admin, Chrome, ConsoleResult};
+use super::{lines, refusal, urlencoding, Admin, Chrome, ConsoleResult, Shown};
 use crate::admin::views::{self, GroupView, MemberCounts};
 use crate::db::{Store, StoreError};
 use crate::groups::{Condition, Group, Selection};
@@ -72,18 +72,18 @@ impl GroupForm {
         }
     }
 
-    /// Runs the preview of the form; a refused selection becomes the page's error.
-    async fn preview(&mut self, store: &Store) -> ConsoleResult<Option<String>> {
+    /// Runs the preview of the form; a refused selection is shown as the page's error (400).
+    async fn preview(&mut self, store: &Store) -> ConsoleResult<Shown> {
         let selection = match self.selection() {
             Ok(s) => s,
-            Err(msg) => return Ok(Some(msg)),
+            Err(msg) => return Ok(Shown::failed(StatusCode::BAD_REQUEST, msg)),
         };
         match store.preview_selection(&selection).await {
             Ok(members) => {
                 self.preview = Some(views::counts(members));
-                Ok(None)
+                Ok(Shown::ok())
             }
-            Err(StoreError::Invalid(msg)) => Ok(Some(msg)),
+            Err(StoreError::Invalid(msg)) => Ok(Shown::failed(StatusCode::BAD_REQUEST, msg)),
             Err(e) => Err(e.into()),
         }
     }
@@ -91,15 +91,6 @@ impl GroupForm {
 
 fn group_url(key: &str) -> String {
     format!("/admin/groups/{}", urlencoding(key))
-}
-
-/// 400 when the preview was refused.
-fn preview_status(error: &Option<String>) -> StatusCode {
-    if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    }
 }
 
 #[derive(Deserialize)]
@@ -124,24 +115,19 @@ struct GroupsPage {
     form: GroupForm,
 }
 
-async fn groups_page(
-    admin: Admin,
-    status: StatusCode,
-    error: Option<String>,
-    form: GroupForm,
-) -> ConsoleResult<Response> {
-    Ok(pages::render(
-        status,
-        &GroupsPage {
-            chrome: admin.chrome("groups", error).await?,
-            groups: admin.store().list_groups().await?,
+async fn groups_page(admin: Admin, shown: Shown, form: GroupForm) -> ConsoleResult<Response> {
+    let groups = admin.store().list_groups().await?;
+    admin
+        .page("groups", shown, |chrome| GroupsPage {
+            chrome,
+            groups,
             form,
-        },
-    ))
+        })
+        .await
 }
 
 pub(super) async fn groups(admin: Admin) -> ConsoleResult<Response> {
-    groups_page(admin, StatusCode::OK, None, GroupForm::empty()).await
+    groups_page(admin, Shown::ok(), GroupForm::empty()).await
 }
 
 #[derive(Template)]
@@ -164,13 +150,14 @@ pub(super) async fn group_preview(
         ..GroupForm::empty()
     };
     let nothing_typed = lines(&form.conditions).is_empty() && lines(&form.members).is_empty();
-    let error = if nothing_typed {
-        None
+    let shown = if nothing_typed {
+        Shown::ok()
     } else {
         form.preview(admin.store()).await?
     };
+    let error = shown.error;
     Ok(pages::render(
-        preview_status(&error),
+        shown.status,
         &GroupPreviewFragment { form, error },
     ))
 }
@@ -187,12 +174,15 @@ pub(super) async fn add_group(
         ..GroupForm::empty()
     };
     if input.action == "preview" {
-        let error = form.preview(admin.store()).await?;
-        return groups_page(admin, preview_status(&error), error, form).await;
+        let shown = form.preview(admin.store()).await?;
+        return groups_page(admin, shown, form).await;
     }
     let selection = match form.selection() {
         Ok(s) => s,
-        Err(msg) => return groups_page(admin, StatusCode::BAD_REQUEST, Some(msg), form).await,
+        Err(msg) => {
+            let shown = Shown::failed(StatusCode::BAD_REQUEST, msg);
+            return groups_page(admin, shown, form).await;
+        }
     };
     let key = Some(form.group_key.as_str()).filter(|k| !k.is_empty());
     match admin
@@ -201,13 +191,10 @@ pub(super) async fn add_group(
         .await
     {
         Ok(g) => {
-            admin.flash(format!("Group {} created.", g.name)).await?;
-            done(&group_url(&g.group_key))
+            let notice = format!("Group {} created.", g.name);
+            admin.done(notice, &group_url(&g.group_key)).await
         }
-        Err(e) => {
-            let error = refusal(e)?;
-            groups_page(admin, StatusCode::BAD_REQUEST, Some(error), form).await
-        }
+        Err(e) => groups_page(admin, Shown::refused(e)?, form).await,
     }
 }
 
@@ -224,8 +211,7 @@ struct GroupPage {
 async fn group_page(
     admin: Admin,
     key: &str,
-    status: StatusCode,
-    error: Option<String>,
+    shown: Shown,
     form: Option<GroupForm>,
 ) -> ConsoleResult<Response> {
     let GroupView { group, members, .. } = views::group_view(admin.store(), key).await?;
@@ -241,20 +227,19 @@ async fn group_page(
         }
     };
     let sync_message = admin.store().hl_group_status_of(&group).await?.message();
-    Ok(pages::render(
-        status,
-        &GroupPage {
-            chrome: admin.chrome("groups", error).await?,
+    admin
+        .page("groups", shown, |chrome| GroupPage {
+            chrome,
             sync_message,
             group,
             members,
             form,
-        },
-    ))
+        })
+        .await
 }
 
 pub(super) async fn group(admin: Admin, Path(key): Path<String>) -> ConsoleResult<Response> {
-    group_page(admin, &key, StatusCode::OK, None, None).await
+    group_page(admin, &key, Shown::ok(), None).await
 }
 
 pub(super) async fn update_group(
@@ -270,21 +255,20 @@ pub(super) async fn update_group(
         ..GroupForm::of(&current, &[])
     };
     if input.action == "preview" {
-        let error = form.preview(admin.store()).await?;
-        let status = preview_status(&error);
-        return group_page(admin, &key, status, error, Some(form)).await;
+        let shown = form.preview(admin.store()).await?;
+        return group_page(admin, &key, shown, Some(form)).await;
     }
     let selection = match form.selection() {
         Ok(s) => s,
         Err(msg) => {
-            let status = StatusCode::BAD_REQUEST;
-            return group_page(admin, &key, status, Some(msg), Some(form)).await;
+            let shown = Shown::failed(StatusCode::BAD_REQUEST, msg);
+            return group_page(admin, &key, shown, Some(form)).await;
         }
     };
     // Check the selection before renaming, so a refused form changes nothing.
     if let Err(StoreError::Invalid(msg)) = admin.store().preview_selection(&selection).await {
-        let status = StatusCode::BAD_REQUEST;
-        return group_page(admin, &key, status, Some(msg), Some(form)).await;
+        let shown = Shown::failed(StatusCode::BAD_REQUEST, msg);
+        return group_page(admin, &key, shown, Some(form)).await;
     }
     let actor = admin.actor();
     let result = async {
@@ -295,15 +279,8 @@ pub(super) async fn update_group(
     }
     .await;
     match result {
-        Ok(_) => {
-            admin.flash("Group saved.").await?;
-            done(&group_url(&key))
-        }
-        Err(e) => {
-            let error = Some(refusal(e)?);
-            let status = StatusCode::BAD_REQUEST;
-            group_page(admin, &key, status, error, Some(form)).await
-        }
+        Ok(_) => admin.done("Group saved.", &group_url(&key)).await,
+        Err(e) => group_page(admin, &key, Shown::refused(e)?, Some(form)).await,
     }
 }
 
@@ -325,18 +302,16 @@ pub(super) async fn group_sync(
         .await
     {
         Ok(_) => {
-            admin
-                .flash(if on {
-                    "Sync to Higher Logic saved on: the first full sync has started."
-                } else {
-                    "Sync to Higher Logic turned off."
-                })
-                .await?;
-            done(&group_url(&key))
+            let notice = if on {
+                "Sync to Higher Logic saved on: the first full sync has started."
+            } else {
+                "Sync to Higher Logic turned off."
+            };
+            admin.done(notice, &group_url(&key)).await
         }
         Err(e) => {
-            let error = Some(refusal(e)?);
-            group_page(admin, &key, StatusCode::CONFLICT, error, None).await
+            let shown = Shown::failed(StatusCode::CONFLICT, refusal(e)?);
+            group_page(admin, &key, shown, None).await
         }
     }
 }

@@ -2,16 +2,14 @@
 //! the contacts Higher Logic refused.
 
 use askama::Template;
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{done, refusal, Admin, Chrome, ConsoleResult};
+use super::{Admin, Chrome, ConsoleResult, Shown};
 use crate::admin::integrations::{self, ConnectionTest};
 use crate::higher_logic::settings::{MaskedSettings, SettingsUpdate};
 use crate::higher_logic::status::{ParkedContact, SyncStatus};
 use crate::web::csrf::CsrfForm;
-use crate::web::pages;
 
 const PAGE: &str = "/admin/integrations/higher-logic";
 
@@ -28,24 +26,25 @@ struct HigherLogicPage {
 
 async fn higher_logic_page(
     admin: Admin,
-    status_code: StatusCode,
-    error: Option<String>,
+    shown: Shown,
     test: Option<ConnectionTest>,
 ) -> ConsoleResult<Response> {
-    Ok(pages::render(
-        status_code,
-        &HigherLogicPage {
-            chrome: admin.chrome("integrations", error).await?,
-            settings: admin.store().hl_settings().await?.masked(),
-            status: admin.store().hl_status().await?,
-            refused: admin.store().hl_parked(100).await?,
+    let settings = admin.store().hl_settings().await?.masked();
+    let status = admin.store().hl_status().await?;
+    let refused = admin.store().hl_parked(100).await?;
+    admin
+        .page("integrations", shown, |chrome| HigherLogicPage {
+            chrome,
+            settings,
+            status,
+            refused,
             test,
-        },
-    ))
+        })
+        .await
 }
 
 pub(super) async fn higher_logic(admin: Admin) -> ConsoleResult<Response> {
-    higher_logic_page(admin, StatusCode::OK, None, None).await
+    higher_logic_page(admin, Shown::ok(), None).await
 }
 
 #[derive(Deserialize)]
@@ -75,14 +74,8 @@ pub(super) async fn save_higher_logic(
         form.integrate_social.is_some(),
     );
     match admin.store().save_hl_settings(&admin.actor(), update).await {
-        Ok(_) => {
-            admin.flash("Higher Logic settings saved.").await?;
-            done(PAGE)
-        }
-        Err(e) => {
-            let error = Some(refusal(e)?);
-            higher_logic_page(admin, StatusCode::BAD_REQUEST, error, None).await
-        }
+        Ok(_) => admin.done("Higher Logic settings saved.", PAGE).await,
+        Err(e) => higher_logic_page(admin, Shown::refused(e)?, None).await,
     }
 }
 
@@ -91,7 +84,7 @@ pub(super) async fn test_higher_logic(
     CsrfForm(()): CsrfForm<()>,
 ) -> ConsoleResult<Response> {
     let test = integrations::test_connection(admin.store()).await?;
-    higher_logic_page(admin, StatusCode::OK, None, Some(test)).await
+    higher_logic_page(admin, Shown::ok(), Some(test)).await
 }
 
 /// Puts every contact Higher Logic refused back in the queue (once the cause is fixed).
@@ -100,11 +93,9 @@ pub(super) async fn retry_refused(
     CsrfForm(()): CsrfForm<()>,
 ) -> ConsoleResult<Response> {
     let n = admin.store().hl_retry_parked().await?;
-    admin
-        .flash(format!(
-            "{n} refused {} back in the queue: they are sent again now.",
-            if n == 1 { "contact is" } else { "contacts are" }
-        ))
-        .await?;
-    done(PAGE)
+    let notice = format!(
+        "{n} refused {} back in the queue: they are sent again now.",
+        if n == 1 { "contact is" } else { "contacts are" }
+    );
+    admin.done(notice, PAGE).await
 }

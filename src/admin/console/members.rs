@@ -2,17 +2,15 @@
 
 use askama::Template;
 use axum::extract::{Path, Query};
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{done, urlencoding, Admin, Chrome, ConsoleResult};
+use super::{urlencoding, Admin, Chrome, ConsoleResult, Shown};
 use crate::admin::views::{self, MemberView};
 use crate::members::{Member, MemberFilter};
 use crate::oidc::invitations::{self, InvitationError, Purpose};
 use crate::server::AppState;
 use crate::web::csrf::CsrfForm;
-use crate::web::pages;
 
 #[derive(Template)]
 #[template(path = "admin/members.html")]
@@ -61,17 +59,18 @@ pub(super) async fn members(
     let more = members.len() as i64 > MEMBERS_PAGE;
     members.truncate(MEMBERS_PAGE as usize);
     let link = |p: i64| format!("/admin/members?q={}&page={p}", urlencoding(&query.q));
-    Ok(pages::render(
-        StatusCode::OK,
-        &MembersPage {
-            chrome: admin.chrome("members", None).await?,
-            previous: (page > 1).then(|| link(page - 1)),
-            next: more.then(|| link(page + 1)),
-            first_shown: offset + 1,
+    let previous = (page > 1).then(|| link(page - 1));
+    let next = more.then(|| link(page + 1));
+    admin
+        .page("members", Shown::ok(), |chrome| MembersPage {
+            chrome,
             q: query.q,
             members,
-        },
-    ))
+            previous,
+            next,
+            first_shown: offset + 1,
+        })
+        .await
 }
 
 #[derive(Template)]
@@ -83,13 +82,9 @@ struct MemberPage {
 
 pub(super) async fn member(admin: Admin, Path(key): Path<String>) -> ConsoleResult<Response> {
     let view = views::member_view(admin.store(), &key).await?;
-    Ok(pages::render(
-        StatusCode::OK,
-        &MemberPage {
-            chrome: admin.chrome("members", None).await?,
-            view,
-        },
-    ))
+    admin
+        .page("members", Shown::ok(), |chrome| MemberPage { chrome, view })
+        .await
 }
 
 fn member_url(key: &str) -> String {
@@ -122,8 +117,7 @@ async fn set_active(admin: Admin, key: &str, active: bool) -> ConsoleResult<Resp
         admin.store().deactivate_account(&actor, key).await?;
         "Account deactivated: its sessions and tokens have ended."
     };
-    admin.flash(notice).await?;
-    done(&member_url(key))
+    admin.done(notice, &member_url(key)).await
 }
 
 pub(super) async fn invite(
@@ -136,8 +130,7 @@ pub(super) async fn invite(
         Err(InvitationError::Store(e)) => return Err(e.into()),
         Err(e) => format!("No invitation sent: {e}."),
     };
-    admin.flash(notice).await?;
-    done(&member_url(&key))
+    admin.done(notice, &member_url(&key)).await
 }
 
 async fn send_invitation(

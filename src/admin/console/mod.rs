@@ -16,6 +16,7 @@ mod sign_in;
 mod sso;
 mod tokens;
 
+use askama::Template;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
@@ -90,6 +91,35 @@ fn refusal(e: StoreError) -> ConsoleResult<String> {
     }
 }
 
+/// How a page is shown: as asked for, or again with why its form was not saved.
+pub struct Shown {
+    status: StatusCode,
+    error: Option<String>,
+}
+
+impl Shown {
+    /// As asked for: 200, no error.
+    fn ok() -> Shown {
+        Shown {
+            status: StatusCode::OK,
+            error: None,
+        }
+    }
+
+    /// Again, with `error` and `status`.
+    fn failed(status: StatusCode, error: impl Into<String>) -> Shown {
+        Shown {
+            status,
+            error: Some(error.into()),
+        }
+    }
+
+    /// Again after the store refused what was typed: 400 and its message (see [`refusal`]).
+    fn refused(e: StoreError) -> ConsoleResult<Shown> {
+        Ok(Shown::failed(StatusCode::BAD_REQUEST, refusal(e)?))
+    }
+}
+
 /// A signed-in, active administrator, with this session's CSRF token and the application (so
 /// that a handler needs no other extractor for either).
 pub struct Admin {
@@ -114,14 +144,27 @@ impl Admin {
         Ok(())
     }
 
-    /// The chrome of a page in `section`, taking the notice waiting to be shown.
-    async fn chrome(&self, section: &'static str, error: Option<String>) -> ConsoleResult<Chrome> {
-        Ok(Chrome {
+    /// Redirects to `to`, showing `notice` there.
+    async fn done(&self, notice: impl Into<String>, to: &str) -> ConsoleResult<Response> {
+        self.flash(notice).await?;
+        done(to)
+    }
+
+    /// A page of `section`, shown as `shown` says: `content` puts the page in its chrome (which
+    /// takes the notice waiting to be shown).
+    async fn page<T: Template>(
+        &self,
+        section: &'static str,
+        shown: Shown,
+        content: impl FnOnce(Chrome) -> T,
+    ) -> ConsoleResult<Response> {
+        let chrome = Chrome {
             section,
             notice: self.session.remove::<String>(NOTICE_KEY).await?,
             csrf_token: self.csrf_token.clone(),
-            error,
-        })
+            error: shown.error,
+        };
+        Ok(pages::render(shown.status, &content(chrome)))
     }
 }
 

@@ -1,15 +1,13 @@
 //! Single sign-on: registering Higher Logic as a client, its secret, and the worksheet.
 
 use askama::Template;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{refusal, Admin, Chrome, ConsoleResult};
+use super::{Admin, Chrome, ConsoleResult, Shown};
 use crate::admin::sso::{self, Worksheet};
 use crate::oidc::clients::Client;
 use crate::web::csrf::CsrfForm;
-use crate::web::pages;
 
 #[derive(Template)]
 #[template(path = "admin/sso.html")]
@@ -22,23 +20,23 @@ struct SsoPage {
 
 async fn sso_page(
     admin: Admin,
-    status: StatusCode,
-    error: Option<String>,
+    shown: Shown,
     new_secret: Option<String>,
 ) -> ConsoleResult<Response> {
-    Ok(pages::render(
-        status,
-        &SsoPage {
-            chrome: admin.chrome("sso", error).await?,
-            client: sso::higher_logic_client(admin.store()).await?,
-            worksheet: sso::worksheet(admin.store(), &admin.state.oidc.issuer).await?,
+    let client = sso::higher_logic_client(admin.store()).await?;
+    let worksheet = sso::worksheet(admin.store(), &admin.state.oidc.issuer).await?;
+    admin
+        .page("sso", shown, |chrome| SsoPage {
+            chrome,
+            client,
+            worksheet,
             new_secret,
-        },
-    ))
+        })
+        .await
 }
 
 pub(super) async fn sso(admin: Admin) -> ConsoleResult<Response> {
-    sso_page(admin, StatusCode::OK, None, None).await
+    sso_page(admin, Shown::ok(), None).await
 }
 
 #[derive(Deserialize)]
@@ -54,11 +52,8 @@ pub(super) async fn register_sso(
     let pepper = admin.state.oidc.keys.pepper();
     match sso::register_higher_logic(admin.store(), pepper, &admin.actor(), &form.site).await {
         // The secret exists in this response only.
-        Ok((_, secret)) => sso_page(admin, StatusCode::OK, None, Some(secret)).await,
-        Err(e) => {
-            let error = refusal(e)?;
-            sso_page(admin, StatusCode::BAD_REQUEST, Some(error), None).await
-        }
+        Ok((_, secret)) => sso_page(admin, Shown::ok(), Some(secret)).await,
+        Err(e) => sso_page(admin, Shown::refused(e)?, None).await,
     }
 }
 
@@ -74,7 +69,7 @@ pub(super) async fn rotate_sso_secret(
             sso::HIGHER_LOGIC_CLIENT_ID,
         )
         .await?;
-    sso_page(admin, StatusCode::OK, None, Some(secret)).await
+    sso_page(admin, Shown::ok(), Some(secret)).await
 }
 
 /// The worksheet as JSON for a signed-in administrator (the same document as

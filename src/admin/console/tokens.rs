@@ -2,14 +2,12 @@
 
 use askama::Template;
 use axum::extract::Path;
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{done, refusal, Admin, Chrome, ConsoleResult};
+use super::{Admin, Chrome, ConsoleResult, Shown};
 use crate::admin::api_tokens::{ApiToken, Scope};
 use crate::web::csrf::CsrfForm;
-use crate::web::pages;
 
 #[derive(Template)]
 #[template(path = "admin/tokens.html")]
@@ -21,22 +19,21 @@ struct TokensPage {
 
 async fn tokens_page(
     admin: Admin,
-    status: StatusCode,
-    error: Option<String>,
+    shown: Shown,
     new_secret: Option<String>,
 ) -> ConsoleResult<Response> {
-    Ok(pages::render(
-        status,
-        &TokensPage {
-            chrome: admin.chrome("tokens", error).await?,
-            tokens: admin.store().list_api_tokens().await?,
+    let tokens = admin.store().list_api_tokens().await?;
+    admin
+        .page("tokens", shown, |chrome| TokensPage {
+            chrome,
+            tokens,
             new_secret,
-        },
-    ))
+        })
+        .await
 }
 
 pub(super) async fn tokens(admin: Admin) -> ConsoleResult<Response> {
-    tokens_page(admin, StatusCode::OK, None, None).await
+    tokens_page(admin, Shown::ok(), None).await
 }
 
 #[derive(Deserialize)]
@@ -56,11 +53,8 @@ pub(super) async fn create_token(
         .await
     {
         // Shown in this response only (never stored, never redirected through a URL).
-        Ok(new) => tokens_page(admin, StatusCode::OK, None, Some(new.secret)).await,
-        Err(e) => {
-            let error = Some(refusal(e)?);
-            tokens_page(admin, StatusCode::BAD_REQUEST, error, None).await
-        }
+        Ok(new) => tokens_page(admin, Shown::ok(), Some(new.secret)).await,
+        Err(e) => tokens_page(admin, Shown::refused(e)?, None).await,
     }
 }
 
@@ -70,6 +64,7 @@ pub(super) async fn revoke_token(
     CsrfForm(()): CsrfForm<()>,
 ) -> ConsoleResult<Response> {
     let t = admin.store().revoke_api_token(&admin.actor(), &id).await?;
-    admin.flash(format!("Token {} revoked.", t.name)).await?;
-    done("/admin/api-tokens")
+    admin
+        .done(format!("Token {} revoked.", t.name), "/admin/api-tokens")
+        .await
 }
