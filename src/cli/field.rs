@@ -1,6 +1,6 @@
 //! `guildgate field ...`: custom fields and their values.
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 use super::{print_json, print_list};
 use crate::custom_fields::{AppliesTo, FieldSpec, FieldType, FieldUpdate};
@@ -10,23 +10,8 @@ use crate::db::Store;
 pub enum FieldCmd {
     /// Define a custom field.
     Add {
-        #[arg(long)]
-        key: String,
-        #[arg(long)]
-        name: String,
-        #[arg(long = "type", value_enum)]
-        field_type: FieldType,
-        /// An allowed value of a choice field (repeatable).
-        #[arg(long = "choice")]
-        choices: Vec<String>,
-        #[arg(long, value_enum, default_value = "both")]
-        applies_to: AppliesTo,
-        /// Show the field in the Members section.
-        #[arg(long)]
-        show_in_members: bool,
-        /// Send the field to Higher Logic (needs --show-in-members).
-        #[arg(long)]
-        sync_to_higher_logic: bool,
+        #[command(flatten)]
+        field: NewField,
         #[arg(long)]
         json: bool,
     },
@@ -53,32 +38,47 @@ pub enum FieldCmd {
     },
 }
 
+// The flags of `field add`, one for each part of the field's definition (a plain comment: clap
+// would show a doc comment as the subcommand's help).
+#[derive(Args)]
+pub struct NewField {
+    #[arg(long)]
+    key: String,
+    #[arg(long)]
+    name: String,
+    #[arg(long = "type", value_enum)]
+    field_type: FieldType,
+    /// An allowed value of a choice field (repeatable).
+    #[arg(long = "choice")]
+    choices: Vec<String>,
+    #[arg(long, value_enum, default_value = "both")]
+    applies_to: AppliesTo,
+    /// Show the field in the Members section.
+    #[arg(long)]
+    show_in_members: bool,
+    /// Send the field to Higher Logic (needs --show-in-members).
+    #[arg(long)]
+    sync_to_higher_logic: bool,
+}
+
+impl From<NewField> for FieldSpec {
+    fn from(f: NewField) -> FieldSpec {
+        FieldSpec {
+            field_key: f.key,
+            name: f.name,
+            field_type: f.field_type,
+            choices: f.choices,
+            applies_to: f.applies_to,
+            show_in_members: f.show_in_members,
+            sync_to_higher_logic: f.sync_to_higher_logic,
+        }
+    }
+}
+
 pub async fn run(cmd: FieldCmd, store: &Store, actor: &str) -> anyhow::Result<()> {
     match cmd {
-        FieldCmd::Add {
-            key,
-            name,
-            field_type,
-            choices,
-            applies_to,
-            show_in_members,
-            sync_to_higher_logic,
-            json,
-        } => {
-            let f = store
-                .add_field(
-                    actor,
-                    FieldSpec {
-                        field_key: key,
-                        name,
-                        field_type,
-                        choices,
-                        applies_to,
-                        show_in_members,
-                        sync_to_higher_logic,
-                    },
-                )
-                .await?;
+        FieldCmd::Add { field, json } => {
+            let f = store.add_field(actor, field.into()).await?;
             if json {
                 print_json(&f)
             } else {

@@ -3,7 +3,7 @@
 use clap::{ArgGroup, Args, Subcommand};
 use serde::Serialize;
 
-use super::{print_json, print_list, print_table};
+use super::{print_json, print_list, print_table, ShowArgs};
 use crate::db::Store;
 use crate::groups::{Group, GroupMembers, Selection};
 use crate::higher_logic::GroupType;
@@ -29,11 +29,7 @@ pub enum GroupCmd {
         json: bool,
     },
     /// Show a group and its resolved members.
-    Show {
-        key: String,
-        #[arg(long)]
-        json: bool,
-    },
+    Show(ShowArgs),
     /// List groups.
     List {
         #[arg(long)]
@@ -92,7 +88,7 @@ pub async fn run(cmd: GroupCmd, store: &Store, actor: &str) -> anyhow::Result<()
                 .await?;
             show_group(store, &g.group_key, json).await
         }
-        GroupCmd::Show { key, json } => show_group(store, &key, json).await,
+        GroupCmd::Show(ShowArgs { key, json }) => show_group(store, &key, json).await,
         GroupCmd::List { json } => print_list(
             &store.list_groups().await?,
             json,

@@ -7,7 +7,7 @@ use anyhow::bail;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::{print_json, print_list, time_text};
+use super::{print_json, print_list, time_text, ShowArgs};
 use crate::accounts::Role;
 use crate::db::Store;
 use crate::members::{Kind, Member, MemberData, MemberFilter};
@@ -60,11 +60,7 @@ pub enum MemberCmd {
         json: bool,
     },
     /// Show one member with account, custom fields and groups.
-    Show {
-        key: String,
-        #[arg(long)]
-        json: bool,
-    },
+    Show(ShowArgs),
     /// List people.
     List(ListArgs),
     /// Give a member a user account.
@@ -174,7 +170,7 @@ pub async fn run(
             store.update_member(actor, &key, data).await?;
             show_member(store, &key, json).await
         }
-        MemberCmd::Show { key, json } => show_member(store, &key, json).await,
+        MemberCmd::Show(ShowArgs { key, json }) => show_member(store, &key, json).await,
         MemberCmd::List(args) => list_members(store, Kind::Person, args).await,
         MemberCmd::AddAccount { key, login, admin } => {
             let role = if admin { Role::Admin } else { Role::Member };

@@ -15,7 +15,7 @@ mod sync;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
 use crate::db::Store;
@@ -128,6 +128,15 @@ async fn dispatch(
         Command::Client(cmd) => client::run(cmd, settings, store, actor).await,
         Command::Import(args) => import::run(args, store, actor).await,
     }
+}
+
+// `show KEY [--json]`: what `member show` and `group show` take (a plain comment: clap would
+// show a doc comment as the subcommand's help).
+#[derive(Args)]
+pub struct ShowArgs {
+    key: String,
+    #[arg(long)]
+    json: bool,
 }
 
 fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
