@@ -91,33 +91,22 @@ fn member_url(key: &str) -> String {
     format!("/admin/members/{}", urlencoding(key))
 }
 
-pub(super) async fn deactivate(
+/// Reactivates (`ACTIVE`) or deactivates a member's account, then shows the member with what
+/// was done.
+pub(super) async fn set_active<const ACTIVE: bool>(
     admin: Admin,
     Path(key): Path<String>,
     CsrfForm(()): CsrfForm<()>,
 ) -> ConsoleResult<Response> {
-    set_active(admin, &key, false).await
-}
-
-pub(super) async fn reactivate(
-    admin: Admin,
-    Path(key): Path<String>,
-    CsrfForm(()): CsrfForm<()>,
-) -> ConsoleResult<Response> {
-    set_active(admin, &key, true).await
-}
-
-/// Deactivates or reactivates a member's account, then shows the member with what was done.
-async fn set_active(admin: Admin, key: &str, active: bool) -> ConsoleResult<Response> {
     let actor = admin.actor();
-    let notice = if active {
-        admin.store().reactivate_account(&actor, key).await?;
+    let notice = if ACTIVE {
+        admin.store().reactivate_account(&actor, &key).await?;
         "Account reactivated."
     } else {
-        admin.store().deactivate_account(&actor, key).await?;
+        admin.store().deactivate_account(&actor, &key).await?;
         "Account deactivated: its sessions and tokens have ended."
     };
-    admin.done(notice, &member_url(key)).await
+    admin.done(notice, &member_url(&key)).await
 }
 
 pub(super) async fn invite(

@@ -248,8 +248,14 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/logout", post(sign_in::logout))
         .route("/admin/members", get(members::members))
         .route("/admin/members/{key}", get(members::member))
-        .route("/admin/members/{key}/deactivate", post(members::deactivate))
-        .route("/admin/members/{key}/reactivate", post(members::reactivate))
+        .route(
+            "/admin/members/{key}/deactivate",
+            post(members::set_active::<false>),
+        )
+        .route(
+            "/admin/members/{key}/reactivate",
+            post(members::set_active::<true>),
+        )
         .route("/admin/members/{key}/invite", post(members::invite))
         .route("/admin/fields", get(fields::fields).post(fields::add_field))
         .route(
