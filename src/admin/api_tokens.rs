@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::change_log::{self, Change, Event};
+use crate::change_log::{Change, Event};
 use crate::db::{new_id, now_ms, Store, StoreError, StoreResult};
 use crate::secrets;
 
@@ -97,18 +97,10 @@ impl Store {
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
-        change_log::record(
-            &mut tx,
-            Change {
-                actor,
-                event: Event::ApiTokenCreated,
-                entity_id: &id,
-                member_id: None,
-                group_id: None,
-                detail: json!({ "name": name, "scope": scope.as_str() }),
-            },
-        )
-        .await?;
+        Change::new(actor, Event::ApiTokenCreated, &id)
+            .detail(json!({ "name": name, "scope": scope.as_str() }))
+            .record(&mut tx)
+            .await?;
         tx.commit().await?;
         Ok(NewApiToken {
             token: self.api_token(&id).await?,
@@ -146,18 +138,10 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        change_log::record(
-            &mut tx,
-            Change {
-                actor,
-                event: Event::ApiTokenRevoked,
-                entity_id: id,
-                member_id: None,
-                group_id: None,
-                detail: json!({ "name": token.name }),
-            },
-        )
-        .await?;
+        Change::new(actor, Event::ApiTokenRevoked, id)
+            .detail(json!({ "name": token.name }))
+            .record(&mut tx)
+            .await?;
         tx.commit().await?;
         self.api_token(id).await
     }
