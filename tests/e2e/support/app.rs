@@ -143,6 +143,15 @@ impl TestApp {
         oidc::code_for(browser, &self.base, client_id, extra).await
     }
 
+    /// Signs in through `client_id` with PKCE and exchanges the code, which must succeed; the
+    /// tokens.
+    pub async fn tokens_for(&self, browser: &Client, client_id: &str, secret: &str) -> Value {
+        let (code, verifier) = self.code_for(browser, client_id, &[]).await;
+        let (status, tokens) = self.exchange(client_id, secret, &code, &verifier).await;
+        assert_eq!(status, 200, "{tokens}");
+        tokens
+    }
+
     /// `POST /token` with client_secret_basic; (status, JSON body).
     pub async fn token(
         &self,
@@ -167,6 +176,22 @@ impl TestApp {
     /// `POST /token` with a refresh token.
     pub async fn refresh(&self, client_id: &str, secret: &str, token: &str) -> (u16, Value) {
         oidc::refresh(&self.base, client_id, secret, token).await
+    }
+
+    /// `POST /token` with a refresh token, asking for `scope`.
+    pub async fn refresh_scoped(
+        &self,
+        client_id: &str,
+        secret: &str,
+        token: &str,
+        scope: &str,
+    ) -> (u16, Value) {
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token),
+            ("scope", scope),
+        ];
+        self.token(client_id, secret, &form).await
     }
 
     /// `GET /userinfo`; (status, WWW-Authenticate, body).
@@ -254,6 +279,57 @@ impl TestApp {
     /// A browser signed in to the console.
     pub async fn admin_session(&self, email: &str, password: &str) -> Client {
         admin_session(&self.base, email, password).await
+    }
+
+    /// The console as the administrator `email` uses it (see [`Console`]).
+    pub async fn console(&self, email: &str, password: &str) -> Console {
+        Console::sign_in(&self.base, email, password).await
+    }
+}
+
+/// The console in a browser signed in as an administrator, every form sent with the
+/// session's CSRF token.
+pub struct Console {
+    pub base: String,
+    pub browser: Client,
+    pub csrf: String,
+}
+
+impl Console {
+    /// Signs in to the console at `base`; the CSRF token is read from the password page, which
+    /// every administrator may open (the first one is sent there).
+    pub async fn sign_in(base: &str, email: &str, password: &str) -> Console {
+        let browser = admin_session(base, email, password).await;
+        let (status, page, _) = get_page(&browser, &format!("{base}/admin/password")).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        Console {
+            base: base.to_string(),
+            csrf: super::html::csrf_of(&page),
+            browser,
+        }
+    }
+
+    /// `GET path`; (status, page, Location).
+    pub async fn page(&self, path: &str) -> (StatusCode, String, Option<String>) {
+        get_page(&self.browser, &format!("{}{path}", self.base)).await
+    }
+
+    /// `POST path` with the CSRF token and `fields`; (status, page, Location).
+    pub async fn post(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> (StatusCode, String, Option<String>) {
+        let mut form = vec![("csrf_token", self.csrf.as_str())];
+        form.extend_from_slice(fields);
+        post_form(&self.browser, &format!("{}{path}", self.base), &form).await
+    }
+
+    /// `GET path` until `needle` is in the page (at most `tries` times, see
+    /// [`super::poll`]); the last page.
+    pub async fn page_until(&self, path: &str, tries: usize, needle: &str) -> String {
+        let probe = || async { self.page(path).await.1 };
+        super::poll(tries, probe, |page: &String| page.contains(needle)).await
     }
 }
 

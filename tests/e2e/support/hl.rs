@@ -1,9 +1,10 @@
 //! What the Higher Logic sync tests set up alike: custom fields, chapter groups, and a worker
 //! fast enough for a test.
 
-use guildgate::custom_fields::{AppliesTo, FieldSpec, FieldType};
+use guildgate::custom_fields::{AppliesTo, FieldSpec, FieldType, FieldUpdate};
 use guildgate::db::Store;
 use guildgate::groups::{Condition, Selection};
+use guildgate::higher_logic::settings::SettingsUpdate;
 
 /// The Higher Logic tenant the tests push to.
 pub const TENANT: &str = "ASSOC";
@@ -59,4 +60,40 @@ pub async fn add_chapter_group(store: &Store, key: &str, name: &str) {
         .add_group("test", Some(key), name, chapter(name))
         .await
         .expect("add group");
+}
+
+/// A field change of its two flags only: shown in the Members section, synced.
+pub fn field_flags(
+    show_in_members: Option<bool>,
+    sync_to_higher_logic: Option<bool>,
+) -> FieldUpdate {
+    FieldUpdate {
+        show_in_members,
+        sync_to_higher_logic,
+        ..Default::default()
+    }
+}
+
+/// The settings change that turns the social properties on, and nothing else.
+pub fn social_on() -> SettingsUpdate {
+    SettingsUpdate {
+        integrate_social: Some(true),
+        ..Default::default()
+    }
+}
+
+/// Sets the custom field `field_key` of the member `member_key` to `value`.
+pub async fn set_value(store: &Store, member_key: &str, field_key: &str, value: &str) {
+    store
+        .set_field_value("test", member_key, field_key, value)
+        .await
+        .expect("set a field value");
+}
+
+/// Saves `update` to the Higher Logic settings.
+pub async fn save_settings(store: &Store, update: SettingsUpdate) {
+    store
+        .save_hl_settings("test", update)
+        .await
+        .expect("save the Higher Logic settings");
 }

@@ -155,3 +155,20 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&path, text).expect("write file");
     path
 }
+
+/// Calls `probe` at most `tries` times, 200 ms apart, until `done` holds for its answer, and
+/// returns the last answer: the caller asserts on it, so a timeout fails showing what was seen.
+pub async fn poll<T, F>(tries: usize, mut probe: impl FnMut() -> F, done: impl Fn(&T) -> bool) -> T
+where
+    F: std::future::Future<Output = T>,
+{
+    let mut answer = probe().await;
+    for _ in 1..tries {
+        if done(&answer) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        answer = probe().await;
+    }
+    answer
+}

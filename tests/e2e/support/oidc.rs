@@ -113,6 +113,20 @@ pub async fn open(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> reqwe
         .unwrap_or_else(|e| panic!("GET: {e}"))
 }
 
+/// `POST url` in `client` with `form`.
+pub async fn send_form<F: serde::Serialize + ?Sized>(
+    client: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    form: &F,
+) -> reqwest::Response {
+    client
+        .post(url)
+        .form(form)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST: {e}"))
+}
+
 /// A plain client for back-channel calls.
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
@@ -132,12 +146,7 @@ pub async fn submit_login(
     let mut form = hidden_fields(page);
     form.push(("email".into(), email.into()));
     form.push(("password".into(), password.into()));
-    browser
-        .post(format!("{base}/login"))
-        .form(&form)
-        .send()
-        .await
-        .expect("POST /login")
+    send_form(browser, format!("{base}/login"), &form).await
 }
 
 /// Opens `authorize_url` and, if the login form comes, signs in. Returns the redirect
