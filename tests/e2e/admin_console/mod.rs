@@ -1,12 +1,15 @@
 //! The admin console over HTTP, as a browser without JavaScript uses it: sign-in through the
 //! provider's session, the first-sign-in password change, 403 for non-administrators on every
-//! page, CSRF on every form, and the pages doing what they say.
+//! page, CSRF on every form, and the pages doing what they say; the Higher Logic page and
+//! group sync in [`higher_logic`].
+
+mod higher_logic;
 
 use guildgate::accounts::Role;
 use guildgate::members::MemberData;
 use reqwest::{Method, StatusCode};
 
-use crate::support::app::{admin_session, get_page as get, post_form as post};
+use crate::support::app::{get_page as get, post_form as post, Console};
 use crate::support::html::csrf_of;
 use crate::support::oidc::{browser, open};
 use crate::support::people::{add_account, person};
@@ -224,28 +227,19 @@ both_engines!(every_form_needs_its_csrf_token, |db: TestDb| async move {
 both_engines!(console_pages_members_and_fields, |db: TestDb| async move {
     seed(&db).await;
     let app = TestApp::spawn(&db).await;
-    let base = app.base.clone();
-    let admin = app.admin_session("ada@example.org", ADMIN_PASSWORD).await;
+    let admin = app.console("ada@example.org", ADMIN_PASSWORD).await;
     for page in pages() {
-        let (s, body, _) = app.page(&admin, page).await;
+        let (s, body, _) = admin.page(page).await;
         assert_eq!(s, StatusCode::OK, "{page}: {body}");
     }
     // Members: search and the member page with the reason they do not sync.
-    let (_, html, _) = app.page(&admin, "/admin/members?q=cy").await;
+    let (_, html, _) = admin.page("/admin/members?q=cy").await;
     assert!(html.contains("P2") && !html.contains(">P1<"));
-    let (_, html, _) = app.page(&admin, "/admin/members/P2").await;
+    let (_, html, _) = admin.page("/admin/members/P2").await;
     assert!(html.contains("no user account"), "{html}");
-    let (_, html, _) = app.page(&admin, "/admin/members/P1").await;
-    let csrf = csrf_of(&html);
-    let (s, _, location) = app
-        .submit(
-            &admin,
-            "/admin/members/P1/deactivate",
-            &[("csrf_token", &csrf)],
-        )
-        .await;
+    let (s, _, location) = admin.post("/admin/members/P1/deactivate", &[]).await;
     assert_eq!(s, StatusCode::SEE_OTHER);
-    let (_, html, _) = get(&admin, &location.map(|l| format!("{base}{l}")).unwrap()).await;
+    let (_, html, _) = admin.page(&location.unwrap()).await;
     assert!(html.contains("Account deactivated"), "notice shown: {html}");
     assert!(html.contains("Reactivate account"));
     // Deactivation refuses the sign-in; it does not take the contact out of Higher Logic.
@@ -253,21 +247,13 @@ both_engines!(console_pages_members_and_fields, |db: TestDb| async move {
         html.contains("Higher Logic keeps the contact and still receives its changes"),
         "{html}"
     );
-    let (s, _, _) = app
-        .submit(
-            &admin,
-            "/admin/members/P1/reactivate",
-            &[("csrf_token", &csrf)],
-        )
-        .await;
+    let (s, _, _) = admin.post("/admin/members/P1/reactivate", &[]).await;
     assert_eq!(s, StatusCode::SEE_OTHER);
 
     // An invitation goes out by mail (here the development folder) and says so.
-    let (s, _, _) = app
-        .submit(&admin, "/admin/members/P1/invite", &[("csrf_token", &csrf)])
-        .await;
+    let (s, _, _) = admin.post("/admin/members/P1/invite", &[]).await;
     assert_eq!(s, StatusCode::SEE_OTHER);
-    let (_, html, _) = app.page(&admin, "/admin/members/P1").await;
+    let (_, html, _) = admin.page("/admin/members/P1").await;
     assert!(
         html.contains("Invitation sent to bob@example.org"),
         "{html}"
@@ -279,80 +265,55 @@ both_engines!(console_pages_members_and_fields, |db: TestDb| async move {
 
     // Fields: the sync box only for fields shown in the Members section, and the server
     // refuses it otherwise whatever the form says.
-    let (_, html, _) = app.page(&admin, "/admin/fields/chapter").await;
+    let (_, html, _) = admin.page("/admin/fields/chapter").await;
     assert!(html.contains("name=\"sync_to_higher_logic\""));
-    let (s, html, _) = app
-        .submit(
-            &admin,
-            "/admin/fields/chapter",
-            &[
-                ("csrf_token", &csrf),
-                ("name", "Chapter"),
-                ("sync_to_higher_logic", "on"),
-            ],
-        )
-        .await;
+    let chapter = [("name", "Chapter"), ("sync_to_higher_logic", "on")];
+    let (s, html, _) = admin.post("/admin/fields/chapter", &chapter).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(html.contains("Members section"), "{html}");
-    let (s, _, _) = app
-        .submit(
-            &admin,
-            "/admin/fields/chapter",
-            &[
-                ("csrf_token", &csrf),
-                ("name", "Chapter"),
-                ("show_in_members", "on"),
-                ("sync_to_higher_logic", "on"),
-            ],
-        )
+    let shown = [("show_in_members", "on")];
+    let (s, _, _) = admin
+        .post("/admin/fields/chapter", &[&chapter[..], &shown].concat())
         .await;
     assert_eq!(s, StatusCode::SEE_OTHER);
-    let (s, _, _) = app
-        .submit(
-            &admin,
-            "/admin/fields",
-            &[
-                ("csrf_token", &csrf),
-                ("field_key", "hidden"),
-                ("name", "Hidden"),
-                ("field_type", "text"),
-                ("applies_to", "both"),
-            ],
-        )
-        .await;
+    let hidden = [
+        ("field_key", "hidden"),
+        ("name", "Hidden"),
+        ("field_type", "text"),
+        ("applies_to", "both"),
+    ];
+    let (s, _, _) = admin.post("/admin/fields", &hidden).await;
     assert_eq!(s, StatusCode::SEE_OTHER);
-    let (_, html, _) = app.page(&admin, "/admin/fields/hidden").await;
+    let (_, html, _) = admin.page("/admin/fields/hidden").await;
     assert!(
         !html.contains("name=\"sync_to_higher_logic\""),
         "no sync box for a hidden field"
     );
 
     // The audit log shows who did it.
-    let (_, html, _) = app.page(&admin, "/admin/audit").await;
+    let (_, html, _) = admin.page("/admin/audit").await;
     assert!(html.contains("admin:ada@example.org"));
     assert!(html.contains("deactivated"));
 });
 
+/// The groups form: `name`, then `conditions` or `members`, then the button `action`.
+fn group_form<'a>(
+    name: &'a str,
+    selection: (&'a str, &'a str),
+    action: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![("name", name), selection, ("action", action)]
+}
+
 both_engines!(console_groups_preview_and_save, |db: TestDb| async move {
     seed(&db).await;
     let app = TestApp::spawn(&db).await;
-    let admin = app.admin_session("ada@example.org", ADMIN_PASSWORD).await;
-    let (_, html, _) = app.page(&admin, "/admin/groups").await;
-    let csrf = csrf_of(&html);
+    let admin = app.console("ada@example.org", ADMIN_PASSWORD).await;
+    let regular = ("conditions", "member_type=Regular");
 
     // Groups: preview without saving, then save.
-    let (s, html, _) = app
-        .submit(
-            &admin,
-            "/admin/groups",
-            &[
-                ("csrf_token", &csrf),
-                ("name", "Everyone"),
-                ("conditions", "member_type=Regular"),
-                ("action", "preview"),
-            ],
-        )
-        .await;
+    let preview = group_form("Everyone", regular, "preview");
+    let (s, html, _) = admin.post("/admin/groups", &preview).await;
     assert_eq!(s, StatusCode::OK);
     assert!(html.contains("3 members"), "{html}");
     assert!(html.contains("1 without a user account"), "{html}");
@@ -362,47 +323,17 @@ both_engines!(console_groups_preview_and_save, |db: TestDb| async move {
         1,
         "a preview saves nothing"
     );
-    let (s, html, _) = app
-        .submit(
-            &admin,
-            "/admin/groups",
-            &[
-                ("csrf_token", &csrf),
-                ("name", "Bad"),
-                ("conditions", "colour=red"),
-                ("action", "save"),
-            ],
-        )
-        .await;
+    let bad = group_form("Bad", ("conditions", "colour=red"), "save");
+    let (s, html, _) = admin.post("/admin/groups", &bad).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(html.contains("colour"), "{html}");
-    let (s, _, location) = app
-        .submit(
-            &admin,
-            "/admin/groups",
-            &[
-                ("csrf_token", &csrf),
-                ("group_key", "everyone"),
-                ("name", "Everyone"),
-                ("conditions", "member_type=Regular"),
-                ("action", "save"),
-            ],
-        )
-        .await;
+    let mut everyone = group_form("Everyone", regular, "save");
+    everyone.push(("group_key", "everyone"));
+    let (s, _, location) = admin.post("/admin/groups", &everyone).await;
     assert_eq!(s, StatusCode::SEE_OTHER);
     assert_eq!(location.as_deref(), Some("/admin/groups/everyone"));
-    let (s, _, _) = app
-        .submit(
-            &admin,
-            "/admin/groups/everyone",
-            &[
-                ("csrf_token", &csrf),
-                ("name", "Everybody"),
-                ("members", "P1\nP2"),
-                ("action", "save"),
-            ],
-        )
-        .await;
+    let listed = group_form("Everybody", ("members", "P1\nP2"), "save");
+    let (s, _, _) = admin.post("/admin/groups/everyone", &listed).await;
     assert_eq!(s, StatusCode::SEE_OTHER);
     let g = store.group("everyone").await.unwrap();
     assert_eq!(
@@ -415,7 +346,7 @@ both_engines!(console_groups_preview_and_save, |db: TestDb| async move {
     );
 
     // The audit log shows who did it.
-    let (_, html, _) = app.page(&admin, "/admin/audit").await;
+    let (_, html, _) = admin.page("/admin/audit").await;
     assert!(html.contains("admin:ada@example.org"));
     assert!(html.contains("renamed"));
 });
@@ -425,53 +356,35 @@ both_engines!(
     |db: TestDb| async move {
         seed(&db).await;
         let app = TestApp::spawn(&db).await;
-        let base = app.base.clone();
-        let admin = app.admin_session("ada@example.org", ADMIN_PASSWORD).await;
+        let admin = app.console("ada@example.org", ADMIN_PASSWORD).await;
         let store = db.store().await;
-        let (_, html, _) = app.page(&admin, "/admin/api-tokens").await;
-        let csrf = csrf_of(&html);
 
         // API tokens: the value shown once, usable, revocable.
-        let (_, html, _) = app
-            .submit(
-                &admin,
-                "/admin/api-tokens",
-                &[
-                    ("csrf_token", &csrf),
-                    ("name", "nightly export"),
-                    ("scope", "read"),
-                ],
-            )
-            .await;
+        let nightly = [("name", "nightly export"), ("scope", "read")];
+        let (_, html, _) = admin.post("/admin/api-tokens", &nightly).await;
         let marker = "id=\"new-token\">";
         let start = html.find(marker).expect("token shown") + marker.len();
         let secret = html[start..].split('<').next().unwrap().to_string();
         let (status, _) = app.api(&secret, Method::GET, "/members", None).await;
         assert_eq!(status, StatusCode::OK);
-        let (_, html, _) = app.page(&admin, "/admin/api-tokens").await;
+        let (_, html, _) = admin.page("/admin/api-tokens").await;
         assert!(!html.contains(&secret), "shown once only");
         let id = store.list_api_tokens().await.unwrap()[0].id.clone();
-        let (s, _, _) = post(
-            &admin,
-            &format!("{base}/admin/api-tokens/{id}/revoke"),
-            &[("csrf_token", &csrf)],
-        )
-        .await;
+        let revoke = format!("/admin/api-tokens/{id}/revoke");
+        let (s, _, _) = admin.post(&revoke, &[]).await;
         assert_eq!(s, StatusCode::SEE_OTHER);
         let (status, _) = app.api(&secret, Method::GET, "/members", None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
 
         // The audit log shows who did it, and no secret.
-        let (_, html, _) = app.page(&admin, "/admin/audit").await;
+        let (_, html, _) = admin.page("/admin/audit").await;
         assert!(html.contains("admin:ada@example.org"));
         assert!(!html.contains(&secret));
 
         // Signing out ends the session.
-        let (s, _, _) = app
-            .submit(&admin, "/admin/logout", &[("csrf_token", &csrf)])
-            .await;
+        let (s, _, _) = admin.post("/admin/logout", &[]).await;
         assert_eq!(s, StatusCode::SEE_OTHER);
-        let (s, _, location) = app.page(&admin, "/admin/members").await;
+        let (s, _, location) = admin.page("/admin/members").await;
         assert_eq!(
             (s, location.as_deref()),
             (StatusCode::SEE_OTHER, Some("/admin/login"))
@@ -490,304 +403,33 @@ both_engines!(
             .expect("one-time password printed")
             .trim()
             .to_string();
-        let admin = admin_session(&server.base, "admin@guildgate.local", &password).await;
-        let (s, _, location) = get(&admin, &format!("{}/admin/members", server.base)).await;
+        let admin = Console::sign_in(&server.base, "admin@guildgate.local", &password).await;
+        let (s, _, location) = admin.page("/admin/members").await;
         assert_eq!(
             (s, location.as_deref()),
             (StatusCode::SEE_OTHER, Some("/admin/password"))
         );
-        let (_, html, _) = get(&admin, &format!("{}/admin/password", server.base)).await;
-        let csrf = csrf_of(&html);
-        let (s, html, _) = post(
-            &admin,
-            &format!("{}/admin/password", server.base),
-            &[
-                ("csrf_token", &csrf),
-                ("password", "short"),
-                ("confirm", "short"),
-            ],
-        )
-        .await;
+        let new_password = |p| [("password", p), ("confirm", p)];
+        let (s, html, _) = admin.post("/admin/password", &new_password("short")).await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
         assert!(html.contains("12"), "{html}");
-        let (s, _, _) = post(
-            &admin,
-            &format!("{}/admin/password", server.base),
-            &[
-                ("csrf_token", &csrf),
-                ("password", "a brand new passphrase"),
-                ("confirm", "a brand new passphrase"),
-            ],
-        )
-        .await;
+        let changed = new_password("a brand new passphrase");
+        let (s, _, _) = admin.post("/admin/password", &changed).await;
         assert_eq!(s, StatusCode::SEE_OTHER);
-        let (s, _, _) = get(&admin, &format!("{}/admin/members", server.base)).await;
+        let (s, _, _) = admin.page("/admin/members").await;
         assert_eq!(s, StatusCode::OK);
         // The one-time password no longer works.
         let client = browser();
-        let (_, html, _) = get(&client, &format!("{}/admin/login", server.base)).await;
+        let login = format!("{}/admin/login", server.base);
+        let (_, html, _) = get(&client, &login).await;
         let csrf = csrf_of(&html);
-        let (s, _, _) = post(
-            &client,
-            &format!("{}/admin/login", server.base),
-            &[
-                ("csrf_token", &csrf),
-                ("email", "admin@guildgate.local"),
-                ("password", &password),
-            ],
-        )
-        .await;
+        let old = [
+            ("csrf_token", csrf.as_str()),
+            ("email", "admin@guildgate.local"),
+            ("password", &password),
+        ];
+        let (s, _, _) = post(&client, &login, &old).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
-    }
-);
-
-use crate::support::hl_double;
-
-/// The seeded store, the Higher Logic double, the application and a signed-in administrator.
-async fn start_with_higher_logic(db: &TestDb) -> (hl_double::HlDouble, TestApp, reqwest::Client) {
-    seed(db).await;
-    let double = hl_double::HlDouble::start("ASSOC", "the-real-api-key-0001").await;
-    let app = TestApp::spawn(db).await;
-    let admin = app.admin_session("ada@example.org", ADMIN_PASSWORD).await;
-    (double, app, admin)
-}
-
-/// Posts the Higher Logic settings form: tenant ASSOC, `key`, `base_url`, `flags` ticked.
-async fn save_settings(
-    admin: &reqwest::Client,
-    page: &str,
-    csrf: &str,
-    key: &str,
-    base_url: &str,
-    flags: &[&'static str],
-) -> (StatusCode, String) {
-    let mut form = vec![
-        ("csrf_token", csrf),
-        ("tenant_code", "ASSOC"),
-        ("api_key", key),
-        ("base_url", base_url),
-    ];
-    form.extend(flags.iter().map(|flag| (*flag, "on")));
-    let (status, html, _) = post(admin, page, &form).await;
-    (status, html)
-}
-
-both_engines!(
-    higher_logic_settings_and_test_connection,
-    |db: TestDb| async move {
-        let (double, app, admin) = start_with_higher_logic(&db).await;
-        let page = app.url("/admin/integrations/higher-logic");
-        let (s, html, _) = get(&admin, &page).await;
-        assert_eq!(s, StatusCode::OK);
-        assert!(html.contains("not configured"));
-        let csrf = csrf_of(&html);
-
-        // Test connection before anything is entered: said in words.
-        let (_, html, _) = post(&admin, &format!("{page}/test"), &[("csrf_token", &csrf)]).await;
-        assert!(
-            html.contains("Enter the tenant code and the API key first"),
-            "{html}"
-        );
-
-        // A plain-http address off loopback is refused; nothing saved.
-        let (s, html) = save_settings(
-            &admin,
-            &page,
-            &csrf,
-            "wrong-key-000000000",
-            "http://data.example.org/push",
-            &[],
-        )
-        .await;
-        assert_eq!(s, StatusCode::BAD_REQUEST);
-        assert!(html.contains("https"), "{html}");
-
-        // A wrong key: saved, masked, and the test says Higher Logic refused it.
-        let (s, _) = save_settings(
-            &admin,
-            &page,
-            &csrf,
-            "wrong-key-000000000",
-            &double.base_url,
-            &["integrate_bio"],
-        )
-        .await;
-        assert_eq!(s, StatusCode::SEE_OTHER);
-        let (_, html, _) = get(&admin, &page).await;
-        assert!(
-            !html.contains("wrong-key-000000000"),
-            "the key is write-only"
-        );
-        assert!(html.contains("••••0000"), "{html}");
-        let (_, html, _) = post(&admin, &format!("{page}/test"), &[("csrf_token", &csrf)]).await;
-        assert!(html.contains("refused the API key"), "{html}");
-
-        // Replace the key (an empty field keeps it; a new one replaces it).
-        let (s, _) = save_settings(
-            &admin,
-            &page,
-            &csrf,
-            "the-real-api-key-0001",
-            &double.base_url,
-            &["integrate_bio"],
-        )
-        .await;
-        assert_eq!(s, StatusCode::SEE_OTHER);
-        let (s, _) = save_settings(
-            &admin,
-            &page,
-            &csrf,
-            "",
-            &double.base_url,
-            &["integrate_bio", "integrate_social"],
-        )
-        .await;
-        assert_eq!(s, StatusCode::SEE_OTHER);
-        let (_, html, _) = post(&admin, &format!("{page}/test"), &[("csrf_token", &csrf)]).await;
-        assert!(
-            html.contains("Higher Logic accepted the tenant code ASSOC"),
-            "{html}"
-        );
-        let store = db.store().await;
-        let saved = store.hl_settings().await.unwrap();
-        assert_eq!(saved.api_key(), "the-real-api-key-0001");
-        assert!(saved.integrate_bio && saved.integrate_social && !saved.integrate_profile_image);
-
-        // No secret in the audit log.
-        let (_, html, _) = app.page(&admin, "/admin/audit").await;
-        assert!(!html.contains("the-real-api-key-0001") && !html.contains("wrong-key-000000000"));
-    }
-);
-
-both_engines!(
-    higher_logic_group_sync_from_the_console,
-    |db: TestDb| async move {
-        let (double, app, admin) = start_with_higher_logic(&db).await;
-        let page = app.url("/admin/integrations/higher-logic");
-        let (s, html, _) = get(&admin, &page).await;
-        assert_eq!(s, StatusCode::OK);
-        assert!(html.contains("not configured"));
-        let csrf = csrf_of(&html);
-
-        // The settings as entered above: the right key, bio and social on.
-        let (s, _) = save_settings(
-            &admin,
-            &page,
-            &csrf,
-            "the-real-api-key-0001",
-            &double.base_url,
-            &["integrate_bio", "integrate_social"],
-        )
-        .await;
-        assert_eq!(s, StatusCode::SEE_OTHER);
-        let store = db.store().await;
-
-        // Group sync: on as a Community; the type is then locked, with the reason shown.
-        let group = app.url("/admin/groups/g1");
-        let (_, html, _) = get(&admin, &group).await;
-        assert!(html.contains("Not synced to Higher Logic"));
-        let (s, _, _) = post(
-            &admin,
-            &format!("{group}/sync"),
-            &[
-                ("csrf_token", &csrf),
-                ("sync", "on"),
-                ("group_type", "community"),
-            ],
-        )
-        .await;
-        assert_eq!(s, StatusCode::SEE_OTHER);
-        let (_, html, _) = get(&admin, &group).await;
-        assert!(html.contains("first full sync has started"), "{html}");
-        assert!(html.contains("id=\"type-lock\""), "{html}");
-        assert!(html.contains("Higher Logic community"), "{html}");
-        let (s, html, _) = post(
-            &admin,
-            &format!("{group}/sync"),
-            &[
-                ("csrf_token", &csrf),
-                ("sync", "on"),
-                ("group_type", "security"),
-            ],
-        )
-        .await;
-        assert_eq!(s, StatusCode::CONFLICT);
-        assert!(html.contains("cannot change"), "{html}");
-        let g = store.group("g1").await.unwrap();
-        assert_eq!(g.hl_group_type.as_deref(), Some("community"));
-        // The worker inside serve pushes the group; the status line moves to up to date.
-        let mut html = String::new();
-        for _ in 0..150 {
-            html = get(&admin, &group).await.1;
-            if html.contains("Up to date") {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
-        assert!(
-            html.contains("Up to date in the Higher Logic community as of"),
-            "{html}"
-        );
-        assert!(
-            html.contains("1 member has no user account and is not sent"),
-            "{html}"
-        );
-        let expected: std::collections::BTreeSet<String> =
-            ["A1", "P1"].iter().map(|s| s.to_string()).collect();
-        assert_eq!(double.with(|s| s.members_of("g1")), expected);
-        // A record Higher Logic refuses: listed on the Higher Logic page with its answer, and
-        // sent again with the button once the cause is gone.
-        double.set_faults(hl_double::Faults {
-            reject_keys: ["P1".to_string()].into(),
-            ..Default::default()
-        });
-        store
-            .set_field_value("test", "P1", "chapter", "South")
-            .await
-            .unwrap();
-        let mut html = String::new();
-        for _ in 0..150 {
-            html = get(&admin, &page).await.1;
-            if html.contains("id=\"refused\"") {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
-        assert!(html.contains("Refused by Higher Logic"), "{html}");
-        assert!(html.contains(">P1</a>"), "{html}");
-        double.set_faults(hl_double::Faults::default());
-        let (s, _, location) = post(
-            &admin,
-            &format!("{page}/retry-refused"),
-            &[("csrf_token", &csrf)],
-        )
-        .await;
-        assert_eq!(s, StatusCode::SEE_OTHER);
-        assert_eq!(
-            location.as_deref(),
-            Some("/admin/integrations/higher-logic")
-        );
-        html = get(&admin, &page).await.1;
-        assert!(
-            html.contains("1 refused contact is back in the queue"),
-            "{html}"
-        );
-        for _ in 0..150 {
-            html = get(&admin, &page).await.1;
-            if !html.contains("id=\"refused\"") && html.contains("· 0 changes pending") {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
-        assert!(!html.contains("id=\"refused\""), "{html}");
-        assert_eq!(
-            double.with(|s| s.detail("P1", "FirstName")).as_deref(),
-            Some("Bob")
-        );
-
-        // No secret in the audit log.
-        let (_, html, _) = app.page(&admin, "/admin/audit").await;
-        assert!(!html.contains("the-real-api-key-0001") && !html.contains("wrong-key-000000000"));
     }
 );
 
@@ -796,18 +438,12 @@ both_engines!(
     |db: TestDb| async move {
         seed(&db).await;
         let app = TestApp::spawn(&db).await;
-        let base = app.base.clone();
-        let admin = app.admin_session("ada@example.org", ADMIN_PASSWORD).await;
-        let (_, html, _) = app.page(&admin, "/admin/groups").await;
+        let admin = app.console("ada@example.org", ADMIN_PASSWORD).await;
+        let (_, html, _) = admin.page("/admin/groups").await;
         assert!(html.contains("<script src=\"/admin/static/preview.js\">"));
-        let csrf = csrf_of(&html);
-        let url = format!("{base}/admin/group-preview");
-        let (s, fragment, _) = post(
-            &admin,
-            &url,
-            &[("csrf_token", &csrf), ("conditions", "member_type=Regular")],
-        )
-        .await;
+        let preview = "/admin/group-preview";
+        let regular = [("conditions", "member_type=Regular")];
+        let (s, fragment, _) = admin.post(preview, &regular).await;
         assert_eq!(s, StatusCode::OK);
         assert!(
             fragment.contains("3 members: 2 with an active user account, 0 deactivated"),
@@ -815,19 +451,15 @@ both_engines!(
         );
         assert!(!fragment.contains("<html"), "a fragment, not a page");
         // A condition the store refuses: the reason, in place of the preview.
-        let (s, fragment, _) = post(
-            &admin,
-            &url,
-            &[("csrf_token", &csrf), ("conditions", "shoe_size=42")],
-        )
-        .await;
+        let unknown = [("conditions", "shoe_size=42")];
+        let (s, fragment, _) = admin.post(preview, &unknown).await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
         assert!(fragment.contains("class=\"error\""), "{fragment}");
         // Nothing typed yet: an empty preview, not an error.
-        let (s, fragment, _) = post(&admin, &url, &[("csrf_token", &csrf)]).await;
+        let (s, fragment, _) = admin.post(preview, &[]).await;
         assert_eq!(s, StatusCode::OK);
         assert!(fragment.trim().is_empty(), "{fragment}");
-        let js = open(&admin, format!("{base}/admin/static/preview.js")).await;
+        let js = open(&admin.browser, app.url("/admin/static/preview.js")).await;
         assert!(js.headers()["content-type"]
             .to_str()
             .unwrap()
