@@ -55,6 +55,20 @@ async fn wait_for_text(b: &Browser, url: &str, css: &str, needle: &str) -> Strin
     panic!("{css} never said {needle:?}; last: {text}");
 }
 
+/// Reads the element `css` until `done` holds for its text (at most `tries` times, 100 ms
+/// apart); the last text.
+async fn text_until(b: &Browser, css: &str, tries: usize, done: impl Fn(&str) -> bool) -> String {
+    let mut text = String::new();
+    for _ in 0..tries {
+        text = b.text(css).await;
+        if done(&text) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    text
+}
+
 both_engines!(
     admin_sets_up_higher_logic_in_a_browser,
     |db: TestDb| async move {
@@ -66,190 +80,15 @@ both_engines!(
         seed(&db).await;
         let double = HlDouble::start("ASSOC", API_KEY).await;
         let app = TestApp::spawn(&db).await;
-        let base = app.base.clone();
+        let base = app.base.as_str();
         let mut b = Browser::start(&format!("admin-{engine}")).await;
 
-        // Sign in through the provider's session.
-        b.goto(&format!("{base}/admin")).await;
-        assert!(b.url().await.contains("/admin/login"), "{}", b.url().await);
-        b.fill("#email", "ada@example.org").await;
-        b.fill("#password", ADMIN_PASSWORD).await;
-        b.screenshot("sign-in").await;
-        b.submit("form button[type=submit]").await;
-        assert!(
-            b.url().await.ends_with("/admin/members"),
-            "{}",
-            b.url().await
-        );
-        let members = b.page_text().await;
-        assert!(
-            members.contains("Rita") && members.contains("Sam"),
-            "{members}"
-        );
-        b.screenshot("members").await;
-
-        // Integrations > Higher Logic: the settings, then the test connection in words.
-        b.goto(&format!("{base}/admin/integrations/higher-logic"))
-            .await;
-        b.fill("#tenant_code", "ASSOC").await;
-        b.fill("#api_key", API_KEY).await;
-        b.fill("#base_url", &double.base_url).await;
-        for name in [
-            "integrate_bio",
-            "integrate_profile_image",
-            "integrate_social",
-        ] {
-            b.click(&format!("input[name={name}]")).await;
-        }
-        b.submit("form[action='/admin/integrations/higher-logic'] button[type=submit]")
-            .await;
-        let masked = b.text("#api-key-masked").await;
-        assert!(
-            masked.ends_with("9c21") && !masked.contains("7f3a"),
-            "{masked}"
-        );
-        assert!(!b.client.source().await.unwrap().contains(API_KEY));
-        b.submit("form[action='/admin/integrations/higher-logic/test'] button")
-            .await;
-        let result = b.text("#test-result").await;
-        assert!(
-            result.contains("Higher Logic accepted the tenant code ASSOC"),
-            "{result}"
-        );
-        b.screenshot("higher-logic-settings").await;
-
-        // Single sign-on: register Higher Logic (secret shown once), read the worksheet.
-        b.goto(&format!("{base}/admin/sso")).await;
-        b.fill("#site", "https://community.example.org").await;
-        b.submit("form[action='/admin/sso/register'] button").await;
-        let secret = b.text("#client-secret").await;
-        assert!(secret.len() >= 43, "{secret}");
-        b.screenshot("sso-registered").await;
-        let worksheet = b.text("#worksheet").await;
-        for expected in [
-            format!("{base}/authorize"),
-            format!("{base}/token"),
-            format!("{base}/userinfo"),
-            format!("{base}/jwks"),
-            "https://community.example.org/HigherLogic/Security/OAuth/Authentication.aspx".into(),
-            "higher-logic".to_string(),
-        ] {
-            assert!(
-                worksheet.contains(&expected),
-                "{expected} not in {worksheet}"
-            );
-        }
-        // The secret is never shown again.
-        b.goto(&format!("{base}/admin/sso")).await;
-        assert!(!b.exists("#client-secret").await);
-        assert!(!b.client.source().await.unwrap().contains(&secret));
-        // The copy buttons work (the script loads under the page's CSP): copied, or selected
-        // for Ctrl+C where the browser keeps the clipboard to itself.
-        b.click("#ws-issuer button.copy").await;
-        let mut label = String::new();
-        for _ in 0..50 {
-            label = b.text("#ws-issuer button.copy").await;
-            if label != "Copy" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(
-            label == "Copied" || label == "Selected: press Ctrl+C",
-            "{label}"
-        );
-        b.screenshot("sso-worksheet").await;
-
-        // Custom fields: a field shown in the Members section, then marked to sync.
-        b.goto(&format!("{base}/admin/fields")).await;
-        b.fill("#field_key", "chapter").await;
-        b.fill("#name", "Chapter").await;
-        b.click("input[name=show_in_members]").await;
-        b.submit("form[action='/admin/fields'] button[type=submit]")
-            .await;
-        b.goto(&format!("{base}/admin/fields/chapter")).await;
-        b.click("input[name=sync_to_higher_logic]").await;
-        b.submit("form[action='/admin/fields/chapter'] button[type=submit]")
-            .await;
-        b.goto(&format!("{base}/admin/fields")).await;
-        let fields = b.text("table").await;
-        assert!(fields.contains("chapter Chapter text"), "{fields}");
-        assert!(fields.contains("shown yes"), "{fields}");
-        b.screenshot("custom-fields").await;
-
-        // Groups: conditions, a preview that counts the member without an account, then save.
-        b.goto(&format!("{base}/admin/groups")).await;
-        b.fill("#group_key", "regulars").await;
-        b.fill("#name", "Regular members").await;
-        b.fill("#conditions", "member_type=Regular").await;
-        // The live preview follows the typing (no click); the Preview button is the same
-        // without JavaScript.
-        let mut preview = String::new();
-        for _ in 0..100 {
-            preview = b.text("#preview").await;
-            if !preview.is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(
-            preview.contains(
-                "3 members: 2 with an active user account, 0 deactivated, 1 without a user account"
-            ),
-            "{preview}"
-        );
-        assert!(
-            preview.contains("Rosa Browser") && !preview.contains("Sam"),
-            "{preview}"
-        );
-        b.screenshot("group-preview").await;
-        b.submit("button[value=save]").await;
-        assert!(
-            b.url().await.ends_with("/admin/groups/regulars"),
-            "{}",
-            b.url().await
-        );
-
-        // Details: sync on as a Community; the type is then locked, with the reason shown.
-        b.click("input[name=sync]").await;
-        b.submit("form[action='/admin/groups/regulars/sync'] button[type=submit]")
-            .await;
-        let page = b.page_text().await;
-        assert!(page.contains("the first full sync has started"), "{page}");
-        let status = b.text("#sync-status").await;
-        assert!(
-            status.contains("pending") || status.contains("Up to date"),
-            "{status}"
-        );
-        assert!(b.text("#type-lock").await.contains("The type is locked"));
-        let select = b
-            .client
-            .find(fantoccini::Locator::Css("#group_type"))
-            .await
-            .unwrap();
-        assert_eq!(
-            select.attr("disabled").await.unwrap().as_deref(),
-            Some("true")
-        );
-        assert_eq!(select.text().await.unwrap(), "Community");
-        b.screenshot("group-sync-pending").await;
-
-        // The worker inside serve pushes the group; the status line moves to up to date.
-        let group_url = format!("{base}/admin/groups/regulars");
-        let status = wait_for_text(&b, &group_url, "#sync-status", "Up to date").await;
-        assert!(
-            status.contains("Up to date in the Higher Logic community as of"),
-            "{status}"
-        );
-        b.screenshot("group-sync-up-to-date").await;
-        let expected: BTreeSet<String> = ["R1", "R2"].iter().map(|s| s.to_string()).collect();
-        assert_eq!(double.with(|s| s.members_of("regulars")), expected);
-        double.with(|s| {
-            assert_eq!(s.groups.len(), 1, "one Higher Logic group: {:?}", s.groups);
-            assert_eq!(s.groups["regulars"].kind, "community");
-            assert_eq!(s.groups["regulars"].name, "Regular members");
-            assert_eq!(s.group_creations["regulars"], 1);
-        });
+        sign_in(&mut b, base).await;
+        enter_the_higher_logic_settings(&mut b, base, &double.base_url).await;
+        let secret = register_higher_logic_and_read_the_worksheet(&mut b, base).await;
+        add_a_field_marked_to_sync(&mut b, base).await;
+        create_a_group_from_conditions(&mut b, base).await;
+        turn_sync_on_as_a_community(&mut b, base, &double).await;
 
         // The audit log tells who did all this, without the key or the secret.
         b.goto(&format!("{base}/admin/audit")).await;
@@ -260,3 +99,183 @@ both_engines!(
         b.close().await;
     }
 );
+
+/// Asserts that the browser is at a URL ending with `path`.
+async fn assert_at(b: &Browser, path: &str) {
+    let url = b.url().await;
+    assert!(url.ends_with(path), "{url} is not {path}");
+}
+
+/// Sign in through the provider's session.
+async fn sign_in(b: &mut Browser, base: &str) {
+    b.goto(&format!("{base}/admin")).await;
+    assert!(b.url().await.contains("/admin/login"), "{}", b.url().await);
+    b.fill("#email", "ada@example.org").await;
+    b.fill("#password", ADMIN_PASSWORD).await;
+    b.screenshot("sign-in").await;
+    b.submit("form button[type=submit]").await;
+    assert_at(b, "/admin/members").await;
+    let members = b.page_text().await;
+    assert!(
+        members.contains("Rita") && members.contains("Sam"),
+        "{members}"
+    );
+    b.screenshot("members").await;
+}
+
+/// Integrations > Higher Logic: the settings, then the test connection in words.
+async fn enter_the_higher_logic_settings(b: &mut Browser, base: &str, double_url: &str) {
+    b.goto(&format!("{base}/admin/integrations/higher-logic"))
+        .await;
+    b.fill("#tenant_code", "ASSOC").await;
+    b.fill("#api_key", API_KEY).await;
+    b.fill("#base_url", double_url).await;
+    for name in [
+        "integrate_bio",
+        "integrate_profile_image",
+        "integrate_social",
+    ] {
+        b.click(&format!("input[name={name}]")).await;
+    }
+    b.submit("form[action='/admin/integrations/higher-logic'] button[type=submit]")
+        .await;
+    let masked = b.text("#api-key-masked").await;
+    assert!(
+        masked.ends_with("9c21") && !masked.contains("7f3a"),
+        "{masked}"
+    );
+    assert!(!b.client.source().await.unwrap().contains(API_KEY));
+    b.submit("form[action='/admin/integrations/higher-logic/test'] button")
+        .await;
+    let result = b.text("#test-result").await;
+    assert!(
+        result.contains("Higher Logic accepted the tenant code ASSOC"),
+        "{result}"
+    );
+    b.screenshot("higher-logic-settings").await;
+}
+
+/// Single sign-on: register Higher Logic (secret shown once), read the worksheet, copy from
+/// it; the secret.
+async fn register_higher_logic_and_read_the_worksheet(b: &mut Browser, base: &str) -> String {
+    b.goto(&format!("{base}/admin/sso")).await;
+    b.fill("#site", "https://community.example.org").await;
+    b.submit("form[action='/admin/sso/register'] button").await;
+    let secret = b.text("#client-secret").await;
+    assert!(secret.len() >= 43, "{secret}");
+    b.screenshot("sso-registered").await;
+    let worksheet = b.text("#worksheet").await;
+    for expected in [
+        format!("{base}/authorize"),
+        format!("{base}/token"),
+        format!("{base}/userinfo"),
+        format!("{base}/jwks"),
+        "https://community.example.org/HigherLogic/Security/OAuth/Authentication.aspx".into(),
+        "higher-logic".to_string(),
+    ] {
+        assert!(
+            worksheet.contains(&expected),
+            "{expected} not in {worksheet}"
+        );
+    }
+    // The secret is never shown again.
+    b.goto(&format!("{base}/admin/sso")).await;
+    assert!(!b.exists("#client-secret").await);
+    assert!(!b.client.source().await.unwrap().contains(&secret));
+    // The copy buttons work (the script loads under the page's CSP): copied, or selected
+    // for Ctrl+C where the browser keeps the clipboard to itself.
+    b.click("#ws-issuer button.copy").await;
+    let label = text_until(b, "#ws-issuer button.copy", 50, |l| l != "Copy").await;
+    assert!(
+        label == "Copied" || label == "Selected: press Ctrl+C",
+        "{label}"
+    );
+    b.screenshot("sso-worksheet").await;
+    secret
+}
+
+/// Custom fields: a field shown in the Members section, then marked to sync.
+async fn add_a_field_marked_to_sync(b: &mut Browser, base: &str) {
+    b.goto(&format!("{base}/admin/fields")).await;
+    b.fill("#field_key", "chapter").await;
+    b.fill("#name", "Chapter").await;
+    b.click("input[name=show_in_members]").await;
+    b.submit("form[action='/admin/fields'] button[type=submit]")
+        .await;
+    b.goto(&format!("{base}/admin/fields/chapter")).await;
+    b.click("input[name=sync_to_higher_logic]").await;
+    b.submit("form[action='/admin/fields/chapter'] button[type=submit]")
+        .await;
+    b.goto(&format!("{base}/admin/fields")).await;
+    let fields = b.text("table").await;
+    assert!(fields.contains("chapter Chapter text"), "{fields}");
+    assert!(fields.contains("shown yes"), "{fields}");
+    b.screenshot("custom-fields").await;
+}
+
+/// Groups: conditions, a preview that counts the member without an account, then save.
+async fn create_a_group_from_conditions(b: &mut Browser, base: &str) {
+    b.goto(&format!("{base}/admin/groups")).await;
+    b.fill("#group_key", "regulars").await;
+    b.fill("#name", "Regular members").await;
+    b.fill("#conditions", "member_type=Regular").await;
+    // The live preview follows the typing (no click); the Preview button is the same
+    // without JavaScript.
+    let preview = text_until(b, "#preview", 100, |p| !p.is_empty()).await;
+    assert!(
+        preview.contains(
+            "3 members: 2 with an active user account, 0 deactivated, 1 without a user account"
+        ),
+        "{preview}"
+    );
+    assert!(
+        preview.contains("Rosa Browser") && !preview.contains("Sam"),
+        "{preview}"
+    );
+    b.screenshot("group-preview").await;
+    b.submit("button[value=save]").await;
+    assert_at(b, "/admin/groups/regulars").await;
+}
+
+/// Details: sync on as a Community; the type is then locked, with the reason shown; the
+/// worker inside serve pushes the group and the status line moves to up to date.
+async fn turn_sync_on_as_a_community(b: &mut Browser, base: &str, double: &HlDouble) {
+    b.click("input[name=sync]").await;
+    b.submit("form[action='/admin/groups/regulars/sync'] button[type=submit]")
+        .await;
+    let page = b.page_text().await;
+    assert!(page.contains("the first full sync has started"), "{page}");
+    let status = b.text("#sync-status").await;
+    assert!(
+        status.contains("pending") || status.contains("Up to date"),
+        "{status}"
+    );
+    assert!(b.text("#type-lock").await.contains("The type is locked"));
+    let select = b
+        .client
+        .find(fantoccini::Locator::Css("#group_type"))
+        .await
+        .unwrap();
+    assert_eq!(
+        select.attr("disabled").await.unwrap().as_deref(),
+        Some("true")
+    );
+    assert_eq!(select.text().await.unwrap(), "Community");
+    b.screenshot("group-sync-pending").await;
+
+    let group_url = format!("{base}/admin/groups/regulars");
+    let status = wait_for_text(b, &group_url, "#sync-status", "Up to date").await;
+    assert!(
+        status.contains("Up to date in the Higher Logic community as of"),
+        "{status}"
+    );
+    b.screenshot("group-sync-up-to-date").await;
+    let expected: BTreeSet<String> = ["R1", "R2"].iter().map(|s| s.to_string()).collect();
+    assert_eq!(double.with(|s| s.members_of("regulars")), expected);
+    double.with(|s| {
+        assert_eq!(s.groups.len(), 1, "one Higher Logic group: {:?}", s.groups);
+        assert_eq!(s.groups["regulars"].kind, "community");
+        assert_eq!(s.groups["regulars"].name, "Regular members");
+        assert_eq!(s.group_creations["regulars"], 1);
+    });
+}
