@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::support::html::csrf_of;
-use crate::support::oidc::{self as flow, open, query, EMAIL, MEMBER_KEY};
+use crate::support::oidc::{self as flow, open, query, send_form, EMAIL, MEMBER_KEY};
 use crate::support::people::add_account;
 use crate::support::{api_token, TestApp, TestDb};
 
@@ -236,12 +236,12 @@ both_engines!(
         assert_eq!(info[value(&ws, "company_claim")], "Analytical Engines Ltd");
 
         // Rotation: a new secret shown once, the old one refused at once.
-        let r = admin
-            .post(format!("{base}/admin/sso/rotate-secret"))
-            .form(&[("csrf_token", csrf.as_str())])
-            .send()
-            .await
-            .unwrap();
+        let r = send_form(
+            &admin,
+            format!("{base}/admin/sso/rotate-secret"),
+            &[("csrf_token", csrf.as_str())],
+        )
+        .await;
         let rotated = secret_in(&r.text().await.unwrap());
         assert_ne!(rotated, secret);
         let (status, body) = app
@@ -260,12 +260,12 @@ both_engines!(
         assert!(!audit.contains(&secret) && !audit.contains(&rotated));
 
         // The SSO page and its forms: 403 to members, CSRF-checked.
-        let r = admin
-            .post(format!("{base}/admin/sso/rotate-secret"))
-            .form(&[("csrf_token", "forged")])
-            .send()
-            .await
-            .unwrap();
+        let r = send_form(
+            &admin,
+            format!("{base}/admin/sso/rotate-secret"),
+            &[("csrf_token", "forged")],
+        )
+        .await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
     }
 );

@@ -27,8 +27,7 @@ both_engines!(
         let browser = browser();
 
         // Tokens held before; a code issued but not yet exchanged (mid-flow).
-        let (code, verifier) = app.code_for(&browser, id, &[]).await;
-        let held = app.exchange(id, secret, &code, &verifier).await.1;
+        let held = app.tokens_for(&browser, id, secret).await;
         let access = held["access_token"].as_str().unwrap().to_string();
         let refresh_token = held["refresh_token"].as_str().unwrap().to_string();
         let (pending_code, pending_verifier) = app.code_for(&browser, id, &[]).await;

@@ -5,12 +5,23 @@
 use crate::support::oidc::*;
 use crate::support::{Server, TestApp, TestDb};
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
+    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreTokenResponse, CoreUserInfoClaims,
 };
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    RedirectUrl, Scope, TokenResponse,
 };
+
+/// The client as discovery sets it up: authorization and token endpoints, userinfo.
+type Client = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
 
 both_engines!(openidconnect_client_full_flow, |db: TestDb| async move {
     let setup = setup(&db).await;
@@ -41,41 +52,7 @@ both_engines!(openidconnect_client_full_flow, |db: TestDb| async move {
         .add_scope(Scope::new("email".into()))
         .set_pkce_challenge(challenge)
         .url();
-    let browser = browser();
-    let first = open(&browser, url.as_str()).await;
-    assert_eq!(first.status(), 200);
-    let headers = first.headers().clone();
-    let csp = headers["content-security-policy"].to_str().unwrap();
-    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
-    assert_eq!(headers["x-content-type-options"], "nosniff");
-    assert_eq!(headers["referrer-policy"], "no-referrer");
-    assert_eq!(headers["cache-control"], "no-store");
-    let cookie = headers["set-cookie"].to_str().unwrap().to_string();
-    assert!(cookie.starts_with("guildgate_session="), "{cookie}");
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
-        "{cookie}"
-    );
-    // Plain http on loopback: no Secure flag (it would never be sent back).
-    assert!(!cookie.contains("Secure"), "{cookie}");
-    let page = first.text().await.unwrap();
-
-    // A wrong password: the form again, with a message that does not say which part was wrong.
-    let wrong = app.login(&browser, &page, EMAIL, "not the password").await;
-    assert_eq!(wrong.status(), 401);
-    let page = wrong.text().await.unwrap();
-    assert!(page.contains("is not right"), "{page}");
-    let unknown = app
-        .login(&browser, &page, "nobody@example.org", PASSWORD)
-        .await;
-    assert_eq!(unknown.status(), 401);
-    let page = unknown.text().await.unwrap();
-    assert!(page.contains("is not right"), "{page}");
-
-    let done = app.login(&browser, &page, EMAIL, PASSWORD).await;
-    assert_eq!(done.status(), 303);
-    let back = query(&location(&done));
-    assert!(location(&done).starts_with(REDIRECT));
+    let back = sign_in_through_the_login_form(&app, url.as_str()).await;
     assert_eq!(back["state"], *csrf.secret());
     assert_eq!(back["iss"], app.base, "RFC 9207 iss parameter");
 
@@ -87,50 +64,8 @@ both_engines!(openidconnect_client_full_flow, |db: TestDb| async move {
         .request_async(&http)
         .await
         .expect("code exchange");
-    let id_token = tokens.id_token().expect("id token");
-    let verifier = client.id_token_verifier();
-    let claims = id_token.claims(&verifier, &nonce).expect("valid ID token");
-    assert_eq!(claims.subject().as_str(), MEMBER_KEY);
-    assert!(claims.auth_time().is_some());
-    assert_eq!(claims.email().map(|e| e.as_str()), Some(EMAIL));
-    assert_eq!(
-        claims
-            .given_name()
-            .and_then(|n| n.get(None))
-            .map(|n| n.as_str()),
-        Some("Ada")
-    );
-    let expected_hash = AccessTokenHash::from_token(
-        tokens.access_token(),
-        id_token.signing_alg().unwrap(),
-        id_token.signing_key(&verifier).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(claims.access_token_hash(), Some(&expected_hash));
-
-    // Userinfo through the client, then raw for the named claims.
-    let info: CoreUserInfoClaims = client
-        .user_info(tokens.access_token().clone(), None)
-        .unwrap()
-        .request_async(&http)
-        .await
-        .expect("userinfo");
-    assert_eq!(info.subject().as_str(), MEMBER_KEY);
-    assert_eq!(info.email().map(|e| e.as_str()), Some(EMAIL));
-    let (status, _, raw) = app.userinfo(tokens.access_token().secret()).await;
-    assert_eq!(status, 200);
-    assert_eq!(raw["member_key"], MEMBER_KEY);
-    assert_eq!(raw["company"], "Analytical Engines Ltd");
-    assert_eq!(raw["name"], "Ada Lovelace");
-    assert_eq!(raw["email_verified"], true);
-    // POST with the token in the body works too (RFC 6750 2.2).
-    let r = http
-        .post(format!("{}/userinfo", app.base))
-        .form(&[("access_token", tokens.access_token().secret().as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    check_the_id_token(&client, &tokens, &nonce);
+    check_userinfo(&app, &client, &tokens).await;
 
     // Refresh: a new pair; the old refresh token is spent.
     let refresh = tokens.refresh_token().expect("refresh token").clone();
@@ -148,9 +83,109 @@ both_engines!(openidconnect_client_full_flow, |db: TestDb| async move {
     assert_ne!(new_refresh.secret(), refresh.secret());
     let (status, _, _) = app.userinfo(refreshed.access_token().secret()).await;
     assert_eq!(status, 200);
+    introspect_then_revoke(&app, &setup, &refreshed).await;
+});
 
-    // Introspection for the owning client.
-    let access = refreshed.access_token().secret().as_str();
+/// Opens the authorization URL in a fresh browser (checking the page's security headers and
+/// the session cookie), fails to sign in twice, then signs in; the redirect's query.
+async fn sign_in_through_the_login_form(
+    app: &TestApp,
+    url: &str,
+) -> std::collections::HashMap<String, String> {
+    let browser = browser();
+    let first = open(&browser, url).await;
+    assert_eq!(first.status(), 200);
+    let headers = first.headers().clone();
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["cache-control"], "no-store");
+    let cookie = headers["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("guildgate_session="), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    // Plain http on loopback: no Secure flag (it would never be sent back).
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    let mut page = first.text().await.unwrap();
+
+    // A wrong password, an unknown e-mail: the form again, with a message that does not say
+    // which part was wrong.
+    for (email, password) in [
+        (EMAIL, "not the password"),
+        ("nobody@example.org", PASSWORD),
+    ] {
+        let wrong = app.login(&browser, &page, email, password).await;
+        assert_eq!(wrong.status(), 401, "{email} / {password}");
+        page = wrong.text().await.unwrap();
+        assert!(
+            page.contains("is not right"),
+            "{email} / {password}: {page}"
+        );
+    }
+
+    let done = app.login(&browser, &page, EMAIL, PASSWORD).await;
+    assert_eq!(done.status(), 303);
+    assert!(location(&done).starts_with(REDIRECT));
+    query(&location(&done))
+}
+
+/// The ID token: valid against the JWKS and the nonce, with the member's claims and at_hash.
+fn check_the_id_token(client: &Client, tokens: &CoreTokenResponse, nonce: &Nonce) {
+    let id_token = tokens.id_token().expect("id token");
+    let verifier = client.id_token_verifier();
+    let claims = id_token.claims(&verifier, nonce).expect("valid ID token");
+    assert_eq!(claims.subject().as_str(), MEMBER_KEY);
+    assert!(claims.auth_time().is_some());
+    assert_eq!(claims.email().map(|e| e.as_str()), Some(EMAIL));
+    assert_eq!(
+        claims
+            .given_name()
+            .and_then(|n| n.get(None))
+            .map(|n| n.as_str()),
+        Some("Ada")
+    );
+    let expected_hash = AccessTokenHash::from_token(
+        tokens.access_token(),
+        id_token.signing_alg().unwrap(),
+        id_token.signing_key(&verifier).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims.access_token_hash(), Some(&expected_hash));
+}
+
+/// Userinfo through the client, then raw for the named claims, then as a POST.
+async fn check_userinfo(app: &TestApp, client: &Client, tokens: &CoreTokenResponse) {
+    let info: CoreUserInfoClaims = client
+        .user_info(tokens.access_token().clone(), None)
+        .unwrap()
+        .request_async(&http())
+        .await
+        .expect("userinfo");
+    assert_eq!(info.subject().as_str(), MEMBER_KEY);
+    assert_eq!(info.email().map(|e| e.as_str()), Some(EMAIL));
+    let (status, _, raw) = app.userinfo(tokens.access_token().secret()).await;
+    assert_eq!(status, 200);
+    assert_eq!(raw["member_key"], MEMBER_KEY);
+    assert_eq!(raw["company"], "Analytical Engines Ltd");
+    assert_eq!(raw["name"], "Ada Lovelace");
+    assert_eq!(raw["email_verified"], true);
+    // POST with the token in the body works too (RFC 6750 2.2).
+    let r = send_form(
+        &http(),
+        format!("{}/userinfo", app.base),
+        &[("access_token", tokens.access_token().secret().as_str())],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+}
+
+/// Introspection for the owning client; then revocation: the access token stops working at
+/// once, and revoking the refresh token takes its family with it.
+async fn introspect_then_revoke(app: &TestApp, setup: &Setup, tokens: &CoreTokenResponse) {
+    let access = tokens.access_token().secret().as_str();
     let r = app
         .introspect(&setup.client_id, &setup.secret, &[("token", access)])
         .await;
@@ -159,39 +194,32 @@ both_engines!(openidconnect_client_full_flow, |db: TestDb| async move {
     assert_eq!(body["sub"], MEMBER_KEY);
     assert_eq!(body["client_id"], "portal");
 
-    // Revocation: the access token stops working at once.
     let r = app
         .revoke(&setup.client_id, &setup.secret, &[("token", access)])
         .await;
     assert_eq!(r.status(), 200);
-    let (status, challenge, _) = app.userinfo(refreshed.access_token().secret()).await;
+    let (status, challenge, _) = app.userinfo(access).await;
     assert_eq!(status, 401);
     assert!(challenge.contains("invalid_token"), "{challenge}");
-    // Revoking the refresh token takes its family with it.
+    let refresh = tokens.refresh_token().expect("rotated").secret();
     let r = app
-        .revoke(
-            &setup.client_id,
-            &setup.secret,
-            &[("token", new_refresh.secret())],
-        )
+        .revoke(&setup.client_id, &setup.secret, &[("token", refresh)])
         .await;
     assert_eq!(r.status(), 200);
-    let (status, body) = refresh_token(&app.base, &setup, new_refresh.secret()).await;
+    let (status, body) = refresh_token(&app.base, setup, refresh).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_grant"))
     );
-});
+}
 
 both_engines!(session_prompts_and_logout, |db: TestDb| async move {
     let setup = setup(&db).await;
     let app = TestApp::spawn(&db).await;
     let browser = browser();
-    let (code, verifier) = app.code_for(&browser, &setup.client_id, &[]).await;
     let tokens = app
-        .exchange(&setup.client_id, &setup.secret, &code, &verifier)
-        .await
-        .1;
+        .tokens_for(&browser, &setup.client_id, &setup.secret)
+        .await;
     let id_token = tokens["id_token"].as_str().unwrap();
     // Spent by its rotation: replayed at the end.
     let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
@@ -312,13 +340,7 @@ both_engines!(claims_request_parameter, |db: TestDb| async move {
     };
     let requested = r#"{"userinfo":{"name":{"essential":true},"nickname":null},"id_token":{"email":null,"acr":{"values":["1"]}}}"#;
     // No session yet: the claims parameter travels through the login form.
-    let (url, verifier) = authorize(Some(requested));
-    let loc = app.sign_in(&browser, &url).await;
-    let code = query(&loc)["code"].clone();
-    let (status, tokens) = app
-        .exchange(&setup.client_id, &setup.secret, &code, &verifier)
-        .await;
-    assert_eq!(status, 200, "{tokens}");
+    let tokens = tokens_via(app, &setup, &browser, authorize(Some(requested))).await;
     assert_eq!(tokens["scope"], "openid");
 
     // The ID token has email (asked for there) and not name; userinfo the other way round.
@@ -355,14 +377,11 @@ both_engines!(claims_request_parameter, |db: TestDb| async move {
     let refresh_token = check(refreshed).await;
     // And again, narrowing the scope to what it was.
     let (status, refreshed) = app
-        .token(
+        .refresh_scoped(
             &setup.client_id,
             &setup.secret,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh_token.as_str()),
-                ("scope", "openid"),
-            ],
+            refresh_token.as_str(),
+            "openid",
         )
         .await;
     assert_eq!(status, 200, "{refreshed}");
@@ -370,17 +389,7 @@ both_engines!(claims_request_parameter, |db: TestDb| async move {
 
     // Signed in now: a request without claims gets only sub, a request with claims (and no
     // login form) gets them.
-    let (url, verifier) = authorize(None);
-    let loc = app.sign_in(&browser, &url).await;
-    let (status, tokens) = app
-        .exchange(
-            &setup.client_id,
-            &setup.secret,
-            &query(&loc)["code"],
-            &verifier,
-        )
-        .await;
-    assert_eq!(status, 200, "{tokens}");
+    let tokens = tokens_via(app, &setup, &browser, authorize(None)).await;
     let (_, id) = jwt_parts(tokens["id_token"].as_str().unwrap());
     assert!(
         id.get("email").is_none() && id.get("name").is_none(),
@@ -388,19 +397,8 @@ both_engines!(claims_request_parameter, |db: TestDb| async move {
     );
     let (_, _, info) = app.userinfo(tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(info, serde_json::json!({ "sub": MEMBER_KEY }));
-    let (url, verifier) = authorize(Some(
-        r#"{"id_token":{"company":null,"member_key":{"essential":false}},"userinfo":{}}"#,
-    ));
-    let loc = app.sign_in(&browser, &url).await;
-    let (status, tokens) = app
-        .exchange(
-            &setup.client_id,
-            &setup.secret,
-            &query(&loc)["code"],
-            &verifier,
-        )
-        .await;
-    assert_eq!(status, 200, "{tokens}");
+    let company = r#"{"id_token":{"company":null,"member_key":{"essential":false}},"userinfo":{}}"#;
+    let tokens = tokens_via(app, &setup, &browser, authorize(Some(company))).await;
     let (_, id) = jwt_parts(tokens["id_token"].as_str().unwrap());
     assert_eq!(id["company"], "Analytical Engines Ltd", "{id}");
     assert_eq!(id["member_key"], MEMBER_KEY, "{id}");
@@ -411,6 +409,23 @@ both_engines!(claims_request_parameter, |db: TestDb| async move {
     let (_, _, info) = app.userinfo(tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(info, serde_json::json!({ "sub": MEMBER_KEY }));
 });
+
+/// Signs in at the authorization URL in `browser` and exchanges the code with its PKCE
+/// verifier; the tokens.
+async fn tokens_via(
+    app: &TestApp,
+    setup: &Setup,
+    browser: &reqwest::Client,
+    (url, verifier): (String, String),
+) -> serde_json::Value {
+    let loc = app.sign_in(browser, &url).await;
+    let code = &query(&loc)["code"];
+    let (status, tokens) = app
+        .exchange(&setup.client_id, &setup.secret, code, &verifier)
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens
+}
 
 both_engines!(higher_logic_documented_request, |db: TestDb| async move {
     // Exactly as Higher Logic sends it: scope=profile, its redirect URI, no PKCE, no nonce,
@@ -591,12 +606,7 @@ both_engines!(
         // A secret for a public client is refused; the client_id alone with PKCE works.
         let r = app.token("app", "made-up", &form).await;
         assert_eq!((r.0, r.1["error"].as_str()), (401, Some("invalid_client")));
-        let r = http()
-            .post(format!("{base}/token"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
+        let r = send_form(&http(), format!("{base}/token"), &form).await;
         assert_eq!(r.status(), 200);
         let body: serde_json::Value = r.json().await.unwrap();
         assert_eq!(
@@ -831,12 +841,12 @@ both_engines!(basic_op_conformance_requests, |db: TestDb| async move {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "POST with the header and an empty form");
-    let r = http()
-        .post(format!("{base}/userinfo"))
-        .form(&[("access_token", access.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = send_form(
+        &http(),
+        format!("{base}/userinfo"),
+        &[("access_token", access.as_str())],
+    )
+    .await;
     assert_eq!(r.status(), 200, "POST with the token in the body");
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["sub"], MEMBER_KEY);
@@ -896,14 +906,11 @@ both_engines!(basic_op_conformance_requests, |db: TestDb| async move {
     // oidcc-refresh-token: the authorization scope sent again is accepted; the new ID token
     // keeps iss, sub, aud and auth_time, has a new iat and no nonce.
     let (status, refreshed) = app
-        .token(
+        .refresh_scoped(
             "conformance",
             secret,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-                ("scope", "openid profile email address phone"),
-            ],
+            tokens["refresh_token"].as_str().unwrap(),
+            "openid profile email address phone",
         )
         .await;
     assert_eq!(status, 200, "{refreshed}");

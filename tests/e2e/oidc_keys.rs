@@ -177,16 +177,17 @@ both_engines!(
         let old_kid = kid_of(&before);
         let es_before = kid_of(&ring.sign(Alg::ES256, &claims(60)).await.unwrap());
 
-        let r = keys::rotate(
-            &store,
-            &s.keys_dir,
-            &s.signing,
-            "test",
-            Alg::RS256,
-            now_ms(),
-        )
-        .await
-        .unwrap();
+        let rotate = || {
+            keys::rotate(
+                &store,
+                &s.keys_dir,
+                &s.signing,
+                "test",
+                Alg::RS256,
+                now_ms(),
+            )
+        };
+        let r = rotate().await.unwrap();
         assert_eq!(r.replaced.as_ref().unwrap().0, old_kid);
         assert!(keys::private_key_path(&dir, Alg::RS256, &r.new_kid).is_file());
         ring.reload().await.unwrap();
@@ -243,16 +244,7 @@ both_engines!(
         // The next rotation deletes the retired key's private file.
         let old_file = keys::private_key_path(&dir, Alg::RS256, &old_kid);
         assert!(old_file.is_file());
-        let r2 = keys::rotate(
-            &store,
-            &s.keys_dir,
-            &s.signing,
-            "test",
-            Alg::RS256,
-            now_ms(),
-        )
-        .await
-        .unwrap();
+        let r2 = rotate().await.unwrap();
         assert_eq!(r2.removed_files, vec![old_file.clone()]);
         assert!(!old_file.exists());
         assert!(keys::private_key_path(&dir, Alg::RS256, &r.new_kid).is_file());

@@ -286,12 +286,12 @@ both_engines!(
         let ok = base_params(&challenge);
 
         // POST /authorize is the same endpoint.
-        let r = http()
-            .post(format!("{base}/authorize"))
-            .form(&with(&ok, "response_type", "token"))
-            .send()
-            .await
-            .unwrap();
+        let r = send_form(
+            &http(),
+            format!("{base}/authorize"),
+            &with(&ok, "response_type", "token"),
+        )
+        .await;
         assert_eq!(r.status(), 303);
         assert_eq!(query(&location(&r))["error"], "unsupported_response_type");
     }
@@ -314,20 +314,10 @@ both_engines!(login_form_needs_its_csrf_token, |db: TestDb| async move {
     form.retain(|(k, _)| k != "csrf_token");
     form.push(("email".into(), EMAIL.into()));
     form.push(("password".into(), PASSWORD.into()));
-    let r = browser
-        .post(format!("{base}/login"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let r = send_form(&browser, format!("{base}/login"), &form).await;
     assert_eq!(r.status(), 403, "no CSRF token");
     form.push(("csrf_token".into(), "forged".into()));
-    let r = browser
-        .post(format!("{base}/login"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let r = send_form(&browser, format!("{base}/login"), &form).await;
     assert_eq!(r.status(), 403, "wrong CSRF token");
     // Another browser's (valid) token is no good either.
     let r = http()
@@ -406,12 +396,7 @@ both_engines!(malformed_claims_parameter, |db: TestDb| async move {
     carried.1 = r#"{"userinfo":[]}"#.into();
     form.push(("email".into(), EMAIL.into()));
     form.push(("password".into(), PASSWORD.into()));
-    let r = browser
-        .post(format!("{base}/login"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let r = send_form(&browser, format!("{base}/login"), &form).await;
     assert_eq!(r.status(), 303);
     let q = query(&location(&r));
     assert_eq!(q["error"], "invalid_request", "{q:?}");
@@ -464,6 +449,21 @@ fn err(r: &(u16, serde_json::Value)) -> (u16, String) {
     (r.0, r.1["error"].as_str().unwrap_or_default().to_string())
 }
 
+/// The authorization_code grant's form: `code`, `redirect_uri`, and `code_verifier` if given.
+fn code_grant<'a>(
+    code: &'a str,
+    redirect_uri: &'a str,
+    verifier: Option<&'a str>,
+) -> Vec<(&'static str, &'a str)> {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+    ];
+    form.extend(verifier.map(|v| ("code_verifier", v)));
+    form
+}
+
 /// Asserts that the token response `r` is `status` with the OAuth error `error`.
 fn assert_token_error(r: &(u16, serde_json::Value), status: u16, error: &str, what: &str) {
     assert_eq!(err(r), (status, error.to_string()), "{what}");
@@ -476,18 +476,8 @@ both_engines!(token_client_authentication, |db: TestDb| async move {
 
     // Client authentication.
     let (code, verifier) = app.code_for(browser, id, &[]).await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", verifier.as_str()),
-    ];
-    let r = http()
-        .post(format!("{base}/token"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let form = code_grant(&code, REDIRECT, Some(&verifier));
+    let r = send_form(&http(), format!("{base}/token"), &form).await;
     assert_eq!(r.status(), 401);
     assert!(r.headers().get("www-authenticate").is_some());
     assert_eq!(
@@ -498,12 +488,12 @@ both_engines!(token_client_authentication, |db: TestDb| async move {
     assert_token_error(&r, 401, "invalid_client", "wrong secret (basic)");
     let r = app.token("nobody", secret, &form).await;
     assert_token_error(&r, 401, "invalid_client", "unknown client");
-    let r = http()
-        .post(format!("{base}/token"))
-        .form(&[&form[..], &[("client_id", id), ("client_secret", "wrong")]].concat())
-        .send()
-        .await
-        .unwrap();
+    let r = send_form(
+        &http(),
+        format!("{base}/token"),
+        &[&form[..], &[("client_id", id), ("client_secret", "wrong")]].concat(),
+    )
+    .await;
     assert_eq!(r.status(), 401, "wrong secret (post)");
     let r = http()
         .post(format!("{base}/token"))
@@ -524,39 +514,34 @@ both_engines!(token_grant_types_and_parameters, |db: TestDb| async move {
     let (app, id, secret, _) = f.parts();
     let (verifier, _) = pkce();
 
-    // Grant types and parameters.
-    let r = app.token(id, secret, &[("grant_type", "password")]).await;
-    assert_eq!(err(&r), (400, "unsupported_grant_type".into()));
-    let r = app
-        .token(id, secret, &[("grant_type", "client_credentials")])
-        .await;
-    assert_eq!(err(&r), (400, "unsupported_grant_type".into()));
-    let r = app.token(id, secret, &[("code", "x")]).await;
-    assert_token_error(&r, 400, "invalid_request", "no grant_type");
-    let r = app
-        .token(
-            id,
-            secret,
-            &[
-                ("grant_type", "authorization_code"),
-                ("redirect_uri", REDIRECT),
-            ],
-        )
-        .await;
-    assert_token_error(&r, 400, "invalid_request", "no code");
-    let r = app
-        .token(
-            id,
-            secret,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", "made-up"),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", verifier.as_str()),
-            ],
-        )
-        .await;
-    assert_token_error(&r, 400, "invalid_grant", "unknown code");
+    // Grant types and parameters: (form, error, what).
+    let no_code = [
+        ("grant_type", "authorization_code"),
+        ("redirect_uri", REDIRECT),
+    ];
+    let cases = [
+        (
+            vec![("grant_type", "password")],
+            "unsupported_grant_type",
+            "password grant",
+        ),
+        (
+            vec![("grant_type", "client_credentials")],
+            "unsupported_grant_type",
+            "client_credentials grant",
+        ),
+        (vec![("code", "x")], "invalid_request", "no grant_type"),
+        (no_code.to_vec(), "invalid_request", "no code"),
+        (
+            code_grant("made-up", REDIRECT, Some(&verifier)),
+            "invalid_grant",
+            "unknown code",
+        ),
+    ];
+    for (form, error, what) in cases {
+        let r = app.token(id, secret, &form).await;
+        assert_token_error(&r, 400, error, what);
+    }
 });
 
 both_engines!(token_code_binding, |db: TestDb| async move {
@@ -567,18 +552,8 @@ both_engines!(token_code_binding, |db: TestDb| async move {
 
     // Each binding of the code: each attempt burns the code, so each needs a fresh one.
     let (code, verifier) = app.code_for(browser, id, &[]).await;
-    let r = app
-        .token(
-            id,
-            secret,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", "https://rp.example.org/other"),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
+    let other_redirect = code_grant(&code, "https://rp.example.org/other", Some(&verifier));
+    let r = app.token(id, secret, &other_redirect).await;
     assert_token_error(&r, 400, "invalid_grant", "other redirect_uri");
     let r = app.exchange(id, secret, &code, &verifier).await;
     assert_token_error(&r, 400, "invalid_grant", "a failed attempt burns the code");
@@ -590,15 +565,7 @@ both_engines!(token_code_binding, |db: TestDb| async move {
 
     let (code, _) = app.code_for(browser, id, &[]).await;
     let r = app
-        .token(
-            id,
-            secret,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-            ],
-        )
+        .token(id, secret, &code_grant(&code, REDIRECT, None))
         .await;
     assert_token_error(&r, 400, "invalid_grant", "missing code_verifier");
 
@@ -630,18 +597,8 @@ both_engines!(token_pkce_downgrade, |db: TestDb| async move {
     let loc = app.sign_in(browser, &url).await;
     let hl_code = query(&loc)["code"].clone();
     let (v, _) = pkce();
-    let r = app
-        .token(
-            hl_id,
-            hl_secret,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &hl_code),
-                ("redirect_uri", HL_REDIRECT),
-                ("code_verifier", &v),
-            ],
-        )
-        .await;
+    let form = code_grant(&hl_code, HL_REDIRECT, Some(&v));
+    let r = app.token(hl_id, hl_secret, &form).await;
     assert_token_error(&r, 400, "invalid_grant", "verifier without challenge");
 });
 
@@ -672,8 +629,7 @@ both_engines!(token_refresh_rotation, |db: TestDb| async move {
     let (app, id, secret, browser) = f.parts();
 
     // Refresh rotation: replaying a spent refresh token revokes the family.
-    let (code, verifier) = app.code_for(browser, id, &[]).await;
-    let tokens = app.exchange(id, secret, &code, &verifier).await.1;
+    let tokens = app.tokens_for(browser, id, secret).await;
     let old = tokens["refresh_token"].as_str().unwrap().to_string();
     let rotated = app.refresh(id, secret, &old).await;
     assert_eq!(rotated.0, 200);
@@ -696,8 +652,7 @@ both_engines!(token_refresh_refusals, |db: TestDb| async move {
     let other_secret = f.other_secret.as_str();
 
     // Refresh: another client's token, a wider scope, a missing token, an access token.
-    let (code, verifier) = app.code_for(browser, id, &[]).await;
-    let tokens = app.exchange(id, secret, &code, &verifier).await.1;
+    let tokens = app.tokens_for(browser, id, secret).await;
     let rt = tokens["refresh_token"].as_str().unwrap().to_string();
     let r = app.refresh("other", other_secret, &rt).await;
     assert_token_error(&r, 400, "invalid_grant", "refresh token of another client");
@@ -725,31 +680,13 @@ both_engines!(token_refresh_refusals, |db: TestDb| async move {
     // The other client's attempt did not burn the token; scope values this provider does not
     // understand are ignored on refresh too (the client may resend its authorization scope).
     let same = app
-        .token(
-            id,
-            secret,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &rt),
-                ("scope", "openid profile email offline_access"),
-            ],
-        )
+        .refresh_scoped(id, secret, &rt, "openid profile email offline_access")
         .await;
     assert_eq!(same.0, 200, "{}", same.1);
     assert_eq!(same.1["scope"], "openid profile email");
     let rt = same.1["refresh_token"].as_str().unwrap().to_string();
     // Narrowing is allowed; widening again is not, and that refusal does not burn the token.
-    let narrowed = app
-        .token(
-            id,
-            secret,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &rt),
-                ("scope", "openid"),
-            ],
-        )
-        .await;
+    let narrowed = app.refresh_scoped(id, secret, &rt, "openid").await;
     assert_eq!(narrowed.0, 200, "{}", narrowed.1);
     assert_eq!(narrowed.1["scope"], "openid");
     let narrow_rt = narrowed.1["refresh_token"].as_str().unwrap().to_string();
@@ -757,17 +694,7 @@ both_engines!(token_refresh_refusals, |db: TestDb| async move {
         ("openid profile", "wider scope on refresh"),
         ("offline_access", "no granted scope on refresh"),
     ] {
-        let r = app
-            .token(
-                id,
-                secret,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", &narrow_rt),
-                    ("scope", scope),
-                ],
-            )
-            .await;
+        let r = app.refresh_scoped(id, secret, &narrow_rt, scope).await;
         assert_token_error(&r, 400, "invalid_scope", what);
     }
 });
@@ -777,8 +704,7 @@ both_engines!(userinfo_refusals, |db: TestDb| async move {
     let (app, id, secret, browser) = f.parts();
     let setup = &f.setup;
     let base = app.base.as_str();
-    let (code, verifier) = app.code_for(browser, id, &[]).await;
-    let tokens = app.exchange(id, secret, &code, &verifier).await;
+    let tokens = app.tokens_for(browser, id, secret).await;
 
     // Userinfo.
     // No token at all: a bare challenge, without an error code (RFC 6750 section 3.1).
@@ -799,10 +725,10 @@ both_engines!(userinfo_refusals, |db: TestDb| async move {
     assert_eq!(status, 401);
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
     let (status, _, _) = app
-        .userinfo(tokens.1["refresh_token"].as_str().unwrap())
+        .userinfo(tokens["refresh_token"].as_str().unwrap())
         .await;
     assert_eq!(status, 401, "refresh token as bearer");
-    let live = tokens.1["access_token"].as_str().unwrap().to_string();
+    let live = tokens["access_token"].as_str().unwrap().to_string();
     assert_eq!(app.userinfo(&live).await.0, 200);
     sqlx::query("UPDATE oidc_tokens SET expires_at = 1 WHERE kind = 'access'")
         .execute(setup.store.pool())
@@ -818,19 +744,9 @@ both_engines!(revoke_and_introspect_refusals, |db: TestDb| async move {
     let other_secret = f.other_secret.as_str();
 
     // Revocation and introspection need client authentication.
-    let r = http()
-        .post(format!("{base}/revoke"))
-        .form(&[("token", "x")])
-        .send()
-        .await
-        .unwrap();
+    let r = send_form(&http(), format!("{base}/revoke"), &[("token", "x")]).await;
     assert_eq!(r.status(), 401);
-    let r = http()
-        .post(format!("{base}/introspect"))
-        .form(&[("token", "x")])
-        .send()
-        .await
-        .unwrap();
+    let r = send_form(&http(), format!("{base}/introspect"), &[("token", "x")]).await;
     assert_eq!(r.status(), 401);
     let r = app
         .revoke(id, secret, &[("token_type_hint", "access_token")])
@@ -847,8 +763,7 @@ both_engines!(revoke_and_introspect_refusals, |db: TestDb| async move {
         "unknown tokens are 'revoked' too (RFC 7009 2.2)"
     );
     // Another client cannot see (or revoke) this client's token.
-    let (code, verifier) = app.code_for(browser, id, &[]).await;
-    let tokens = app.exchange(id, secret, &code, &verifier).await.1;
+    let tokens = app.tokens_for(browser, id, secret).await;
     let at = tokens["access_token"].as_str().unwrap();
     let r = app
         .introspect("other", other_secret, &[("token", at)])
@@ -871,11 +786,9 @@ both_engines!(logout_refusals, |db: TestDb| async move {
     let app = TestApp::spawn(&db).await;
     let base = app.base.as_str();
     let browser = browser();
-    let (code, verifier) = app.code_for(&browser, &setup.client_id, &[]).await;
     let tokens = app
-        .exchange(&setup.client_id, &setup.secret, &code, &verifier)
-        .await
-        .1;
+        .tokens_for(&browser, &setup.client_id, &setup.secret)
+        .await;
     let id_token = tokens["id_token"].as_str().unwrap();
 
     // An unregistered post-logout address: a page, no redirect, still signed in.
@@ -917,24 +830,14 @@ both_engines!(logout_refusals, |db: TestDb| async move {
     assert_eq!(r.status(), 200);
     let page = r.text().await.unwrap();
     assert!(page.contains("Sign out"), "{page}");
-    let r = browser
-        .post(format!("{base}/logout"))
-        .form(&[("confirm", "yes")])
-        .send()
-        .await
-        .unwrap();
+    let r = send_form(&browser, format!("{base}/logout"), &[("confirm", "yes")]).await;
     assert_eq!(r.status(), 403);
     // Still signed in: prompt=none gives a code.
     let url = app.openid_url("portal", &[("prompt", "none")]);
     let r = open(&browser, &url).await;
     assert!(query(&location(&r)).contains_key("code"));
     // Confirmed with the form's token: signed out.
-    let r = browser
-        .post(format!("{base}/logout"))
-        .form(&hidden_fields(&page))
-        .send()
-        .await
-        .unwrap();
+    let r = send_form(&browser, format!("{base}/logout"), &hidden_fields(&page)).await;
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("signed out"));
     let r = open(&browser, &url).await;

@@ -2,7 +2,7 @@
 //! CSRF, policy, single use, deactivated accounts, and the argon2id password it leaves.
 
 use crate::support::html::hidden;
-use crate::support::oidc::{browser, open};
+use crate::support::oidc::{browser, open, send_form};
 use crate::support::{cli_line, Server, TestApp, TestDb};
 
 /// The link of the newest mail in the development mail folder, pointed at `base` (the CLI
@@ -22,6 +22,24 @@ fn link_from_mail(db: &TestDb, base: &str) -> String {
         + marker.len();
     let token = text[start..].lines().next().unwrap().trim();
     format!("{base}{marker}{token}")
+}
+
+/// `POST /set-password` in `browser` with `csrf`, the link's `token` and a good new password
+/// typed twice.
+async fn send_new_password(
+    browser: &reqwest::Client,
+    base: &str,
+    csrf: &str,
+    token: &str,
+) -> reqwest::Response {
+    let password = "a long new password";
+    let form = [
+        ("csrf_token", csrf),
+        ("token", token),
+        ("password", password),
+        ("password_again", password),
+    ];
+    send_form(browser, format!("{base}/set-password"), &form).await
 }
 
 both_engines!(invited_member_sets_a_password, |db: TestDb| async move {
@@ -84,17 +102,7 @@ both_engines!(invited_member_sets_a_password, |db: TestDb| async move {
     ])
     .await;
     assert_eq!(r.status(), 403);
-    let r = browser()
-        .post(format!("{base}/set-password"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("token", &token),
-            ("password", "a long new password"),
-            ("password_again", "a long new password"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = send_new_password(&browser(), base, &csrf, &token).await;
     assert_eq!(r.status(), 403, "a CSRF token from another session");
     // Policy and typos are shown on the form.
     let r = choose("short", "short").await;
@@ -150,17 +158,7 @@ both_engines!(
         let r = open(&b, &link).await;
         assert_eq!(r.status(), 403);
         assert!(r.text().await.unwrap().contains("not active"));
-        let r = b
-            .post(format!("{base}/set-password"))
-            .form(&[
-                ("csrf_token", csrf.as_str()),
-                ("token", &token),
-                ("password", "a long new password"),
-                ("password_again", "a long new password"),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let r = send_new_password(&b, base, &csrf, &token).await;
         assert_eq!(r.status(), 403);
         let store = db.store().await;
         assert!(!store.account_for_member("M1").await.unwrap().has_password());
