@@ -47,6 +47,45 @@ fn token_in(text: &str) -> String {
         .collect()
 }
 
+/// Sends links as the test actor, through `mailer`, for the issuer of the settings it was
+/// made from.
+struct Links {
+    mailer: Mailer,
+    issuer: String,
+}
+
+impl Links {
+    fn new(s: &Settings) -> Links {
+        Links {
+            mailer: Mailer::new(&s.mail, &s.data_dir).unwrap(),
+            issuer: s.issuer().to_string(),
+        }
+    }
+
+    async fn send(
+        &self,
+        store: &Store,
+        member_key: &str,
+        purpose: Purpose,
+    ) -> Result<invitations::Sent, InvitationError> {
+        invitations::send_link(
+            store,
+            &self.mailer,
+            &self.issuer,
+            "test",
+            member_key,
+            purpose,
+        )
+        .await
+    }
+
+    /// Sends a link to a folder and reads its token back from the mail.
+    async fn token(&self, store: &Store, member_key: &str, purpose: Purpose) -> String {
+        let sent = self.send(store, member_key, purpose).await.unwrap();
+        token_in(&file_of(&sent.delivery))
+    }
+}
+
 fn file_of(delivery: &Delivery) -> String {
     match delivery {
         Delivery::File(p) => std::fs::read_to_string(p).unwrap(),
@@ -59,29 +98,11 @@ both_engines!(
     |db: TestDb| async move {
         let store = db.store().await;
         let s = settings(&db);
-        let mailer = Mailer::new(&s.mail, &s.data_dir).unwrap();
+        let links = Links::new(&s);
         member_with_account(&store, "M1", "ann@example.org").await;
 
-        let first = invitations::send_link(
-            &store,
-            &mailer,
-            s.issuer(),
-            "test",
-            "M1",
-            Purpose::Invitation,
-        )
-        .await
-        .unwrap();
-        let sent = invitations::send_link(
-            &store,
-            &mailer,
-            s.issuer(),
-            "test",
-            "M1",
-            Purpose::Invitation,
-        )
-        .await
-        .unwrap();
+        let first = links.send(&store, "M1", Purpose::Invitation).await.unwrap();
+        let sent = links.send(&store, "M1", Purpose::Invitation).await.unwrap();
         assert_eq!(sent.to, "ann@example.org");
         let mail = file_of(&sent.delivery);
         assert!(mail.contains("To: ann@example.org"));
@@ -127,17 +148,7 @@ both_engines!(
         ));
 
         // Two requests racing with one reset link: exactly one wins.
-        let reset = invitations::send_link(
-            &store,
-            &mailer,
-            s.issuer(),
-            "test",
-            "M1",
-            Purpose::PasswordReset,
-        )
-        .await
-        .unwrap();
-        let token = token_in(&file_of(&reset.delivery));
+        let token = links.token(&store, "M1", Purpose::PasswordReset).await;
         let (a, b) = tokio::join!(
             invitations::set_password_with_link(&store, &token, "first racing password"),
             invitations::set_password_with_link(&store, &token, "second racing password"),
@@ -161,21 +172,11 @@ both_engines!(
         let store = db.store().await;
         let mut s = settings(&db);
         s.mail.password_reset_lifetime_secs = 1;
-        let mailer = Mailer::new(&s.mail, &s.data_dir).unwrap();
+        let links = Links::new(&s);
         member_with_account(&store, "M1", "ann@example.org").await;
         member_with_account(&store, "M2", "bob@example.org").await;
 
-        let sent = invitations::send_link(
-            &store,
-            &mailer,
-            s.issuer(),
-            "test",
-            "M1",
-            Purpose::PasswordReset,
-        )
-        .await
-        .unwrap();
-        let token = token_in(&file_of(&sent.delivery));
+        let token = links.token(&store, "M1", Purpose::PasswordReset).await;
         tokio::time::sleep(Duration::from_millis(1_100)).await;
         assert!(matches!(
             invitations::check_link(&store, &token).await,
@@ -187,17 +188,7 @@ both_engines!(
         ));
 
         // A link issued before the account was deactivated does not work.
-        let sent = invitations::send_link(
-            &store,
-            &mailer,
-            s.issuer(),
-            "test",
-            "M2",
-            Purpose::Invitation,
-        )
-        .await
-        .unwrap();
-        let token = token_in(&file_of(&sent.delivery));
+        let token = links.token(&store, "M2", Purpose::Invitation).await;
         store.deactivate_account("test", "M2").await.unwrap();
         assert!(matches!(
             invitations::check_link(&store, &token).await,
@@ -217,15 +208,7 @@ both_engines!(
         store.deactivate_account("test", "M2").await.unwrap();
         // And a deactivated account gets no link.
         assert!(matches!(
-            invitations::send_link(
-                &store,
-                &mailer,
-                s.issuer(),
-                "test",
-                "M2",
-                Purpose::Invitation
-            )
-            .await,
+            links.send(&store, "M2", Purpose::Invitation).await,
             Err(InvitationError::AccountNotActive)
         ));
         // No account, no link.
@@ -241,16 +224,7 @@ both_engines!(
             )
             .await
             .unwrap();
-        assert!(invitations::send_link(
-            &store,
-            &mailer,
-            s.issuer(),
-            "test",
-            "M3",
-            Purpose::Invitation
-        )
-        .await
-        .is_err());
+        assert!(links.send(&store, "M3", Purpose::Invitation).await.is_err());
     }
 );
 
@@ -301,20 +275,11 @@ both_engines!(smtp_delivery, |db: TestDb| async move {
     let mut s = settings(&db);
     s.mail.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
     s.mail.from = "Example Association <no-reply@example.org>".into();
-    let mailer = Mailer::new(&s.mail, &s.data_dir).unwrap();
+    let links = Links::new(&s);
     member_with_account(&store, "M1", "ann@example.org").await;
-    let sent = invitations::send_link(
-        &store,
-        &mailer,
-        s.issuer(),
-        "test",
-        "M1",
-        Purpose::Invitation,
-    )
-    .await
-    .unwrap();
+    let sent = links.send(&store, "M1", Purpose::Invitation).await.unwrap();
     assert_eq!(sent.delivery, Delivery::Smtp);
-    drop(mailer);
+    drop(links);
     let (commands, data) = tokio::time::timeout(Duration::from_secs(20), server)
         .await
         .expect("SMTP conversation ended")
@@ -343,17 +308,11 @@ both_engines!(smtp_delivery, |db: TestDb| async move {
     // An unreachable server: an error, and the link that was never sent does not work.
     let mut s = settings(&db);
     s.mail.smtp_url = Some(format!("smtp://127.0.0.1:{}", crate::support::free_port()));
-    let mailer = Mailer::new(&s.mail, &s.data_dir).unwrap();
-    let err = invitations::send_link(
-        &store,
-        &mailer,
-        s.issuer(),
-        "test",
-        "M1",
-        Purpose::PasswordReset,
-    )
-    .await
-    .unwrap_err();
+    let links = Links::new(&s);
+    let err = links
+        .send(&store, "M1", Purpose::PasswordReset)
+        .await
+        .unwrap_err();
     assert!(matches!(err, InvitationError::Mail(_)), "{err}");
     let (unused,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM account_tokens WHERE used_at IS NULL")
