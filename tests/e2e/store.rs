@@ -1,9 +1,9 @@
 //! The member store, on SQLite and on PostgreSQL.
 
-use crate::support::hl::{add_field, field};
+use crate::support::hl::{add_field, field, field_flags, set_value};
 use crate::support::{people, TestDb};
 use guildgate::accounts::Role;
-use guildgate::custom_fields::{AppliesTo, FieldSpec, FieldType, FieldUpdate};
+use guildgate::custom_fields::{AppliesTo, FieldSpec, FieldType};
 use guildgate::db::{Store, StoreError};
 use guildgate::groups::{Condition, Selection};
 use guildgate::import::ImportError;
@@ -158,40 +158,18 @@ both_engines!(sync_flag_needs_members_section, |db: TestDb| async move {
         .await
         .unwrap();
     let err = store
-        .update_field(
-            "test",
-            "hidden",
-            FieldUpdate {
-                sync_to_higher_logic: Some(true),
-                ..Default::default()
-            },
-        )
+        .update_field("test", "hidden", field_flags(None, Some(true)))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("Members section"), "{err}");
     let f = store
-        .update_field(
-            "test",
-            "hidden",
-            FieldUpdate {
-                show_in_members: Some(true),
-                sync_to_higher_logic: Some(true),
-                ..Default::default()
-            },
-        )
+        .update_field("test", "hidden", field_flags(Some(true), Some(true)))
         .await
         .unwrap();
     assert!(f.sync_to_higher_logic);
     // Hiding the field again drops the sync mark with it.
     let f = store
-        .update_field(
-            "test",
-            "hidden",
-            FieldUpdate {
-                show_in_members: Some(false),
-                ..Default::default()
-            },
-        )
+        .update_field("test", "hidden", field_flags(Some(false), None))
         .await
         .unwrap();
     assert!(!f.sync_to_higher_logic);
@@ -220,14 +198,8 @@ both_engines!(
             .create_account("test", "M2", "bob@example.org", Role::Member)
             .await
             .unwrap();
-        store
-            .set_field_value("test", "M1", "chapter", "north")
-            .await
-            .unwrap();
-        store
-            .set_field_value("test", "M3", "chapter", "North")
-            .await
-            .unwrap();
+        set_value(&store, "M1", "chapter", "north").await;
+        set_value(&store, "M3", "chapter", "North").await;
 
         let conditions = vec![
             Condition::parse("member_type=Regular|Student").unwrap(),
@@ -252,10 +224,7 @@ both_engines!(
         assert_eq!(keys(&members.without_account), vec!["M3"]);
 
         // M2 enters when their chapter changes...
-        store
-            .set_field_value("test", "M2", "chapter", "North")
-            .await
-            .unwrap();
+        set_value(&store, "M2", "chapter", "North").await;
         let members = store.group_members("north").await.unwrap();
         assert_eq!(keys(&members.with_account), vec!["M1", "M2"]);
         let groups = store.groups_of_member("M2").await.unwrap();

@@ -14,7 +14,10 @@ use guildgate::higher_logic::worker::{SyncSettings, Worker};
 use guildgate::higher_logic::GroupType;
 use guildgate::members::{Kind, MemberData};
 
-use crate::support::hl::{add_chapter_group, add_field, chapter, field, TENANT};
+use crate::support::hl::{
+    add_chapter_group, add_field, chapter, field, field_flags, save_settings, set_value, social_on,
+    TENANT,
+};
 use crate::support::hl_double::{Faults, HlDouble};
 use crate::support::TestDb;
 
@@ -52,19 +55,17 @@ fn person(first: &str, chapter_hint: &str) -> MemberData {
 async fn setup(db: &TestDb) -> (Store, HlDouble) {
     let store = db.store().await;
     let double = HlDouble::start(TENANT, KEY).await;
-    store
-        .save_hl_settings(
-            "test",
-            SettingsUpdate {
-                tenant_code: Some(TENANT.into()),
-                api_key: Some(KEY.into()),
-                base_url: Some(double.base_url.clone()),
-                integrate_bio: Some(true),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    save_settings(
+        &store,
+        SettingsUpdate {
+            tenant_code: Some(TENANT.into()),
+            api_key: Some(KEY.into()),
+            base_url: Some(double.base_url.clone()),
+            integrate_bio: Some(true),
+            ..Default::default()
+        },
+    )
+    .await;
     double.with(|s| s.integrate_bio = true);
     let chapter = field(
         "chapter",
@@ -93,10 +94,7 @@ async fn add(store: &Store, key: &str, chapter: &str, account: bool) {
         )
         .await
         .unwrap();
-    store
-        .set_field_value("test", key, "chapter", chapter)
-        .await
-        .unwrap();
+    set_value(store, key, "chapter", chapter).await;
 }
 
 async fn drain(store: &Store) {
@@ -185,6 +183,34 @@ async fn sync_north(store: &Store) {
     add_community(store, "north", "North", "North").await;
 }
 
+/// `count` members of North with accounts, keyed `<prefix>00`, `<prefix>01`..., and the
+/// North group synced as a community.
+async fn synced_north_members(store: &Store, prefix: &str, count: usize) {
+    for i in 0..count {
+        add(store, &format!("{prefix}{i:02}"), "North", true).await;
+    }
+    sync_north(store).await;
+}
+
+/// New credentials: the tenant, the key and the address.
+fn credentials(tenant: &str, key: &str, url: &str) -> SettingsUpdate {
+    SettingsUpdate {
+        tenant_code: Some(tenant.into()),
+        api_key: Some(key.into()),
+        base_url: Some(url.into()),
+        ..Default::default()
+    }
+}
+
+/// [`cfg`] with a backoff far longer than any test: only new settings resume the sync.
+fn patient() -> SyncSettings {
+    SyncSettings {
+        backoff_base_ms: 600_000,
+        backoff_max_ms: 600_000,
+        ..cfg()
+    }
+}
+
 both_engines!(end_to_end_story, |db: TestDb| async move {
     let (store, double) = setup(&db).await;
     for k in ["P1", "P2", "P3", "P4"] {
@@ -208,14 +234,8 @@ both_engines!(end_to_end_story, |db: TestDb| async move {
     let mut p4 = store.member("P4").await.unwrap().data();
     p4.company_key = Some("C1".into());
     store.update_member("test", "P4", p4).await.unwrap();
-    store
-        .set_field_value("test", "C1", "chapter", "North")
-        .await
-        .unwrap();
-    store
-        .set_field_value("test", "P1", "expertise", "Rust")
-        .await
-        .unwrap();
+    set_value(&store, "C1", "chapter", "North").await;
+    set_value(&store, "P1", "expertise", "Rust").await;
 
     // Nothing is pushed before a group is synced.
     drain(&store).await;
@@ -251,19 +271,13 @@ both_engines!(end_to_end_story, |db: TestDb| async move {
     assert_same_state(&store, &double, &[]).await;
 
     // P2 leaves by a data change: one push without the group; the contact stays.
-    store
-        .set_field_value("test", "P2", "chapter", "South")
-        .await
-        .unwrap();
+    set_value(&store, "P2", "chapter", "South").await;
     // Rename, synced custom field change, deactivation.
     store
         .rename_group("test", "north", "Northern chapter")
         .await
         .unwrap();
-    store
-        .set_field_value("test", "P1", "expertise", "Go")
-        .await
-        .unwrap();
+    set_value(&store, "P1", "expertise", "Go").await;
     store.deactivate_account("test", "P3").await.unwrap();
     // The company's new name reaches its people.
     let mut c1 = store.member("C1").await.unwrap().data();
@@ -297,14 +311,7 @@ both_engines!(end_to_end_story, |db: TestDb| async move {
 
     // The synced field leaves the sync: every contact is re-pushed without it.
     store
-        .update_field(
-            "test",
-            "expertise",
-            guildgate::custom_fields::FieldUpdate {
-                sync_to_higher_logic: Some(false),
-                ..Default::default()
-            },
-        )
+        .update_field("test", "expertise", field_flags(None, Some(false)))
         .await
         .unwrap();
     drain(&store).await;
@@ -469,16 +476,14 @@ both_engines!(
         assert!(g.next_attempt_at.is_some());
         assert_eq!(status.parked, 0, "a credentials problem parks nothing");
         // The administrator enters the new key; the engine resumes by itself.
-        store
-            .save_hl_settings(
-                "test",
-                SettingsUpdate {
-                    api_key: Some("rotated".into()),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
+        save_settings(
+            &store,
+            SettingsUpdate {
+                api_key: Some("rotated".into()),
+                ..Default::default()
+            },
+        )
+        .await;
         // 429 with Retry-After: honoured, then through.
         double.set_faults(Faults {
             rate_429: 1.0,
@@ -548,10 +553,7 @@ both_engines!(chaos_with_a_killed_worker, |db: TestDb| async move {
     // Changes keep arriving meanwhile.
     for i in (1..150).step_by(11) {
         let chapter = if i % 2 == 0 { "South" } else { "North" };
-        store
-            .set_field_value("test", &format!("M{i:03}"), "chapter", chapter)
-            .await
-            .unwrap();
+        set_value(&store, &format!("M{i:03}"), "chapter", chapter).await;
     }
     store
         .rename_group("test", "south", "Southern")
@@ -623,32 +625,17 @@ both_engines!(
     new_credentials_resume_at_once_and_a_new_tenant_gets_everything,
     |db: TestDb| async move {
         let (store, double) = setup(&db).await;
-        for i in 0..5 {
-            add(&store, &format!("T{i:02}"), "North", true).await;
-        }
-        sync_north(&store).await;
+        synced_north_members(&store, "T", 5).await;
         drain(&store).await;
         assert_same_state(&store, &double, &[]).await;
 
         // A backoff far longer than this test: only the new settings can resume the sync.
-        let patient = SyncSettings {
-            backoff_base_ms: 600_000,
-            backoff_max_ms: 600_000,
-            ..cfg()
-        };
-        let update = |tenant: &str, key: &str, url: &str| SettingsUpdate {
-            tenant_code: Some(tenant.into()),
-            api_key: Some(key.into()),
-            base_url: Some(url.into()),
-            ..Default::default()
-        };
-        store
-            .save_hl_settings(
-                "test",
-                update(TENANT, "wrong-key-000000000", &double.base_url),
-            )
-            .await
-            .unwrap();
+        let patient = patient();
+        save_settings(
+            &store,
+            credentials(TENANT, "wrong-key-000000000", &double.base_url),
+        )
+        .await;
         add(&store, "T99", "North", true).await;
         let report = Worker::new(store.clone(), patient.clone())
             .unwrap()
@@ -661,10 +648,7 @@ both_engines!(
         assert!(!double.with(|s| s.contacts.contains_key("T99")));
 
         // The right key: the pause and the backoff are lifted at once.
-        store
-            .save_hl_settings("test", update(TENANT, KEY, &double.base_url))
-            .await
-            .unwrap();
+        save_settings(&store, credentials(TENANT, KEY, &double.base_url)).await;
         let report = Worker::new(store.clone(), patient.clone())
             .unwrap()
             .drain(Duration::from_secs(30))
@@ -677,13 +661,11 @@ both_engines!(
         // each group created once.
         let other = HlDouble::start("OTHER", "other-tenant-key-00001").await;
         other.with(|s| s.integrate_bio = true);
-        store
-            .save_hl_settings(
-                "test",
-                update("OTHER", "other-tenant-key-00001", &other.base_url),
-            )
-            .await
-            .unwrap();
+        save_settings(
+            &store,
+            credentials("OTHER", "other-tenant-key-00001", &other.base_url),
+        )
+        .await;
         drain(&store).await;
         assert_same_state(&store, &other, &[]).await;
         other.with(|s| {
@@ -692,13 +674,11 @@ both_engines!(
         });
         // A settings save that changes no credentials re-pushes nothing.
         let before = other.with(|s| s.accepted_requests);
-        store
-            .save_hl_settings(
-                "test",
-                update("OTHER", "other-tenant-key-00001", &other.base_url),
-            )
-            .await
-            .unwrap();
+        save_settings(
+            &store,
+            credentials("OTHER", "other-tenant-key-00001", &other.base_url),
+        )
+        .await;
         drain(&store).await;
         assert_eq!(other.with(|s| s.accepted_requests), before);
     }
@@ -717,16 +697,14 @@ both_engines!(the_api_key_is_encrypted_at_rest, |db: TestDb| async move {
     assert!(!first.is_empty() && !first.contains(KEY), "{first}");
     assert_eq!(store.hl_settings().await.unwrap().api_key(), KEY);
     // Each save seals anew, with a fresh nonce.
-    store
-        .save_hl_settings(
-            "test",
-            SettingsUpdate {
-                api_key: Some(KEY.into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    save_settings(
+        &store,
+        SettingsUpdate {
+            api_key: Some(KEY.into()),
+            ..Default::default()
+        },
+    )
+    .await;
     let second = raw().await;
     assert_ne!(first, second);
     assert_eq!(store.hl_settings().await.unwrap().api_key(), KEY);
@@ -765,16 +743,7 @@ both_engines!(the_api_key_is_encrypted_at_rest, |db: TestDb| async move {
         .await
         .unwrap();
     assert_eq!(store.hl_settings().await.unwrap().api_key(), KEY);
-    store
-        .save_hl_settings(
-            "test",
-            SettingsUpdate {
-                integrate_social: Some(true),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    save_settings(&store, social_on()).await;
     let resealed = raw().await;
     assert!(resealed.starts_with("sealed:v1:") && !resealed.contains(KEY));
     assert_eq!(store.hl_settings().await.unwrap().api_key(), KEY);
@@ -790,16 +759,7 @@ both_engines!(
             .await
             .unwrap();
         // Newly activated properties queue a re-push of every synced contact (a global fan-out).
-        store
-            .save_hl_settings(
-                "test",
-                SettingsUpdate {
-                    integrate_social: Some(true),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
+        save_settings(&store, social_on()).await;
         assert!(store.hl_status().await.unwrap().fanouts_pending > 0);
         let status = store.hl_group_status("quiet").await.unwrap();
         assert_eq!(status.state, "off", "{status:?}");
@@ -812,10 +772,7 @@ both_engines!(
     a_push_failing_with_old_settings_does_not_pause_the_new_ones,
     |db: TestDb| async move {
         let (store, hanging) = setup(&db).await;
-        for i in 0..3 {
-            add(&store, &format!("H{i:02}"), "North", true).await;
-        }
-        sync_north(&store).await;
+        synced_north_members(&store, "H", 3).await;
         // The saved address hangs past the client's timeout; the backoff is far longer than
         // this test.
         hanging.set_faults(Faults {
@@ -823,27 +780,20 @@ both_engines!(
             slow_ms: 3_000,
             ..Default::default()
         });
-        let patient = SyncSettings {
-            backoff_base_ms: 600_000,
-            backoff_max_ms: 600_000,
-            ..cfg()
-        };
-        let worker = Worker::new(store.clone(), patient).unwrap();
+        let worker = Worker::new(store.clone(), patient()).unwrap();
         let run = tokio::spawn(async move { worker.drain(Duration::from_secs(30)).await });
         // While that push is in flight, the administrator points the sync at a working address.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let working = HlDouble::start(TENANT, KEY).await;
         working.with(|s| s.integrate_bio = true);
-        store
-            .save_hl_settings(
-                "test",
-                SettingsUpdate {
-                    base_url: Some(working.base_url.clone()),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
+        save_settings(
+            &store,
+            SettingsUpdate {
+                base_url: Some(working.base_url.clone()),
+                ..Default::default()
+            },
+        )
+        .await;
         // The old address's failure does not pause the new one: the same drain finishes.
         let report = run.await.unwrap().unwrap();
         assert!(report.complete, "{report:?}");

@@ -9,7 +9,7 @@ use guildgate::custom_fields::AppliesTo;
 use guildgate::db::Store;
 use guildgate::members::MemberData;
 
-use crate::support::hl::{add_chapter_group, add_field, field, FAST_WORKER_ENV, TENANT};
+use crate::support::hl::{add_chapter_group, add_field, field, set_value, FAST_WORKER_ENV, TENANT};
 use crate::support::hl_double::{Faults, HlDouble};
 use crate::support::{cli, cli_line, Server, TestDb};
 
@@ -70,10 +70,7 @@ async fn add(store: &Store, i: usize) {
         )
         .await
         .unwrap();
-    store
-        .set_field_value("test", &key, "chapter", "North")
-        .await
-        .unwrap();
+    set_value(store, &key, "chapter", "North").await;
 }
 
 async fn expected_north(store: &Store) -> BTreeSet<String> {
