@@ -16,13 +16,12 @@ use guildgate::db::Store;
 
 #[path = "common/mod.rs"]
 mod common;
-use common::ScratchDb;
+use common::{Args, ScratchDb};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let postgres = args.first().filter(|a| a.starts_with("postgres")).cloned();
-    let count: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
+    let args = Args::parse();
+    let (postgres, count) = (args.postgres.clone(), args.number(0, 100_000));
 
     let scratch = ScratchDb::create(postgres.as_deref(), "bench").await?;
     let url = scratch.url.as_str();

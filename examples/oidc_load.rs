@@ -28,18 +28,16 @@ use sha2::Digest;
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{hidden_fields, ScratchDb};
+use common::{hidden_fields, Args, ScratchDb};
 
 const REDIRECT: &str = "https://rp.example.org/callback";
 const PASSWORD: &str = "correct horse battery staple";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let postgres = args.iter().find(|a| a.starts_with("postgres")).cloned();
-    let numbers: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
-    let requests = numbers.first().copied().unwrap_or(2000);
-    let concurrency = numbers.get(1).copied().unwrap_or(8);
+    let args = Args::parse();
+    let postgres = args.postgres.clone();
+    let (requests, concurrency) = (args.number(0, 2000), args.number(1, 8));
 
     let scratch = ScratchDb::create(postgres.as_deref(), "load").await?;
     let (url, dir) = (scratch.url.as_str(), &scratch.dir);
@@ -201,76 +199,37 @@ async fn run(
         per.as_secs_f64() * 1000.0
     );
 
-    // Token endpoint: authorization_code.
+    // Token endpoint: authorization_code, then refresh_token with the refresh tokens it gave.
     let client = reqwest::Client::new();
-    let codes = Arc::new(codes);
-    let verifier = Arc::new(verifier);
-    let (samples, wall, bodies) = load(concurrency, requests, {
-        let client = client.clone();
-        let base = base.clone();
-        let secret = secret.clone();
-        move |i| {
-            let (client, base, secret, codes, verifier) = (
-                client.clone(),
-                base.clone(),
-                secret.clone(),
-                codes.clone(),
-                verifier.clone(),
-            );
-            async move {
-                let r = client
-                    .post(format!("{base}/token"))
-                    .basic_auth("load", Some(&secret))
-                    .form(&[
-                        ("grant_type", "authorization_code"),
-                        ("code", codes[i].as_str()),
-                        ("redirect_uri", REDIRECT),
-                        ("code_verifier", verifier.as_str()),
-                    ])
-                    .send()
-                    .await?;
-                anyhow::ensure!(r.status() == 200, "token: {}", r.status());
-                Ok(r.json::<serde_json::Value>().await?)
-            }
-        }
-    })
-    .await?;
+    let token = TokenEndpoint {
+        client: client.clone(),
+        url: format!("{base}/token"),
+        secret: secret.clone(),
+    };
+    let forms = codes
+        .iter()
+        .map(|code| {
+            vec![
+                ("grant_type", "authorization_code".to_string()),
+                ("code", code.clone()),
+                ("redirect_uri", REDIRECT.to_string()),
+                ("code_verifier", verifier.clone()),
+            ]
+        })
+        .collect();
+    let (samples, wall, bodies) = token.load(concurrency, forms).await?;
     report_load("POST /token (authorization_code)", &samples, wall);
-
-    // Token endpoint: refresh_token.
-    let refresh_tokens: Arc<Vec<String>> = Arc::new(
-        bodies
-            .iter()
-            .filter_map(|b| b["refresh_token"].as_str().map(str::to_string))
-            .collect(),
-    );
-    let (samples, wall, bodies) = load(concurrency, requests, {
-        let client = client.clone();
-        let base = base.clone();
-        let secret = secret.clone();
-        move |i| {
-            let (client, base, secret, tokens) = (
-                client.clone(),
-                base.clone(),
-                secret.clone(),
-                refresh_tokens.clone(),
-            );
-            async move {
-                let r = client
-                    .post(format!("{base}/token"))
-                    .basic_auth("load", Some(&secret))
-                    .form(&[
-                        ("grant_type", "refresh_token"),
-                        ("refresh_token", tokens[i].as_str()),
-                    ])
-                    .send()
-                    .await?;
-                anyhow::ensure!(r.status() == 200, "refresh: {}", r.status());
-                Ok(r.json::<serde_json::Value>().await?)
-            }
-        }
-    })
-    .await?;
+    let forms = bodies
+        .iter()
+        .filter_map(|b| b["refresh_token"].as_str())
+        .map(|token| {
+            vec![
+                ("grant_type", "refresh_token".to_string()),
+                ("refresh_token", token.to_string()),
+            ]
+        })
+        .collect();
+    let (samples, wall, bodies) = token.load(concurrency, forms).await?;
     report_load("POST /token (refresh_token)", &samples, wall);
 
     // Userinfo.
@@ -302,6 +261,42 @@ async fn run(
     server.abort();
     store.close().await;
     Ok(())
+}
+
+/// `POST /token` as the confidential client `load` (client_secret_basic).
+struct TokenEndpoint {
+    client: reqwest::Client,
+    url: String,
+    secret: String,
+}
+
+impl TokenEndpoint {
+    /// One request per form, on `concurrency` workers; each must answer 200. Latencies, wall
+    /// time and the bodies in the forms' order.
+    async fn load(
+        &self,
+        concurrency: usize,
+        forms: Vec<Vec<(&'static str, String)>>,
+    ) -> anyhow::Result<(Vec<Duration>, Duration, Vec<serde_json::Value>)> {
+        let forms = Arc::new(forms);
+        let (client, url, secret) = (self.client.clone(), self.url.clone(), self.secret.clone());
+        load(concurrency, forms.len(), move |i| {
+            let (client, url, secret, forms) =
+                (client.clone(), url.clone(), secret.clone(), forms.clone());
+            async move {
+                let r = client
+                    .post(url)
+                    .basic_auth("load", Some(&secret))
+                    .form(&forms[i])
+                    .send()
+                    .await?;
+                let grant = &forms[i][0].1;
+                anyhow::ensure!(r.status() == 200, "{grant}: {}", r.status());
+                Ok(r.json::<serde_json::Value>().await?)
+            }
+        })
+        .await
+    }
 }
 
 async fn time_serial<F, Fut>(n: usize, mut op: F) -> anyhow::Result<Vec<Duration>>

@@ -27,7 +27,7 @@ use guildgate::secrets::Pepper;
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{hidden_fields, ScratchDb};
+use common::{hidden_fields, Args, ScratchDb};
 
 const REDIRECT: &str = "https://rp.example.org/callback";
 const PASSWORD: &str = "correct horse battery staple";
@@ -37,9 +37,7 @@ const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let postgres = args.iter().find(|a| a.starts_with("postgres")).cloned();
-    let numbers: Vec<u64> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    let Args { postgres, numbers } = Args::parse();
     let phases: Vec<(usize, u64)> = if numbers.len() >= 2 {
         numbers
             .chunks(2)

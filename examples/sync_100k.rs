@@ -24,16 +24,15 @@ use guildgate::higher_logic::GroupType;
 
 #[path = "common/mod.rs"]
 mod common;
-use common::ScratchDb;
+use common::{Args, ScratchDb};
 
 const TENANT: &str = "BENCH";
 const KEY: &str = "bench-api-key-0123456789";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let postgres = args.iter().find(|a| a.starts_with("postgres")).cloned();
-    let count: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
+    let args = Args::parse();
+    let (postgres, count) = (args.postgres.clone(), args.number(0, 100_000));
 
     let scratch = ScratchDb::create(postgres.as_deref(), "bench").await?;
     let (url, dir) = (scratch.url.as_str(), &scratch.dir);

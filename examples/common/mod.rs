@@ -72,3 +72,25 @@ pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// The command line every example takes: a PostgreSQL admin URL (to run there instead of on
+/// SQLite) and numbers, in any order.
+pub struct Args {
+    pub postgres: Option<String>,
+    pub numbers: Vec<u64>,
+}
+
+impl Args {
+    pub fn parse() -> Args {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        Args {
+            postgres: args.iter().find(|a| a.starts_with("postgres")).cloned(),
+            numbers: args.iter().filter_map(|a| a.parse().ok()).collect(),
+        }
+    }
+
+    /// The `n`th number (from 0), or `default`.
+    pub fn number(&self, n: usize, default: usize) -> usize {
+        self.numbers.get(n).map_or(default, |&v| v as usize)
+    }
+}
