@@ -27,11 +27,7 @@ async fn postgres_two_instances_share_sessions_codes_and_tokens() {
         .await
         .unwrap();
     assert!(
-        jwks["keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|k| k["kid"] == kid),
+        publishes(&jwks, &kid),
         "B signed with a key A does not publish"
     );
 

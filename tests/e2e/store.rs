@@ -7,7 +7,7 @@ use guildgate::custom_fields::{AppliesTo, FieldSpec, FieldType};
 use guildgate::db::{Store, StoreError};
 use guildgate::groups::{Condition, Selection};
 use guildgate::import::ImportError;
-use guildgate::members::{Kind, MemberData};
+use guildgate::members::MemberData;
 
 fn person(first: &str, last: &str, member_type: &str) -> MemberData {
     MemberData {
@@ -79,15 +79,7 @@ both_engines!(members_and_change_log, |db: TestDb| async move {
 both_engines!(companies_and_accounts, |db: TestDb| async move {
     let store = db.store().await;
     store
-        .add_member(
-            "test",
-            "C1",
-            MemberData {
-                kind: Kind::Company,
-                name: Some("Acme".into()),
-                ..Default::default()
-            },
-        )
+        .add_member("test", "C1", people::company("Acme"))
         .await
         .unwrap();
     let mut p = person("Ada", "Lovelace", "Regular");

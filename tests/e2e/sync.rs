@@ -12,13 +12,14 @@ use guildgate::higher_logic::client::PushV1;
 use guildgate::higher_logic::settings::SettingsUpdate;
 use guildgate::higher_logic::worker::{SyncSettings, Worker};
 use guildgate::higher_logic::GroupType;
-use guildgate::members::{Kind, MemberData};
+use guildgate::members::MemberData;
 
 use crate::support::hl::{
     add_chapter_group, add_field, chapter, field, field_flags, save_settings, set_value, social_on,
     TENANT,
 };
 use crate::support::hl_double::{Faults, HlDouble};
+use crate::support::people::company;
 use crate::support::TestDb;
 
 const KEY: &str = "hl-test-api-key-0123456789";
@@ -222,11 +223,7 @@ both_engines!(end_to_end_story, |db: TestDb| async move {
         .add_member_with_account(
             "test",
             "C1",
-            MemberData {
-                kind: Kind::Company,
-                name: Some("Acme".into()),
-                ..Default::default()
-            },
+            company("Acme"),
             Some(("acme@example.org", Role::Member)),
         )
         .await
@@ -340,30 +337,16 @@ both_engines!(
             .add_group("test", Some("g"), "G", Selection::Static(vec![]))
             .await
             .unwrap();
-        let err = store
-            .set_group_sync("test", "g", true, None)
-            .await
-            .unwrap_err();
+        let sync = |on, group_type| store.set_group_sync("test", "g", on, group_type);
+        let err = sync(true, None).await.unwrap_err();
         assert!(matches!(err, StoreError::Invalid(_)), "{err}");
-        store
-            .set_group_sync("test", "g", true, Some(GroupType::Community))
-            .await
-            .unwrap();
-        let err = store
-            .set_group_sync("test", "g", true, Some(GroupType::Security))
-            .await
-            .unwrap_err();
+        sync(true, Some(GroupType::Community)).await.unwrap();
+        let err = sync(true, Some(GroupType::Security)).await.unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err}");
-        store
-            .set_group_sync("test", "g", false, None)
-            .await
-            .unwrap();
-        let err = store
-            .set_group_sync("test", "g", true, Some(GroupType::Security))
-            .await
-            .unwrap_err();
+        sync(false, None).await.unwrap();
+        let err = sync(true, Some(GroupType::Security)).await.unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err}");
-        let g = store.set_group_sync("test", "g", true, None).await.unwrap();
+        let g = sync(true, None).await.unwrap();
         assert_eq!(g.hl_group_type.as_deref(), Some("community"));
         assert!(g.hl_sync_enabled && g.hl_type_locked);
         // Renames stay allowed.

@@ -5,12 +5,13 @@ use std::collections::HashMap;
 
 use guildgate::accounts::Role;
 use guildgate::db::Store;
-use guildgate::members::{Kind, MemberData};
+use guildgate::members::MemberData;
 use guildgate::oidc::clients::{ClientType, NewClient};
 use guildgate::secrets::Pepper;
 use reqwest::redirect::Policy;
 
 pub use super::html::hidden_fields;
+use super::people::{add_account, company, named};
 use super::TestDb;
 
 pub const MEMBER_KEY: &str = "M-1001";
@@ -24,38 +25,14 @@ pub const HL_REDIRECT: &str =
 /// A company, and a member of it with an account and a password.
 pub async fn add_member(store: &Store) {
     store
-        .add_member_with_account(
-            "test",
-            "C-1",
-            MemberData {
-                kind: Kind::Company,
-                name: Some("Analytical Engines Ltd".into()),
-                ..Default::default()
-            },
-            None,
-        )
+        .add_member_with_account("test", "C-1", company("Analytical Engines Ltd"), None)
         .await
         .expect("company");
-    store
-        .add_member_with_account(
-            "test",
-            MEMBER_KEY,
-            MemberData {
-                kind: Kind::Person,
-                first_name: Some("Ada".into()),
-                last_name: Some("Lovelace".into()),
-                email: Some(EMAIL.into()),
-                company_key: Some("C-1".into()),
-                ..Default::default()
-            },
-            Some((EMAIL, Role::Member)),
-        )
-        .await
-        .expect("member");
-    store
-        .set_password("test", MEMBER_KEY, PASSWORD)
-        .await
-        .expect("password");
+    let ada = MemberData {
+        company_key: Some("C-1".into()),
+        ..named("Ada", "Lovelace", EMAIL)
+    };
+    add_account(store, MEMBER_KEY, ada, Role::Member, Some(PASSWORD)).await;
 }
 
 /// The pepper the server will use (same keys folder).
@@ -372,6 +349,13 @@ pub fn jwt_parts(token: &str) -> (serde_json::Value, serde_json::Value) {
     (header, claims)
 }
 
+/// Whether `jwks` publishes a key with this `kid`.
+pub fn publishes(jwks: &serde_json::Value, kid: &str) -> bool {
+    jwks["keys"]
+        .as_array()
+        .is_some_and(|keys| keys.iter().any(|k| k["kid"] == kid))
+}
+
 /// The `kid` in a JWT's header.
 pub fn kid_of(token: &str) -> String {
     jwt_parts(token).0["kid"].as_str().expect("kid").to_string()
@@ -379,26 +363,8 @@ pub fn kid_of(token: &str) -> String {
 
 /// A second member with an account and a password; returns its login e-mail.
 pub async fn add_second_member(store: &Store) -> &'static str {
-    const KEY: &str = "M-1002";
     const SECOND_EMAIL: &str = "charles@example.org";
-    store
-        .add_member_with_account(
-            "test",
-            KEY,
-            MemberData {
-                kind: Kind::Person,
-                first_name: Some("Charles".into()),
-                last_name: Some("Babbage".into()),
-                email: Some(SECOND_EMAIL.into()),
-                ..Default::default()
-            },
-            Some((SECOND_EMAIL, Role::Member)),
-        )
-        .await
-        .expect("second member");
-    store
-        .set_password("test", KEY, PASSWORD)
-        .await
-        .expect("password");
+    let charles = named("Charles", "Babbage", SECOND_EMAIL);
+    add_account(store, "M-1002", charles, Role::Member, Some(PASSWORD)).await;
     SECOND_EMAIL
 }

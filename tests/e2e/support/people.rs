@@ -4,14 +4,31 @@ use guildgate::accounts::Role;
 use guildgate::db::Store;
 use guildgate::members::{Kind, MemberData};
 
-/// A person, reachable at `<first name in lower case>@example.org`.
+/// A person of `member_type`, reachable at `<first name in lower case>@example.org`.
 pub fn person(first: &str, last: &str, member_type: &str) -> MemberData {
+    let email = format!("{}@example.org", first.to_lowercase());
+    MemberData {
+        member_type: Some(member_type.into()),
+        ..named(first, last, &email)
+    }
+}
+
+/// A person with this name and e-mail, and nothing else.
+pub fn named(first: &str, last: &str, email: &str) -> MemberData {
     MemberData {
         kind: Kind::Person,
         first_name: Some(first.into()),
         last_name: Some(last.into()),
-        email: Some(format!("{}@example.org", first.to_lowercase())),
-        member_type: Some(member_type.into()),
+        email: Some(email.into()),
+        ..Default::default()
+    }
+}
+
+/// A company named `name`.
+pub fn company(name: &str) -> MemberData {
+    MemberData {
+        kind: Kind::Company,
+        name: Some(name.into()),
         ..Default::default()
     }
 }
