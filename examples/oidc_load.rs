@@ -28,10 +28,11 @@ use sha2::Digest;
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{hidden_fields, Args, ScratchDb};
+use common::{browser, post_login, Args, ScratchDb};
 
 const REDIRECT: &str = "https://rp.example.org/callback";
 const PASSWORD: &str = "correct horse battery staple";
+const EMAIL: &str = "load@example.org";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -94,10 +95,7 @@ async fn run(
 
     let base = settings.issuer.clone();
     let server = tokio::spawn(guildgate::server::serve(settings.clone(), store.clone()));
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .build()?;
+    let http = browser()?;
     for _ in 0..100 {
         if http.get(format!("{base}/readyz")).send().await.is_ok() {
             break;
@@ -125,7 +123,7 @@ async fn run(
         Ok(())
     })
     .await?;
-    report("RS256 signature (in process)", &samples, 1);
+    report("RS256 signature (in process)", &samples, None);
     let hash = store.hash_password(PASSWORD.into()).await?;
     let samples = time_serial(20, || {
         let hash = hash.clone();
@@ -136,7 +134,7 @@ async fn run(
         }
     })
     .await?;
-    report("argon2id verify (in process)", &samples, 1);
+    report("argon2id verify (in process)", &samples, None);
 
     // Login over HTTP: form page, then POST /login (argon2id + session + code).
     let (verifier, challenge) = pkce();
@@ -146,34 +144,17 @@ async fn run(
     );
     let mut login_samples = Vec::new();
     for _ in 0..20 {
-        let login_browser = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .cookie_store(true)
-            .build()?;
+        let login_browser = browser()?;
         let page = login_browser.get(&authorize).send().await?.text().await?;
-        let mut form = hidden_fields(&page);
-        form.push(("email".into(), "load@example.org".into()));
-        form.push(("password".into(), PASSWORD.into()));
-        let start = Instant::now();
-        let r = login_browser
-            .post(format!("{base}/login"))
-            .form(&form)
-            .send()
-            .await?;
-        login_samples.push(start.elapsed());
+        let (r, took) = post_login(&login_browser, &base, &page, EMAIL, PASSWORD).await?;
+        login_samples.push(took);
         anyhow::ensure!(r.status() == 303, "login failed: {}", r.status());
     }
-    report("POST /login (serial)", &login_samples, 1);
+    report("POST /login (serial)", &login_samples, None);
 
     // Codes for the exchange run, through the signed-in session (no password each time).
     let page = http.get(&authorize).send().await?.text().await?;
-    let mut form = hidden_fields(&page);
-    form.push(("email".into(), "load@example.org".into()));
-    form.push(("password".into(), PASSWORD.into()));
-    http.post(format!("{base}/login"))
-        .form(&form)
-        .send()
-        .await?;
+    post_login(&http, &base, &page, EMAIL, PASSWORD).await?;
     let mut codes = Vec::with_capacity(requests);
     let started = Instant::now();
     for _ in 0..requests {
@@ -218,7 +199,7 @@ async fn run(
         })
         .collect();
     let (samples, wall, bodies) = token.load(concurrency, forms).await?;
-    report_load("POST /token (authorization_code)", &samples, wall);
+    report("POST /token (authorization_code)", &samples, Some(wall));
     let forms = bodies
         .iter()
         .filter_map(|b| b["refresh_token"].as_str())
@@ -230,7 +211,7 @@ async fn run(
         })
         .collect();
     let (samples, wall, bodies) = token.load(concurrency, forms).await?;
-    report_load("POST /token (refresh_token)", &samples, wall);
+    report("POST /token (refresh_token)", &samples, Some(wall));
 
     // Userinfo.
     let access: Arc<Vec<String>> = Arc::new(
@@ -256,7 +237,7 @@ async fn run(
         }
     })
     .await?;
-    report_load("GET /userinfo", &samples, wall);
+    report("GET /userinfo", &samples, Some(wall));
 
     server.abort();
     store.close().await;
@@ -359,28 +340,20 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
-fn report(name: &str, samples: &[Duration], concurrency: usize) {
+/// A row of the table: the rate (calls over `wall` for a run on several workers, one over
+/// the mean for a serial one), then the mean, p50 and p99 in ms.
+fn report(name: &str, samples: &[Duration], wall: Option<Duration>) {
     let mut sorted = samples.to_vec();
     sorted.sort();
     let mean = samples.iter().sum::<Duration>().as_secs_f64() / samples.len() as f64;
+    let rate = match wall {
+        Some(wall) => samples.len() as f64 / wall.as_secs_f64(),
+        None => 1.0 / mean,
+    };
     println!(
         "{:<34} {:>9.0} {:>9.2} {:>9.2} {:>9.2}",
         name,
-        concurrency as f64 / mean,
-        mean * 1000.0,
-        percentile(&sorted, 0.5),
-        percentile(&sorted, 0.99)
-    );
-}
-
-fn report_load(name: &str, samples: &[Duration], wall: Duration) {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    let mean = samples.iter().sum::<Duration>().as_secs_f64() / samples.len() as f64;
-    println!(
-        "{:<34} {:>9.0} {:>9.2} {:>9.2} {:>9.2}",
-        name,
-        samples.len() as f64 / wall.as_secs_f64(),
+        rate,
         mean * 1000.0,
         percentile(&sorted, 0.5),
         percentile(&sorted, 0.99)

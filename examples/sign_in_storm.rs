@@ -27,7 +27,7 @@ use guildgate::secrets::Pepper;
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{hidden_fields, Args, ScratchDb};
+use common::{browser, post_login, Args, ScratchDb};
 
 const REDIRECT: &str = "https://rp.example.org/callback";
 const PASSWORD: &str = "correct horse battery staple";
@@ -220,10 +220,7 @@ async fn storm(base: &str, concurrency: usize, length: Duration) -> Outcome {
 /// One sign-in in a fresh browser: the login page, then the form. `Some(ms)` when signed in,
 /// `None` when shed.
 async fn sign_in(base: &str, email: &str) -> anyhow::Result<Option<f64>> {
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .build()?;
+    let browser = browser()?;
     let page = browser
         .get(format!(
             "{base}/authorize?response_type=code&client_id=storm&redirect_uri={}&scope=openid\
@@ -234,17 +231,9 @@ async fn sign_in(base: &str, email: &str) -> anyhow::Result<Option<f64>> {
         .await?
         .text()
         .await?;
-    let mut form = hidden_fields(&page);
-    form.push(("email".into(), email.into()));
-    form.push(("password".into(), PASSWORD.into()));
-    let started = Instant::now();
-    let answer = browser
-        .post(format!("{base}/login"))
-        .form(&form)
-        .send()
-        .await?;
+    let (answer, took) = post_login(&browser, base, &page, email, PASSWORD).await?;
     match answer.status().as_u16() {
-        303 => Ok(Some(started.elapsed().as_secs_f64() * 1000.0)),
+        303 => Ok(Some(took.as_secs_f64() * 1000.0)),
         503 => Ok(None),
         other => anyhow::bail!("unexpected {other}"),
     }

@@ -94,3 +94,32 @@ impl Args {
         self.numbers.get(n).map_or(default, |&v| v as usize)
     }
 }
+
+/// A cookie-keeping HTTP client that stops at redirects, as a browser the examples drive.
+pub fn browser() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()?)
+}
+
+/// Fills the login form of `page` with `email` and `password` and posts it to `base` in
+/// `browser`; the answer and how long the POST took.
+pub async fn post_login(
+    browser: &reqwest::Client,
+    base: &str,
+    page: &str,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<(reqwest::Response, std::time::Duration)> {
+    let mut form = hidden_fields(page);
+    form.push(("email".into(), email.into()));
+    form.push(("password".into(), password.into()));
+    let started = std::time::Instant::now();
+    let answer = browser
+        .post(format!("{base}/login"))
+        .form(&form)
+        .send()
+        .await?;
+    Ok((answer, started.elapsed()))
+}
