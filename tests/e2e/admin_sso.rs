@@ -8,7 +8,7 @@ use guildgate::members::MemberData;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::support::html::csrf_of;
+use crate::support::app::Console;
 use crate::support::oidc::{self as flow, open, query, send_form, EMAIL, MEMBER_KEY};
 use crate::support::people::add_account;
 use crate::support::{api_token, TestApp, TestDb};
@@ -53,19 +53,12 @@ fn value<'a>(ws: &'a Value, key: &str) -> &'a str {
         .unwrap()
 }
 
-/// Registers Higher Logic from the console; returns the page's CSRF token and the secret
-/// shown once.
-async fn register(app: &TestApp, admin: &reqwest::Client) -> (String, String) {
-    let (_, html, _) = app.page(admin, "/admin/sso").await;
-    let csrf = csrf_of(&html);
-    let site = [
-        ("csrf_token", csrf.as_str()),
-        ("site", "https://community.example.org/"),
-    ];
-    let (status, html, _) = app.submit(admin, "/admin/sso/register", &site).await;
+/// Registers Higher Logic from the console; returns the secret shown once.
+async fn register(admin: &Console) -> String {
+    let site = [("site", "https://community.example.org/")];
+    let (status, html, _) = admin.post("/admin/sso/register", &site).await;
     assert_eq!(status, StatusCode::OK);
-    let secret = secret_in(&html);
-    (csrf, secret)
+    secret_in(&html)
 }
 
 both_engines!(
@@ -80,43 +73,15 @@ both_engines!(
         assert_eq!(value(&ws, "client_id"), "");
 
         // Register Higher Logic from the console; a bad address is refused in words.
-        let admin = app.admin_session("grace@example.org", ADMIN_PASSWORD).await;
-        let html = open(&admin, format!("{base}/admin/sso"))
-            .await
-            .text()
-            .await
-            .unwrap();
-        let csrf = csrf_of(&html);
-        let r = admin
-            .post(format!("{base}/admin/sso/register"))
-            .form(&[
-                ("csrf_token", csrf.as_str()),
-                ("site", "http://community.example.org/some/path"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-        assert!(r.text().await.unwrap().contains("https://"));
-        let r = admin
-            .post(format!("{base}/admin/sso/register"))
-            .form(&[
-                ("csrf_token", csrf.as_str()),
-                ("site", "https://community.example.org/"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        let html = r.text().await.unwrap();
-        let secret = secret_in(&html);
+        let admin = app.console("grace@example.org", ADMIN_PASSWORD).await;
+        let plain_http = [("site", "http://community.example.org/some/path")];
+        let (status, html, _) = admin.post("/admin/sso/register", &plain_http).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(html.contains("https://"), "{html}");
+        let secret = register(&admin).await;
         assert!(secret.len() >= 43, "256-bit secret");
         // Shown once: not on the next visit, not in the worksheet, not in the audit log.
-        let again = open(&admin, format!("{base}/admin/sso"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let (_, again, _) = admin.page("/admin/sso").await;
         assert!(!again.contains(&secret));
         assert!(again.contains("Rotate the client secret"));
 
@@ -124,7 +89,7 @@ both_engines!(
         let ws = worksheet(&app, &api_token).await;
         assert!(!ws.to_string().contains(&secret));
         // The page's JSON link gives the signed-in administrator the same document.
-        let from_console: Value = open(&admin, format!("{base}/admin/sso/worksheet.json"))
+        let from_console: Value = open(&admin.browser, format!("{base}/admin/sso/worksheet.json"))
             .await
             .json()
             .await
@@ -175,11 +140,7 @@ both_engines!(
         assert_eq!(value(&ws, "client_id"), "higher-logic");
         assert_eq!(value(&ws, "redirect_uri"), flow::HL_REDIRECT);
         assert!(value(&ws, "pkce").starts_with("not required"));
-        let html = open(&admin, format!("{base}/admin/sso"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let (_, html, _) = admin.page("/admin/sso").await;
         for v in [
             value(&ws, "token_endpoint"),
             flow::HL_REDIRECT,
@@ -197,8 +158,8 @@ both_engines!(
         let app = TestApp::spawn(&db).await;
         let base = app.base.clone();
         let api_token = api_token(&db, "ws", "read");
-        let admin = app.admin_session("grace@example.org", ADMIN_PASSWORD).await;
-        let (csrf, secret) = register(&app, &admin).await;
+        let admin = app.console("grace@example.org", ADMIN_PASSWORD).await;
+        let secret = register(&admin).await;
         let ws = worksheet(&app, &api_token).await;
 
         // The registered client signs a member in exactly as Higher Logic asks: scope=profile, no
@@ -236,13 +197,8 @@ both_engines!(
         assert_eq!(info[value(&ws, "company_claim")], "Analytical Engines Ltd");
 
         // Rotation: a new secret shown once, the old one refused at once.
-        let r = send_form(
-            &admin,
-            format!("{base}/admin/sso/rotate-secret"),
-            &[("csrf_token", csrf.as_str())],
-        )
-        .await;
-        let rotated = secret_in(&r.text().await.unwrap());
+        let (_, html, _) = admin.post("/admin/sso/rotate-secret", &[]).await;
+        let rotated = secret_in(&html);
         assert_ne!(rotated, secret);
         let (status, body) = app
             .token(
@@ -261,7 +217,7 @@ both_engines!(
 
         // The SSO page and its forms: 403 to members, CSRF-checked.
         let r = send_form(
-            &admin,
+            &admin.browser,
             format!("{base}/admin/sso/rotate-secret"),
             &[("csrf_token", "forged")],
         )

@@ -83,8 +83,9 @@ async fn assert_redirect_error(base: &str, url: &str, error: &str, what: &str) {
     assert!(!q.contains_key("code"), "{what}");
 }
 
-/// The application with a second client, "narrow", that may ask for openid and profile only.
-async fn with_narrow_client(db: &TestDb) -> TestApp {
+/// The application with a second client, "narrow", that may ask for openid and profile only,
+/// and the parameters of a good authorization request through the portal client.
+async fn with_narrow_client(db: &TestDb) -> (TestApp, Params) {
     let setup = setup(db).await;
     let pepper = pepper(db, &setup.store).await;
     let mut narrow = NewClient::new("Narrow", ClientType::Confidential, &[REDIRECT]);
@@ -95,16 +96,15 @@ async fn with_narrow_client(db: &TestDb) -> TestApp {
         .add_client("test", &pepper, narrow)
         .await
         .unwrap();
-    TestApp::spawn(db).await
+    let (_, challenge) = pkce();
+    (TestApp::spawn(db).await, base_params(&challenge))
 }
 
 both_engines!(
     authorize_untrusted_client_or_address_gets_a_page,
     |db: TestDb| async move {
-        let app = with_narrow_client(&db).await;
+        let (app, ok) = with_narrow_client(&db).await;
         let base = app.base.as_str();
-        let (_, challenge) = pkce();
-        let ok = base_params(&challenge);
 
         // Untrusted client or return address: a page, never a redirect.
         assert_page(
@@ -136,10 +136,8 @@ both_engines!(
 both_engines!(
     authorize_errors_go_back_to_the_client,
     |db: TestDb| async move {
-        let app = with_narrow_client(&db).await;
+        let (app, ok) = with_narrow_client(&db).await;
         let base = app.base.as_str();
-        let (_, challenge) = pkce();
-        let ok = base_params(&challenge);
 
         // Everything else goes back to the client.
         // (parameter, value) replacing the good one, the error sent back, what it is.
@@ -280,10 +278,8 @@ both_engines!(
 both_engines!(
     authorize_by_post_is_the_same_endpoint,
     |db: TestDb| async move {
-        let app = with_narrow_client(&db).await;
+        let (app, ok) = with_narrow_client(&db).await;
         let base = app.base.as_str();
-        let (_, challenge) = pkce();
-        let ok = base_params(&challenge);
 
         // POST /authorize is the same endpoint.
         let r = send_form(
@@ -298,10 +294,8 @@ both_engines!(
 );
 
 both_engines!(login_form_needs_its_csrf_token, |db: TestDb| async move {
-    let app = with_narrow_client(&db).await;
+    let (app, ok) = with_narrow_client(&db).await;
     let base = app.base.as_str();
-    let (_, challenge) = pkce();
-    let ok = base_params(&challenge);
 
     // The login form refuses a post without this session's CSRF token.
     let browser = browser();

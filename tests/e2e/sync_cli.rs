@@ -11,7 +11,7 @@ use guildgate::members::MemberData;
 
 use crate::support::hl::{add_chapter_group, add_field, field, set_value, FAST_WORKER_ENV, TENANT};
 use crate::support::hl_double::{Faults, HlDouble};
-use crate::support::{cli, cli_line, Server, TestDb};
+use crate::support::{cli, cli_err, cli_line, Server, TestDb};
 
 const KEY: &str = "hl-cli-api-key-0123456789abcdef";
 
@@ -199,13 +199,7 @@ both_engines!(sync_run_and_status_from_the_cli, |db: TestDb| async move {
     let status = cli_line(&db, "sync status");
     assert!(status.contains("0 pending"), "{status}");
     cli_line(&db, "group sync north --on --type community");
-    let out = cli(
-        &db,
-        &["group", "sync", "north", "--on", "--type", "security"],
-        None,
-    );
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = cli_err(&db, "group sync north --on --type security");
     assert!(err.contains("cannot change"), "{err}");
 
     let status: serde_json::Value =

@@ -73,6 +73,14 @@ pub fn cli_ok(db: &TestDb, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `guildgate LINE` (split at white space) that must fail; returns its standard error.
+pub fn cli_err(db: &TestDb, line: &str) -> String {
+    let args: Vec<&str> = line.split_whitespace().collect();
+    let out = cli(db, &args, None);
+    assert!(!out.status.success(), "guildgate {line} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// A running `guildgate serve`, killed when dropped.
 pub struct Server {
     pub base: String,

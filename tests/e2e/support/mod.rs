@@ -18,7 +18,7 @@ pub mod oidc;
 pub mod people;
 
 pub use app::TestApp;
-pub use binary::{api_token, cli, cli_line, cli_ok, Server};
+pub use binary::{api_token, cli, cli_err, cli_line, cli_ok, Server};
 
 /// The variable `.ci/run` sets to the admin URL of the PostgreSQL server.
 pub const POSTGRES_ENV: &str = "GUILDGATE_TEST_POSTGRES_URL";
