@@ -53,6 +53,13 @@ fn value<'a>(ws: &'a Value, key: &str) -> &'a str {
         .unwrap()
 }
 
+/// The seeded application and a read token for the worksheet.
+async fn start(db: &TestDb) -> (TestApp, String) {
+    seed(db).await;
+    let app = TestApp::spawn(db).await;
+    (app, api_token(db, "ws", "read"))
+}
+
 /// Registers Higher Logic from the console; returns the secret shown once.
 async fn register(admin: &Console) -> String {
     let site = [("site", "https://community.example.org/")];
@@ -64,10 +71,8 @@ async fn register(admin: &Console) -> String {
 both_engines!(
     register_higher_logic_and_fill_the_worksheet,
     |db: TestDb| async move {
-        seed(&db).await;
-        let app = TestApp::spawn(&db).await;
+        let (app, api_token) = start(&db).await;
         let base = app.base.clone();
-        let api_token = api_token(&db, "ws", "read");
         let ws = worksheet(&app, &api_token).await;
         assert_eq!(ws["client_registered"], false);
         assert_eq!(value(&ws, "client_id"), "");
@@ -154,10 +159,8 @@ both_engines!(
 both_engines!(
     higher_logic_signs_in_and_the_secret_rotates,
     |db: TestDb| async move {
-        seed(&db).await;
-        let app = TestApp::spawn(&db).await;
+        let (app, api_token) = start(&db).await;
         let base = app.base.clone();
-        let api_token = api_token(&db, "ws", "read");
         let admin = app.console("grace@example.org", ADMIN_PASSWORD).await;
         let secret = register(&admin).await;
         let ws = worksheet(&app, &api_token).await;

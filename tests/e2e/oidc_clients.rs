@@ -1,6 +1,7 @@
 //! Client registration on SQLite and PostgreSQL: secrets shown once and stored keyed-hashed,
 //! exact redirect URIs, the PKCE rule, and `guildgate client`.
 
+use crate::support::oidc::pepper;
 use crate::support::{cli_err, cli_line, cli_ok, TestDb};
 use guildgate::db::{Store, StoreError};
 use guildgate::oidc::clients::{ClientType, NewClient};
@@ -20,9 +21,7 @@ both_engines!(
     secrets_are_shown_once_and_stored_hashed,
     |db: TestDb| async move {
         let store = db.store().await;
-        let pepper = Pepper::load_or_init(&store, &db.dir.path().join("keys"))
-            .await
-            .unwrap();
+        let pepper = pepper(&db, &store).await;
         let mut new = NewClient::new("Higher Logic", ClientType::Confidential, &[HL_REDIRECT]);
         new.client_id = Some("higher-logic".into());
         new.require_pkce = false;
@@ -102,9 +101,7 @@ both_engines!(
     public_clients_keep_pkce_and_have_no_secret,
     |db: TestDb| async move {
         let store = db.store().await;
-        let pepper = Pepper::load_or_init(&store, &db.dir.path().join("keys"))
-            .await
-            .unwrap();
+        let pepper = pepper(&db, &store).await;
         let mut new = NewClient::new("App", ClientType::Public, &["http://127.0.0.1:7000/cb"]);
         new.require_pkce = false;
         let err = store
@@ -222,9 +219,7 @@ both_engines!(client_cli, |db: TestDb| async move {
     let new_secret = rotated["client_secret"].as_str().unwrap();
     assert_ne!(new_secret, secret);
     let store = db.store().await;
-    let pepper = Pepper::load_or_init(&store, &db.dir.path().join("keys"))
-        .await
-        .unwrap();
+    let pepper = pepper(&db, &store).await;
     assert!(authenticates(&store, &pepper, "hl", new_secret).await);
     assert!(!authenticates(&store, &pepper, "hl", &secret).await);
 

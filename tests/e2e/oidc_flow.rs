@@ -23,22 +23,25 @@ type Client = CoreClient<
     EndpointMaybeSet,
 >;
 
+/// The `openidconnect` client for `client_id`, set up by discovery.
+async fn discovered_client(app: &TestApp, client_id: &str, secret: &str) -> Client {
+    let issuer = IssuerUrl::new(app.base.clone()).unwrap();
+    let metadata = CoreProviderMetadata::discover_async(issuer, &http())
+        .await
+        .expect("discovery");
+    CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(client_id.to_string()),
+        Some(ClientSecret::new(secret.to_string())),
+    )
+    .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap())
+}
+
 both_engines!(openidconnect_client_full_flow, |db: TestDb| async move {
     let setup = setup(&db).await;
     let app = TestApp::spawn(&db).await;
     let http = http();
-
-    // Discovery.
-    let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &http)
-            .await
-            .expect("discovery");
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(setup.client_id.clone()),
-        Some(ClientSecret::new(setup.secret.clone())),
-    )
-    .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+    let client = discovered_client(&app, &setup.client_id, &setup.secret).await;
 
     // Authorization URL with PKCE and nonce; the browser signs in.
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -228,15 +231,9 @@ both_engines!(session_prompts_and_logout, |db: TestDb| async move {
 
     // Signed in: a second authorization needs no password.
     let (challenge, _verifier) = pkce();
-    let again = app.authorize_url(&[
-        ("client_id", "portal"),
-        ("redirect_uri", REDIRECT),
-        ("response_type", "code"),
-        ("scope", "openid"),
-        ("state", "s2"),
-        ("code_challenge", &challenge),
-        ("code_challenge_method", "S256"),
-    ]);
+    let mut params = code_request("portal", "openid", &challenge);
+    params.push(("state", "s2"));
+    let again = app.authorize_url(&params);
     let r = open(&browser, &again).await;
     assert_eq!(r.status(), 303, "no login form for a signed-in member");
     assert!(query(&location(&r)).contains_key("code"));
@@ -324,15 +321,8 @@ both_engines!(claims_request_parameter, |db: TestDb| async move {
     let browser = browser();
     let authorize = |claims: Option<&str>| {
         let (verifier, challenge) = pkce();
-        let mut params = vec![
-            ("client_id", "portal"),
-            ("redirect_uri", REDIRECT),
-            ("response_type", "code"),
-            ("scope", "openid"),
-            ("state", "st-claims"),
-            ("code_challenge", challenge.as_str()),
-            ("code_challenge_method", "S256"),
-        ];
+        let mut params = code_request("portal", "openid", &challenge);
+        params.push(("state", "st-claims"));
         if let Some(claims) = claims {
             params.push(("claims", claims));
         }
@@ -494,17 +484,7 @@ both_engines!(nothing_secret_in_the_logs, |db: TestDb| async move {
 
     // A failed sign-in (its password must not show up either), then a good one.
     let (_, challenge) = pkce();
-    let url = authorize_url(
-        base,
-        &[
-            ("client_id", "portal"),
-            ("redirect_uri", REDIRECT),
-            ("response_type", "code"),
-            ("scope", "openid profile"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    );
+    let url = authorize_url(base, &code_request("portal", "openid profile", &challenge));
     let r = open(&browser, &url).await;
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
     let session_id = cookie
@@ -629,16 +609,7 @@ both_engines!(es256_clients_and_removed_clients, |db: TestDb| async move {
     let ec_secret = ec_secret.unwrap();
     let app = TestApp::spawn(&db).await;
     let http = http();
-    let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &http)
-            .await
-            .unwrap();
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new("ec".into()),
-        Some(ClientSecret::new(ec_secret.clone())),
-    )
-    .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+    let client = discovered_client(&app, "ec", &ec_secret).await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, _, nonce) = client
         .authorize_url(

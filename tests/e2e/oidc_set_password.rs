@@ -24,6 +24,23 @@ fn link_from_mail(db: &TestDb, base: &str) -> String {
     format!("{base}{marker}{token}")
 }
 
+/// Ann (M1), with an account and no password yet.
+fn add_ann(db: &TestDb) {
+    cli_line(
+        db,
+        "member add --key M1 --first-name Ann --email ann@example.org --account",
+    );
+}
+
+/// Runs the `member invite` line `invite`; the link it mailed, pointed at `base`, and the
+/// link's token.
+fn mailed_link(db: &TestDb, base: &str, invite: &str) -> (String, String) {
+    cli_line(db, invite);
+    let link = link_from_mail(db, base);
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    (link, token)
+}
+
 /// `POST /set-password` in `browser` with `csrf`, the link's `token` and a good new password
 /// typed twice.
 async fn send_new_password(
@@ -43,15 +60,10 @@ async fn send_new_password(
 }
 
 both_engines!(invited_member_sets_a_password, |db: TestDb| async move {
-    cli_line(
-        &db,
-        "member add --key M1 --first-name Ann --email ann@example.org --account",
-    );
+    add_ann(&db);
     let server = Server::start(&db).await;
     let base = server.base.as_str();
-    cli_line(&db, "member invite M1");
-    let link = link_from_mail(&db, base);
-    let token = link.split("token=").nth(1).unwrap().to_string();
+    let (link, token) = mailed_link(&db, base, "member invite M1");
     assert!(
         !server.stdout().contains(&token),
         "the token is never logged"
@@ -140,15 +152,10 @@ both_engines!(invited_member_sets_a_password, |db: TestDb| async move {
 both_engines!(
     deactivated_account_cannot_use_its_link,
     |db: TestDb| async move {
-        cli_line(
-            &db,
-            "member add --key M1 --first-name Ann --email ann@example.org --account",
-        );
+        add_ann(&db);
         let app = TestApp::spawn(&db).await;
         let base = app.base.as_str();
-        cli_line(&db, "member invite M1 --reset");
-        let link = link_from_mail(&db, base);
-        let token = link.split("token=").nth(1).unwrap().to_string();
+        let (link, token) = mailed_link(&db, base, "member invite M1 --reset");
         let b = browser();
         let page = open(&b, &link).await.text().await.unwrap();
         assert!(page.contains("Choose a new password"));

@@ -65,6 +65,13 @@ async fn seed(db: &TestDb) {
     store.close().await;
 }
 
+/// The application on the database as the test left it, and Ada signed in to its console.
+async fn open_console(db: &TestDb) -> (TestApp, Console) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.console("ada@example.org", ADMIN_PASSWORD).await;
+    (app, admin)
+}
+
 fn pages() -> Vec<&'static str> {
     vec![
         "/admin/members",
@@ -226,8 +233,7 @@ both_engines!(every_form_needs_its_csrf_token, |db: TestDb| async move {
 
 both_engines!(console_pages_members_and_fields, |db: TestDb| async move {
     seed(&db).await;
-    let app = TestApp::spawn(&db).await;
-    let admin = app.console("ada@example.org", ADMIN_PASSWORD).await;
+    let (_app, admin) = open_console(&db).await;
     for page in pages() {
         let (s, body, _) = admin.page(page).await;
         assert_eq!(s, StatusCode::OK, "{page}: {body}");
@@ -307,8 +313,7 @@ fn group_form<'a>(
 
 both_engines!(console_groups_preview_and_save, |db: TestDb| async move {
     seed(&db).await;
-    let app = TestApp::spawn(&db).await;
-    let admin = app.console("ada@example.org", ADMIN_PASSWORD).await;
+    let (_app, admin) = open_console(&db).await;
     let regular = ("conditions", "member_type=Regular");
 
     // Groups: preview without saving, then save.
@@ -355,8 +360,7 @@ both_engines!(
     console_api_tokens_audit_and_sign_out,
     |db: TestDb| async move {
         seed(&db).await;
-        let app = TestApp::spawn(&db).await;
-        let admin = app.console("ada@example.org", ADMIN_PASSWORD).await;
+        let (app, admin) = open_console(&db).await;
         let store = db.store().await;
 
         // API tokens: the value shown once, usable, revocable.
@@ -437,8 +441,7 @@ both_engines!(
     live_group_preview_answers_a_fragment,
     |db: TestDb| async move {
         seed(&db).await;
-        let app = TestApp::spawn(&db).await;
-        let admin = app.console("ada@example.org", ADMIN_PASSWORD).await;
+        let (app, admin) = open_console(&db).await;
         let (_, html, _) = admin.page("/admin/groups").await;
         assert!(html.contains("<script src=\"/admin/static/preview.js\">"));
         let preview = "/admin/group-preview";
@@ -476,9 +479,8 @@ both_engines!(the_audit_log_pages_back, |db: TestDb| async move {
             .await
             .unwrap();
     }
-    let app = TestApp::spawn(&db).await;
-    let admin = app.admin_session("ada@example.org", ADMIN_PASSWORD).await;
-    let (_, first, _) = app.page(&admin, "/admin/audit").await;
+    let (_app, admin) = open_console(&db).await;
+    let (_, first, _) = admin.page("/admin/audit").await;
     // Names appear as "from" and "to" in each rename's detail.
     assert!(
         first.contains("Name209") && !first.contains("Name000"),
@@ -491,12 +493,12 @@ both_engines!(the_audit_log_pages_back, |db: TestDb| async move {
         .next()
         .unwrap()
         .replace("&#x2e;", ".");
-    let (s, second, _) = app.page(&admin, &link).await;
+    let (s, second, _) = admin.page(&link).await;
     assert_eq!(s, StatusCode::OK, "{link}");
     assert!(!second.contains("Name209"), "no entry twice");
     assert!(second.contains("Name000"), "the oldest renames");
     // A cursor that makes no sense starts from the newest entry.
-    let (s, html, _) = app.page(&admin, "/admin/audit?before=nonsense").await;
+    let (s, html, _) = admin.page("/admin/audit?before=nonsense").await;
     assert_eq!(s, StatusCode::OK);
     assert!(html.contains("Name209"));
 });
@@ -517,10 +519,9 @@ both_engines!(the_members_list_pages, |db: TestDb| async move {
             .await
             .unwrap();
     }
-    let app = TestApp::spawn(&db).await;
-    let admin = app.admin_session("ada@example.org", ADMIN_PASSWORD).await;
+    let (_app, admin) = open_console(&db).await;
     // Sorted by member key: A1, M000 ... M229, P1, P2; 100 to a page.
-    let (_, html, _) = app.page(&admin, "/admin/members").await;
+    let (_, html, _) = admin.page("/admin/members").await;
     assert!(
         html.contains(">M098<") && !html.contains(">M099<"),
         "page 1"
@@ -528,15 +529,15 @@ both_engines!(the_members_list_pages, |db: TestDb| async move {
     assert!(html.contains("Members 1 to 100."));
     assert!(html.contains("href=\"/admin/members?q=&amp;page=2\"") || html.contains("page=2"));
     assert!(!html.contains("previous-page"));
-    let (_, html, _) = app.page(&admin, "/admin/members?page=3").await;
+    let (_, html, _) = admin.page("/admin/members?page=3").await;
     assert!(html.contains(">M199<") && html.contains(">P2<") && !html.contains(">M198<"));
     assert!(html.contains("previous-page") && !html.contains("next-page"));
     // A search keeps its words in the page links.
-    let (_, html, _) = app.page(&admin, "/admin/members?q=many").await;
+    let (_, html, _) = admin.page("/admin/members?q=many").await;
     assert!(html.contains("q=many"), "{html}");
     assert!(!html.contains(">A1<"));
     // Not a page number: the first page.
-    let (s, html, _) = app.page(&admin, "/admin/members?page=lots").await;
+    let (s, html, _) = admin.page("/admin/members?page=lots").await;
     assert_eq!(s, StatusCode::OK);
     assert!(html.contains(">A1<"));
 });

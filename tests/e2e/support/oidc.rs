@@ -184,16 +184,26 @@ pub fn urlencode(s: &str) -> String {
 /// verifier thrown away), and `extra`.
 pub fn openid_url(base: &str, client_id: &str, extra: &[(&str, &str)]) -> String {
     let (_, challenge) = pkce();
-    let mut params = vec![
+    let mut params = code_request(client_id, "openid", &challenge);
+    params.extend_from_slice(extra);
+    authorize_url(base, &params)
+}
+
+/// The parameters of a code request by `client_id` for `scope`, back to [`REDIRECT`], with the
+/// PKCE `challenge`.
+pub fn code_request<'a>(
+    client_id: &'a str,
+    scope: &'a str,
+    challenge: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
         ("client_id", client_id),
         ("redirect_uri", REDIRECT),
         ("response_type", "code"),
-        ("scope", "openid"),
-        ("code_challenge", challenge.as_str()),
+        ("scope", scope),
+        ("code_challenge", challenge),
         ("code_challenge_method", "S256"),
-    ];
-    params.extend_from_slice(extra);
-    authorize_url(base, &params)
+    ]
 }
 
 /// A PKCE pair (verifier, S256 challenge).
@@ -218,15 +228,8 @@ pub async fn code_for(
     extra: &[(&str, &str)],
 ) -> (String, String) {
     let (verifier, challenge) = pkce();
-    let mut params = vec![
-        ("client_id", client_id),
-        ("redirect_uri", REDIRECT),
-        ("response_type", "code"),
-        ("scope", "openid profile email"),
-        ("state", "st-1"),
-        ("code_challenge", challenge.as_str()),
-        ("code_challenge_method", "S256"),
-    ];
+    let mut params = code_request(client_id, "openid profile email", &challenge);
+    params.push(("state", "st-1"));
     params.extend_from_slice(extra);
     let url = authorize_url(base, &params);
     let loc = sign_in(browser, base, &url).await;
