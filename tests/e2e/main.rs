@@ -13,6 +13,7 @@ mod admin_sso;
 mod cli;
 mod oidc_account_page;
 mod oidc_clients;
+mod oidc_conformance;
 mod oidc_deactivation;
 mod oidc_flow;
 mod oidc_forgot_password;
