@@ -338,10 +338,8 @@ both_engines!(
         assert_eq!(store.count_members().await.unwrap(), 0);
         assert_eq!(count(&store, "change_log").await, 1); // only the field's creation
 
-        let report = store
-            .import_csv("test", GOOD_CSV.as_bytes(), false)
-            .await
-            .unwrap();
+        let import_good_csv = || store.import_csv("test", GOOD_CSV.as_bytes(), false);
+        let report = import_good_csv().await.unwrap();
         assert_eq!(
             (report.created, report.updated, report.accounts_created),
             (3, 0, 1)
@@ -356,10 +354,7 @@ both_engines!(
 
         // The same file again changes nothing and duplicates nothing.
         let log = count(&store, "change_log").await;
-        let report = store
-            .import_csv("test", GOOD_CSV.as_bytes(), false)
-            .await
-            .unwrap();
+        let report = import_good_csv().await.unwrap();
         assert_eq!(
             (report.created, report.updated, report.unchanged),
             (0, 0, 3)

@@ -51,15 +51,7 @@ both_engines!(es256_clients_and_removed_clients, |db: TestDb| async move {
     let app = TestApp::spawn(&db).await;
     let http = http();
     let client = discovered_client(&app, "ec", &ec_secret).await;
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, _, nonce) = client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .set_pkce_challenge(challenge)
-        .url();
+    let (url, _, nonce, verifier) = authorization(&client, &[]);
     let browser = browser();
     let loc = app.sign_in(&browser, url.as_str()).await;
     let tokens = client

@@ -13,7 +13,7 @@ use openidconnect::core::{
 use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
     EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    RedirectUrl, Scope, TokenResponse,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 
 /// The client as discovery sets it up: authorization and token endpoints, userinfo.
@@ -40,13 +40,12 @@ async fn discovered_client(app: &TestApp, client_id: &str, secret: &str) -> Clie
     .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap())
 }
 
-both_engines!(openidconnect_client_full_flow, |db: TestDb| async move {
-    let setup = setup(&db).await;
-    let app = TestApp::spawn(&db).await;
-    let http = http();
-    let client = discovered_client(&app, &setup.client_id, &setup.secret).await;
-
-    // Authorization URL with PKCE and nonce; the browser signs in.
+/// An authorization URL of `client` for openid and `scopes`, with PKCE and a nonce; with its
+/// state, its nonce and the PKCE verifier.
+fn authorization(
+    client: &Client,
+    scopes: &[&str],
+) -> (openidconnect::url::Url, CsrfToken, Nonce, PkceCodeVerifier) {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, csrf, nonce) = client
         .authorize_url(
@@ -54,10 +53,20 @@ both_engines!(openidconnect_client_full_flow, |db: TestDb| async move {
             CsrfToken::new_random,
             Nonce::new_random,
         )
-        .add_scope(Scope::new("profile".into()))
-        .add_scope(Scope::new("email".into()))
+        .add_scopes(scopes.iter().map(|scope| Scope::new(scope.to_string())))
         .set_pkce_challenge(challenge)
         .url();
+    (url, csrf, nonce, verifier)
+}
+
+both_engines!(openidconnect_client_full_flow, |db: TestDb| async move {
+    let setup = setup(&db).await;
+    let app = TestApp::spawn(&db).await;
+    let http = http();
+    let client = discovered_client(&app, &setup.client_id, &setup.secret).await;
+
+    // Authorization URL with PKCE and nonce; the browser signs in.
+    let (url, csrf, nonce, verifier) = authorization(&client, &["profile", "email"]);
     let back = sign_in_through_the_login_form(&app, url.as_str()).await;
     assert_eq!(back["state"], *csrf.secret());
     assert_eq!(back["iss"], app.base, "RFC 9207 iss parameter");
@@ -510,22 +519,11 @@ both_engines!(nothing_secret_in_the_logs, |db: TestDb| async move {
     let tokens = exchange(base, &setup.client_id, &setup.secret, &code, &verifier)
         .await
         .1;
-    let refreshed = refresh(
-        base,
-        &setup.client_id,
-        &setup.secret,
-        tokens["refresh_token"].as_str().unwrap(),
-    )
-    .await
-    .1;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    let use_refresh_token = || refresh(base, &setup.client_id, &setup.secret, refresh_token);
+    let refreshed = use_refresh_token().await.1;
     // A replay (logged as a warning) and a code reuse, both on purpose.
-    let _ = refresh(
-        base,
-        &setup.client_id,
-        &setup.secret,
-        tokens["refresh_token"].as_str().unwrap(),
-    )
-    .await;
+    let _ = use_refresh_token().await;
     let _ = exchange(base, &setup.client_id, &setup.secret, &code, &verifier).await;
     let _ = userinfo(base, refreshed["access_token"].as_str().unwrap()).await;
     let id_token = tokens["id_token"].as_str().unwrap().to_string();
