@@ -61,15 +61,9 @@ both_engines!(
         // The client's authorization request shows the sign-in page with the link.
         let browser = browser();
         let (verifier, challenge) = pkce();
-        let url = app.authorize_url(&[
-            ("client_id", &setup.client_id),
-            ("redirect_uri", REDIRECT),
-            ("response_type", "code"),
-            ("scope", "openid email"),
-            ("state", "hl-state"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ]);
+        let mut params = code_request(&setup.client_id, "openid email", &challenge);
+        params.push(("state", "hl-state"));
+        let url = app.authorize_url(&params);
         let page = open(&browser, &url).await.text().await.unwrap();
         let start = page.find("href=\"/forgot-password?").expect("the link") + 6;
         let href = page[start..]

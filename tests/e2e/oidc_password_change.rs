@@ -12,7 +12,7 @@ use reqwest::{Client, StatusCode};
 use crate::support::html::{csrf_of, hidden};
 use crate::support::oidc::*;
 use crate::support::people::{add_account, person};
-use crate::support::{TestApp, TestDb};
+use crate::support::{newest_set_password_link, TestApp, TestDb};
 
 const NEW_PASSWORD: &str = "a second, longer passphrase";
 
@@ -27,14 +27,7 @@ struct Issued {
 async fn issue(app: &TestApp, setup: &Setup, email: &str, password: &str) -> Issued {
     let browser = browser();
     let (verifier, challenge) = pkce();
-    let url = app.authorize_url(&[
-        ("client_id", &setup.client_id),
-        ("redirect_uri", REDIRECT),
-        ("response_type", "code"),
-        ("scope", "openid"),
-        ("code_challenge", &challenge),
-        ("code_challenge_method", "S256"),
-    ]);
+    let url = app.authorize_url(&code_request(&setup.client_id, "openid", &challenge));
     let page = open(&browser, &url).await.text().await.unwrap();
     let r = app.login(&browser, &page, email, password).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "{email} signs in");
@@ -108,7 +101,7 @@ both_engines!(
         )
         .await
         .unwrap();
-        let link = newest_link(&db);
+        let link = newest_set_password_link(&db);
         let member = browser();
         let page = open(&member, format!("{}{link}", app.base))
             .await
@@ -177,19 +170,3 @@ both_engines!(
         assert_eq!((status, location), (StatusCode::OK, None));
     }
 );
-
-/// The path and query of the set-password link in the newest mail of the development mail
-/// folder.
-fn newest_link(db: &TestDb) -> String {
-    let dir = db.dir.path().join("data/mail");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    let text = std::fs::read_to_string(files.last().unwrap()).unwrap();
-    let start = text
-        .find("/set-password?token=")
-        .expect("a link in the mail");
-    text[start..].lines().next().unwrap().trim().to_string()
-}

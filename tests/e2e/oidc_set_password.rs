@@ -3,26 +3,7 @@
 
 use crate::support::html::hidden;
 use crate::support::oidc::{browser, open, send_form};
-use crate::support::{cli_line, Server, TestApp, TestDb};
-
-/// The link of the newest mail in the development mail folder, pointed at `base` (the CLI
-/// that sent it ran with another port in its issuer).
-fn link_from_mail(db: &TestDb, base: &str) -> String {
-    let dir = db.dir.path().join("data/mail");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    let text = std::fs::read_to_string(files.last().unwrap()).unwrap();
-    let marker = "/set-password?token=";
-    let start = text
-        .find(marker)
-        .unwrap_or_else(|| panic!("no link in {text}"))
-        + marker.len();
-    let token = text[start..].lines().next().unwrap().trim();
-    format!("{base}{marker}{token}")
-}
+use crate::support::{cli_line, newest_set_password_link, Server, TestApp, TestDb};
 
 /// Ann (M1), with an account and no password yet.
 fn add_ann(db: &TestDb) {
@@ -32,11 +13,11 @@ fn add_ann(db: &TestDb) {
     );
 }
 
-/// Runs the `member invite` line `invite`; the link it mailed, pointed at `base`, and the
-/// link's token.
+/// Runs the `member invite` line `invite`; the link it mailed, pointed at `base` (the CLI that
+/// sent it ran with another port in its issuer), and the link's token.
 fn mailed_link(db: &TestDb, base: &str, invite: &str) -> (String, String) {
     cli_line(db, invite);
-    let link = link_from_mail(db, base);
+    let link = format!("{base}{}", newest_set_password_link(db));
     let token = link.split("token=").nth(1).unwrap().to_string();
     (link, token)
 }

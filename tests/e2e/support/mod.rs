@@ -150,6 +150,28 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// The path and query (`/set-password?token=...`) of the set-password link in the newest mail
+/// of the development mail folder.
+pub fn newest_set_password_link(db: &TestDb) -> String {
+    let dir = db.dir.path().join("data/mail");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("mail file").path())
+        .collect();
+    files.sort();
+    let newest = files.last().expect("a mail");
+    let text = std::fs::read_to_string(newest).expect("read the mail");
+    let start = text
+        .find("/set-password?token=")
+        .unwrap_or_else(|| panic!("no link in {text}"));
+    text[start..]
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
 pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).expect("write file");
