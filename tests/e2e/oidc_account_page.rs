@@ -42,16 +42,32 @@ async fn account_session(app: &TestApp, password: &str) -> (Client, String) {
 /// refresh).
 async fn portal_tokens(app: &TestApp, setup: &Setup) -> (Client, String, String) {
     let browser = browser();
-    let (code, verifier) = app.code_for(&browser, &setup.client_id, &[]).await;
-    let (status, tokens) = app
-        .exchange(&setup.client_id, &setup.secret, &code, &verifier)
+    let tokens = app
+        .tokens_for(&browser, &setup.client_id, &setup.secret)
         .await;
-    assert_eq!(status, 200);
     (
         browser,
         tokens["access_token"].as_str().unwrap().into(),
         tokens["refresh_token"].as_str().unwrap().into(),
     )
+}
+
+/// `POST /account/password` in `browser`, with `csrf` when given, and the current password,
+/// the new one and the new one again as typed; (status, page).
+async fn change_password(
+    app: &TestApp,
+    browser: &Client,
+    csrf: Option<&str>,
+    [current, new, again]: [&str; 3],
+) -> (StatusCode, String) {
+    let mut form = vec![
+        ("current_password", current),
+        ("new_password", new),
+        ("new_password_again", again),
+    ];
+    form.extend(csrf.map(|csrf| ("csrf_token", csrf)));
+    let (status, page, _) = post_form(browser, &app.url("/account/password"), &form).await;
+    (status, page)
 }
 
 async fn assert_tokens_end(app: &TestApp, setup: &Setup, access: &str, refresh: &str) {
@@ -116,48 +132,21 @@ both_engines!(
             (PASSWORD, PASSWORD, PASSWORD, "must differ from the current"),
             (PASSWORD, "short", "short", "at least 12"),
         ] {
-            let (status, page, _) = post_form(
-                &me,
-                &app.url("/account/password"),
-                &[
-                    ("csrf_token", &csrf),
-                    ("current_password", current),
-                    ("new_password", new),
-                    ("new_password_again", again),
-                ],
-            )
-            .await;
+            let typed = [current, new, again];
+            let (status, page) = change_password(&app, &me, Some(&csrf), typed).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{expected}");
             assert!(page.contains(expected), "{expected}: {page}");
         }
         // Nothing changed: the tokens still work.
         assert_eq!(app.userinfo(&access).await.0, 200);
         // Without the CSRF token, nothing happens.
-        let (status, _, _) = post_form(
-            &me,
-            &app.url("/account/password"),
-            &[
-                ("current_password", PASSWORD),
-                ("new_password", NEW_PASSWORD),
-                ("new_password_again", NEW_PASSWORD),
-            ],
-        )
-        .await;
+        let good = [PASSWORD, NEW_PASSWORD, NEW_PASSWORD];
+        let (status, _) = change_password(&app, &me, None, good).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
 
         // The change: the old tokens and the other browser end, this browser stays.
         let (portal_browser, _, _) = portal_tokens(&app, &setup).await;
-        let (status, page, _) = post_form(
-            &me,
-            &app.url("/account/password"),
-            &[
-                ("csrf_token", &csrf),
-                ("current_password", PASSWORD),
-                ("new_password", NEW_PASSWORD),
-                ("new_password_again", NEW_PASSWORD),
-            ],
-        )
-        .await;
+        let (status, page) = change_password(&app, &me, Some(&csrf), good).await;
         assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
         assert_tokens_end(&app, &setup, &access, &refresh).await;
         assert_signed_out(&app, &setup, &portal_browser).await;
