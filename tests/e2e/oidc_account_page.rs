@@ -88,8 +88,7 @@ async fn assert_signed_out(app: &TestApp, setup: &Setup, browser: &Client) {
 both_engines!(
     the_account_page_changes_the_password_and_signs_out_elsewhere,
     |db: TestDb| async move {
-        let setup = setup(&db).await;
-        let app = TestApp::spawn(&db).await;
+        let (setup, app) = TestApp::with_portal(&db).await;
 
         // A wrong password does not open the page.
         let stranger = browser();
@@ -162,8 +161,7 @@ both_engines!(
 both_engines!(
     sign_out_everywhere_else_ends_the_others_and_the_tokens,
     |db: TestDb| async move {
-        let setup = setup(&db).await;
-        let app = TestApp::spawn(&db).await;
+        let (setup, app) = TestApp::with_portal(&db).await;
         let (other, access, refresh) = portal_tokens(&app, &setup).await;
         let (me, page) = account_session(&app, PASSWORD).await;
         let (status, _, location) = post_form(

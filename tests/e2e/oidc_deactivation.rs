@@ -85,8 +85,7 @@ both_engines!(
     |db: TestDb| async move {
         // Belt and braces: even if a session somehow outlived the deactivation (restored backup,
         // a row written by an instance mid-request), /authorize checks the account and ends it.
-        let setup = setup(&db).await;
-        let app = TestApp::spawn(&db).await;
+        let (setup, app) = TestApp::with_portal(&db).await;
         let browser = browser();
         let _ = app.code_for(&browser, &setup.client_id, &[]).await;
         sqlx::query("UPDATE accounts SET state = 'deactivated'")

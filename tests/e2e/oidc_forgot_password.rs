@@ -163,8 +163,7 @@ both_engines!(
 both_engines!(
     reset_requests_are_throttled_apart_from_sign_in,
     |db: TestDb| async move {
-        let setup = setup(&db).await;
-        let app = TestApp::spawn(&db).await;
+        let (setup, app) = TestApp::with_portal(&db).await;
         let browser = browser();
         let page = open(&browser, app.url("/forgot-password"))
             .await

@@ -73,8 +73,7 @@ async fn assert_alive(app: &TestApp, issued: &Issued) {
 both_engines!(
     a_new_password_ends_what_the_old_one_issued,
     |db: TestDb| async move {
-        let setup = setup(&db).await;
-        let app = TestApp::spawn(&db).await;
+        let (setup, app) = TestApp::with_portal(&db).await;
 
         // The command line (`member set-password`) and the admin tools set it through the store.
         let issued = issue(&app, &setup, EMAIL, PASSWORD).await;

@@ -60,8 +60,7 @@ fn authorization(
 }
 
 both_engines!(openidconnect_client_full_flow, |db: TestDb| async move {
-    let setup = setup(&db).await;
-    let app = TestApp::spawn(&db).await;
+    let (setup, app) = TestApp::with_portal(&db).await;
     let http = http();
     let client = discovered_client(&app, &setup.client_id, &setup.secret).await;
 
@@ -229,8 +228,7 @@ async fn introspect_then_revoke(app: &TestApp, setup: &Setup, tokens: &CoreToken
 }
 
 both_engines!(session_prompts_and_logout, |db: TestDb| async move {
-    let setup = setup(&db).await;
-    let app = TestApp::spawn(&db).await;
+    let (setup, app) = TestApp::with_portal(&db).await;
     let browser = browser();
     let tokens = app
         .tokens_for(&browser, &setup.client_id, &setup.secret)

@@ -4,8 +4,7 @@
 use super::*;
 
 both_engines!(logout_refusals, |db: TestDb| async move {
-    let setup = setup(&db).await;
-    let app = TestApp::spawn(&db).await;
+    let (setup, app) = TestApp::with_portal(&db).await;
     let base = app.base.as_str();
     let browser = browser();
     let tokens = app
@@ -69,8 +68,7 @@ both_engines!(logout_refusals, |db: TestDb| async move {
 both_engines!(
     login_is_throttled_without_saying_who_exists,
     |db: TestDb| async move {
-        let setup = setup(&db).await;
-        let app = TestApp::spawn(&db).await;
+        let (setup, app) = TestApp::with_portal(&db).await;
         let base = app.base.as_str();
         let (_, challenge) = pkce();
         let url = url_with(base, &base_params(&challenge));

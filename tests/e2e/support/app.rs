@@ -70,6 +70,12 @@ impl TestApp {
         }
     }
 
+    /// The member and the portal client ([`oidc::setup`]), then the application.
+    pub async fn with_portal(db: &TestDb) -> (oidc::Setup, TestApp) {
+        let setup = oidc::setup(db).await;
+        (setup, TestApp::spawn(db).await)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
