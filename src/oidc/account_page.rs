@@ -77,16 +77,7 @@ pub struct NoFields {}
 /// The active account signed in on this browser, if any; a session of an account that is no
 /// longer active is ended.
 async fn signed_in(state: &AppState, session: &Session) -> OidcResult<Option<Account>> {
-    let Some(login) = sessions::current_login(session).await? else {
-        return Ok(None);
-    };
-    match state.store.account_by_id(&login.account_id).await? {
-        Some(account) if account.is_active() => Ok(Some(account)),
-        _ => {
-            sessions::sign_out(session).await?;
-            Ok(None)
-        }
-    }
+    sessions::active_account(session, &state.store).await
 }
 
 async fn account_page(

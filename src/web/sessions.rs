@@ -10,7 +10,8 @@ use tower_sessions::session::{self, Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
-use crate::db::{is_unique_violation, now_ms, Store, StoreResult, Transaction};
+use crate::accounts::Account;
+use crate::db::{is_unique_violation, now_ms, Store, StoreError, StoreResult, Transaction};
 use crate::secrets::stored_hash;
 use crate::settings::Settings;
 
@@ -30,6 +31,24 @@ pub struct Login {
 /// The signed-in member of this session, if any.
 pub async fn current_login(session: &Session) -> Result<Option<Login>, session::Error> {
     session.get::<Login>(LOGIN_KEY).await
+}
+
+/// The active account signed in on this browser, if any. A session of an account deactivated
+/// or removed since is ended here, for the provider's pages and the console alike.
+pub async fn active_account<E>(session: &Session, store: &Store) -> Result<Option<Account>, E>
+where
+    E: From<session::Error> + From<StoreError>,
+{
+    let Some(login) = current_login(session).await? else {
+        return Ok(None);
+    };
+    match store.account_by_id(&login.account_id).await? {
+        Some(account) if account.is_active() => Ok(Some(account)),
+        _ => {
+            sign_out(session).await?;
+            Ok(None)
+        }
+    }
 }
 
 /// Records a successful sign-in. The session id changes (no session fixation).

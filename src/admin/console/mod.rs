@@ -190,16 +190,7 @@ pub struct Chrome {
 /// The signed-in account of a session, whoever it is: ended sessions of deactivated or
 /// vanished accounts sign out.
 async fn signed_in(session: &Session, state: &AppState) -> ConsoleResult<Option<Account>> {
-    let Some(login) = sessions::current_login(session).await? else {
-        return Ok(None);
-    };
-    match state.store.account_by_id(&login.account_id).await? {
-        Some(account) if account.is_active() => Ok(Some(account)),
-        _ => {
-            sessions::sign_out(session).await?;
-            Ok(None)
-        }
-    }
+    sessions::active_account(session, &state.store).await
 }
 
 /// The signed-in administrator: others signed in get 403, strangers the sign-in page.
