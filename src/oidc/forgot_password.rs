@@ -42,7 +42,7 @@ struct ForgotPasswordPage<'a> {
 }
 
 /// The authorization request a page carries, as a path on this server.
-fn authorize_path(carried: &[(String, String)]) -> Option<String> {
+pub(crate) fn authorize_path(carried: &[(String, String)]) -> Option<String> {
     if carried.is_empty() {
         return None;
     }

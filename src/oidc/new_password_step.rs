@@ -15,6 +15,7 @@ use crate::accounts::Account;
 use crate::db::now_ms;
 use crate::oidc::authorize::{self, AuthRequest};
 use crate::oidc::error::{OidcError, OidcResult};
+use crate::oidc::forgot_password::authorize_path;
 use crate::oidc::params::Params;
 use crate::passwords;
 use crate::server::AppState;
@@ -135,10 +136,8 @@ async fn submit_inner(
     let Some((account, auth_time)) = account else {
         // Nothing waiting (expired, or another tab finished it): sign in again.
         session.remove::<Pending>(PENDING_KEY).await?;
-        let query = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(&request.carried)
-            .finish();
-        return Ok(Redirect::to(&format!("/authorize?{query}")).into_response());
+        let again = authorize_path(&request.carried).unwrap_or_else(|| "/authorize".into());
+        return Ok(Redirect::to(&again).into_response());
     };
     let problem = if password != again {
         Some("The two passwords differ.".to_string())
