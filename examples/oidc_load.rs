@@ -16,15 +16,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use guildgate::accounts::Role;
 use guildgate::db::Store;
 use guildgate::members::{Kind, MemberData};
 use guildgate::oidc::clients::{ClientType, NewClient};
 use guildgate::oidc::keys::{Alg, KeyRing};
 use guildgate::settings::Settings;
-use sha2::Digest;
 
 #[path = "common/mod.rs"]
 mod common;
@@ -360,12 +357,8 @@ fn report(name: &str, samples: &[Duration], wall: Option<Duration>) {
     );
 }
 
+/// A PKCE pair (verifier, S256 challenge), as a client library makes it.
 fn pkce() -> (String, String) {
-    let verifier = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
-    let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
-    (verifier, challenge)
+    let (challenge, verifier) = openidconnect::PkceCodeChallenge::new_random_sha256();
+    (verifier.secret().clone(), challenge.as_str().to_string())
 }

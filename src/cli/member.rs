@@ -339,6 +339,7 @@ async fn invite(
         actor,
         member_key,
         purpose,
+        None,
     )
     .await
     {

@@ -4,8 +4,6 @@
 //! or a sign-out everywhere ends every other session and every token (the provider's listener
 //! on the change); this browser goes on under a new session id.
 
-use std::net::IpAddr;
-
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -15,15 +13,14 @@ use tower_sessions::Session;
 
 use crate::accounts::Account;
 use crate::db::format_ms;
+use crate::oidc::authorize;
 use crate::oidc::credentials::{self, Refusal};
 use crate::oidc::error::OidcResult;
-use crate::oidc::forgot_password::FORGOT_PASSWORD_PATH;
 use crate::oidc::grants;
-use crate::oidc::pages::LoginPage;
 use crate::passwords;
 use crate::server::AppState;
 use crate::web::client_ip::ClientIp;
-use crate::web::csrf::{self, CsrfForm};
+use crate::web::csrf::CsrfForm;
 use crate::web::pages;
 use crate::web::sessions::{self, Login};
 
@@ -35,7 +32,7 @@ pub const ACCOUNT_PATH: &str = "/account";
 struct AccountPage<'a> {
     name: &'a str,
     email: &'a str,
-    csrf_token: &'a str,
+    csrf_token: String,
     notice: Option<&'a str>,
     error: Option<&'a str>,
     min_length: usize,
@@ -89,7 +86,6 @@ async fn account_page(
     error: Option<&str>,
 ) -> OidcResult<Response> {
     let member = state.store.member(&account.member_key).await?;
-    let csrf_token = csrf::token(session).await?;
     let browsers = sessions::browsers_of(
         &state.store,
         &account.id,
@@ -111,40 +107,20 @@ async fn account_page(
             last_issued: format_ms(a.last_issued_at),
         })
         .collect();
-    Ok(pages::render(
-        status,
-        &AccountPage {
-            name: &member.display_name(),
+    let name = member.display_name();
+    Ok(
+        pages::render_form(session, status, |csrf_token| AccountPage {
+            name: &name,
             email: &account.login_email,
-            csrf_token: &csrf_token,
+            csrf_token,
             notice,
             error,
             min_length: passwords::MIN_LENGTH,
             browsers,
             applications,
-        },
-    ))
-}
-
-async fn sign_in_form(
-    session: &Session,
-    status: StatusCode,
-    error: Option<&str>,
-    email: &str,
-) -> OidcResult<Response> {
-    let csrf_token = csrf::token(session).await?;
-    Ok(pages::render(
-        status,
-        &LoginPage {
-            action: "/account/login",
-            client_name: "",
-            error,
-            email,
-            csrf_token: &csrf_token,
-            params: Vec::new(),
-            forgot_password_url: FORGOT_PASSWORD_PATH.to_string(),
-        },
-    ))
+        })
+        .await?,
+    )
 }
 
 /// What a form just did, said on the page it redirects to (so that reloading the page does
@@ -188,18 +164,14 @@ pub async fn show(
     State(state): State<AppState>,
     session: Session,
     Query(query): Query<ShowQuery>,
-) -> Response {
+) -> OidcResult<Response> {
     let notice = Done::parse(&query.done).map(Done::notice);
-    async {
-        match signed_in(&state, &session).await? {
-            Some(account) => {
-                account_page(&state, &session, &account, StatusCode::OK, notice, None).await
-            }
-            None => sign_in_form(&session, StatusCode::OK, None, "").await,
+    match signed_in(&state, &session).await? {
+        Some(account) => {
+            account_page(&state, &session, &account, StatusCode::OK, notice, None).await
         }
+        None => authorize::login_page(&session, None, StatusCode::OK, None, "").await,
     }
-    .await
-    .unwrap_or_else(IntoResponse::into_response)
 }
 
 /// `POST /account/login`: the one password check, then the account page.
@@ -208,17 +180,6 @@ pub async fn sign_in(
     session: Session,
     ClientIp(ip): ClientIp,
     CsrfForm(form): CsrfForm<SignInForm>,
-) -> Response {
-    sign_in_inner(state, session, ip, form)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn sign_in_inner(
-    state: AppState,
-    session: Session,
-    ip: IpAddr,
-    form: SignInForm,
 ) -> OidcResult<Response> {
     let checked = credentials::check(&state, &form.email, form.password, ip).await?;
     let account = match checked {
@@ -245,7 +206,8 @@ async fn sign_in_inner(
                 }
             };
             let mut response =
-                sign_in_form(&session, status, Some(&message), form.email.trim()).await?;
+                authorize::login_page(&session, None, status, Some(&message), form.email.trim())
+                    .await?;
             if let Refusal::Throttled {
                 retry_after_secs, ..
             } = refusal
@@ -274,17 +236,6 @@ pub async fn change_password(
     session: Session,
     ClientIp(ip): ClientIp,
     CsrfForm(form): CsrfForm<PasswordForm>,
-) -> Response {
-    change_password_inner(state, session, ip, form)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn change_password_inner(
-    state: AppState,
-    session: Session,
-    ip: IpAddr,
-    form: PasswordForm,
 ) -> OidcResult<Response> {
     let Some(account) = signed_in(&state, &session).await? else {
         return Ok(Redirect::to(ACCOUNT_PATH).into_response());
@@ -335,30 +286,22 @@ pub async fn sign_out_everywhere(
     State(state): State<AppState>,
     session: Session,
     CsrfForm(_): CsrfForm<NoFields>,
-) -> Response {
-    async {
-        let Some(account) = signed_in(&state, &session).await? else {
-            return Ok(Redirect::to(ACCOUNT_PATH).into_response());
-        };
-        state
-            .store
-            .sign_out_everywhere("self-service", &account)
-            .await?;
-        session.cycle_id().await?;
-        tracing::info!(account_id = %account.id, "signed out everywhere");
-        let to = format!("{ACCOUNT_PATH}?done={}", Done::SignedOutElsewhere.as_str());
-        OidcResult::Ok(Redirect::to(&to).into_response())
-    }
-    .await
-    .unwrap_or_else(IntoResponse::into_response)
+) -> OidcResult<Response> {
+    let Some(account) = signed_in(&state, &session).await? else {
+        return Ok(Redirect::to(ACCOUNT_PATH).into_response());
+    };
+    state
+        .store
+        .sign_out_everywhere("self-service", &account)
+        .await?;
+    session.cycle_id().await?;
+    tracing::info!(account_id = %account.id, "signed out everywhere");
+    let to = format!("{ACCOUNT_PATH}?done={}", Done::SignedOutElsewhere.as_str());
+    Ok(Redirect::to(&to).into_response())
 }
 
 /// `POST /account/sign-out`: this browser only.
-pub async fn sign_out(session: Session, CsrfForm(_): CsrfForm<NoFields>) -> Response {
-    async {
-        sessions::sign_out(&session).await?;
-        OidcResult::Ok(Redirect::to(ACCOUNT_PATH).into_response())
-    }
-    .await
-    .unwrap_or_else(IntoResponse::into_response)
+pub async fn sign_out(session: Session, CsrfForm(_): CsrfForm<NoFields>) -> OidcResult<Response> {
+    sessions::sign_out(&session).await?;
+    Ok(Redirect::to(ACCOUNT_PATH).into_response())
 }

@@ -5,11 +5,9 @@
 //! errors with `state` and `iss` (RFC 9207).
 
 use axum::extract::State;
-use std::net::IpAddr;
 
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Form;
+use axum::response::Response;
 use tower_sessions::Session;
 
 use crate::oidc::claims::RequestedClaims;
@@ -334,10 +332,8 @@ pub async fn authorize_endpoint(
     State(state): State<AppState>,
     session: Session,
     params: Params,
-) -> Response {
-    authorize(state, session, params)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+) -> OidcResult<Response> {
+    authorize(state, session, params).await
 }
 
 fn now_secs() -> i64 {
@@ -381,7 +377,7 @@ async fn authorize(state: AppState, session: Session, params: Params) -> OidcRes
     }
     login_page(
         &session,
-        &request,
+        Some(&request),
         StatusCode::OK,
         None,
         request.login_hint.as_deref().unwrap_or_default(),
@@ -389,26 +385,34 @@ async fn authorize(state: AppState, session: Session, params: Params) -> OidcRes
     .await
 }
 
-async fn login_page(
+/// The sign-in form: for an authorization request (posted to `/login`, carrying it along), or,
+/// with none, for the account page.
+pub(crate) async fn login_page(
     session: &Session,
-    request: &AuthRequest,
+    request: Option<&AuthRequest>,
     status: StatusCode,
     error: Option<&str>,
     email: &str,
 ) -> OidcResult<Response> {
-    let token = csrf::token(session).await?;
-    Ok(pages::render(
-        status,
-        &LoginPage {
-            action: "/login",
-            client_name: &request.client.name,
-            error,
-            email,
-            csrf_token: &token,
-            params: request.carried.clone(),
-            forgot_password_url: forgot_password::link_from_sign_in(&request.carried),
-        },
-    ))
+    let (action, client_name, params) = match request {
+        Some(request) => (
+            "/login",
+            request.client.name.as_str(),
+            request.carried.clone(),
+        ),
+        None => ("/account/login", "", Vec::new()),
+    };
+    let forgot_password_url = forgot_password::link_from_sign_in(&params);
+    Ok(pages::render_form(session, status, |csrf_token| LoginPage {
+        action,
+        client_name,
+        error,
+        email,
+        csrf_token,
+        params,
+        forgot_password_url,
+    })
+    .await?)
 }
 
 /// Sends the code to the client.
@@ -446,40 +450,18 @@ pub async fn login(
     State(state): State<AppState>,
     session: Session,
     ClientIp(ip): ClientIp,
-    Form(pairs): Form<Vec<(String, String)>>,
-) -> Response {
-    login_inner(state, session, ip, pairs)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn login_inner(
-    state: AppState,
-    session: Session,
-    ip: IpAddr,
-    pairs: Vec<(String, String)>,
+    mut form: Params,
 ) -> OidcResult<Response> {
-    let mut form = Vec::new();
-    let mut email = String::new();
-    let mut password = String::new();
-    let mut csrf_token = String::new();
-    for (name, value) in pairs {
-        match name.as_str() {
-            "email" => email = value,
-            "password" => password = value,
-            csrf::FIELD => csrf_token = value,
-            _ => form.push((name, value)),
-        }
-    }
-    csrf::verify(&session, &csrf_token).await?;
-    let request = validate(&state, &Params::new(form)).await?;
+    csrf::verify(&session, &form.take(csrf::FIELD)).await?;
+    let (email, password) = (form.take("email"), form.take("password"));
+    let request = validate(&state, &form).await?;
     let email = email.trim().to_lowercase();
     let account = match credentials::check(&state, &email, password, ip).await? {
         Ok(account) => account,
         Err(Refusal::Incomplete) => {
             return login_page(
                 &session,
-                &request,
+                Some(&request),
                 StatusCode::UNAUTHORIZED,
                 Some("Enter your e-mail address and password."),
                 &email,
@@ -492,7 +474,7 @@ async fn login_inner(
         }) => {
             let mut response = login_page(
                 &session,
-                &request,
+                Some(&request),
                 StatusCode::TOO_MANY_REQUESTS,
                 Some(&message),
                 &email,
@@ -508,7 +490,7 @@ async fn login_inner(
             tracing::info!(client_id = %request.client.client_id, "sign-in failed");
             return login_page(
                 &session,
-                &request,
+                Some(&request),
                 StatusCode::UNAUTHORIZED,
                 Some("The e-mail address or the password is not right."),
                 &email,

@@ -6,13 +6,10 @@
 //! completes. Requests are throttled per e-mail and per address like sign-in failures, counted
 //! apart from them.
 
-use std::net::IpAddr;
-
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Form;
+use axum::response::Response;
 use tower_sessions::Session;
 
 use crate::oidc::authorize::CARRIED;
@@ -34,7 +31,7 @@ struct ForgotPasswordPage<'a> {
     sent: bool,
     error: Option<&'a str>,
     email: &'a str,
-    csrf_token: &'a str,
+    csrf_token: String,
     /// The authorization request, carried through the form.
     params: Vec<(String, String)>,
     /// Back to the sign-in page of that request, when there is one.
@@ -54,6 +51,9 @@ pub(crate) fn authorize_path(carried: &[(String, String)]) -> Option<String> {
 
 /// The link of the sign-in page to this page, carrying its authorization request.
 pub fn link_from_sign_in(carried: &[(String, String)]) -> String {
+    if carried.is_empty() {
+        return FORGOT_PASSWORD_PATH.to_string();
+    }
     let query = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(carried)
         .finish();
@@ -68,27 +68,27 @@ async fn page(
     sent: bool,
     error: Option<&str>,
 ) -> OidcResult<Response> {
-    let csrf_token = csrf::token(session).await?;
-    Ok(pages::render(
-        status,
-        &ForgotPasswordPage {
+    Ok(
+        pages::render_form(session, status, |csrf_token| ForgotPasswordPage {
             action: FORGOT_PASSWORD_PATH,
             sent,
             error,
             email,
-            csrf_token: &csrf_token,
+            csrf_token,
             back_url: authorize_path(&carried),
             params: carried,
-        },
-    ))
+        })
+        .await?,
+    )
 }
 
 /// `GET /forgot-password`: the form.
-pub async fn form(session: Session, Query(pairs): Query<Vec<(String, String)>>) -> Response {
+pub async fn form(
+    session: Session,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> OidcResult<Response> {
     let carried = Params::new(pairs).subset(CARRIED);
-    page(&session, StatusCode::OK, carried, "", false, None)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+    page(&session, StatusCode::OK, carried, "", false, None).await
 }
 
 /// `POST /forgot-password`: the same answer for every e-mail; the link goes out afterwards.
@@ -96,17 +96,6 @@ pub async fn submit(
     State(state): State<AppState>,
     session: Session,
     ClientIp(ip): ClientIp,
-    Form(pairs): Form<Vec<(String, String)>>,
-) -> Response {
-    submit_inner(state, session, ip, Params::new(pairs))
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn submit_inner(
-    state: AppState,
-    session: Session,
-    ip: IpAddr,
     params: Params,
 ) -> OidcResult<Response> {
     csrf::verify(&session, params.get(csrf::FIELD).unwrap_or_default()).await?;
@@ -168,7 +157,7 @@ async fn send_reset_link(state: AppState, email: String, return_to: Option<Strin
             return;
         }
     };
-    let sent = invitations::send_link_returning_to(
+    let sent = invitations::send_link(
         &state.store,
         &state.mailer,
         state.settings.issuer(),

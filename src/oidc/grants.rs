@@ -39,12 +39,13 @@ pub struct CodeRecord {
     pub claims: Option<String>,
 }
 
-/// What redeeming a code found.
+/// What spending a single-use credential (a code, a refresh token) found.
 #[derive(Debug)]
-pub enum Redeemed {
-    /// First use; the code is now spent.
-    First(Box<CodeRecord>),
-    /// Spent before: every token issued from it has just been revoked.
+pub enum Spent<T> {
+    /// First use; it is now spent (a refresh token: issue its successor).
+    First(Box<T>),
+    /// Spent or revoked before: every token of its grant has just been revoked, in the
+    /// transaction that must be committed for that to hold.
     Replayed,
     Unknown,
 }
@@ -80,7 +81,7 @@ pub async fn issue_code(
 }
 
 /// Spends a code. A second use revokes everything issued from the first.
-pub async fn redeem_code(tx: &mut Transaction, code: &str) -> StoreResult<Redeemed> {
+pub async fn redeem_code(tx: &mut Transaction, code: &str) -> StoreResult<Spent<CodeRecord>> {
     let hash = secrets::stored_hash(code);
     let now = now_ms();
     // Spending and reading in one statement: the first use gets the record back.
@@ -94,7 +95,7 @@ pub async fn redeem_code(tx: &mut Transaction, code: &str) -> StoreResult<Redeem
     .fetch_optional(&mut **tx)
     .await?;
     if let Some(record) = first {
-        return Ok(Redeemed::First(Box::new(record)));
+        return Ok(Spent::First(Box::new(record)));
     }
     let record: Option<CodeRecord> = sqlx::query_as(
         "SELECT grant_id, client_id, account_id, redirect_uri, scope, nonce, code_challenge, \
@@ -104,7 +105,7 @@ pub async fn redeem_code(tx: &mut Transaction, code: &str) -> StoreResult<Redeem
     .fetch_optional(&mut **tx)
     .await?;
     match record {
-        None => Ok(Redeemed::Unknown),
+        None => Ok(Spent::Unknown),
         Some(record) => {
             revoke_replayed_grant(
                 tx,
@@ -113,7 +114,7 @@ pub async fn redeem_code(tx: &mut Transaction, code: &str) -> StoreResult<Redeem
                 "authorization code used twice: every token issued from it is revoked",
             )
             .await?;
-            Ok(Redeemed::Replayed)
+            Ok(Spent::Replayed)
         }
     }
 }
@@ -246,23 +247,13 @@ pub async fn find_token(store: &Store, token: &str) -> StoreResult<Option<TokenR
     )
 }
 
-/// What rotating a refresh token found.
-#[derive(Debug)]
-pub enum Rotation {
-    /// The token was live and is now spent; issue its successor.
-    Rotated(Box<TokenRecord>),
-    /// A spent or revoked token came back: the family is revoked.
-    Replayed,
-    Unknown,
-}
-
 /// Spends a refresh token of `client_id`. A replayed one revokes its whole family. A token of
 /// another client is `Unknown` (and left alone).
 pub async fn rotate_refresh(
     tx: &mut Transaction,
     token: &str,
     client_id: &str,
-) -> StoreResult<Rotation> {
+) -> StoreResult<Spent<TokenRecord>> {
     let hash = secrets::stored_hash(token);
     let now = now_ms();
     let record: Option<TokenRecord> = sqlx::query_as(&format!(
@@ -272,10 +263,10 @@ pub async fn rotate_refresh(
     .fetch_optional(&mut **tx)
     .await?;
     let Some(record) = record else {
-        return Ok(Rotation::Unknown);
+        return Ok(Spent::Unknown);
     };
     if record.client_id != client_id {
-        return Ok(Rotation::Unknown);
+        return Ok(Spent::Unknown);
     }
     let spent = sqlx::query(
         "UPDATE oidc_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL \
@@ -287,7 +278,7 @@ pub async fn rotate_refresh(
     .await?
     .rows_affected();
     if spent == 1 {
-        return Ok(Rotation::Rotated(Box::new(record)));
+        return Ok(Spent::First(Box::new(record)));
     }
     // Spent or revoked before: someone holds a copy. Revoke the family.
     revoke_replayed_grant(
@@ -297,7 +288,7 @@ pub async fn rotate_refresh(
         "refresh token replayed: its whole family is revoked",
     )
     .await?;
-    Ok(Rotation::Replayed)
+    Ok(Spent::Replayed)
 }
 
 /// A spent credential came back: someone holds a copy, so every token of its grant (the code's

@@ -93,22 +93,10 @@ pub struct Sent {
 }
 
 /// Creates a link for the account of `member_key` and mails it to its login e-mail. Earlier
-/// unused links of the same purpose stop working.
+/// unused links of the same purpose stop working. `return_to` is where the set-password page
+/// sends the member once the password is set: a path on this server (the forgot-password page
+/// gives the authorization request the member started).
 pub async fn send_link(
-    store: &Store,
-    mailer: &Mailer,
-    issuer: &str,
-    actor: &str,
-    member_key: &str,
-    purpose: Purpose,
-) -> Result<Sent, InvitationError> {
-    send_link_returning_to(store, mailer, issuer, actor, member_key, purpose, None).await
-}
-
-/// [`send_link`], with where the set-password page sends the member once the password is set:
-/// `return_to` must be a path on this server (the forgot-password page gives the authorization
-/// request the member started).
-pub async fn send_link_returning_to(
     store: &Store,
     mailer: &Mailer,
     issuer: &str,

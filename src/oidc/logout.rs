@@ -7,7 +7,7 @@
 
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tower_sessions::Session;
 
 use crate::oidc::error::{redirect_with, OidcError, OidcResult};
@@ -31,10 +31,8 @@ pub async fn logout_endpoint(
     method: Method,
     session: Session,
     params: Params,
-) -> Response {
-    logout(state, session, params, method == Method::POST)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+) -> OidcResult<Response> {
+    logout(state, session, params, method == Method::POST).await
 }
 
 fn refused(message: &str) -> OidcError {
@@ -107,16 +105,15 @@ async fn logout(
         (None, _) => false,
     };
     if signed_in.is_some() && !confirmed && !hint_matches {
-        let token = csrf::token(&session).await?;
-        return Ok(pages::render(
-            StatusCode::OK,
-            &LogoutPage {
+        return Ok(
+            pages::render_form(&session, StatusCode::OK, |csrf_token| LogoutPage {
                 action: "/logout",
                 issuer: &state.oidc.issuer,
-                csrf_token: &token,
+                csrf_token,
                 params: params.subset(CARRIED),
-            },
-        ));
+            })
+            .await?,
+        );
     }
     if let Some(login) = signed_in {
         sessions::sign_out(&session).await?;

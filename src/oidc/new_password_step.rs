@@ -7,7 +7,6 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
@@ -46,7 +45,7 @@ struct NewPasswordPage<'a> {
     action: &'a str,
     client_name: &'a str,
     error: Option<&'a str>,
-    csrf_token: &'a str,
+    csrf_token: String,
     min_length: usize,
     params: Vec<(String, String)>,
 }
@@ -57,18 +56,17 @@ async fn page(
     status: StatusCode,
     error: Option<&str>,
 ) -> OidcResult<Response> {
-    let csrf_token = csrf::token(session).await?;
-    Ok(pages::render(
-        status,
-        &NewPasswordPage {
+    Ok(
+        pages::render_form(session, status, |csrf_token| NewPasswordPage {
             action: NEW_PASSWORD_PATH,
             client_name: &request.client.name,
             error,
-            csrf_token: &csrf_token,
+            csrf_token,
             min_length: passwords::MIN_LENGTH,
             params: request.carried.clone(),
-        },
-    ))
+        })
+        .await?,
+    )
 }
 
 /// After the right one-time password: asks for the member's own password instead of signing in.
@@ -97,30 +95,11 @@ pub async fn begin(
 pub async fn submit(
     State(state): State<AppState>,
     session: Session,
-    Form(pairs): Form<Vec<(String, String)>>,
-) -> Response {
-    submit_inner(state, session, pairs)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn submit_inner(
-    state: AppState,
-    session: Session,
-    pairs: Vec<(String, String)>,
+    mut form: Params,
 ) -> OidcResult<Response> {
-    let mut carried = Vec::new();
-    let (mut password, mut again, mut csrf_token) = (String::new(), String::new(), String::new());
-    for (name, value) in pairs {
-        match name.as_str() {
-            "password" => password = value,
-            "password_again" => again = value,
-            csrf::FIELD => csrf_token = value,
-            _ => carried.push((name, value)),
-        }
-    }
-    csrf::verify(&session, &csrf_token).await?;
-    let request = authorize::validate(&state, &Params::new(carried)).await?;
+    csrf::verify(&session, &form.take(csrf::FIELD)).await?;
+    let (password, again) = (form.take("password"), form.take("password_again"));
+    let request = authorize::validate(&state, &form).await?;
     let pending: Option<Pending> = session.get(PENDING_KEY).await?;
     let account = match pending {
         Some(p) if now_ms() - p.began_at <= PENDING_MS => {

@@ -10,7 +10,7 @@ pub struct LoginPage<'a> {
     pub client_name: &'a str,
     pub error: Option<&'a str>,
     pub email: &'a str,
-    pub csrf_token: &'a str,
+    pub csrf_token: String,
     /// The authorization request, carried through the form.
     pub params: Vec<(String, String)>,
     /// "Forgot your password?", carrying the same request.
@@ -22,7 +22,7 @@ pub struct LoginPage<'a> {
 pub struct LogoutPage<'a> {
     pub action: &'a str,
     pub issuer: &'a str,
-    pub csrf_token: &'a str,
+    pub csrf_token: String,
     pub params: Vec<(String, String)>,
 }
 
@@ -41,7 +41,7 @@ mod tests {
             client_name: "<script>x</script>",
             error: Some("bad \"quote\""),
             email: "a@b.c\"><script>",
-            csrf_token: "t",
+            csrf_token: "t".into(),
             params: vec![("state".into(), "\"><img src=x>".into())],
             forgot_password_url: "/forgot-password?state=%22%3E".into(),
         };

@@ -52,6 +52,13 @@ impl Params {
         self.duplicates.iter().any(|d| d == name)
     }
 
+    /// Takes a form's own field out of the parameters (what is left is the request it carries):
+    /// its value, empty when absent.
+    pub fn take(&mut self, name: &str) -> String {
+        self.duplicates.retain(|d| d != name);
+        self.values.remove(name).unwrap_or_default()
+    }
+
     /// The parameters among `names` that are present, in that order (to carry a request
     /// through a form).
     pub fn subset(&self, names: &[&str]) -> Vec<(String, String)> {

@@ -23,7 +23,7 @@ struct SetPasswordPage<'a> {
     action: &'a str,
     login_email: &'a str,
     token: &'a str,
-    csrf_token: &'a str,
+    csrf_token: String,
     error: Option<&'a str>,
     min_length: usize,
 }
@@ -80,19 +80,18 @@ async fn form_page(
     token: &str,
     error: Option<&str>,
 ) -> OidcResult<Response> {
-    let csrf_token = csrf::token(session).await?;
-    Ok(pages::render(
-        status,
-        &SetPasswordPage {
+    Ok(
+        pages::render_form(session, status, |csrf_token| SetPasswordPage {
             title: title(link),
             action: SET_PASSWORD_PATH,
             login_email: &link.login_email,
             token,
-            csrf_token: &csrf_token,
+            csrf_token,
             error,
             min_length: passwords::MIN_LENGTH,
-        },
-    ))
+        })
+        .await?,
+    )
 }
 
 /// `GET /set-password?token=...`
@@ -100,15 +99,11 @@ pub async fn form(
     State(state): State<AppState>,
     session: Session,
     Query(query): Query<LinkQuery>,
-) -> Response {
-    async {
-        let link = invitations::check_link(&state.store, &query.token)
-            .await
-            .map_err(refusal)?;
-        form_page(&session, StatusCode::OK, &link, &query.token, None).await
-    }
-    .await
-    .unwrap_or_else(IntoResponse::into_response)
+) -> OidcResult<Response> {
+    let link = invitations::check_link(&state.store, &query.token)
+        .await
+        .map_err(refusal)?;
+    form_page(&session, StatusCode::OK, &link, &query.token, None).await
 }
 
 /// `POST /set-password`
@@ -116,56 +111,52 @@ pub async fn submit(
     State(state): State<AppState>,
     session: Session,
     Form(form): Form<SetPasswordForm>,
-) -> Response {
-    async {
-        csrf::verify(&session, &form.csrf_token).await?;
-        let link = invitations::check_link(&state.store, &form.token)
-            .await
-            .map_err(refusal)?;
-        let problem = if form.password != form.password_again {
-            Some("The two passwords differ.".to_string())
-        } else {
-            passwords::check_policy(&form.password).err()
-        };
-        if let Some(problem) = problem {
-            return form_page(
+) -> OidcResult<Response> {
+    csrf::verify(&session, &form.csrf_token).await?;
+    let link = invitations::check_link(&state.store, &form.token)
+        .await
+        .map_err(refusal)?;
+    let problem = if form.password != form.password_again {
+        Some("The two passwords differ.".to_string())
+    } else {
+        passwords::check_policy(&form.password).err()
+    };
+    if let Some(problem) = problem {
+        return form_page(
+            &session,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &link,
+            &form.token,
+            Some(&problem),
+        )
+        .await;
+    }
+    match invitations::set_password_with_link(&state.store, &form.token, &form.password).await {
+        Ok(account) => {
+            tracing::info!(account_id = %account.id, "password set from a link");
+            // Back to the authorization request the member started (its sign-in page).
+            if let Some(path) = &link.return_to {
+                return Ok(Redirect::to(path).into_response());
+            }
+            Ok(pages::error_page(
+                StatusCode::OK,
+                "Password set",
+                "Your password is set. You can now sign in with your e-mail address and \
+                 the new password.",
+            ))
+        }
+        Err(InvitationError::Password(problem)) => {
+            form_page(
                 &session,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &link,
                 &form.token,
                 Some(&problem),
             )
-            .await;
+            .await
         }
-        match invitations::set_password_with_link(&state.store, &form.token, &form.password).await {
-            Ok(account) => {
-                tracing::info!(account_id = %account.id, "password set from a link");
-                // Back to the authorization request the member started (its sign-in page).
-                if let Some(path) = &link.return_to {
-                    return Ok(Redirect::to(path).into_response());
-                }
-                Ok(pages::error_page(
-                    StatusCode::OK,
-                    "Password set",
-                    "Your password is set. You can now sign in with your e-mail address and \
-                     the new password.",
-                ))
-            }
-            Err(InvitationError::Password(problem)) => {
-                form_page(
-                    &session,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    &link,
-                    &form.token,
-                    Some(&problem),
-                )
-                .await
-            }
-            Err(e) => Err(refusal(e)),
-        }
+        Err(e) => Err(refusal(e)),
     }
-    .await
-    .unwrap_or_else(IntoResponse::into_response)
 }
 
 #[cfg(test)]
@@ -179,7 +170,7 @@ mod tests {
             action: SET_PASSWORD_PATH,
             login_email: "a\"><script>@b.c",
             token: "t\"><b>",
-            csrf_token: "c",
+            csrf_token: "c".into(),
             error: Some("<i>bad</i>"),
             min_length: 12,
         }

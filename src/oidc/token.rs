@@ -12,12 +12,12 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::accounts::Account;
-use crate::db::now_ms;
+use crate::db::{now_ms, Transaction};
 use crate::oidc::authorize::understood_scopes;
 use crate::oidc::claims::{self, RequestedClaims};
 use crate::oidc::clients::Client;
 use crate::oidc::error::{ErrorCode, OidcError, OidcResult};
-use crate::oidc::grants::{self, GrantInfo, NewTokens, Redeemed, Rotation, TokenKind};
+use crate::oidc::grants::{self, GrantInfo, NewTokens, Spent, TokenKind};
 use crate::oidc::params::Params;
 use crate::server::AppState;
 
@@ -109,17 +109,15 @@ async fn authorization_code(
     let mut tx = state.store.begin().await?;
     // The code is spent by this call whatever follows: a failed attempt burns it.
     let record = match grants::redeem_code(&mut tx, code).await? {
-        Redeemed::First(record) => record,
-        Redeemed::Replayed => {
-            tx.commit().await?;
-            return Err(OidcError::invalid_grant(
+        Spent::First(record) => record,
+        again => {
+            return refuse_reuse(
+                tx,
+                again,
                 "the authorization code was already used; tokens issued from it are revoked",
-            ));
-        }
-        Redeemed::Unknown => {
-            return Err(OidcError::invalid_grant(
                 "the authorization code is invalid or expired",
-            ))
+            )
+            .await
         }
     };
     let refusal = if record.client_id != client.client_id {
@@ -177,21 +175,36 @@ async fn active_account(state: &AppState, account_id: &str) -> OidcResult<Option
         .filter(Account::is_active))
 }
 
+/// The answer to a code or refresh token used again (the revocation of its grant committed
+/// first, so that it holds) or never issued.
+async fn refuse_reuse<T, R>(
+    tx: Transaction,
+    spent: Spent<T>,
+    replayed: &str,
+    unknown: &str,
+) -> OidcResult<R> {
+    if let Spent::Replayed = spent {
+        tx.commit().await?;
+        return Err(OidcError::invalid_grant(replayed));
+    }
+    Err(OidcError::invalid_grant(unknown))
+}
+
 async fn refresh(state: &AppState, client: &Client, params: &Params) -> OidcResult<Value> {
     let token = params
         .get("refresh_token")
         .ok_or_else(|| OidcError::invalid_request("refresh_token is required"))?;
     let mut tx = state.store.begin().await?;
     let record = match grants::rotate_refresh(&mut tx, token, &client.client_id).await? {
-        Rotation::Rotated(record) => record,
-        Rotation::Replayed => {
-            tx.commit().await?;
-            return Err(OidcError::invalid_grant(
+        Spent::First(record) => record,
+        again => {
+            return refuse_reuse(
+                tx,
+                again,
                 "the refresh token was already used or revoked; its whole family is revoked",
-            ));
-        }
-        Rotation::Unknown => {
-            return Err(OidcError::invalid_grant("the refresh token is invalid"));
+                "the refresh token is invalid",
+            )
+            .await
         }
     };
     if record.expires_at <= now_ms() {

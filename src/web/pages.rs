@@ -4,6 +4,9 @@
 use askama::Template;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
+use tower_sessions::Session;
+
+use crate::web::csrf;
 
 #[derive(Template)]
 #[template(path = "error.html")]
@@ -27,6 +30,16 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }
     }
+}
+
+/// Renders a page holding a form, handing it this session's CSRF token (see [`csrf`]).
+pub async fn render_form<T: Template>(
+    session: &Session,
+    status: StatusCode,
+    page: impl FnOnce(String) -> T,
+) -> Result<Response, tower_sessions::session::Error> {
+    let csrf_token = csrf::token(session).await?;
+    Ok(render(status, &page(csrf_token)))
 }
 
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {

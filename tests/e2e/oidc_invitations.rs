@@ -75,6 +75,7 @@ impl Links {
             "test",
             member_key,
             purpose,
+            None,
         )
         .await
     }

@@ -97,6 +97,7 @@ both_engines!(
             "test",
             MEMBER_KEY,
             Purpose::PasswordReset,
+            None,
         )
         .await
         .unwrap();

@@ -5,22 +5,13 @@
 
 use crate::support::oidc::*;
 use crate::support::{TestApp, TestDb};
+use guildgate::oidc::authorize::CARRIED;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
-const NAMES: &[&str] = &[
-    "client_id",
-    "redirect_uri",
-    "response_type",
-    "response_mode",
-    "scope",
-    "state",
-    "nonce",
-    "code_challenge",
-    "code_challenge_method",
-    "prompt",
-    "max_age",
-    "login_hint",
+/// The parameters of other endpoints and forms; the authorization request's own are
+/// `authorize::CARRIED`, the list the login form carries along.
+const OTHER_NAMES: &[&str] = &[
     "request",
     "request_uri",
     "registration",
@@ -68,7 +59,10 @@ fn value() -> impl Strategy<Value = String> {
 
 fn name() -> impl Strategy<Value = String> {
     prop_oneof![
-        4 => proptest::sample::select(NAMES).prop_map(str::to_string),
+        4 => proptest::sample::select(
+            CARRIED.iter().chain(OTHER_NAMES).copied().collect::<Vec<_>>()
+        )
+        .prop_map(str::to_string),
         1 => "[a-z_]{1,12}",
         1 => ".{0,10}",
     ]

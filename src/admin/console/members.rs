@@ -134,6 +134,7 @@ async fn send_invitation(
         actor,
         key,
         Purpose::Invitation,
+        None,
     )
     .await?;
     Ok(sent.to)

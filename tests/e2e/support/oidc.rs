@@ -157,6 +157,16 @@ pub fn location(r: &reqwest::Response) -> String {
         .to_string()
 }
 
+/// The code of a sign-in that ended in a redirect to the client ([`REDIRECT`]) with `state`.
+pub fn code_at_client(r: &reqwest::Response, state: &str) -> String {
+    assert_eq!(r.status(), 303, "expected a redirect to the client");
+    let to_client = location(r);
+    assert!(to_client.starts_with(REDIRECT), "{to_client}");
+    let mut q = query(&to_client);
+    assert_eq!(q["state"], state, "{to_client}");
+    q.remove("code").expect("a code")
+}
+
 /// Query parameters of a URL.
 pub fn query(url: &str) -> HashMap<String, String> {
     reqwest::Url::parse(url)
@@ -206,18 +216,11 @@ pub fn code_request<'a>(
     ]
 }
 
-/// A PKCE pair (verifier, S256 challenge).
+/// A PKCE pair (verifier, S256 challenge), made by the `openidconnect` client library so
+/// that the server's own S256 computation is checked against another's.
 pub fn pkce() -> (String, String) {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine;
-    use sha2::Digest;
-    let verifier = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
-    let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
-    (verifier, challenge)
+    let (challenge, verifier) = openidconnect::PkceCodeChallenge::new_random_sha256();
+    (verifier.secret().clone(), challenge.as_str().to_string())
 }
 
 /// Signs in through the portal client with PKCE; returns (code, verifier).
