@@ -12,6 +12,7 @@ use sqlx::{AnyPool, Executor};
 
 use crate::config::redact_url;
 use crate::passwords::{HashPool, PasswordSettings};
+use crate::private_files;
 
 pub type Transaction = sqlx::Transaction<'static, sqlx::Any>;
 
@@ -244,15 +245,24 @@ fn sqlite_url(url: &str) -> StoreResult<String> {
         None => (rest, None),
     };
     if path != ":memory:" && !path.is_empty() {
-        if let Some(parent) = Path::new(path).parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    StoreError::Invalid(format!(
-                        "cannot create the database folder {}: {e}",
-                        parent.display()
-                    ))
-                })?;
-            }
+        let path = Path::new(path);
+        let invalid = |what: &str, at: &Path, e: std::io::Error| {
+            StoreError::Invalid(format!(
+                "cannot create the database {what} {}: {e}",
+                at.display()
+            ))
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            private_files::create_dir(parent).map_err(|e| invalid("folder", parent, e))?;
+        }
+        // Created here so that it is the owner's only; SQLite gives its `-wal` and `-shm`
+        // files the same mode.
+        let created = private_files::create_file(path).map_err(|e| invalid("file", path, e))?;
+        if !created && private_files::open_to_others(path) {
+            tracing::warn!(
+                path = %path.display(),
+                "the database is readable by other users of this machine; chmod 600 it (and its -wal and -shm files)"
+            );
         }
     }
     Ok(match query {
@@ -330,6 +340,24 @@ mod tests {
         let url = sqlite_url(&format!("sqlite://{}", file.display())).unwrap();
         assert!(url.ends_with("?mode=rwc"));
         assert!(file.parent().unwrap().is_dir());
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_database_and_its_journal_are_the_owners_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let file = data.join("guildgate.db");
+        let store = Store::open(&format!("sqlite://{}", file.display()), 2)
+            .await
+            .unwrap();
+        sqlx::query("SELECT 1").execute(store.pool()).await.unwrap();
+        assert_eq!(mode(&data), 0o700);
+        for name in ["guildgate.db", "guildgate.db-wal", "guildgate.db-shm"] {
+            assert_eq!(mode(&data.join(name)), 0o600, "{name}");
+        }
     }
 
     #[tokio::test]

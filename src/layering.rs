@@ -9,6 +9,7 @@ const LOWER: &[&str] = &[
     "secrets",
     "mail",
     "passwords",
+    "private_files",
     "members",
     "accounts",
     "groups",

@@ -15,6 +15,7 @@ pub mod mail;
 pub mod members;
 pub mod oidc;
 pub mod passwords;
+pub mod private_files;
 pub mod secrets;
 pub mod server;
 pub mod settings;

@@ -157,7 +157,7 @@ fn write_file(dir: &std::path::Path, bytes: &[u8]) -> Result<PathBuf, MailError>
         path: path.to_path_buf(),
         message: e.to_string(),
     };
-    std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
+    crate::private_files::create_dir(dir).map_err(|e| err(dir, e))?;
     let name = format!("{}.eml", uuid::Uuid::now_v7());
     let path = dir.join(name);
     let mut options = std::fs::OpenOptions::new();

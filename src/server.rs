@@ -18,6 +18,7 @@ use tower_http::trace::TraceLayer;
 use crate::db::{Store, StoreError};
 use crate::mail::Mailer;
 use crate::settings::Settings;
+use crate::web::headers::baseline_headers;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -80,6 +81,7 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
+        .layer(baseline_headers())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http()
@@ -134,6 +136,7 @@ pub fn management_router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
+        .layer(baseline_headers())
 }
 
 /// Prometheus metrics (the Higher Logic sync's queue, pushes, failures and latency).

@@ -23,16 +23,7 @@ impl SecretFileError {
 
 /// Creates `dir` (mode 0700) when it does not exist.
 pub fn ensure_private_dir(dir: &Path) -> Result<(), SecretFileError> {
-    if !dir.is_dir() {
-        std::fs::create_dir_all(dir).map_err(|e| SecretFileError::new(dir, e))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                .map_err(|e| SecretFileError::new(dir, e))?;
-        }
-    }
-    Ok(())
+    crate::private_files::create_dir(dir).map_err(|e| SecretFileError::new(dir, e))
 }
 
 /// Writes `contents` to `path` with mode 0600, only if `path` does not exist yet, atomically

@@ -1,7 +1,9 @@
-//! The security headers every page and endpoint of the provider and the console carries: a
-//! content security policy, anti-framing, no referrer, no content sniffing.
+//! The security headers every response carries: a content security policy, anti-framing, no
+//! referrer, no content sniffing. The provider's and the console's pages set their own policy;
+//! every other answer (the admin API, the probes, metrics, errors of unknown paths) gets the
+//! baseline one, so no route can be left without them.
 
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderName, HeaderValue};
 use tower::layer::util::{Identity, Stack};
 use tower::ServiceBuilder;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -17,6 +19,9 @@ pub const PROVIDER_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; \
 pub const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
      style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// Answers that are never rendered as a page (JSON, plain text): nothing may load or frame them.
+pub const BASELINE_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
 type SetHeader = SetResponseHeaderLayer<HeaderValue>;
 
 /// The layer that sets them, replacing any a handler set.
@@ -24,10 +29,25 @@ pub type SecurityHeaders = ServiceBuilder<
     Stack<SetHeader, Stack<SetHeader, Stack<SetHeader, Stack<SetHeader, Identity>>>>,
 >;
 
-/// The security headers with `csp` as the content security policy.
+/// The security headers with `csp` as the content security policy, for a router's pages.
 pub fn security_headers(csp: &'static str) -> SecurityHeaders {
-    let set =
-        |name, value| SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value));
+    headers(csp, SetResponseHeaderLayer::overriding)
+}
+
+/// The headers of [`BASELINE_CSP`] on every response that has none yet: the outermost layer of
+/// the whole application.
+pub fn baseline_headers() -> SecurityHeaders {
+    headers(BASELINE_CSP, SetResponseHeaderLayer::if_not_present)
+}
+
+/// `Cache-Control: no-store`, for answers about one caller (the admin API, including its
+/// refusals).
+pub fn no_store() -> SetHeader {
+    SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
+}
+
+fn headers(csp: &'static str, layer: fn(HeaderName, HeaderValue) -> SetHeader) -> SecurityHeaders {
+    let set = |name, value| layer(name, HeaderValue::from_static(value));
     ServiceBuilder::new()
         .layer(set(header::CONTENT_SECURITY_POLICY, csp))
         .layer(set(header::X_FRAME_OPTIONS, "DENY"))

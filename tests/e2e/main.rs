@@ -27,6 +27,7 @@ mod oidc_props;
 mod oidc_set_password;
 mod oidc_sign_in_storm;
 mod oidc_throttle;
+mod security_headers;
 mod store;
 mod sync;
 mod sync_cli;

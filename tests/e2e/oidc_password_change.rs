@@ -153,6 +153,7 @@ both_engines!(
                 "/admin/password",
                 &[
                     ("csrf_token", &csrf_of(&page)),
+                    ("current", ADMIN_PASSWORD),
                     ("password", NEW_PASSWORD),
                     ("confirm", NEW_PASSWORD),
                 ],

@@ -34,6 +34,7 @@ use crate::db::{Store, StoreError};
 use crate::groups::Group;
 use crate::members::Member;
 use crate::server::AppState;
+use crate::web::headers::no_store;
 
 /// Errors of the admin API, each mapped to one status and code in [`IntoResponse`].
 #[derive(Debug, thiserror::Error)]
@@ -304,6 +305,7 @@ pub fn router() -> Router<AppState> {
         )
         // Reads the body before answering, so a client still sending one is not cut off.
         .fallback(|_body: axum::body::Bytes| async { ApiError::NoRoute })
+        .layer(no_store())
 }
 
 /// The OpenAPI document served at `/admin/api/openapi.json`.

@@ -152,6 +152,8 @@ fn password_form(status: StatusCode, csrf_token: &str, error: Option<&str>) -> R
 #[derive(Deserialize)]
 pub(super) struct PasswordForm {
     #[serde(default)]
+    current: String,
+    #[serde(default)]
     password: String,
     #[serde(default)]
     confirm: String,
@@ -160,15 +162,27 @@ pub(super) struct PasswordForm {
 pub(super) async fn change_password(
     State(state): State<AppState>,
     session: Session,
+    ClientIp(ip): ClientIp,
     CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> ConsoleResult<Response> {
     let account = signed_in_admin(&session, &state).await?;
     let csrf_token = csrf::token(&session).await?;
+    let refused =
+        |message: &str| password_form(StatusCode::BAD_REQUEST, &csrf_token, Some(message));
+    // Whoever holds a signed-in console proves the password again before replacing it: the
+    // same check as signing in, throttled and counted when wrong.
+    let current = form.current.clone();
+    match credentials::check(&state, &account.login_email, current, ip).await? {
+        Ok(_) => {}
+        Err(Refusal::Throttled { message, .. }) => return Ok(refused(&message)),
+        Err(_) => return Ok(refused("The current password is not right.")),
+    }
     if form.password != form.confirm {
-        return Ok(password_form(
-            StatusCode::BAD_REQUEST,
-            &csrf_token,
-            Some("The two passwords differ."),
+        return Ok(refused("The two passwords differ."));
+    }
+    if form.password == form.current {
+        return Ok(refused(
+            "The new password must differ from the current one.",
         ));
     }
     match state
@@ -182,10 +196,6 @@ pub(super) async fn change_password(
             session.cycle_id().await?;
             done("/admin/members")
         }
-        Err(e) => Ok(password_form(
-            StatusCode::BAD_REQUEST,
-            &csrf_token,
-            Some(&refusal(e)?),
-        )),
+        Err(e) => Ok(refused(&refusal(e)?)),
     }
 }

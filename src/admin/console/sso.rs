@@ -76,5 +76,7 @@ pub(super) async fn rotate_sso_secret(
 /// `/admin/api/worksheet`, which takes an API token instead).
 pub(super) async fn worksheet_json(admin: Admin) -> ConsoleResult<Response> {
     let worksheet = sso::worksheet(admin.store(), &admin.state.oidc.issuer).await?;
-    Ok(axum::Json(worksheet).into_response())
+    // The client id and addresses of this deployment: kept out of shared caches.
+    let no_store = [(axum::http::header::CACHE_CONTROL, "no-store")];
+    Ok((no_store, axum::Json(worksheet)).into_response())
 }

@@ -144,6 +144,7 @@ fn forms() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         (
             "/admin/password",
             vec![
+                ("current", MEMBER_PASSWORD),
                 ("password", "a member's new passphrase"),
                 ("confirm", "a member's new passphrase"),
             ],
@@ -413,12 +414,29 @@ both_engines!(
             (s, location.as_deref()),
             (StatusCode::SEE_OTHER, Some("/admin/password"))
         );
-        let new_password = |p| [("password", p), ("confirm", p)];
-        let (s, html, _) = admin.post("/admin/password", &new_password("short")).await;
+        let new_password = |current: &str, p: &str| {
+            [("current", current), ("password", p), ("confirm", p)].map(|(k, v)| (k, v.to_string()))
+        };
+        let change = |fields: [(&'static str, String); 3]| {
+            let admin = &admin;
+            async move {
+                let fields: Vec<(&str, &str)> =
+                    fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                admin.post("/admin/password", &fields).await
+            }
+        };
+        let (s, html, _) = change(new_password(&password, "short")).await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
         assert!(html.contains("12"), "{html}");
-        let changed = new_password("a brand new passphrase");
-        let (s, _, _) = admin.post("/admin/password", &changed).await;
+        // The current password is asked for, and the new one must differ from it.
+        let wrong = new_password("not the password", "a brand new passphrase");
+        let (s, html, _) = change(wrong).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(html.contains("current password is not right"), "{html}");
+        let (s, html, _) = change(new_password(&password, &password)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(html.contains("must differ"), "{html}");
+        let (s, _, _) = change(new_password(&password, "a brand new passphrase")).await;
         assert_eq!(s, StatusCode::SEE_OTHER);
         let (s, _, _) = admin.page("/admin/members").await;
         assert_eq!(s, StatusCode::OK);
