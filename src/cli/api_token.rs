@@ -3,8 +3,8 @@
 use clap::Subcommand;
 
 use super::{print_json, print_list};
-use crate::admin::api_tokens::Scope;
-use crate::db::Store;
+use crate::admin::api_tokens::{Scope, TokenGrant, DEFAULT_LIFETIME_DAYS};
+use crate::db::{format_ms, now_ms, Store};
 
 #[derive(Subcommand)]
 pub enum ApiTokenCmd {
@@ -15,6 +15,9 @@ pub enum ApiTokenCmd {
         name: String,
         #[arg(long, value_enum, default_value = "read")]
         scope: Scope,
+        /// How many days it works (at most 365).
+        #[arg(long, default_value_t = DEFAULT_LIFETIME_DAYS)]
+        expires_in_days: u32,
         #[arg(long)]
         json: bool,
     },
@@ -32,8 +35,20 @@ pub enum ApiTokenCmd {
 
 pub async fn run(cmd: ApiTokenCmd, store: &Store, actor: &str) -> anyhow::Result<()> {
     match cmd {
-        ApiTokenCmd::Create { name, scope, json } => {
-            let new = store.create_api_token(actor, &name, scope).await?;
+        ApiTokenCmd::Create {
+            name,
+            scope,
+            expires_in_days,
+            json,
+        } => {
+            // The server's operator, not an administrator account: see `api_tokens`.
+            let grant = TokenGrant {
+                owner: None,
+                name: &name,
+                scope,
+                lifetime_days: expires_in_days,
+            };
+            let new = store.create_api_token(actor, grant).await?;
             if json {
                 return print_json(&serde_json::json!({
                     "id": new.token.id,
@@ -55,18 +70,26 @@ pub async fn run(cmd: ApiTokenCmd, store: &Store, actor: &str) -> anyhow::Result
         ApiTokenCmd::List { json } => print_list(
             &store.list_api_tokens().await?,
             json,
-            &["id", "name", "starts with", "scope", "state"],
+            &[
+                "id",
+                "name",
+                "starts with",
+                "scope",
+                "owner",
+                "expires",
+                "last used",
+                "state",
+            ],
             |t| {
                 vec![
                     t.id.clone(),
                     t.name.clone(),
                     format!("{}…", t.token_prefix),
                     t.scope.clone(),
-                    if t.revoked_at.is_some() {
-                        "revoked".into()
-                    } else {
-                        "active".into()
-                    },
+                    t.owner.clone().unwrap_or_else(|| "(operator)".into()),
+                    t.expires_at.map(format_ms).unwrap_or_default(),
+                    t.last_used_at.map(format_ms).unwrap_or_default(),
+                    t.state(now_ms()).into(),
                 ]
             },
         ),

@@ -11,6 +11,7 @@ mod higher_logic;
 mod members;
 mod openapi;
 mod sso;
+mod tokens;
 
 use std::marker::PhantomData;
 use std::ops::Deref;
@@ -292,6 +293,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(higher_logic::retry_refused))
         .routes(routes!(audit::audit_log))
         .routes(routes!(sso::worksheet))
+        .routes(routes!(tokens::list_tokens))
 }
 
 /// The API's router, to nest at `/admin/api`.

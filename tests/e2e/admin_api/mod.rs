@@ -5,6 +5,7 @@
 
 mod higher_logic;
 mod sweep;
+mod tokens;
 
 use guildgate::accounts::Role;
 use reqwest::{Method, StatusCode};
