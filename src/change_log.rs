@@ -44,6 +44,17 @@ pub enum Event {
 }
 
 impl Event {
+    /// An account's credentials changed or were withdrawn (deactivated, password set or reset,
+    /// signed out everywhere): what they issued must end in the same transaction.
+    pub fn ends_credentials(self) -> bool {
+        matches!(
+            self,
+            Event::AccountDeactivated
+                | Event::AccountPasswordSet
+                | Event::AccountSignedOutEverywhere
+        )
+    }
+
     /// The `entity` and `action` columns of the log (the audit log shows them).
     pub fn names(self) -> (&'static str, &'static str) {
         use Event::*;

@@ -244,12 +244,7 @@ static REVOKE_TOKENS_OF_CHANGED_ACCOUNT: &'static dyn ChangeListener =
 #[async_trait::async_trait]
 impl ChangeListener for RevokeTokensOfChangedAccount {
     async fn on_change(&self, tx: &mut Transaction, change: &Change<'_>) -> StoreResult<()> {
-        if matches!(
-            change.event,
-            Event::AccountDeactivated
-                | Event::AccountPasswordSet
-                | Event::AccountSignedOutEverywhere
-        ) {
+        if change.event.ends_credentials() {
             sqlx::query(
                 "UPDATE admin_api_tokens SET revoked_at = $1 \
                  WHERE owner_account_id = $2 AND revoked_at IS NULL",

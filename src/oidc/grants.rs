@@ -5,7 +5,7 @@
 //! Every token issued from one code shares the code's `grant_id` (the refresh family): a code
 //! used twice, or a rotated refresh token replayed, revokes the whole family.
 
-use crate::change_log::{Change, ChangeListener, Event, CHANGE_LISTENERS};
+use crate::change_log::{Change, ChangeListener, CHANGE_LISTENERS};
 use crate::db::{new_id, now_ms, Store, StoreResult, Transaction};
 use crate::secrets;
 
@@ -380,12 +380,7 @@ static REVOKE_ON_CREDENTIAL_CHANGE: &'static dyn ChangeListener = &RevokeOnCrede
 #[async_trait::async_trait]
 impl ChangeListener for RevokeOnCredentialChange {
     async fn on_change(&self, tx: &mut Transaction, change: &Change<'_>) -> StoreResult<()> {
-        if matches!(
-            change.event,
-            Event::AccountDeactivated
-                | Event::AccountPasswordSet
-                | Event::AccountSignedOutEverywhere
-        ) {
+        if change.event.ends_credentials() {
             revoke_all_of_account(tx, change.entity_id).await?;
             crate::oidc::invitations::discard_links(tx, change.entity_id).await?;
         }
