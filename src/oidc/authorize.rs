@@ -483,11 +483,9 @@ pub async fn login(
             if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
-            tracing::info!(client_id = %request.client.client_id, "sign-in throttled");
             return Ok(response);
         }
         Err(Refusal::Wrong) => {
-            tracing::info!(client_id = %request.client.client_id, "sign-in failed");
             return login_page(
                 &session,
                 Some(&request),
@@ -498,8 +496,7 @@ pub async fn login(
             .await;
         }
         // Said only to someone who knows the password.
-        Err(Refusal::Inactive(account)) => {
-            tracing::info!(account_id = %account.id, "sign-in refused: account not active");
+        Err(Refusal::Inactive(_)) => {
             return Err(OidcError::page(
                 StatusCode::FORBIDDEN,
                 "Account not active",

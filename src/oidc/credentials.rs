@@ -1,6 +1,8 @@
 //! The one password check behind every sign-in form (the provider's login page and the admin
 //! console's): throttling per account and address, the same argon2id work whether or not the
-//! account exists, and "not active" said only to someone who knows the password.
+//! account exists, and "not active" said only to someone who knows the password. Every refusal
+//! is logged here, with the client address and the login as the throttle's keyed hash (never
+//! the login typed: it may be a password typed in the wrong field).
 
 use std::net::IpAddr;
 
@@ -38,13 +40,15 @@ pub async fn check(
         return Ok(Err(Refusal::Incomplete));
     }
     let throttle = &state.oidc.throttle;
+    let login = || throttle.login_key(&email);
     match throttle.check(&email, ip).await {
         Ok(()) => {}
         Err(e @ ThrottleError::RetryAfter(_)) => {
+            tracing::info!(client_address = %ip, login = %login(), "sign-in throttled");
             return Ok(Err(Refusal::Throttled {
                 message: e.to_string(),
                 retry_after_secs: e.retry_after_secs().unwrap_or(1),
-            }))
+            }));
         }
         Err(ThrottleError::Store(e)) => return Err(e),
     }
@@ -56,11 +60,17 @@ pub async fn check(
         Some(account) if matches => account,
         _ => {
             throttle.record_failure(&email, ip).await?;
+            tracing::info!(client_address = %ip, login = %login(), "sign-in failed");
             return Ok(Err(Refusal::Wrong));
         }
     };
     if !account.is_active() {
         throttle.record_failure(&email, ip).await?;
+        tracing::info!(
+            client_address = %ip,
+            account_id = %account.id,
+            "sign-in refused: account not active"
+        );
         return Ok(Err(Refusal::Inactive(Box::new(account))));
     }
     throttle.record_success(&email).await?;

@@ -37,10 +37,11 @@ impl Provider {
         throttle: ThrottleSettings,
     ) -> anyhow::Result<Arc<Provider>> {
         let keys = KeyRing::load_or_init(store, keys_dir, issuer, signing).await?;
+        let throttle = Throttle::new(store.clone(), throttle, keys.pepper().clone());
         Ok(Arc::new(Provider {
             issuer: issuer.to_string(),
             keys,
-            throttle: Throttle::new(store.clone(), throttle),
+            throttle,
         }))
     }
 

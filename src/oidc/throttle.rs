@@ -5,18 +5,18 @@
 //! After `free_failures` failed attempts within `window_secs`, each further failure blocks the
 //! account (or address) for `base_delay_secs * 2^n`, capped at `max_delay_secs`. A success
 //! clears the account's counter, never the address's (an attacker could otherwise reset it by
-//! signing in to an account of their own). The subjects are stored as SHA-256 hashes, so that
-//! mistyped e-mails (or passwords typed in the e-mail field) are not kept in clear.
+//! signing in to an account of their own). The subjects are stored as keyed hashes (HMAC with
+//! the pepper of the keys folder), so that mistyped e-mails, or passwords typed in the e-mail
+//! field, cannot be recovered from the database by a dictionary search; the log names a login
+//! by the same hash ([`Throttle::login_key`]).
 
 use std::net::IpAddr;
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::db::{now_ms, Store, StoreError};
+use crate::secrets::Pepper;
 
 /// Settings of `[throttle]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -91,18 +91,24 @@ impl Kind {
 pub struct Throttle {
     store: Store,
     settings: ThrottleSettings,
+    pepper: Pepper,
     /// What is counted: sign-in failures (`""`) or password-reset requests (`"reset-"`), each
     /// under its own subjects, so that asking for reset links never delays a sign-in.
     counted: &'static str,
 }
 
-fn account_subject(counted: &str, email: &str) -> String {
-    hashed(&format!("{counted}account"), &email.trim().to_lowercase())
+fn account_subject(pepper: &Pepper, counted: &str, email: &str) -> String {
+    let purpose = format!("{counted}throttle-account");
+    pepper.keyed_hash(&purpose, &email.trim().to_lowercase())
+}
+
+fn address_subject(pepper: &Pepper, counted: &str, ip: IpAddr) -> String {
+    pepper.keyed_hash(&format!("{counted}throttle-address"), &address_text(ip))
 }
 
 /// IPv4 addresses as they are; IPv6 by /64, the block one subscriber gets.
-fn address_subject(counted: &str, ip: IpAddr) -> String {
-    let text = match ip {
+fn address_text(ip: IpAddr) -> String {
+    match ip {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => v4.to_string(),
@@ -111,16 +117,7 @@ fn address_subject(counted: &str, ip: IpAddr) -> String {
                 format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
             }
         },
-    };
-    hashed(&format!("{counted}address"), &text)
-}
-
-fn hashed(kind: &str, value: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(kind.as_bytes());
-    h.update(b":");
-    h.update(value.as_bytes());
-    URL_SAFE_NO_PAD.encode(h.finalize())
+    }
 }
 
 /// The delay after the `failures`-th failure (0 while within the free allowance).
@@ -136,12 +133,26 @@ fn delay_ms(settings: &ThrottleSettings, free: u32, failures: i64) -> i64 {
 }
 
 impl Throttle {
-    pub fn new(store: Store, settings: ThrottleSettings) -> Throttle {
+    pub fn new(store: Store, settings: ThrottleSettings, pepper: Pepper) -> Throttle {
         Throttle {
             store,
             settings,
+            pepper,
             counted: "",
         }
+    }
+
+    /// How the throttle, and the log, name the login `email`: its keyed hash.
+    pub fn login_key(&self, email: &str) -> String {
+        self.account_subject(email)
+    }
+
+    fn account_subject(&self, email: &str) -> String {
+        account_subject(&self.pepper, self.counted, email)
+    }
+
+    fn address_subject(&self, ip: IpAddr) -> String {
+        address_subject(&self.pepper, self.counted, ip)
     }
 
     /// The same limits, counting password-reset requests (every request counts, per login
@@ -160,8 +171,8 @@ impl Throttle {
             "SELECT MAX(blocked_until) FROM login_throttle \
              WHERE (kind = 'account' AND subject = $1) OR (kind = 'address' AND subject = $2)",
         )
-        .bind(account_subject(self.counted, email))
-        .bind(address_subject(self.counted, ip))
+        .bind(self.account_subject(email))
+        .bind(self.address_subject(ip))
         .fetch_one(self.store.pool())
         .await
         .map_err(StoreError::from)?;
@@ -182,12 +193,12 @@ impl Throttle {
         for (kind, subject, free) in [
             (
                 Kind::Account,
-                account_subject(self.counted, email),
+                self.account_subject(email),
                 self.settings.account_free_failures,
             ),
             (
                 Kind::Address,
-                address_subject(self.counted, ip),
+                self.address_subject(ip),
                 self.settings.address_free_failures,
             ),
         ] {
@@ -234,7 +245,7 @@ impl Throttle {
     pub async fn record_success(&self, email: &str) -> Result<(), StoreError> {
         let mut tx = self.store.begin().await?;
         sqlx::query("DELETE FROM login_throttle WHERE kind = 'account' AND subject = $1")
-            .bind(account_subject(self.counted, email))
+            .bind(self.account_subject(email))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -257,26 +268,36 @@ mod tests {
 
     #[test]
     fn subjects_normalise_and_hide() {
+        let p = Pepper::from_bytes([7; 32]);
+        let account = |counted, email| account_subject(&p, counted, email);
+        let address = |counted, ip| address_subject(&p, counted, ip);
         assert_eq!(
-            account_subject("", " Ann@Example.org"),
-            account_subject("", "ann@example.org")
+            account("", " Ann@Example.org"),
+            account("", "ann@example.org")
         );
-        assert!(!account_subject("", "ann@example.org").contains("ann"));
+        assert!(!account("", "ann@example.org").contains("ann"));
+        // Keyed: another keys folder gives other subjects, so a dictionary of e-mails (or of
+        // passwords typed in the e-mail field) hashed without the pepper finds nothing.
+        let other = Pepper::from_bytes([8; 32]);
+        assert_ne!(
+            account("", "ann@example.org"),
+            account_subject(&other, "", "ann@example.org")
+        );
         let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
         let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert_eq!(address_subject("", a), address_subject("", b));
-        assert_ne!(address_subject("", a), address_subject("", c));
+        assert_eq!(address("", a), address("", b));
+        assert_ne!(address("", a), address("", c));
         let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
         let v4: IpAddr = "192.0.2.1".parse().unwrap();
-        assert_eq!(address_subject("", mapped), address_subject("", v4));
-        assert_ne!(account_subject("", "192.0.2.1"), address_subject("", v4));
+        assert_eq!(address("", mapped), address("", v4));
+        assert_ne!(account("", "192.0.2.1"), address("", v4));
         // Reset requests are counted apart from sign-in failures.
         assert_ne!(
-            account_subject("reset-", "ann@example.org"),
-            account_subject("", "ann@example.org")
+            account("reset-", "ann@example.org"),
+            account("", "ann@example.org")
         );
-        assert_ne!(address_subject("reset-", v4), address_subject("", v4));
+        assert_ne!(address("reset-", v4), address("", v4));
     }
 
     #[test]

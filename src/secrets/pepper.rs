@@ -115,9 +115,17 @@ impl Pepper {
 
     /// The stored form of a client secret: base64url HMAC-SHA256.
     pub fn hash(&self, secret: &str) -> String {
+        self.keyed_hash("client-secret", secret)
+    }
+
+    /// `value` as base64url HMAC-SHA256 under `purpose`: what may be kept or logged of
+    /// something that must not be recoverable from it (a login typed at a sign-in form, which
+    /// may be a password typed in the wrong field) by anyone without the keys folder.
+    pub fn keyed_hash(&self, purpose: &str, value: &str) -> String {
         let mut mac = self.mac();
-        mac.update(b"client-secret:");
-        mac.update(secret.as_bytes());
+        mac.update(purpose.as_bytes());
+        mac.update(b":");
+        mac.update(value.as_bytes());
         URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::support::TestDb;
 use guildgate::oidc::throttle::{Throttle, ThrottleError, ThrottleSettings};
+use guildgate::secrets::Pepper;
 
 fn settings() -> ThrottleSettings {
     ThrottleSettings {
@@ -16,6 +17,10 @@ fn settings() -> ThrottleSettings {
     }
 }
 
+fn pepper() -> Pepper {
+    Pepper::from_bytes([7; 32])
+}
+
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
@@ -24,9 +29,9 @@ both_engines!(
     account_delays_grow_and_success_clears,
     |db: TestDb| async move {
         let store = db.store().await;
-        let t = Throttle::new(store.clone(), settings());
+        let t = Throttle::new(store.clone(), settings(), pepper());
         // A second instance: its own pool on the same database.
-        let other = Throttle::new(db.store().await, settings());
+        let other = Throttle::new(db.store().await, settings(), pepper());
         let a = ip("192.0.2.10");
         let b = ip("198.51.100.7");
 
@@ -71,7 +76,7 @@ both_engines!(
     address_is_throttled_across_accounts,
     |db: TestDb| async move {
         let store = db.store().await;
-        let t = Throttle::new(store.clone(), settings());
+        let t = Throttle::new(store.clone(), settings(), pepper());
         let attacker = ip("2001:db8:5:6::1");
         let same_net = ip("2001:db8:5:6:ffff::2");
         for n in 0..6 {

@@ -88,7 +88,6 @@ pub(super) async fn login(
             return Ok(response);
         }
         Err(Refusal::Wrong) => {
-            tracing::info!("admin sign-in failed");
             return Ok(refused(
                 StatusCode::UNAUTHORIZED,
                 "The e-mail address or the password is not right.",

@@ -512,6 +512,12 @@ both_engines!(nothing_secret_in_the_logs, |db: TestDb| async move {
     let wrong = "wrong-password-that-must-not-be-logged";
     let _ = submit_login(&browser, base, &page, EMAIL, wrong).await;
     secrets.extend([wrong.to_string(), csrf]);
+    // How the throttle names the login (its row goes with the good sign-in below).
+    let (subject,): (String,) =
+        sqlx::query_as("SELECT subject FROM login_throttle WHERE kind = 'account'")
+            .fetch_one(db.store().await.pool())
+            .await
+            .unwrap();
 
     let (code, verifier) = code_for(&browser, base, &setup.client_id, &[]).await;
     let tokens = exchange(base, &setup.client_id, &setup.secret, &code, &verifier)
@@ -535,6 +541,21 @@ both_engines!(nothing_secret_in_the_logs, |db: TestDb| async move {
 
     let log = server.log();
     assert!(log.contains("signed in"), "the log was captured: {log}");
+    // The failed sign-in is traceable: the client address, and the login as the throttle's
+    // keyed hash (the one stored in the throttle's table), never the login typed.
+    let failed = log
+        .lines()
+        .find(|l| l.contains("sign-in failed"))
+        .unwrap_or_else(|| panic!("no failed sign-in in the log:\n{log}"));
+    assert!(failed.contains("127.0.0.1"), "{failed}");
+    assert!(!failed.contains(EMAIL), "{failed}");
+    assert!(failed.contains(&subject), "{subject} not in {failed}");
+    // Keyed: not the bare SHA-256 anyone could recompute from a list of e-mails.
+    use base64::Engine;
+    use sha2::Digest;
+    let bare = sha2::Sha256::digest(format!("account:{EMAIL}").as_bytes());
+    let bare = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bare);
+    assert_ne!(subject, bare);
     assert!(log.contains("used twice"), "{log}");
     for secret in &secrets {
         assert!(
