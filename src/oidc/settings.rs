@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::web::client_ip::AddressSource;
+
 /// Lifetimes of what the provider hands out, in seconds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -15,9 +17,11 @@ pub struct OidcSettings {
     pub refresh_token_lifetime_secs: i64,
     /// A browser session ends after this long without use.
     pub session_lifetime_secs: i64,
-    /// Behind a reverse proxy: take the client address (for sign-in throttling) from the last
-    /// `X-Forwarded-For` entry instead of the TCP peer. Only when every request comes through
-    /// the proxy.
+    /// Where the client address (for sign-in throttling and the sign-in log) comes from: the
+    /// TCP peer, or behind a reverse proxy the header it sets. Only when every request comes
+    /// through that proxy.
+    pub client_address: AddressSource,
+    /// The earlier name of `client_address = "rightmost-x-forwarded-for"`.
     pub trust_forwarded_for: bool,
 }
 
@@ -29,12 +33,23 @@ impl Default for OidcSettings {
             id_token_lifetime_secs: 3600,
             refresh_token_lifetime_secs: 30 * 24 * 3600,
             session_lifetime_secs: 8 * 3600,
+            client_address: AddressSource::Peer,
             trust_forwarded_for: false,
         }
     }
 }
 
 impl OidcSettings {
+    /// `client_address`, with the earlier `trust_forwarded_for` honoured.
+    pub fn address_source(&self) -> AddressSource {
+        match self.client_address {
+            AddressSource::Peer if self.trust_forwarded_for => {
+                AddressSource::RightmostXForwardedFor
+            }
+            source => source,
+        }
+    }
+
     /// The key, value and reason of the first value out of range.
     pub fn validate(&self) -> Result<(), (&'static str, String, String)> {
         for (key, value, max) in [

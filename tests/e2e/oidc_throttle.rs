@@ -3,7 +3,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::support::TestDb;
+use crate::support::oidc;
+use crate::support::{Server, TestDb};
 use guildgate::oidc::throttle::{Throttle, ThrottleError, ThrottleSettings};
 use guildgate::secrets::Pepper;
 
@@ -100,5 +101,61 @@ both_engines!(
         assert!(rows
             .iter()
             .all(|(s,)| !s.contains('@') && !s.contains("2001")));
+    }
+);
+
+both_engines!(
+    behind_a_proxy_only_its_own_entry_counts,
+    |db: TestDb| async move {
+        let _setup = oidc::setup(&db).await;
+        let env = [
+            (
+                "GUILDGATE_OIDC__CLIENT_ADDRESS",
+                "rightmost-x-forwarded-for",
+            ),
+            ("RUST_LOG", "info"),
+        ];
+        let server = Server::start_logged(&db, &env).await;
+        // A failed sign-in whose browser sent `forwarded`, through a proxy that appended
+        // nothing (or garbage): the log names the address it counted under.
+        let failed_from = |forwarded: &'static str| {
+            let base = server.base.clone();
+            async move {
+                let mut headers = reqwest::header::HeaderMap::new();
+                headers.insert("x-forwarded-for", forwarded.parse().unwrap());
+                let browser = reqwest::Client::builder()
+                    .cookie_store(true)
+                    .redirect(reqwest::redirect::Policy::none())
+                    .default_headers(headers)
+                    .build()
+                    .unwrap();
+                let (_, challenge) = oidc::pkce();
+                let request = oidc::code_request("portal", "openid", &challenge);
+                let url = oidc::authorize_url(&base, &request);
+                let page = oidc::open(&browser, &url).await.text().await.unwrap();
+                let r = oidc::submit_login(&browser, &base, &page, oidc::EMAIL, "wrong").await;
+                assert_eq!(r.status(), 401);
+            }
+        };
+        failed_from("203.0.113.1, 198.51.100.7").await;
+        failed_from("203.0.113.9, garbage").await;
+        failed_from("203.0.113.9, garbage").await;
+        let log = server.log();
+        let counted: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("sign-in failed"))
+            .collect();
+        assert_eq!(counted.len(), 3, "{log}");
+        // The proxy's entry, not the client's.
+        assert!(counted[0].contains("198.51.100.7"), "{}", counted[0]);
+        // A malformed entry: the peer (the proxy), never the client's entry before it.
+        for line in &counted[1..] {
+            assert!(
+                line.contains("127.0.0.1") && !line.contains("203.0.113.9"),
+                "{line}"
+            );
+        }
+        let reported = log.matches("client address header set by the proxy is malformed");
+        assert_eq!(reported.count(), 1, "logged once: {log}");
     }
 );
