@@ -187,6 +187,22 @@ impl Store {
         Ok(())
     }
 
+    /// The versions of the migrations this build has that the database has not applied.
+    pub async fn pending_migrations(&self) -> StoreResult<Vec<i64>> {
+        // No table yet: nothing applied.
+        let applied: Vec<(i64,)> =
+            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_all(&self.write)
+                .await
+                .unwrap_or_default();
+        let applied: Vec<i64> = applied.into_iter().map(|(v,)| v).collect();
+        Ok(MIGRATOR
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect())
+    }
+
     pub fn engine(&self) -> Engine {
         self.engine
     }

@@ -106,6 +106,18 @@ impl Mailer {
         })
     }
 
+    /// Whether the SMTP server answers (`Ok(None)` without SMTP: mail goes to files).
+    pub async fn check(&self) -> Result<Option<bool>, MailError> {
+        match &self.transport {
+            Transport::Smtp(smtp) => smtp
+                .test_connection()
+                .await
+                .map(Some)
+                .map_err(|e| MailError::Smtp(e.to_string())),
+            Transport::Folder(_) => Ok(None),
+        }
+    }
+
     /// The `[mail]` settings it was built with (link lifetimes).
     pub fn settings(&self) -> &MailSettings {
         &self.settings

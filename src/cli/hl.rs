@@ -14,6 +14,9 @@ use crate::higher_logic::settings::SettingsUpdate;
 pub enum HlCmd {
     /// Show or change the integration settings (the API key is only ever shown masked).
     Settings(SettingsArgs),
+    /// Test the connection with the saved settings, as the console's button does; exits
+    /// non-zero when Higher Logic does not take it.
+    Test,
 }
 
 #[derive(Args)]
@@ -59,7 +62,20 @@ fn flag(on: bool, off: bool) -> Option<bool> {
 }
 
 pub async fn run(cmd: HlCmd, store: &Store, actor: &str) -> anyhow::Result<()> {
-    let HlCmd::Settings(a) = cmd;
+    match cmd {
+        HlCmd::Settings(a) => settings(a, store, actor).await,
+        HlCmd::Test => {
+            let test = crate::admin::integrations::test_connection(store).await?;
+            println!("{}", test.message);
+            if !test.ok {
+                anyhow::bail!("the connection test failed");
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn settings(a: SettingsArgs, store: &Store, actor: &str) -> anyhow::Result<()> {
     let api_key = if let Some(file) = &a.api_key_file {
         Some(
             std::fs::read_to_string(file)

@@ -4,12 +4,14 @@
 mod api_token;
 mod client;
 mod company;
+mod doctor;
 mod field;
 mod group;
 mod hl;
 mod import;
 mod keys;
 mod member;
+mod sso;
 mod sync;
 
 use std::path::PathBuf;
@@ -71,12 +73,21 @@ pub enum Command {
     Sync(sync::SyncCmd),
     /// Import people and companies from a CSV file (all or nothing).
     Import(import::ImportArgs),
+    /// Single sign-on with Higher Logic: the SSO technical worksheet.
+    #[command(subcommand)]
+    Sso(sso::SsoCmd),
+    /// Check this installation, one line a check; exits non-zero when one fails.
+    Doctor,
 }
 
 /// Entry point of the binary.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     telemetry::init(settings.log_format);
+    if let Command::Doctor = cli.command {
+        // Connects on its own: an unreachable database is one of its answers.
+        return doctor::run(&settings).await;
+    }
     let store = Store::connect(&settings.database_url, settings.max_connections)
         .await
         .context("cannot open the database")?
@@ -127,6 +138,8 @@ async fn dispatch(
         Command::Keys(cmd) => keys::run(cmd, settings, store, actor).await,
         Command::Client(cmd) => client::run(cmd, settings, store, actor).await,
         Command::Import(args) => import::run(args, store, actor).await,
+        Command::Sso(cmd) => sso::run(cmd, settings, store).await,
+        Command::Doctor => doctor::run(settings).await,
     }
 }
 

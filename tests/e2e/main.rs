@@ -11,6 +11,7 @@ mod admin_browser;
 mod admin_console;
 mod admin_sso;
 mod cli;
+mod doctor;
 mod oidc_account_page;
 mod oidc_clients;
 mod oidc_conformance;
