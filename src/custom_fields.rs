@@ -108,6 +108,11 @@ impl CustomField {
     /// The canonical stored form of `value`, or why it does not fit this field.
     pub fn check_value(&self, value: &str) -> Result<String, String> {
         let v = value.trim();
+        crate::members::limits::check(
+            crate::members::limits::CUSTOM_FIELD_VALUE,
+            &format!("the value of field {}", self.field_key),
+            v,
+        )?;
         let bad = |what: &str| Err(format!("{v:?} is not {what} (field {})", self.field_key));
         match self.field_type.as_str() {
             "number" => match v.parse::<f64>() {

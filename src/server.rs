@@ -141,7 +141,9 @@ pub fn management_router(state: AppState) -> Router {
 
 /// Prometheus metrics (the Higher Logic sync's queue, pushes, failures and latency).
 async fn metrics(State(state): State<AppState>) -> Result<Response, HttpError> {
-    let text = crate::higher_logic::metrics::render(&state.store).await?;
+    let text =
+        crate::higher_logic::metrics::render(&state.store, state.settings.higher_logic.batch_size)
+            .await?;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

@@ -37,7 +37,8 @@ pub async fn test_connection(store: &Store) -> StoreResult<ConnectionTest> {
         }
     };
     let (ok, message) = match client.push(&settings, &[]).await {
-        PushOutcome::Accepted => (
+        // An empty batch: any count covers it.
+        PushOutcome::Accepted | PushOutcome::ShortCount(_) => (
             true,
             format!(
                 "Higher Logic accepted the tenant code {} and the API key at {}.",
@@ -48,7 +49,7 @@ pub async fn test_connection(store: &Store) -> StoreResult<ConnectionTest> {
             false,
             format!("Higher Logic refused the API key or the tenant code ({detail}). Check both with Higher Logic."),
         ),
-        PushOutcome::Rejected(detail) => (
+        PushOutcome::Rejected(detail) | PushOutcome::TooLarge(detail) => (
             false,
             format!("Higher Logic answered but refused the request: {detail}."),
         ),

@@ -73,7 +73,7 @@ impl GroupMembers {
     }
 }
 
-fn check_group_key(key: &str) -> StoreResult<()> {
+pub(crate) fn check_group_key(key: &str) -> StoreResult<()> {
     if key.is_empty()
         || key.len() > 100
         || !key

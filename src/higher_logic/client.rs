@@ -3,9 +3,12 @@
 //! `{"success", "count", "errorMessage"}`.
 //!
 //! How answers are read (assumed where Higher Logic publishes nothing):
-//! - 2xx with `success: true`: accepted.
-//! - 2xx with `success: false`, or 400/404/409/413/422 (any other 4xx but the ones below): the
+//! - 2xx with `success: true`: accepted, if `count` (when given) covers every item sent; a
+//!   smaller `count` is a short count: some record was skipped, and the worker re-pushes the
+//!   batch split until it finds it.
+//! - 2xx with `success: false`, or 400/404/409/422 (any other 4xx but the ones below): the
 //!   batch's data is refused. The worker splits the batch to find the record at fault.
+//! - 413: the request is too large; the worker halves its batch size and remembers it.
 //! - 401/403: the key or tenant code is wrong: the engine pauses, nothing is parked.
 //! - 429: rate limited; `Retry-After` (seconds or an HTTP date) is honoured.
 //! - 408, 5xx, timeouts, refused or dropped connections, unreadable answers: unavailable,
@@ -24,11 +27,15 @@ use super::settings::IntegrationSettings;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushOutcome {
     Accepted,
+    /// `success: true`, but `count` says Higher Logic took fewer items than were sent.
+    ShortCount(usize),
     /// The data was refused (4xx, or `success: false`).
     Rejected(String),
     /// Credentials refused (401/403).
     Unauthorized(String),
     RateLimited(Duration),
+    /// 413: the request is too large for Higher Logic.
+    TooLarge(String),
     /// Outage, timeout or a dropped connection.
     Unavailable(String),
 }
@@ -51,6 +58,8 @@ struct Body<'a> {
 #[derive(Deserialize)]
 struct Answer {
     success: bool,
+    #[serde(default)]
+    count: Option<u64>,
     #[serde(default, rename = "errorMessage")]
     error_message: Option<String>,
 }
@@ -111,14 +120,33 @@ impl PushV1 {
         };
         match status.as_u16() {
             200..=299 => match serde_json::from_str::<Answer>(&text) {
-                Ok(a) if a.success => PushOutcome::Accepted,
+                Ok(a) if a.success => match a.count {
+                    Some(n) if (n as usize) < items.len() => PushOutcome::ShortCount(n as usize),
+                    _ => PushOutcome::Accepted,
+                },
                 Ok(_) => PushOutcome::Rejected(message()),
                 Err(e) => PushOutcome::Unavailable(format!("unreadable answer ({status}): {e}")),
             },
             401 | 403 => PushOutcome::Unauthorized(format!("HTTP {status}: {}", message())),
+            413 => PushOutcome::TooLarge(format!("HTTP {status}: {}", message())),
             429 => PushOutcome::RateLimited(retry_after.unwrap_or(Duration::from_secs(30))),
             408 | 500..=599 => PushOutcome::Unavailable(format!("HTTP {status}: {}", message())),
             _ => PushOutcome::Rejected(format!("HTTP {status}: {}", message())),
+        }
+    }
+}
+
+impl PushOutcome {
+    /// The outcome's label in the metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            PushOutcome::Accepted => "accepted",
+            PushOutcome::ShortCount(_) => "short_count",
+            PushOutcome::Rejected(_) => "rejected",
+            PushOutcome::Unauthorized(_) => "unauthorized",
+            PushOutcome::RateLimited(_) => "rate_limited",
+            PushOutcome::TooLarge(_) => "too_large",
+            PushOutcome::Unavailable(_) => "unavailable",
         }
     }
 }

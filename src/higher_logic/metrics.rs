@@ -22,6 +22,10 @@ pub struct Metrics {
     pub failures: IntCounterVec,
     /// Contacts parked after Higher Logic rejected them.
     pub parked: IntCounter,
+    /// Contacts a short `count` left out, found by re-pushing the batch split.
+    pub skipped: IntCounter,
+    /// Times the sync paused because Higher Logic refused every record alike.
+    pub refusing_pauses: IntCounter,
     /// Duration of one push request.
     pub push_seconds: Histogram,
     /// From the committed change to Higher Logic accepting it.
@@ -29,11 +33,12 @@ pub struct Metrics {
     queue_depth: IntGauge,
     queue_parked: IntGauge,
     fanouts_pending: IntGauge,
+    batch_size: IntGauge,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let registry = Registry::new();
-    let [contacts_pushed, parked] = [
+    let [contacts_pushed, parked, skipped, refusing_pauses] = [
         (
             "guildgate_hl_contacts_pushed_total",
             "Contacts accepted by Higher Logic",
@@ -41,6 +46,14 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         (
             "guildgate_hl_contacts_parked_total",
             "Contacts parked because Higher Logic rejected their record",
+        ),
+        (
+            "guildgate_hl_contacts_skipped_total",
+            "Contacts Higher Logic left out of an accepted batch (a short count), found and pushed again",
+        ),
+        (
+            "guildgate_hl_refusing_pauses_total",
+            "Pauses because Higher Logic refused every record with the same answer",
         ),
     ]
     .map(|(name, help)| registered(&registry, IntCounter::new(name, help)));
@@ -82,7 +95,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
         registered(&registry, Histogram::with_opts(opts))
     });
-    let [queue_depth, queue_parked, fanouts_pending] = [
+    let [queue_depth, queue_parked, fanouts_pending, batch_size] = [
         (
             "guildgate_hl_queue_depth",
             "Contacts waiting to be pushed (not parked)",
@@ -95,10 +108,21 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "guildgate_hl_fanouts_pending",
             "Group or field changes not yet expanded into contacts",
         ),
+        (
+            "guildgate_hl_batch_size",
+            "Contacts per push request now (smaller than configured after a 413)",
+        ),
     ]
     .map(|(name, help)| registered(&registry, IntGauge::new(name, help)));
     // Every series exists from the start (at 0), so dashboards and alerts see it.
-    for kind in ["rejected", "unauthorized", "rate_limited", "unavailable"] {
+    for kind in [
+        "short_count",
+        "rejected",
+        "unauthorized",
+        "rate_limited",
+        "too_large",
+        "unavailable",
+    ] {
         failures.with_label_values(&[kind]);
         requests.with_label_values(&[kind]);
     }
@@ -109,11 +133,14 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         requests,
         failures,
         parked,
+        skipped,
+        refusing_pauses,
         push_seconds,
         change_to_push_seconds,
         queue_depth,
         queue_parked,
         fanouts_pending,
+        batch_size,
     }
 });
 
@@ -130,13 +157,23 @@ fn registered<M: Collector + Clone + 'static>(
     metric
 }
 
-/// The text exposition, with the queue gauges read now.
-pub async fn render(store: &Store) -> Result<String, crate::db::StoreError> {
+/// The text exposition, with the queue gauges read now. `configured_batch` is
+/// `higher_logic.batch_size`, shown while no 413 made the shared batch size smaller.
+pub async fn render(
+    store: &Store,
+    configured_batch: usize,
+) -> Result<String, crate::db::StoreError> {
     let m = &*METRICS;
     let counts = store.hl_queue_counts().await?;
     m.queue_depth.set(counts.pending);
     m.queue_parked.set(counts.parked);
     m.fanouts_pending.set(counts.fanouts);
+    let learnt = store.hl_batch_size().await?;
+    m.batch_size.set(if learnt > 0 {
+        learnt
+    } else {
+        configured_batch as i64
+    });
     let mut buf = Vec::new();
     TextEncoder::new()
         .encode(&m.registry.gather(), &mut buf)
@@ -160,6 +197,9 @@ mod tests {
             "guildgate_hl_queue_depth",
             "guildgate_hl_queue_parked",
             "guildgate_hl_fanouts_pending",
+            "guildgate_hl_contacts_skipped_total",
+            "guildgate_hl_refusing_pauses_total",
+            "guildgate_hl_batch_size",
         ] {
             assert!(names.contains(&name), "{name} missing from {names:?}");
         }

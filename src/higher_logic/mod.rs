@@ -12,6 +12,7 @@
 //! - [`metrics`]: Prometheus metrics for `/metrics`.
 
 pub mod client;
+pub mod limits;
 pub mod metrics;
 pub mod outbox;
 pub mod queue;
@@ -25,7 +26,11 @@ use serde_json::json;
 
 use crate::change_log::{Change, Event};
 use crate::db::{now_ms, Store, StoreError, StoreResult};
-use crate::groups::Group;
+use crate::groups::{check_group_key, Group};
+
+/// A group's error when Higher Logic says its key belongs to a group made there.
+pub const KEY_CLASH: &str =
+    "this key is already used in Higher Logic: choose another key for this group";
 
 /// The kind of Higher Logic group a synced group becomes: `community` or `security`.
 #[derive(
@@ -91,6 +96,12 @@ impl Store {
             .bind(&group.id)
             .execute(&mut *tx)
             .await?;
+            // Off, it is no longer pushed: a key clash found meanwhile no longer applies (it is
+            // found again if sync is turned on with the same key).
+            sqlx::query("UPDATE hl_groups SET key_clash = NULL WHERE group_id = $1")
+                .bind(&group.id)
+                .execute(&mut *tx)
+                .await?;
             Change::new(actor, Event::GroupSyncOff, &group.id)
                 .group(&group.id)
                 .detail(json!({ "group_key": group_key }))
@@ -138,5 +149,83 @@ impl Store {
             .await?;
         tx.commit().await?;
         self.group(group_key).await
+    }
+}
+
+impl Store {
+    /// Higher Logic said `group_key` belongs to a group made there: the group is put in error
+    /// ([`KEY_CLASH`]) and left out of its members' records from now on.
+    pub async fn hl_mark_key_clash(&self, group_key: &str, answer: &str) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE hl_groups SET key_clash = $1 WHERE group_key = $2")
+            .bind(format!("{KEY_CLASH} (Higher Logic answered: {answer})"))
+            .bind(group_key)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Gives a group a new key, which becomes its Legacy Group Key in Higher Logic: allowed
+    /// while Higher Logic holds nothing of the group (it never synced successfully), the way out
+    /// of a key clash. Its members are pushed again with the new key.
+    pub async fn hl_rekey_group(
+        &self,
+        actor: &str,
+        group_key: &str,
+        new_key: &str,
+    ) -> StoreResult<Group> {
+        let new_key = new_key.trim();
+        check_group_key(new_key)?;
+        let group = self.group(group_key).await?;
+        if new_key == group.group_key {
+            return Ok(group);
+        }
+        let (pushed, held): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM hl_groups WHERE group_id = $1 \
+                     AND last_pushed_at IS NOT NULL), \
+                    (SELECT COUNT(*) FROM hl_memberships WHERE group_id = $1)",
+        )
+        .bind(&group.id)
+        .fetch_one(self.pool())
+        .await?;
+        if pushed > 0 || held > 0 {
+            return Err(StoreError::Conflict(format!(
+                "group {group_key} already synced to Higher Logic under its key; the key cannot \
+                 change any more"
+            )));
+        }
+        let (taken,): (i64,) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM member_groups WHERE group_key = $1) \
+                  + (SELECT COUNT(*) FROM hl_groups WHERE group_key = $1)",
+        )
+        .bind(new_key)
+        .fetch_one(self.pool())
+        .await?;
+        if taken > 0 {
+            return Err(StoreError::Conflict(format!(
+                "the group key {new_key} is already used"
+            )));
+        }
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE member_groups SET group_key = $1, updated_at = $2 WHERE id = $3")
+            .bind(new_key)
+            .bind(now_ms())
+            .bind(&group.id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE hl_groups SET group_key = $1, key_clash = NULL WHERE group_id = $2")
+            .bind(new_key)
+            .bind(&group.id)
+            .execute(&mut *tx)
+            .await?;
+        // The outbox pushes a renamed synced group's members again.
+        Change::new(actor, Event::GroupRenamed, &group.id)
+            .group(&group.id)
+            .detail(json!({ "group_key": new_key, "from_key": group_key }))
+            .record(&mut tx)
+            .await?;
+        tx.commit().await?;
+        self.group(new_key).await
     }
 }

@@ -4,7 +4,9 @@
 //! - a company's change: also the people of that company (their `CompanyName`), via fan-out;
 //! - a synced group renamed, re-selected, or its sync turned on or off: a `group` fan-out;
 //! - a custom field joining or leaving the sync (or a synced one renamed), or newly activated
-//!   Higher Logic properties: an `all` fan-out.
+//!   Higher Logic properties: an `all` fan-out;
+//! - any change that could fix a parked (refused) contact queues it again at once: its own
+//!   change, one of its groups changed or its sync turned off, the integration settings saved.
 //!
 //! Fan-outs are expanded into `hl_queue` by the worker ([`expand_fanouts`]), so a change to a
 //! group of 100,000 stays a small transaction. `hl_queue` holds one row per contact: repeated
@@ -139,8 +141,11 @@ impl ChangeListener for Outbox {
                 }
             }
             HigherLogicPropertiesChanged | HigherLogicTenantChanged => {
+                unpark_all(tx).await?;
                 fanout(tx, "all", None, at).await?
             }
+            // New settings could be what a refused record needed.
+            HigherLogicSettingsUpdated => unpark_all(tx).await?,
             GroupSyncOn | GroupSyncOff => {
                 if let Some(g) = change.group_id {
                     fanout(tx, "group", Some(g), at).await?;
@@ -156,7 +161,6 @@ impl ChangeListener for Outbox {
             // Nothing Higher Logic holds: listed so that a new event is a decision here.
             AccountSignedOutEverywhere
             | GroupCreated
-            | HigherLogicSettingsUpdated
             | OidcClientCreated
             | OidcClientSecretRotated
             | OidcClientRemoved
@@ -169,6 +173,14 @@ impl ChangeListener for Outbox {
     }
 }
 
+/// Every parked contact is sent again now (their refusal count kept).
+async fn unpark_all(tx: &mut Transaction) -> StoreResult<()> {
+    sqlx::query("UPDATE hl_queue SET parked = 0, next_attempt_at = 0 WHERE parked = 1")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 const UPSERT: &str = "ON CONFLICT (member_id) DO UPDATE SET version = hl_queue.version + 1, \
     parked = 0, attempts = 0, next_attempt_at = 0, last_error = NULL";
 
@@ -176,13 +188,17 @@ const UPSERT: &str = "ON CONFLICT (member_id) DO UPDATE SET version = hl_queue.v
 /// it, in `tx`.
 async fn expand_group(tx: &mut Transaction, group: &Group, at: i64) -> StoreResult<u64> {
     let (clause, binds) = membership_sql(group, 3);
-    let current = if group.hl_sync_enabled {
-        format!(
-            "SELECT m.id FROM members m JOIN accounts a ON a.member_id = m.id WHERE {clause} UNION "
-        )
+    // With sync off, its members Higher Logic refused are sent again too: the group may have
+    // been why (a record is only refused whole).
+    let parked = if group.hl_sync_enabled {
+        ""
     } else {
-        String::new()
+        " JOIN hl_queue q ON q.member_id = m.id AND q.parked = 1"
     };
+    let current = format!(
+        "SELECT m.id FROM members m JOIN accounts a ON a.member_id = m.id{parked} WHERE {clause} \
+         UNION "
+    );
     let sql = format!(
         "INSERT INTO hl_queue (member_id, first_change_at) \
          SELECT id, $2 FROM ({current}SELECT member_id AS id FROM hl_memberships WHERE group_id = $1) s \

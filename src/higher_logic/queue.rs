@@ -8,6 +8,9 @@
 //!   during the push leaves it queued, so nothing is lost.
 //! - A failure's retry time and pause hold only while the settings the push used are current:
 //!   new settings (saved on any instance) make everything due at once.
+//! - A parked contact comes back by itself after [`park_delay_ms`] (growing with each refusal),
+//!   and at once when anything that could fix it changes (see the outbox).
+//! - The batch size learnt from 413 answers is shared in `hl_engine_state`.
 
 use std::collections::BTreeSet;
 
@@ -38,6 +41,21 @@ pub struct QueueCounts {
     pub fanouts: i64,
 }
 
+/// How long a contact refused `refusals` times stays parked before it is sent again by
+/// itself: 15 minutes, 1 hour, 6 hours, then daily.
+pub fn park_delay_ms(refusals: i64) -> i64 {
+    const MINUTE: i64 = 60_000;
+    match refusals {
+        i64::MIN..=1 => 15 * MINUTE,
+        2 => 60 * MINUTE,
+        3 => 6 * 60 * MINUTE,
+        _ => 24 * 60 * MINUTE,
+    }
+}
+
+/// Accepted full batches at the learnt size before it grows again by a quarter.
+pub const GROW_BATCH_AFTER: i64 = 20;
+
 /// One worker's handle on the queue: its claims carry `owner` as `lease_owner`.
 pub(super) struct Queue {
     store: Store,
@@ -49,13 +67,14 @@ impl Queue {
         Queue { store, owner }
     }
 
-    /// Until when (ms) the sync is paused; in the past when it is not.
-    pub async fn paused_until(&self) -> StoreResult<i64> {
-        let (paused_until,): (i64,) =
-            sqlx::query_as("SELECT paused_until FROM hl_engine_state WHERE id = 1")
+    /// Until when (ms) the sync is paused (in the past when it is not), and the batch size
+    /// learnt from 413 answers (0: none).
+    pub async fn engine(&self) -> StoreResult<(i64, usize)> {
+        let (paused_until, batch_size): (i64, i64) =
+            sqlx::query_as("SELECT paused_until, batch_size FROM hl_engine_state WHERE id = 1")
                 .fetch_one(self.store.pool())
                 .await?;
-        Ok(paused_until)
+        Ok((paused_until, batch_size.max(0) as usize))
     }
 
     /// The engine's last recorded error.
@@ -199,8 +218,10 @@ impl Queue {
                 }
                 q.execute(&mut *tx).await?;
             }
+            // A push went through: the error before it is over (text and JSON status).
             sqlx::query(
-                "UPDATE hl_engine_state SET last_success_at = $1, paused_until = 0 WHERE id = 1",
+                "UPDATE hl_engine_state SET last_success_at = $1, paused_until = 0, \
+                 last_error = NULL, last_error_at = NULL WHERE id = 1",
             )
             .bind(now)
             .execute(&mut *tx)
@@ -211,18 +232,27 @@ impl Queue {
     }
 
     /// Parks a contact Higher Logic refused, with its error, unless a newer change arrived
-    /// meanwhile (that one gets its own push); either way the claim ends.
+    /// meanwhile (that one gets its own push); either way the claim ends. It comes back by
+    /// itself after [`park_delay_ms`] of its refusals.
     pub async fn park(&self, claim: &Claimed, message: &str) -> StoreResult<()> {
         let mut tx = self.store.begin().await?;
+        let (refusals,): (i64,) =
+            sqlx::query_as("SELECT refusals FROM hl_queue WHERE member_id = $1")
+                .bind(&claim.member_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .unwrap_or((0,));
         sqlx::query(
             "UPDATE hl_queue SET parked = 1, lease_owner = NULL, lease_until = 0, \
-             attempts = attempts + 1, last_error = $1 \
+             attempts = attempts + 1, last_error = $1, refusals = refusals + 1, \
+             next_attempt_at = $5 \
              WHERE member_id = $2 AND lease_owner = $3 AND version = $4",
         )
         .bind(message)
         .bind(&claim.member_id)
         .bind(&self.owner)
         .bind(claim.version)
+        .bind(now_ms() + park_delay_ms(refusals + 1))
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -272,6 +302,91 @@ impl Queue {
         Ok(())
     }
 
+    /// Parked contacts whose time came are queued again (their refusals kept, so the next wait
+    /// is longer); returns how many.
+    pub async fn unpark_due(&self, now: i64) -> StoreResult<u64> {
+        let mut tx = self.store.begin().await?;
+        let n = sqlx::query(
+            "UPDATE hl_queue SET parked = 0, next_attempt_at = 0 \
+             WHERE parked = 1 AND next_attempt_at <= $1",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Takes back the parking of `member_ids` refused with `message`: the refusal turned out
+    /// to be Higher Logic's, not the records'. They wait for the pause like the rest.
+    pub async fn unpark(&self, member_ids: &[String], message: &str) -> StoreResult<()> {
+        if member_ids.is_empty() {
+            return Ok(());
+        }
+        let list = placeholders(2, member_ids.len());
+        let sql = format!(
+            "UPDATE hl_queue SET parked = 0, next_attempt_at = 0, refusals = refusals - 1 \
+             WHERE parked = 1 AND last_error = $1 AND member_id IN ({list})"
+        );
+        let mut q = sqlx::query(&sql).bind(message);
+        for id in member_ids {
+            q = q.bind(id);
+        }
+        let mut tx = self.store.begin().await?;
+        q.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A 413 answered a batch of `sent`: the shared batch size becomes at most `smaller`.
+    pub async fn shrink_batch(&self, smaller: usize) -> StoreResult<()> {
+        let mut tx = self.store.begin().await?;
+        sqlx::query(
+            "UPDATE hl_engine_state SET batch_size = $1, batch_successes = 0 \
+             WHERE id = 1 AND (batch_size = 0 OR batch_size > $1)",
+        )
+        .bind(smaller.max(1) as i64)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A batch of `sent` went through while the learnt size is `learnt` (below `configured`):
+    /// after [`GROW_BATCH_AFTER`] full ones in a row the size grows by a quarter, back to the
+    /// configured one at most (stored as 0).
+    pub async fn batch_accepted(
+        &self,
+        sent: usize,
+        learnt: usize,
+        configured: usize,
+    ) -> StoreResult<()> {
+        if learnt == 0 || learnt >= configured || sent < learnt {
+            return Ok(());
+        }
+        let mut tx = self.store.begin().await?;
+        let (size, successes): (i64, i64) =
+            sqlx::query_as("SELECT batch_size, batch_successes FROM hl_engine_state WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+        let (size, successes) = if size > 0 && successes + 1 >= GROW_BATCH_AFTER {
+            let grown = size + (size / 4).max(1);
+            (if grown >= configured as i64 { 0 } else { grown }, 0)
+        } else {
+            (size, successes + 1)
+        };
+        sqlx::query(
+            "UPDATE hl_engine_state SET batch_size = $1, batch_successes = $2 WHERE id = 1",
+        )
+        .bind(size)
+        .bind(successes)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Pauses the sync until `until`, unless the settings changed since the failed push used
     /// them (`settings_at`, as in [`Queue::release`]): new settings are tried at once.
     pub async fn pause(&self, until: i64, error: &str, settings_at: i64) -> StoreResult<()> {
@@ -307,6 +422,14 @@ impl Store {
             parked,
             fanouts,
         })
+    }
+
+    /// The batch size learnt from 413 answers; 0 while none came (the configured size holds).
+    pub async fn hl_batch_size(&self) -> StoreResult<i64> {
+        let (n,): (i64,) = sqlx::query_as("SELECT batch_size FROM hl_engine_state WHERE id = 1")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n)
     }
 
     /// Puts every parked contact back in the queue; returns how many.

@@ -23,6 +23,11 @@
 //!   section) are `Demographics`: `DemographicTypeKey` = field key, `DemographicTypeValue` =
 //!   field name, `DemographicKey` = `fieldkey:value`, `DemographicValue` = value. A field
 //!   without a value is left out (full-record semantics remove it).
+//! - A refusal naming one of the record's group keys and saying it exists already
+//!   ("existing", "already") means the key belongs to a group made inside Higher Logic
+//!   ([`clashing_group`]; assumed, Higher Logic publishes no list of its messages). Such a group
+//!   is left out of records ([`synced_groups`]) until it is re-keyed or its sync turned off.
+//! - Text fields have the length limits of [`super::limits`].
 //! - Only contacts with a user account are pushed (active or deactivated); a contact is pushed
 //!   while it is in a synced group, plus once more with empty group lists after it left the
 //!   last one (or the group's sync was turned off).
@@ -241,13 +246,33 @@ fn is_member(status: Option<&str>, expires: Option<&str>, today: &str) -> bool {
     !lapsed && !expired
 }
 
-/// The groups whose sync is on.
+/// The groups whose sync is on, but those whose key Higher Logic says is one of its own.
 pub async fn synced_groups(store: &Store) -> StoreResult<Vec<Group>> {
-    Ok(
-        sqlx::query_as("SELECT * FROM member_groups WHERE hl_sync_enabled = 1 ORDER BY group_key")
-            .fetch_all(store.pool())
-            .await?,
+    Ok(sqlx::query_as(
+        "SELECT * FROM member_groups WHERE hl_sync_enabled = 1 AND id NOT IN \
+         (SELECT group_id FROM hl_groups WHERE key_clash IS NOT NULL) ORDER BY group_key",
     )
+    .fetch_all(store.pool())
+    .await?)
+}
+
+/// The group key of `item` that Higher Logic's refusal `message` says belongs to a group made
+/// inside Higher Logic, if it says so (see the module's notes).
+pub fn clashing_group(message: &str, item: &Item) -> Option<String> {
+    let lower = message.to_lowercase();
+    if !(lower.contains("existing") || lower.contains("already")) {
+        return None;
+    }
+    let words: HashSet<&str> = message
+        .split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        .map(|w| w.trim_end_matches('.'))
+        .collect();
+    item.community_groups
+        .iter()
+        .chain(&item.security_groups)
+        .map(|g| &g.group_key)
+        .find(|k| words.contains(k.as_str()))
+        .cloned()
 }
 
 /// Builds the items of `member_ids` from the store as it is now.
@@ -478,6 +503,30 @@ mod tests {
         assert!(d.get("Bio").is_none());
         assert_eq!(d["LinkedInURL"], "");
         assert!(v["CommunityGroups"].is_array());
+    }
+
+    #[test]
+    fn a_clashing_group_is_read_from_the_answer() {
+        let group = |key: &str| GroupRef {
+            group_key: key.into(),
+            group_name: "G".into(),
+            group_type: "Community".into(),
+            role_description: "Member".into(),
+        };
+        let item = Item {
+            member_details: MemberDetails::default(),
+            security_groups: vec![group("board")],
+            community_groups: vec![group("north"), group("LEGACY-1")],
+            demographics: vec![],
+        };
+        let answer = "contact M1: GroupKey LEGACY-1 belongs to an existing Higher Logic group";
+        assert_eq!(clashing_group(answer, &item).as_deref(), Some("LEGACY-1"));
+        assert_eq!(
+            clashing_group("Group key board already exists.", &item).as_deref(),
+            Some("board")
+        );
+        assert_eq!(clashing_group("LEGACY-1: Email invalid", &item), None);
+        assert_eq!(clashing_group("existing group LEGACY-10", &item), None);
     }
 
     #[test]

@@ -118,6 +118,18 @@ pub struct ParkedContact {
     pub member_key: String,
     pub error: Option<String>,
     pub attempts: i64,
+    /// How many times Higher Logic refused the record (each automatic retry that fails adds
+    /// one, and the next wait grows: 15 minutes, 1 hour, 6 hours, then daily).
+    pub refusals: i64,
+    /// When it is sent again by itself (ms since the epoch).
+    pub next_retry_at: i64,
+}
+
+impl ParkedContact {
+    /// When it is sent again by itself, in words (UTC).
+    pub fn next_retry(&self) -> String {
+        format_ms(self.next_retry_at)
+    }
 }
 
 impl Store {
@@ -131,7 +143,8 @@ impl Store {
 
     pub async fn hl_parked(&self, limit: i64) -> StoreResult<Vec<ParkedContact>> {
         Ok(sqlx::query_as(
-            "SELECT m.member_key, q.last_error AS error, q.attempts FROM hl_queue q \
+            "SELECT m.member_key, q.last_error AS error, q.attempts, q.refusals, \
+             q.next_attempt_at AS next_retry_at FROM hl_queue q \
              JOIN members m ON m.id = q.member_id WHERE q.parked = 1 ORDER BY m.member_key LIMIT $1",
         )
         .bind(limit)
@@ -187,11 +200,13 @@ impl Store {
         }
         let (pending, parked, next_due, retry_error, fanouts, with_account, without_account, held) =
             q.fetch_one(self.pool()).await?;
-        let link: Option<(i64, Option<i64>)> =
-            sqlx::query_as("SELECT sync_on_at, last_pushed_at FROM hl_groups WHERE group_id = $1")
-                .bind(&group.id)
-                .fetch_optional(self.pool())
-                .await?;
+        let link: Option<(i64, Option<i64>, Option<String>)> = sqlx::query_as(
+            "SELECT sync_on_at, last_pushed_at, key_clash FROM hl_groups WHERE group_id = $1",
+        )
+        .bind(&group.id)
+        .fetch_optional(self.pool())
+        .await?;
+        let key_clash = link.as_ref().and_then(|(_, _, clash)| clash.clone());
         let sql = format!(
             "SELECT q.last_error FROM hl_queue q WHERE q.parked = 1 AND q.member_id IN {affected} \
              LIMIT 1"
@@ -210,6 +225,9 @@ impl Store {
         let pending = if off { 0 } else { pending };
         let (state, last_error, next_attempt_at, as_of) = if off {
             ("off", None, None, None)
+        } else if let Some(clash) = key_clash.filter(|_| group.hl_sync_enabled) {
+            // Left out of every record until re-keyed or turned off.
+            ("error", Some(clash), None, None)
         } else if pending > 0 && (paused || retry_error.is_some()) {
             // Failing and retrying: the last error and when the next attempt is due.
             let next = if paused {
@@ -229,7 +247,7 @@ impl Store {
         } else if parked > 0 {
             ("error", parked_error, None, None)
         } else {
-            let as_of = link.map(|(on, pushed)| pushed.unwrap_or(on).max(on));
+            let as_of = link.map(|(on, pushed, _)| pushed.unwrap_or(on).max(on));
             ("up_to_date", None, None, as_of)
         };
         Ok(GroupStatus {

@@ -4,25 +4,25 @@
 //!
 //! - A killed worker's claims expire after `lease_secs` (keep it well above `timeout_secs`, so
 //!   an expired claim's request has already ended).
-//! - A batch Higher Logic refuses (4xx) is split in halves until the record at fault is alone;
-//!   that one is parked with its error and the rest goes through.
+//! - How one claimed batch is pushed (splitting, parking, short counts, 413, refusals that are
+//!   Higher Logic's own) is in [`round`].
 //! - Outages (5xx, timeouts, dropped connections) and refused credentials pause the engine
 //!   with exponential backoff and equal jitter; 429 pauses for `Retry-After`. The pause is
 //!   shared through the database and ends by itself.
+//! - Parked contacts whose wait is over are queued again at the start of each step.
+
+mod round;
 
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::client::{PushClient, PushOutcome, PushV1};
-use super::metrics::METRICS;
+use super::client::{PushClient, PushV1};
 use super::outbox::expand_fanouts;
-use super::queue::{Claimed, Entry, Queue};
-use super::records::{prepare, Item, Preparation, Properties};
-use super::settings::IntegrationSettings;
+use super::queue::Queue;
 use crate::db::{new_id, now_ms, Store, StoreError, StoreResult};
 
 /// `[higher_logic]` in the configuration: how the sync worker runs.
@@ -114,6 +114,8 @@ pub struct Worker {
     failures: AtomicU32,
     /// The `updated_at` of the settings the last tick used.
     settings_seen: AtomicI64,
+    /// Contacts parked one after the other with the same answer, nothing accepted between.
+    refusal_run: Mutex<round::RefusalRun>,
 }
 
 /// How long a paused worker sleeps before it looks again: until the pause ends, but at least
@@ -153,11 +155,21 @@ impl Worker {
             id,
             failures: AtomicU32::new(0),
             settings_seen: AtomicI64::new(0),
+            refusal_run: Mutex::new(round::RefusalRun::default()),
         }
     }
 
     fn lease_ms(&self) -> i64 {
         (self.cfg.lease_secs * 1000) as i64
+    }
+
+    /// Contacts per request: the configured size, or the smaller one a 413 taught.
+    fn batch_size(&self, learnt: usize) -> usize {
+        if learnt == 0 {
+            self.cfg.batch_size
+        } else {
+            learnt.min(self.cfg.batch_size)
+        }
     }
 
     /// One step: expand fan-outs, claim a batch, push it, record the outcome.
@@ -180,7 +192,7 @@ impl Worker {
             });
         }
         let now = now_ms();
-        let paused_until = self.queue.paused_until().await?;
+        let (paused_until, learnt_batch) = self.queue.engine().await?;
         if paused_until > now {
             return Ok(Tick {
                 idle: true,
@@ -188,169 +200,17 @@ impl Worker {
                 ..Default::default()
             });
         }
+        self.queue.unpark_due(now).await?;
         expand_fanouts(&self.store, &self.id, self.lease_ms()).await?;
-        let claimed = self
-            .queue
-            .claim(now, self.lease_ms(), self.cfg.batch_size)
-            .await?;
+        let batch = self.batch_size(learnt_batch);
+        let claimed = self.queue.claim(now, self.lease_ms(), batch).await?;
         if claimed.is_empty() {
             return Ok(Tick {
                 idle: true,
                 ..Default::default()
             });
         }
-        self.process(&settings, claimed).await
-    }
-
-    /// One push round over the claimed contacts. The settings hold the API key: not recorded.
-    #[tracing::instrument(skip_all, fields(claimed = claimed.len()))]
-    async fn process(
-        &self,
-        settings: &IntegrationSettings,
-        claimed: Vec<Claimed>,
-    ) -> StoreResult<Tick> {
-        let props = Properties {
-            bio: settings.integrate_bio,
-            profile_image: settings.integrate_profile_image,
-            social: settings.integrate_social,
-        };
-        let ids: Vec<String> = claimed.iter().map(|c| c.member_id.clone()).collect();
-        let prepared = prepare(&self.store, &ids, props).await?;
-        let mut tick = Tick::default();
-        let mut done_without_push = Vec::new();
-        let mut entries = Vec::new();
-        for (claim, p) in claimed.into_iter().zip(prepared) {
-            match p.outcome {
-                Preparation::Push { item, group_ids } => entries.push(Entry {
-                    claim,
-                    item: *item,
-                    group_ids,
-                }),
-                _ => done_without_push.push(claim),
-            }
-        }
-        if !done_without_push.is_empty() {
-            tick.skipped = done_without_push.len();
-            let claims: Vec<&Claimed> = done_without_push.iter().collect();
-            self.queue.finish(&claims, &[]).await?;
-        }
-        // Chunks still to push; a refused chunk comes back split in two.
-        let mut stack = vec![entries];
-        while let Some(chunk) = stack.pop() {
-            if chunk.is_empty() {
-                continue;
-            }
-            let items: Vec<Item> = chunk.iter().map(|e| e.item.clone()).collect();
-            let started = Instant::now();
-            let outcome = self.client.push(settings, &items).await;
-            METRICS
-                .push_seconds
-                .observe(started.elapsed().as_secs_f64());
-            let label = match &outcome {
-                PushOutcome::Accepted => "accepted",
-                PushOutcome::Rejected(_) => "rejected",
-                PushOutcome::Unauthorized(_) => "unauthorized",
-                PushOutcome::RateLimited(_) => "rate_limited",
-                PushOutcome::Unavailable(_) => "unavailable",
-            };
-            METRICS.requests.with_label_values(&[label]).inc();
-            if label != "accepted" {
-                METRICS.failures.with_label_values(&[label]).inc();
-            }
-            match outcome {
-                PushOutcome::Accepted => {
-                    self.failures.store(0, Ordering::Relaxed);
-                    tick.pushed += chunk.len();
-                    self.complete(&chunk).await?;
-                }
-                PushOutcome::Rejected(message) if chunk.len() > 1 => {
-                    let mut chunk = chunk;
-                    let second = chunk.split_off(chunk.len() / 2);
-                    stack.push(second);
-                    stack.push(chunk);
-                    tracing::debug!(%message, "batch refused; splitting it");
-                }
-                PushOutcome::Rejected(message) => {
-                    tick.parked += 1;
-                    self.park(&chunk[0].claim, &message).await?;
-                }
-                PushOutcome::RateLimited(delay) => {
-                    let rest: Vec<&Claimed> = chunk
-                        .iter()
-                        .chain(stack.iter().flatten())
-                        .map(|e| &e.claim)
-                        .collect();
-                    let until = now_ms() + delay.as_millis() as i64;
-                    self.queue
-                        .release(
-                            &rest,
-                            until,
-                            false,
-                            "rate limited by Higher Logic (429)",
-                            settings.updated_at,
-                        )
-                        .await?;
-                    self.queue
-                        .pause(
-                            until,
-                            &format!("rate limited (429); retrying after {delay:?}"),
-                            settings.updated_at,
-                        )
-                        .await?;
-                    tick.paused_until = Some(until);
-                    return Ok(tick);
-                }
-                PushOutcome::Unauthorized(message) | PushOutcome::Unavailable(message) => {
-                    let failures = self.failures.fetch_add(1, Ordering::Relaxed);
-                    let until = now_ms() + backoff(&self.cfg, failures).as_millis() as i64;
-                    let rest: Vec<&Claimed> = chunk
-                        .iter()
-                        .chain(stack.iter().flatten())
-                        .map(|e| &e.claim)
-                        .collect();
-                    let row_until = rest
-                        .iter()
-                        .map(|c| {
-                            now_ms()
-                                + backoff(&self.cfg, c.attempts.clamp(0, 20) as u32).as_millis()
-                                    as i64
-                        })
-                        .max()
-                        .unwrap_or(until)
-                        .min(until);
-                    self.queue
-                        .release(&rest, row_until, true, &message, settings.updated_at)
-                        .await?;
-                    tracing::warn!(error = %message, "push failed; pausing the sync");
-                    self.queue
-                        .pause(until, &message, settings.updated_at)
-                        .await?;
-                    tick.paused_until = Some(until);
-                    return Ok(tick);
-                }
-            }
-        }
-        Ok(tick)
-    }
-
-    async fn complete(&self, chunk: &[Entry]) -> StoreResult<()> {
-        let claims: Vec<&Claimed> = chunk.iter().map(|e| &e.claim).collect();
-        let entries: Vec<&Entry> = chunk.iter().collect();
-        self.queue.finish(&claims, &entries).await?;
-        let now = now_ms();
-        METRICS.contacts_pushed.inc_by(chunk.len() as u64);
-        for e in chunk {
-            METRICS
-                .change_to_push_seconds
-                .observe((now - e.claim.first_change_at).max(0) as f64 / 1000.0);
-        }
-        Ok(())
-    }
-
-    async fn park(&self, claim: &Claimed, message: &str) -> StoreResult<()> {
-        METRICS.parked.inc();
-        tracing::warn!(member_id = %claim.member_id, error = %message, "Higher Logic rejected a record; parked");
-        self.queue.park(claim, message).await
+        self.process(&settings, claimed, learnt_batch).await
     }
 
     /// Pushes until nothing is due any more, or `timeout` passed (`guildgate sync run`).

@@ -7,6 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub mod limits;
 mod store;
 
 pub(crate) use store::{insert_member, update_member};
@@ -229,6 +230,7 @@ impl MemberData {
                 }
             }
         }
+        problems.extend(limits::problems(self));
         problems
     }
 

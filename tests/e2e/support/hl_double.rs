@@ -7,7 +7,10 @@
 //! profile image and social media (off: those fields are ignored, not refused), refuses to
 //! attach a pushed group key to a group that exists in Higher Logic from elsewhere, and can be
 //! told to fail: a share of 500s, 429 with `Retry-After`, slow answers, dropped connections
-//! (before or after applying the push), and rejected records.
+//! (before or after applying the push), rejected records, and the answers of a Higher Logic
+//! misbehaving: every batch refused with one batch-level message (`success: false`), 413 above
+//! a number of items, a short `count` (a record left out once), a 200 that is not JSON, and a
+//! hang after the batch was applied.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -37,6 +40,19 @@ pub struct Faults {
     pub drop: f64,
     /// Contacts (by LegacyContactKey) whose records are refused with 400.
     pub reject_keys: HashSet<String>,
+    /// Every request answered 200 `success: false` with this message (nothing applied), as a
+    /// Higher Logic broken on its side or mid-migration does.
+    pub refuse_all: Option<String>,
+    /// Requests with more items than this are answered 413.
+    pub max_items: Option<usize>,
+    /// Contacts left out of the next batch holding them, answered `success: true` with a
+    /// `count` one short per contact left out (each only once).
+    pub skip_once: HashSet<String>,
+    /// The next this many requests are answered 200 with an HTML page (nothing applied).
+    pub non_json_200: u32,
+    /// The next this many requests are applied, then answered only after `slow_ms` (beyond the
+    /// client's timeout: the push went through but the client cannot know).
+    pub hang_after_apply: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +94,10 @@ pub struct DoubleState {
     /// How many times a group came into being (a duplicate would show as more than one per key).
     pub group_creations: BTreeMap<String, u64>,
     pub largest_batch: usize,
+    /// Requests answered 413.
+    pub too_large: u64,
+    /// Requests refused whole by `refuse_all`.
+    pub refused_all: u64,
 }
 
 impl DoubleState {
@@ -402,8 +422,17 @@ async fn push(
         Fault::Slow(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
         Fault::None | Fault::DropAfter => {}
     }
+    let mut hang = None;
     let result = {
         let mut s = state.lock().expect("double state");
+        if s.faults.non_json_200 > 0 {
+            s.faults.non_json_200 -= 1;
+            return (
+                StatusCode::OK,
+                "<html><body>Service is starting</body></html>",
+            )
+                .into_response();
+        }
         let key_ok = headers
             .get("x-api-key")
             .and_then(|v| v.to_str().ok())
@@ -433,6 +462,19 @@ async fn push(
         let Some(items) = body.get("Items").and_then(Value::as_array) else {
             return answer(StatusCode::BAD_REQUEST, false, 0, "Items is required");
         };
+        if let Some(max) = s.faults.max_items.filter(|m| items.len() > *m) {
+            s.too_large += 1;
+            return answer(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                false,
+                0,
+                &format!("Request Entity Too Large: at most {max} items"),
+            );
+        }
+        if let Some(message) = s.faults.refuse_all.clone() {
+            s.refused_all += 1;
+            return answer(StatusCode::OK, false, 0, &message);
+        }
         // All or nothing: one bad record refuses the batch.
         let problems: Vec<String> = items
             .iter()
@@ -443,13 +485,29 @@ async fn push(
             Err(problems.join("; "))
         } else {
             s.largest_batch = s.largest_batch.max(items.len());
+            let mut applied = 0;
             for item in items {
+                let key = item["MemberDetails"]["LegacyContactKey"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                if s.faults.skip_once.remove(&key) {
+                    continue;
+                }
                 apply_item(&mut s, item);
+                applied += 1;
             }
             s.accepted_requests += 1;
-            Ok(items.len())
+            if s.faults.hang_after_apply > 0 {
+                s.faults.hang_after_apply -= 1;
+                hang = Some(s.faults.slow_ms);
+            }
+            Ok(applied)
         }
     };
+    if let Some(ms) = hang {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
     if matches!(fault, Fault::DropAfter) {
         std::panic::panic_any(DROP_PANIC);
     }

@@ -1,6 +1,8 @@
 //! The Higher Logic sync engine against the Push API double, on SQLite and PostgreSQL; what
 //! changes in its settings do, in [`settings`].
 
+mod failures;
+mod limits;
 mod settings;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -196,6 +198,30 @@ async fn synced_north_members(store: &Store, prefix: &str, count: usize) {
     sync_north(store).await;
 }
 
+/// [`setup`] with `count` members of the synced North group (see [`synced_north_members`]),
+/// and the double failing as `faults` say.
+async fn north_with_faults(
+    db: &TestDb,
+    prefix: &str,
+    count: usize,
+    faults: Faults,
+) -> (Store, HlDouble) {
+    let (store, double) = setup(db).await;
+    synced_north_members(&store, prefix, count).await;
+    double.set_faults(faults);
+    (store, double)
+}
+
+/// Turns on the sync of each group with its type.
+async fn sync_groups(store: &Store, groups: &[(&str, GroupType)]) {
+    for (g, t) in groups {
+        store
+            .set_group_sync("test", g, true, Some(*t))
+            .await
+            .unwrap();
+    }
+}
+
 both_engines!(end_to_end_story, |db: TestDb| async move {
     let (store, double) = setup(&db).await;
     for k in ["P1", "P2", "P3", "P4"] {
@@ -382,43 +408,94 @@ both_engines!(
     |db: TestDb| async move {
         let (store, double) = setup(&db).await;
         double.add_native_group("LEGACY-1", "Old community", "community");
-        add(&store, "B1", "North", true).await;
-        add(&store, "B2", "South", true).await;
+        double.add_native_group("LEGACY-2", "Old board", "security");
+        for (k, chapter) in [("B1", "North"), ("B2", "South"), ("B3", "North")] {
+            add(&store, k, chapter, true).await;
+        }
         store
             .add_group("test", Some("LEGACY-1"), "Imported", chapter("North"))
             .await
             .unwrap();
         add_chapter_group(&store, "south", "South").await;
-        for g in ["LEGACY-1", "south"] {
-            store
-                .set_group_sync("test", g, true, Some(GroupType::Community))
-                .await
-                .unwrap();
-        }
+        let everyone = Selection::Static(["B1", "B2", "B3"].map(String::from).to_vec());
+        store
+            .add_group("test", Some("all"), "Everyone", everyone)
+            .await
+            .unwrap();
+        let board = Selection::Static(vec!["B2".into()]);
+        store
+            .add_group("test", Some("LEGACY-2"), "Board", board)
+            .await
+            .unwrap();
+        sync_groups(
+            &store,
+            &[
+                ("LEGACY-1", GroupType::Community),
+                ("south", GroupType::Community),
+                ("all", GroupType::Community),
+                ("LEGACY-2", GroupType::Security),
+            ],
+        )
+        .await;
+        // A mixed batch: the clashing groups are found and left out; nobody is parked, and
+        // their members reach their other communities.
         let report = worker(&store).drain(Duration::from_secs(30)).await.unwrap();
-        assert_eq!(report.parked, 1, "{report:?}");
+        assert!(report.complete, "{report:?}");
+        assert_eq!(report.parked, 0, "{report:?}");
         double.with(|s| {
             assert!(s.members_of("LEGACY-1").is_empty(), "never attached");
+            assert!(s.members_of("LEGACY-2").is_empty(), "never attached");
             assert!(s.groups["LEGACY-1"].native);
             assert_eq!(s.members_of("south"), BTreeSet::from(["B2".to_string()]));
+            assert_eq!(s.members_of("all").len(), 3);
         });
-        let status = store.hl_group_status("LEGACY-1").await.unwrap();
-        assert_eq!(status.state, "error");
-        assert!(
-            status
-                .last_error
-                .as_deref()
-                .unwrap_or("")
-                .contains("existing Higher Logic group"),
-            "{status:?}"
-        );
-        assert_eq!(store.hl_status().await.unwrap().parked, 1);
-        let parked = store.hl_parked(10).await.unwrap();
-        assert_eq!(parked[0].member_key, "B1");
+        for key in ["LEGACY-1", "LEGACY-2"] {
+            let status = store.hl_group_status(key).await.unwrap();
+            assert_eq!(status.state, "error", "{status:?}");
+            assert!(
+                status.message().starts_with(
+                    "Sync error: this key is already used in Higher Logic: choose another key \
+                     for this group"
+                ),
+                "{}",
+                status.message()
+            );
+        }
+        assert_eq!(store.hl_status().await.unwrap().parked, 0);
         assert_eq!(
             store.hl_group_status("south").await.unwrap().state,
             "up_to_date"
         );
+        // A group that synced cannot be re-keyed; one that never did can.
+        let err = store
+            .hl_rekey_group("test", "all", "all-2")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        store
+            .hl_rekey_group("test", "LEGACY-1", "north")
+            .await
+            .unwrap();
+        // The other one's sync is turned off instead.
+        store
+            .set_group_sync("test", "LEGACY-2", false, None)
+            .await
+            .unwrap();
+        drain(&store).await;
+        double.with(|s| {
+            let north: BTreeSet<String> = ["B1", "B3"].map(String::from).into();
+            assert_eq!(s.members_of("north"), north);
+            assert_eq!(s.group_creations["north"], 1);
+        });
+        assert_eq!(
+            store.hl_group_status("north").await.unwrap().state,
+            "up_to_date"
+        );
+        assert_eq!(
+            store.hl_group_status("LEGACY-2").await.unwrap().state,
+            "off"
+        );
+        assert_same_state(&store, &double, &[]).await;
     }
 );
 
@@ -489,16 +566,15 @@ both_engines!(chaos_with_a_killed_worker, |db: TestDb| async move {
         )
         .await
         .unwrap();
-    for (g, t) in [
-        ("north", GroupType::Community),
-        ("south", GroupType::Community),
-        ("board", GroupType::Security),
-    ] {
-        store
-            .set_group_sync("test", g, true, Some(t))
-            .await
-            .unwrap();
-    }
+    sync_groups(
+        &store,
+        &[
+            ("north", GroupType::Community),
+            ("south", GroupType::Community),
+            ("board", GroupType::Security),
+        ],
+    )
+    .await;
     // 30% of requests fail, of every kind, and one record is always refused.
     double.set_faults(Faults {
         error_500: 0.08,
@@ -508,6 +584,7 @@ both_engines!(chaos_with_a_killed_worker, |db: TestDb| async move {
         slow_ms: 1500, // beyond the 1 s client timeout
         drop: 0.10,
         reject_keys: ["M005".to_string()].into(),
+        ..Default::default()
     });
     // Worker A runs and is killed mid-sync (its claims stay until their lease ends).
     let a = tokio::spawn({
