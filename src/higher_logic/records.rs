@@ -27,6 +27,9 @@
 //!   ("existing", "already") means the key belongs to a group made inside Higher Logic
 //!   ([`clashing_group`]; assumed, Higher Logic publishes no list of its messages). Such a group
 //!   is left out of records ([`synced_groups`]) until it is re-keyed or its sync turned off.
+//! - A refusal that names none of the batch's contacts (by `LegacyContactKey`) and comes back
+//!   the same for both halves of a split, or for several records in a row, is Higher Logic
+//!   refusing everything ([`names_a_contact`]), not the records (assumed likewise).
 //! - Text fields have the length limits of [`super::limits`].
 //! - Only contacts with a user account are pushed (active or deactivated); a contact is pushed
 //!   while it is in a synced group, plus once more with empty group lists after it left the
@@ -256,6 +259,25 @@ pub async fn synced_groups(store: &Store) -> StoreResult<Vec<Group>> {
     .await?)
 }
 
+/// The words of an answer that could be keys (member keys hold letters, digits and
+/// `- _ . @ :`), without a sentence's closing `.` or `:`.
+fn words(message: &str) -> HashSet<&str> {
+    message
+        .split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | ':')))
+        .map(|w| w.trim_end_matches(['.', ':']))
+        .collect()
+}
+
+/// Whether Higher Logic's refusal `message` names one of the `items`' contacts by its
+/// `LegacyContactKey`: then it is about that record. One that names none, answered alike for
+/// every part of a batch, is taken as Higher Logic refusing everything (assumed, as above).
+pub fn names_a_contact<'a>(message: &str, items: impl IntoIterator<Item = &'a Item>) -> bool {
+    let words = words(message);
+    items
+        .into_iter()
+        .any(|i| words.contains(i.member_details.legacy_contact_key.as_str()))
+}
+
 /// The group key of `item` that Higher Logic's refusal `message` says belongs to a group made
 /// inside Higher Logic, if it says so (see the module's notes).
 pub fn clashing_group(message: &str, item: &Item) -> Option<String> {
@@ -263,10 +285,7 @@ pub fn clashing_group(message: &str, item: &Item) -> Option<String> {
     if !(lower.contains("existing") || lower.contains("already")) {
         return None;
     }
-    let words: HashSet<&str> = message
-        .split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-        .map(|w| w.trim_end_matches('.'))
-        .collect();
+    let words = words(message);
     item.community_groups
         .iter()
         .chain(&item.security_groups)
@@ -527,6 +546,12 @@ mod tests {
         );
         assert_eq!(clashing_group("LEGACY-1: Email invalid", &item), None);
         assert_eq!(clashing_group("existing group LEGACY-10", &item), None);
+        let mut m1 = item.clone();
+        m1.member_details.legacy_contact_key = "m1@x.org".into();
+        assert!(names_a_contact("contact m1@x.org: invalid", [&m1]));
+        assert!(names_a_contact("Record m1@x.org.", [&item, &m1]));
+        assert!(!names_a_contact("Tenant is being migrated", [&m1]));
+        assert!(!names_a_contact("contact m1@x.org2: invalid", [&m1]));
     }
 
     #[test]

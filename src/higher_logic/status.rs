@@ -31,6 +31,10 @@ pub struct GroupStatus {
     pub last_error: Option<String>,
     /// When the next attempt is due (ms), while there is an error or a pause.
     pub next_attempt_at: Option<i64>,
+    /// Higher Logic says the group's key belongs to a group made there: the group is left out
+    /// of its members' records until it gets another key (allowed while it never synced) or
+    /// its sync is turned off.
+    pub key_clash: bool,
 }
 
 /// The whole queue. Times are milliseconds since the epoch.
@@ -206,7 +210,10 @@ impl Store {
         .bind(&group.id)
         .fetch_optional(self.pool())
         .await?;
-        let key_clash = link.as_ref().and_then(|(_, _, clash)| clash.clone());
+        let key_clash = link
+            .as_ref()
+            .and_then(|(_, _, clash)| clash.clone())
+            .filter(|_| group.hl_sync_enabled);
         let sql = format!(
             "SELECT q.last_error FROM hl_queue q WHERE q.parked = 1 AND q.member_id IN {affected} \
              LIMIT 1"
@@ -225,7 +232,7 @@ impl Store {
         let pending = if off { 0 } else { pending };
         let (state, last_error, next_attempt_at, as_of) = if off {
             ("off", None, None, None)
-        } else if let Some(clash) = key_clash.filter(|_| group.hl_sync_enabled) {
+        } else if let Some(clash) = key_clash.clone() {
             // Left out of every record until re-keyed or turned off.
             ("error", Some(clash), None, None)
         } else if pending > 0 && (paused || retry_error.is_some()) {
@@ -263,6 +270,7 @@ impl Store {
             up_to_date_as_of: as_of,
             last_error,
             next_attempt_at,
+            key_clash: key_clash.is_some(),
         })
     }
 
@@ -322,6 +330,7 @@ mod tests {
             up_to_date_as_of: None,
             last_error: None,
             next_attempt_at: None,
+            key_clash: false,
         }
     }
 

@@ -80,6 +80,10 @@ pub struct GroupSyncInput {
     /// Needed to turn sync on the first time. Once sync was saved on, a different type is
     /// refused with 409.
     pub group_type: Option<GroupType>,
+    /// A new key for the group (its Legacy Group Key in Higher Logic), the way out when
+    /// Higher Logic says the key belongs to a group made there. Allowed while the group never
+    /// synced; afterwards 409.
+    pub group_key: Option<String>,
 }
 
 #[utoipa::path(get, path = "/groups/{key}/sync", params(Key<Group>),
@@ -89,7 +93,8 @@ pub(super) async fn show_group_sync(caller: Caller, key: Key<Group>) -> ApiResul
 }
 
 /// Turning sync on queues the group's first full sync; turning it off pushes its contacts
-/// without it. Changing the type once sync was saved on answers 409.
+/// without it. Changing the type once sync was saved on answers 409. With `group_key`, the
+/// group is re-keyed first (see the field).
 #[utoipa::path(put, path = "/groups/{key}/sync", request_body = GroupSyncInput, params(Key<Group>),
     responses((status = 200, body = GroupSync)))]
 pub(super) async fn update_group_sync(
@@ -97,11 +102,27 @@ pub(super) async fn update_group_sync(
     key: Key<Group>,
     ApiJson(input): ApiJson<GroupSyncInput>,
 ) -> ApiResult<Json<GroupSync>> {
+    let group = match input.group_key.as_deref() {
+        Some(new_key) => {
+            caller
+                .store()
+                .hl_rekey_group(&caller.actor(), &key, new_key)
+                .await?
+        }
+        None => caller.store().group(&key).await?,
+    };
     caller
         .store()
-        .set_group_sync(&caller.actor(), &key, input.sync_enabled, input.group_type)
+        .set_group_sync(
+            &caller.actor(),
+            &group.group_key,
+            input.sync_enabled,
+            input.group_type,
+        )
         .await?;
-    Ok(Json(views::group_sync_view(caller.store(), &key).await?))
+    Ok(Json(
+        views::group_sync_view(caller.store(), &group.group_key).await?,
+    ))
 }
 
 /// The sync overall: the pending count, the last error, and every synced group's status.

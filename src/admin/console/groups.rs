@@ -203,6 +203,8 @@ pub(super) async fn add_group(
 struct GroupPage {
     chrome: Chrome,
     sync_message: String,
+    /// Higher Logic says the key is one of its own groups': the form offers a new key.
+    key_clash: bool,
     group: Group,
     members: MemberCounts,
     form: GroupForm,
@@ -226,11 +228,13 @@ async fn group_page(
             GroupForm::of(&group, &statics)
         }
     };
-    let sync_message = admin.store().hl_group_status_of(&group).await?.message();
+    let status = admin.store().hl_group_status_of(&group).await?;
+    let (sync_message, key_clash) = (status.message(), status.key_clash);
     admin
         .page("groups", shown, |chrome| GroupPage {
             chrome,
             sync_message,
+            key_clash,
             group,
             members,
             form,
@@ -288,6 +292,9 @@ pub(super) async fn update_group(
 pub(super) struct SyncForm {
     sync: Option<String>,
     group_type: Option<GroupType>,
+    /// A new group key, offered when Higher Logic says the key is one of its own groups'.
+    #[serde(default)]
+    group_key: String,
 }
 
 pub(super) async fn group_sync(
@@ -296,12 +303,24 @@ pub(super) async fn group_sync(
     CsrfForm(form): CsrfForm<SyncForm>,
 ) -> ConsoleResult<Response> {
     let on = form.sync.is_some();
-    match admin
-        .store()
-        .set_group_sync(&admin.actor(), &key, on, form.group_type)
-        .await
-    {
-        Ok(_) => {
+    let actor = admin.actor();
+    let result = async {
+        let key = match form.group_key.trim() {
+            "" => key.clone(),
+            new_key => {
+                let group = admin.store().hl_rekey_group(&actor, &key, new_key).await?;
+                group.group_key
+            }
+        };
+        admin
+            .store()
+            .set_group_sync(&actor, &key, on, form.group_type)
+            .await
+    }
+    .await;
+    match result {
+        Ok(group) => {
+            let key = group.group_key;
             let notice = if on {
                 "Sync to Higher Logic saved on: the first full sync has started."
             } else {

@@ -6,7 +6,8 @@
 //! - Refused (`success: false`, 4xx): split in halves, both sent, until the record at fault is
 //!   alone; that one is parked (and comes back by itself later). When both halves of a split
 //!   get the very answer of the whole, or several contacts in a row are refused with the same
-//!   answer and nothing goes through between, the refusal is Higher Logic's, not the records':
+//!   answer and nothing goes through between, and that answer names none of the contacts
+//!   ([`names_a_contact`]), the refusal is Higher Logic's, not the records':
 //!   the sync pauses with backoff as for an outage, parks nothing, and says
 //!   "Higher Logic refuses every record: <answer>".
 //! - A record refused because one of its group keys belongs to a group made inside Higher Logic
@@ -24,7 +25,9 @@ use crate::db::{now_ms, StoreResult};
 use crate::higher_logic::client::PushOutcome;
 use crate::higher_logic::metrics::METRICS;
 use crate::higher_logic::queue::{Claimed, Entry};
-use crate::higher_logic::records::{clashing_group, prepare, Item, Preparation, Properties};
+use crate::higher_logic::records::{
+    clashing_group, names_a_contact, prepare, Item, Preparation, Properties,
+};
 use crate::higher_logic::settings::IntegrationSettings;
 
 /// Refusals with the same answer in a row, nothing accepted between, that make it Higher
@@ -148,7 +151,8 @@ impl Worker {
         }
         let second = self.send(round.settings, &b).await;
         if let (PushOutcome::Rejected(x), PushOutcome::Rejected(y)) = (&first, &second) {
-            if *x == message && *y == message && a.len() > 1 && b.len() > 1 {
+            let items = a.iter().chain(&b).map(|e| &e.item);
+            if *x == message && *y == message && !names_a_contact(&message, items) {
                 round.jobs.push(Job::One(a));
                 round.jobs.push(Job::One(b));
                 return self.refusing(round, &message).await;
@@ -296,7 +300,8 @@ impl Worker {
                 .await?;
             return Ok(Flow::Go);
         }
-        if self.lock_run().paused_for_it && self.lock_run().message == message {
+        let about_it = names_a_contact(&message, [&entry.item]);
+        if !about_it && self.lock_run().paused_for_it && self.lock_run().message == message {
             round.jobs.push(Job::One(chunk));
             return self.refusing(round, &message).await;
         }
@@ -310,7 +315,9 @@ impl Worker {
                     ..Default::default()
                 };
             }
-            run.member_ids.push(entry.claim.member_id.clone());
+            if !about_it {
+                run.member_ids.push(entry.claim.member_id.clone());
+            }
             (run.member_ids.len() >= REFUSALS_IN_A_ROW).then(|| std::mem::take(&mut run.member_ids))
         };
         if let Some(ids) = run {

@@ -184,3 +184,61 @@ async fn a_refused_record_is_listed_and_sent_again(
         Some("Bob")
     );
 }
+
+both_engines!(
+    key_clashes_and_refusals_on_the_console_pages,
+    |db: TestDb| async move {
+        let (double, _app, admin) = start(&db).await;
+        let (s, _) = save_settings(&admin, RIGHT_KEY, &double.base_url, &[]).await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        // The group's key belongs to a group made inside Higher Logic: the group page says so
+        // and offers a new key; with it, its members arrive.
+        double.add_native_group("g1", "Their own group", "community");
+        let on = [("sync", "on"), ("group_type", "community")];
+        let (s, _, _) = admin.post("/admin/groups/g1/sync", &on).await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        let html = admin
+            .page_until("/admin/groups/g1", 150, "id=\"key-clash\"")
+            .await;
+        assert!(
+            html.contains("Sync error: this key is already used in Higher Logic: choose another key for this group"),
+            "{html}"
+        );
+        let rekey = [
+            ("sync", "on"),
+            ("group_type", "community"),
+            ("group_key", "g1-new"),
+        ];
+        let (s, _, location) = admin.post("/admin/groups/g1/sync", &rekey).await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        assert_eq!(location.as_deref(), Some("/admin/groups/g1-new"));
+        let html = admin
+            .page_until("/admin/groups/g1-new", 150, "Up to date")
+            .await;
+        assert!(!html.contains("id=\"key-clash\""), "{html}");
+        assert_eq!(double.with(|s| s.members_of("g1-new").len()), 2);
+
+        // Higher Logic refuses everything: both pages say so; nothing is parked.
+        let migrating = "Tenant ASSOC is being migrated";
+        double.set_faults(hl_double::Faults {
+            refuse_all: Some(migrating.into()),
+            ..Default::default()
+        });
+        let store = db.store().await;
+        // Both members go again: a refusal of two records alike that names neither.
+        store
+            .rename_group("test", "g1-new", "Renamed")
+            .await
+            .unwrap();
+        let said = format!("Higher Logic refuses every record: {migrating}");
+        let html = admin.page_until(PAGE, 150, &said).await;
+        assert!(!html.contains("id=\"refused\""), "nothing parked: {html}");
+        let html = admin.page_until("/admin/groups/g1-new", 150, &said).await;
+        assert!(html.contains(&format!("Sync error: {said}")), "{html}");
+        // It recovers by itself; the error goes.
+        double.set_faults(hl_double::Faults::default());
+        let html = admin.page_until(PAGE, 150, "· 0 changes pending").await;
+        assert!(!html.contains("last error"), "{html}");
+        assert_eq!(store.hl_status().await.unwrap().parked, 0);
+    }
+);
