@@ -245,4 +245,20 @@ both_engines!(sync_run_and_status_from_the_cli, |db: TestDb| async move {
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("401"), "{text}");
+    let status: serde_json::Value =
+        serde_json::from_str(&cli_line(&db, "sync status --json")).unwrap();
+    assert!(
+        status["last_error"].as_str().unwrap_or("").contains("401"),
+        "{status}"
+    );
+
+    // Higher Logic back: the first accepted push clears the error, text and JSON.
+    double.with(|s| s.api_key = KEY.into());
+    cli_line(&db, "sync run --timeout 60");
+    let status: serde_json::Value =
+        serde_json::from_str(&cli_line(&db, "sync status --json")).unwrap();
+    assert!(status["last_error"].is_null(), "{status}");
+    assert!(status["last_error_at"].is_null(), "{status}");
+    let text = cli_line(&db, "sync status");
+    assert!(!text.contains("error"), "{text}");
 });
