@@ -114,6 +114,8 @@ pub struct Worker {
     failures: AtomicU32,
     /// The `updated_at` of the settings the last tick used.
     settings_seen: AtomicI64,
+    /// When this worker last queued again the parked contacts whose wait is over (ms).
+    unparked_at: AtomicI64,
     /// Contacts parked one after the other with the same answer, nothing accepted between.
     refusal_run: Mutex<round::RefusalRun>,
 }
@@ -155,6 +157,7 @@ impl Worker {
             id,
             failures: AtomicU32::new(0),
             settings_seen: AtomicI64::new(0),
+            unparked_at: AtomicI64::new(0),
             refusal_run: Mutex::new(round::RefusalRun::default()),
         }
     }
@@ -200,7 +203,11 @@ impl Worker {
                 ..Default::default()
             });
         }
-        self.queue.unpark_due(now).await?;
+        // Waits are minutes long: a look every second is plenty, and spares the busy loop a write.
+        if now - self.unparked_at.load(Ordering::Relaxed) >= 1000 {
+            self.unparked_at.store(now, Ordering::Relaxed);
+            self.queue.unpark_due(now).await?;
+        }
         expand_fanouts(&self.store, &self.id, self.lease_ms()).await?;
         let batch = self.batch_size(learnt_batch);
         let claimed = self.queue.claim(now, self.lease_ms(), batch).await?;

@@ -358,3 +358,56 @@ async fn sync_off_keeps_the_type_and_the_audit_names_the_token(f: &Fixture) {
     let text = b.to_string();
     assert!(!text.contains("the-real-api-key") && !text.contains(WRONG_KEY));
 }
+
+both_engines!(
+    a_clashing_group_key_is_changed_through_the_api,
+    |db: TestDb| async move {
+        let f = Fixture::start(&db).await;
+        let api = f.writer();
+        let right_key = with_key(Some(RIGHT_KEY), &f.double.base_url);
+        api.expect(StatusCode::OK, put_settings(right_key)).await;
+        f.double
+            .add_native_group("theirs", "Made in Higher Logic", "community");
+        let group = json!({"group_key": "theirs", "name": "Ours", "members": ["P1"]});
+        api.expect(StatusCode::CREATED, with(Method::POST, "/groups", group))
+            .await;
+        let on = json!({"sync_enabled": true, "group_type": "community"});
+        api.expect(StatusCode::OK, with(Method::PUT, "/groups/theirs/sync", on))
+            .await;
+        let sync = || async { api.get("/groups/theirs/sync").await.1 };
+        let b = poll(300, sync, |b| b["status"]["key_clash"] == true).await;
+        assert_eq!(b["status"]["state"], "error", "{b}");
+        assert!(
+            b["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Sync error: this key is already used in Higher Logic"),
+            "{b}"
+        );
+        // A key of another group is refused; a free one is taken, and the members arrive.
+        let other = json!({"group_key": "other", "name": "Other", "members": []});
+        api.expect(StatusCode::CREATED, with(Method::POST, "/groups", other))
+            .await;
+        let taken = json!({"sync_enabled": true, "group_key": "other"});
+        let taken = vec![with(Method::PUT, "/groups/theirs/sync", taken)];
+        api.refuses(StatusCode::CONFLICT, "conflict", taken).await;
+        let rekey = json!({"sync_enabled": true, "group_key": "ours"});
+        let b = api
+            .expect(
+                StatusCode::OK,
+                with(Method::PUT, "/groups/theirs/sync", rekey),
+            )
+            .await;
+        assert_eq!(b["group_key"], "ours", "{b}");
+        assert_eq!(b["status"]["key_clash"], false, "{b}");
+        let sync = || async { api.get("/groups/ours/sync").await.1 };
+        let b = poll(300, sync, |b| b["status"]["state"] == "up_to_date").await;
+        assert_eq!(b["status"]["state"], "up_to_date", "{b}");
+        let members: std::collections::BTreeSet<String> = ["P1".to_string()].into();
+        assert_eq!(f.double.with(|s| s.members_of("ours")), members);
+        // Once synced, the key stays.
+        let again = json!({"sync_enabled": true, "group_key": "ours-2"});
+        let again = vec![with(Method::PUT, "/groups/ours/sync", again)];
+        api.refuses(StatusCode::CONFLICT, "conflict", again).await;
+    }
+);
