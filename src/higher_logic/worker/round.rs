@@ -210,8 +210,8 @@ impl Worker {
                     "Higher Logic took fewer records than sent; pushing the batch again in halves"
                 );
                 if chunk.len() == 1 {
-                    let message = "Higher Logic answered success but took none of the record \
-                                   (count 0), again and again";
+                    let message = "Higher Logic answered success but took none of this record, \
+                                   sent alone (count 0)";
                     return self.refused(round, chunk, message.into()).await;
                 }
                 round.again_in_halves(chunk);
