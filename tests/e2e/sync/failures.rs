@@ -242,3 +242,22 @@ both_engines!(
         });
     }
 );
+
+both_engines!(
+    the_learnt_batch_size_grows_back_slowly,
+    |db: TestDb| async move {
+        let (store, double) = north_with_faults(&db, "G", 130, Faults::default()).await;
+        // A 413 taught 5 earlier (on any instance).
+        sqlx::query("UPDATE hl_engine_state SET batch_size = 5 WHERE id = 1")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        drain(&store).await;
+        // 20 full batches of 5, then a quarter more: 6; never back to 25 at once.
+        assert_eq!(store.hl_batch_size().await.unwrap(), 6);
+        double.with(|s| {
+            assert_eq!(s.members_of("north").len(), 130);
+            assert_eq!(s.largest_batch, 6);
+        });
+    }
+);
