@@ -2,7 +2,7 @@
 //! ("the full dataset must be populated, not just the changed values").
 //!
 //! Every contract choice the published material leaves open is made here, in one place, and
-//! the test double (`tests/support/hl_double.rs`) enforces the same:
+//! the test double (`tests/e2e/support/hl_double.rs`) enforces the same:
 //! - `LegacyContactKey` is the member key (equal to the OIDC `sub`, the SSO join).
 //! - Booleans travel as the strings `"True"` / `"False"`, as one public client sends them.
 //! - Every text field of `MemberDetails` is sent, empty (`""`) when unset, so that clearing a
