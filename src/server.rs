@@ -193,6 +193,7 @@ pub struct Application {
     management: Option<TcpListener>,
     state: AppState,
     sync_worker: Option<SyncWorker>,
+    janitor: crate::oidc::janitor::Janitor,
 }
 
 /// The worker's stop switch and its task.
@@ -234,7 +235,7 @@ impl Application {
         )
         .await?;
         let mailer = Mailer::new(&settings.mail, &settings.data_dir)?;
-        crate::oidc::grants::spawn_cleanup(store.clone());
+        let janitor = crate::oidc::janitor::spawn(store.clone());
         let sync_worker = if settings.higher_logic.worker {
             Some(crate::higher_logic::worker::spawn(
                 store.clone(),
@@ -256,6 +257,7 @@ impl Application {
             management,
             state,
             sync_worker,
+            janitor,
         })
     }
 
@@ -292,6 +294,7 @@ impl Application {
             management,
             state,
             sync_worker,
+            janitor,
             ..
         } = self;
         let store = state.store.clone();
@@ -334,7 +337,7 @@ impl Application {
         };
         // Let the sync worker finish the push in flight: its claims would otherwise wait for
         // their lease to expire.
-        if let Some((stop, task)) = sync_worker {
+        for (stop, task) in sync_worker.into_iter().chain([janitor]) {
             let _ = stop.send(true);
             let _ = task.await;
         }

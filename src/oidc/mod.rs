@@ -10,6 +10,7 @@ pub mod error;
 pub mod forgot_password;
 pub mod grants;
 pub mod invitations;
+pub mod janitor;
 pub mod keys;
 pub mod logout;
 pub mod new_password_step;

@@ -89,11 +89,11 @@ pub async fn end_sessions_of(tx: &mut Transaction, account_id: &str) -> StoreRes
     Ok(done.rows_affected())
 }
 
-/// Removes expired sessions; returns how many.
-pub async fn delete_expired(store: &Store) -> StoreResult<u64> {
+/// Removes the sessions expired at `now`; returns how many.
+pub async fn delete_expired(tx: &mut Transaction, now: i64) -> StoreResult<u64> {
     let done = sqlx::query("DELETE FROM oidc_sessions WHERE expires_at <= $1")
-        .bind(now_ms())
-        .execute(store.pool())
+        .bind(now)
+        .execute(&mut **tx)
         .await?;
     Ok(done.rows_affected())
 }

@@ -12,6 +12,7 @@ mod admin_console;
 mod admin_sso;
 mod cli;
 mod doctor;
+mod janitor;
 mod oidc_account_page;
 mod oidc_clients;
 mod oidc_conformance;
