@@ -82,6 +82,7 @@ pub fn router(state: AppState) -> Router {
             Duration::from_secs(30),
         ))
         .layer(baseline_headers())
+        .layer(axum::middleware::from_fn(count_request))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http()
@@ -109,6 +110,35 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
         route,
         request_id,
     )
+}
+
+/// Counts each request by route template, method and status (`guildgate_http_*`).
+async fn count_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("(no route)", MatchedPath::as_str)
+        .to_string();
+    // Only the methods routes answer: a client-chosen method must not make new series.
+    let method: &'static str = match request.method().as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    };
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    crate::oidc::metrics::request(
+        &route,
+        method,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
 }
 
 /// The access line: one per request, at INFO, inside the request's span.
@@ -141,9 +171,11 @@ pub fn management_router(state: AppState) -> Router {
 
 /// Prometheus metrics (the Higher Logic sync's queue, pushes, failures and latency).
 async fn metrics(State(state): State<AppState>) -> Result<Response, HttpError> {
-    let text =
-        crate::higher_logic::metrics::render(&state.store, state.settings.higher_logic.batch_size)
-            .await?;
+    let mut text = crate::oidc::metrics::render(&state.store).await?;
+    text.push_str(
+        &crate::higher_logic::metrics::render(&state.store, state.settings.higher_logic.batch_size)
+            .await?,
+    );
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

@@ -4,13 +4,10 @@
 
 use std::sync::LazyLock;
 
-use prometheus::core::Collector;
-use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
-};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 use crate::db::Store;
+use crate::telemetry::{gauges, registered};
 
 pub struct Metrics {
     registry: Registry,
@@ -95,25 +92,27 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
         registered(&registry, Histogram::with_opts(opts))
     });
-    let [queue_depth, queue_parked, fanouts_pending, batch_size] = [
-        (
-            "guildgate_hl_queue_depth",
-            "Contacts waiting to be pushed (not parked)",
-        ),
-        (
-            "guildgate_hl_queue_parked",
-            "Contacts parked after a rejection",
-        ),
-        (
-            "guildgate_hl_fanouts_pending",
-            "Group or field changes not yet expanded into contacts",
-        ),
-        (
-            "guildgate_hl_batch_size",
-            "Contacts per push request now (smaller than configured after a 413)",
-        ),
-    ]
-    .map(|(name, help)| registered(&registry, IntGauge::new(name, help)));
+    let [queue_depth, queue_parked, fanouts_pending, batch_size] = gauges(
+        &registry,
+        [
+            (
+                "guildgate_hl_queue_depth",
+                "Contacts waiting to be pushed (not parked)",
+            ),
+            (
+                "guildgate_hl_queue_parked",
+                "Contacts parked after a rejection",
+            ),
+            (
+                "guildgate_hl_fanouts_pending",
+                "Group or field changes not yet expanded into contacts",
+            ),
+            (
+                "guildgate_hl_batch_size",
+                "Contacts per push request now (smaller than configured after a 413)",
+            ),
+        ],
+    );
     // Every series exists from the start (at 0), so dashboards and alerts see it.
     for kind in [
         "short_count",
@@ -144,19 +143,6 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     }
 });
 
-/// A metric made and registered. Names, helps and buckets are constants above, so a failure is
-/// a programming error (caught by this module's test), not a runtime condition.
-fn registered<M: Collector + Clone + 'static>(
-    registry: &Registry,
-    metric: prometheus::Result<M>,
-) -> M {
-    let metric = metric.expect("metric");
-    registry
-        .register(Box::new(metric.clone()))
-        .expect("register metric");
-    metric
-}
-
 /// The text exposition, with the queue gauges read now. `configured_batch` is
 /// `higher_logic.batch_size`, shown while no 413 made the shared batch size smaller.
 pub async fn render(
@@ -174,20 +160,14 @@ pub async fn render(
     } else {
         configured_batch as i64
     });
-    let mut buf = Vec::new();
-    TextEncoder::new()
-        .encode(&m.registry.gather(), &mut buf)
-        .map_err(|e| crate::db::StoreError::Invalid(format!("metrics encoding: {e}")))?;
-    Ok(String::from_utf8_lossy(&buf).into_owned())
+    crate::telemetry::exposition(&m.registry).map_err(crate::db::StoreError::Invalid)
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn every_series_is_registered_from_the_start() {
-        let families = super::METRICS.registry.gather();
-        let names: Vec<&str> = families.iter().map(|f| f.get_name()).collect();
-        for name in [
+        let expected = [
             "guildgate_hl_contacts_pushed_total",
             "guildgate_hl_contacts_parked_total",
             "guildgate_hl_push_requests_total",
@@ -200,8 +180,8 @@ mod tests {
             "guildgate_hl_contacts_skipped_total",
             "guildgate_hl_refusing_pauses_total",
             "guildgate_hl_batch_size",
-        ] {
-            assert!(names.contains(&name), "{name} missing from {names:?}");
-        }
+        ];
+        let missing = crate::telemetry::missing(&super::METRICS.registry, &expected);
+        assert!(missing.is_empty(), "not registered: {missing:?}");
     }
 }

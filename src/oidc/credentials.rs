@@ -7,7 +7,9 @@
 use std::net::IpAddr;
 
 use crate::accounts::Account;
+use crate::db::StoreError;
 use crate::db::StoreResult;
+use crate::oidc::metrics::{self, SignIn};
 use crate::oidc::throttle::ThrottleError;
 use crate::server::AppState;
 
@@ -45,6 +47,7 @@ pub async fn check(
         Ok(()) => {}
         Err(e @ ThrottleError::RetryAfter(_)) => {
             tracing::info!(client_address = %ip, login = %login(), "sign-in throttled");
+            metrics::sign_in(SignIn::Throttled);
             return Ok(Err(Refusal::Throttled {
                 message: e.to_string(),
                 retry_after_secs: e.retry_after_secs().unwrap_or(1),
@@ -55,12 +58,20 @@ pub async fn check(
     let account = state.store.account_by_login(&email).await?;
     // The same argon2id work whether or not the account exists or has a password.
     let hash = account.as_ref().and_then(|a| a.password_hash.clone());
-    let matches = state.store.verify_password(password, hash).await?;
+    let matches = match state.store.verify_password(password, hash).await {
+        Ok(matches) => matches,
+        Err(e @ StoreError::Overloaded(_)) => {
+            metrics::sign_in(SignIn::Shed);
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     let account = match account {
         Some(account) if matches => account,
         _ => {
             throttle.record_failure(&email, ip).await?;
             tracing::info!(client_address = %ip, login = %login(), "sign-in failed");
+            metrics::sign_in(SignIn::WrongPassword);
             return Ok(Err(Refusal::Wrong));
         }
     };
@@ -71,8 +82,10 @@ pub async fn check(
             account_id = %account.id,
             "sign-in refused: account not active"
         );
+        metrics::sign_in(SignIn::Deactivated);
         return Ok(Err(Refusal::Inactive(Box::new(account))));
     }
     throttle.record_success(&email).await?;
+    metrics::sign_in(SignIn::Success);
     Ok(Ok(account))
 }

@@ -13,6 +13,7 @@ pub mod invitations;
 pub mod janitor;
 pub mod keys;
 pub mod logout;
+pub mod metrics;
 pub mod new_password_step;
 pub mod pages;
 pub mod params;

@@ -18,6 +18,7 @@ use crate::oidc::claims::{self, RequestedClaims};
 use crate::oidc::clients::Client;
 use crate::oidc::error::{ErrorCode, OidcError, OidcResult};
 use crate::oidc::grants::{self, GrantInfo, NewTokens, Spent, TokenKind};
+use crate::oidc::metrics;
 use crate::oidc::params::Params;
 use crate::server::AppState;
 
@@ -114,6 +115,7 @@ async fn authorization_code(
             return refuse_reuse(
                 tx,
                 again,
+                "authorization_code",
                 "the authorization code was already used; tokens issued from it are revoked",
                 "the authorization code is invalid or expired",
             )
@@ -155,6 +157,7 @@ async fn authorization_code(
     };
     let issued = store_tokens(state, &mut tx, &grant).await?;
     tx.commit().await?;
+    issued_by("authorization_code");
     // Signing happens after the commit: the (SQLite) writer is not held for it.
     token_response(
         state,
@@ -180,11 +183,16 @@ async fn active_account(state: &AppState, account_id: &str) -> OidcResult<Option
 async fn refuse_reuse<T, R>(
     tx: Transaction,
     spent: Spent<T>,
+    kind: &str,
     replayed: &str,
     unknown: &str,
 ) -> OidcResult<R> {
     if let Spent::Replayed = spent {
         tx.commit().await?;
+        metrics::METRICS
+            .reuse_detected
+            .with_label_values(&[kind])
+            .inc();
         return Err(OidcError::invalid_grant(replayed));
     }
     Err(OidcError::invalid_grant(unknown))
@@ -201,6 +209,7 @@ async fn refresh(state: &AppState, client: &Client, params: &Params) -> OidcResu
             return refuse_reuse(
                 tx,
                 again,
+                "refresh_token",
                 "the refresh token was already used or revoked; its whole family is revoked",
                 "the refresh token is invalid",
             )
@@ -249,7 +258,16 @@ async fn refresh(state: &AppState, client: &Client, params: &Params) -> OidcResu
     };
     let issued = store_tokens(state, &mut tx, &grant).await?;
     tx.commit().await?;
+    issued_by("refresh_token");
     token_response(state, client, &account, &grant, None, issued).await
+}
+
+/// Counts the tokens of one grant type, once committed.
+fn issued_by(grant_type: &str) {
+    metrics::METRICS
+        .tokens_issued
+        .with_label_values(&[grant_type])
+        .inc();
 }
 
 /// A new access and refresh token, stored.

@@ -21,6 +21,7 @@ mod oidc_flow;
 mod oidc_forgot_password;
 mod oidc_invitations;
 mod oidc_keys;
+mod oidc_metrics;
 mod oidc_multi_instance;
 mod oidc_negative;
 mod oidc_new_password_step;
