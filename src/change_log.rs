@@ -41,6 +41,8 @@ pub enum Event {
     HigherLogicSettingsUpdated,
     HigherLogicPropertiesChanged,
     HigherLogicTenantChanged,
+    /// The member-facing pages' branding (the console's Sign-in page settings) changed.
+    BrandingUpdated,
 }
 
 impl Event {
@@ -88,6 +90,7 @@ impl Event {
             HigherLogicSettingsUpdated => ("hl_settings", "updated"),
             HigherLogicPropertiesChanged => ("hl_settings", "properties_changed"),
             HigherLogicTenantChanged => ("hl_settings", "tenant_changed"),
+            BrandingUpdated => ("branding", "updated"),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod branding;
 pub mod change_log;
 pub mod cli;
 pub mod config;

@@ -167,7 +167,8 @@ impl ChangeListener for Outbox {
             | SigningKeyCreated
             | SigningKeyRotated
             | ApiTokenCreated
-            | ApiTokenRevoked => {}
+            | ApiTokenRevoked
+            | BrandingUpdated => {}
         }
         Ok(())
     }

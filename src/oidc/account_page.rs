@@ -21,8 +21,8 @@ use crate::passwords;
 use crate::server::AppState;
 use crate::web::client_ip::ClientIp;
 use crate::web::csrf::CsrfForm;
-use crate::web::pages;
 use crate::web::sessions::{self, Login};
+use crate::web::{look, pages};
 
 /// Where the page is mounted.
 pub const ACCOUNT_PATH: &str = "/account";
@@ -145,11 +145,11 @@ impl Done {
             .find(|done| done.as_str() == text)
     }
 
-    fn notice(self) -> &'static str {
-        match self {
-            Done::Password => "Your password is changed. You are signed out everywhere else.",
-            Done::SignedOutElsewhere => "You are signed out everywhere else.",
-        }
+    fn notice(self) -> String {
+        look::current().t(match self {
+            Done::Password => "account-password-changed",
+            Done::SignedOutElsewhere => "account-signed-out-elsewhere",
+        })
     }
 }
 
@@ -168,7 +168,15 @@ pub async fn show(
     let notice = Done::parse(&query.done).map(Done::notice);
     match signed_in(&state, &session).await? {
         Some(account) => {
-            account_page(&state, &session, &account, StatusCode::OK, notice, None).await
+            account_page(
+                &state,
+                &session,
+                &account,
+                StatusCode::OK,
+                notice.as_deref(),
+                None,
+            )
+            .await
         }
         None => authorize::login_page(&session, None, StatusCode::OK, None, "").await,
     }
@@ -188,21 +196,22 @@ pub async fn sign_in(
             let (status, message) = match &refusal {
                 Refusal::Incomplete => (
                     StatusCode::UNAUTHORIZED,
-                    "Enter your e-mail address and password.".to_string(),
+                    look::current().t("error-enter-credentials"),
                 ),
                 Refusal::Throttled { message, .. } => {
                     (StatusCode::TOO_MANY_REQUESTS, message.clone())
                 }
                 Refusal::Wrong => (
                     StatusCode::UNAUTHORIZED,
-                    "The e-mail address or the password is not right.".to_string(),
+                    look::current().t("error-wrong-credentials"),
                 ),
                 Refusal::Inactive(_) => {
+                    let look = look::current();
                     return Ok(pages::error_page(
                         StatusCode::FORBIDDEN,
-                        "Account not active",
-                        "Your account is not active, so you cannot sign in.",
-                    ))
+                        &look.t("account-not-active-title"),
+                        &look.t("account-not-active-sign-in"),
+                    ));
                 }
             };
             let mut response =
@@ -259,13 +268,13 @@ pub async fn change_password(
     match credentials::check(&state, &account.login_email, current, ip).await? {
         Ok(_) => {}
         Err(Refusal::Throttled { message, .. }) => return refuse(message).await,
-        Err(_) => return refuse("The current password is not right.".into()).await,
+        Err(_) => return refuse(look::current().t("account-wrong-current")).await,
     }
     if form.new_password != form.new_password_again {
-        return refuse("The two new passwords differ.".into()).await;
+        return refuse(look::current().t("account-new-differs")).await;
     }
     if form.new_password == form.current_password {
-        return refuse("The new password must differ from the current one.".into()).await;
+        return refuse(look::current().t("account-new-same")).await;
     }
     if let Err(problem) = passwords::check_policy(&form.new_password) {
         return refuse(problem).await;

@@ -23,7 +23,7 @@ use crate::oidc::provider::{NotIssuedHere, SUPPORTED_SCOPES};
 use crate::server::AppState;
 use crate::web::client_ip::ClientIp;
 use crate::web::sessions::{self, Login};
-use crate::web::{csrf, pages};
+use crate::web::{csrf, look, pages};
 
 /// The parameters of an authorization request that the login form carries along.
 pub const CARRIED: &[&str] = &[
@@ -75,7 +75,7 @@ pub struct AuthRequest {
 fn bad_client_page(message: &str) -> OidcError {
     OidcError::page(
         StatusCode::BAD_REQUEST,
-        "Sign-in request refused",
+        look::current().t("request-refused-title"),
         format!(
             "{message} The application that sent you here is not set up correctly; \
              nothing was sent back to it."
@@ -463,7 +463,7 @@ pub async fn login(
                 &session,
                 Some(&request),
                 StatusCode::UNAUTHORIZED,
-                Some("Enter your e-mail address and password."),
+                Some(&look::current().t("error-enter-credentials")),
                 &email,
             )
             .await;
@@ -490,18 +490,18 @@ pub async fn login(
                 &session,
                 Some(&request),
                 StatusCode::UNAUTHORIZED,
-                Some("The e-mail address or the password is not right."),
+                Some(&look::current().t("error-wrong-credentials")),
                 &email,
             )
             .await;
         }
         // Said only to someone who knows the password.
         Err(Refusal::Inactive(_)) => {
+            let look = look::current();
             return Err(OidcError::page(
                 StatusCode::FORBIDDEN,
-                "Account not active",
-                "Your account is not active, so you cannot sign in. Please contact the \
-                 association if you think this is a mistake.",
+                look.t("account-not-active-title"),
+                look.t("account-not-active-sign-in"),
             ));
         }
     };

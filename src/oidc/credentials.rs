@@ -12,6 +12,7 @@ use crate::db::StoreResult;
 use crate::oidc::metrics::{self, SignIn};
 use crate::oidc::throttle::ThrottleError;
 use crate::server::AppState;
+use crate::web::look;
 
 /// Why a sign-in was refused; each caller words it on its own page.
 #[derive(Debug)]
@@ -48,9 +49,10 @@ pub async fn check(
         Err(e @ ThrottleError::RetryAfter(_)) => {
             tracing::info!(client_address = %ip, login = %login(), "sign-in throttled");
             metrics::sign_in(SignIn::Throttled);
+            let secs = e.retry_after_secs().unwrap_or(1);
             return Ok(Err(Refusal::Throttled {
-                message: e.to_string(),
-                retry_after_secs: e.retry_after_secs().unwrap_or(1),
+                message: look::current().t1("throttled-sign-in", "secs", &secs.to_string()),
+                retry_after_secs: secs,
             }));
         }
         Err(ThrottleError::Store(e)) => return Err(e),

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::branding::i18n::{self, Lang};
 use crate::oidc::claims::supported_claims;
 use crate::oidc::provider::SUPPORTED_SCOPES;
 use crate::server::AppState;
@@ -38,6 +39,8 @@ pub fn document(issuer: &str) -> Value {
         "claims_supported": supported_claims(),
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "claims_parameter_supported": true,
+        // The languages of the sign-in pages: one per message catalogue (`branding::i18n`).
+        "ui_locales_supported": i18n::supported().iter().map(Lang::tag).collect::<Vec<_>>(),
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::db::StoreError;
 use crate::web::csrf::{self, CsrfError};
-use crate::web::pages;
+use crate::web::{look, pages};
 
 /// OAuth 2.0 / OIDC error codes used by this provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +93,7 @@ pub enum OidcError {
     #[error("{title}: {message}")]
     Page {
         status: StatusCode,
-        title: &'static str,
+        title: String,
         message: String,
     },
     #[error(transparent)]
@@ -148,10 +148,10 @@ impl OidcError {
         }
     }
 
-    pub fn page(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
+    pub fn page(status: StatusCode, title: impl Into<String>, message: impl Into<String>) -> Self {
         OidcError::Page {
             status,
-            title,
+            title: title.into(),
             message: message.into(),
         }
     }
@@ -186,11 +186,10 @@ impl From<tower_sessions::session::Error> for OidcError {
 impl From<CsrfError> for OidcError {
     fn from(e: CsrfError) -> Self {
         match e {
-            CsrfError::Expired => OidcError::page(
-                StatusCode::FORBIDDEN,
-                csrf::EXPIRED_TITLE,
-                csrf::EXPIRED_MESSAGE,
-            ),
+            CsrfError::Expired => {
+                let (title, message) = csrf::expired_texts();
+                OidcError::page(StatusCode::FORBIDDEN, title, message)
+            }
             CsrfError::Session(e) => e.into(),
         }
     }
@@ -327,7 +326,7 @@ impl IntoResponse for OidcError {
                 status,
                 title,
                 message,
-            } => pages::error_page(status, title, &message),
+            } => pages::error_page(status, &title, &message),
             OidcError::Store(StoreError::Invalid(msg)) => {
                 OidcError::invalid_request(msg).into_response()
             }
@@ -347,10 +346,11 @@ impl IntoResponse for OidcError {
 
 /// The page of a shed sign-in: every password-hashing thread and its queue are busy.
 pub fn overloaded_page() -> Response {
+    let look = look::current();
     let mut response = pages::error_page(
         StatusCode::SERVICE_UNAVAILABLE,
-        "Too many sign-ins right now",
-        "Too many sign-ins right now, try again in a few seconds.",
+        &look.t("too-many-sign-ins-title"),
+        &look.t("too-many-sign-ins"),
     );
     response
         .headers_mut()

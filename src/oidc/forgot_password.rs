@@ -12,6 +12,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use tower_sessions::Session;
 
+use crate::branding::i18n::Lang;
 use crate::oidc::authorize::CARRIED;
 use crate::oidc::error::OidcResult;
 use crate::oidc::invitations::{self, Purpose};
@@ -19,7 +20,7 @@ use crate::oidc::params::Params;
 use crate::oidc::throttle::ThrottleError;
 use crate::server::AppState;
 use crate::web::client_ip::ClientIp;
-use crate::web::{csrf, pages};
+use crate::web::{csrf, look, pages};
 
 /// Where the page is mounted.
 pub const FORGOT_PASSWORD_PATH: &str = "/forgot-password";
@@ -106,14 +107,14 @@ pub async fn submit(
         .trim()
         .to_lowercase();
     if email.is_empty() || email.len() > 320 || !email.contains('@') {
-        let message = "Enter the e-mail address you sign in with.";
+        let message = look::current().t("forgot-enter-email");
         return page(
             &session,
             StatusCode::BAD_REQUEST,
             carried,
             &email,
             false,
-            Some(message),
+            Some(&message),
         )
         .await;
     }
@@ -122,8 +123,7 @@ pub async fn submit(
         Ok(()) => {}
         Err(throttled @ ThrottleError::RetryAfter(_)) => {
             let secs = throttled.retry_after_secs().unwrap_or(1);
-            let message =
-                format!("Too many requests for a new password; try again in {secs} seconds.");
+            let message = look::current().t1("forgot-throttled", "secs", &secs.to_string());
             let mut response = page(
                 &session,
                 StatusCode::TOO_MANY_REQUESTS,
@@ -143,12 +143,13 @@ pub async fn submit(
     // Every request counts, whether or not the address has an account.
     throttle.record_failure(&email, ip).await?;
     let return_to = authorize_path(&carried);
-    tokio::spawn(send_reset_link(state, email.clone(), return_to));
+    let lang = look::current().lang.clone();
+    tokio::spawn(send_reset_link(state, email.clone(), return_to, lang));
     page(&session, StatusCode::OK, carried, &email, true, None).await
 }
 
 /// Mails the reset link when `email` is the login of an active account; nothing otherwise.
-async fn send_reset_link(state: AppState, email: String, return_to: Option<String>) {
+async fn send_reset_link(state: AppState, email: String, return_to: Option<String>, lang: Lang) {
     let account = match state.store.account_by_login(&email).await {
         Ok(Some(account)) if account.is_active() => account,
         Ok(_) => return,
@@ -165,6 +166,7 @@ async fn send_reset_link(state: AppState, email: String, return_to: Option<Strin
         &account.member_key,
         Purpose::PasswordReset,
         return_to.as_deref(),
+        &lang,
     )
     .await;
     match sent {

@@ -7,6 +7,8 @@ use std::fmt;
 use serde_json::json;
 
 use crate::accounts::Account;
+use crate::branding::i18n::Lang;
+use crate::branding::Branding;
 use crate::change_log::{Change, Event};
 use crate::db::{now_ms, Store, StoreError};
 use crate::mail::{Delivery, MailError, MailSettings, Mailer, Outgoing};
@@ -95,7 +97,9 @@ pub struct Sent {
 /// Creates a link for the account of `member_key` and mails it to its login e-mail. Earlier
 /// unused links of the same purpose stop working. `return_to` is where the set-password page
 /// sends the member once the password is set: a path on this server (the forgot-password page
-/// gives the authorization request the member started).
+/// gives the authorization request the member started). The message speaks `lang` and carries
+/// the association's branding; the link opens the page in the same language.
+#[allow(clippy::too_many_arguments)]
 pub async fn send_link(
     store: &Store,
     mailer: &Mailer,
@@ -104,6 +108,7 @@ pub async fn send_link(
     member_key: &str,
     purpose: Purpose,
     return_to: Option<&str>,
+    lang: &Lang,
 ) -> Result<Sent, InvitationError> {
     if return_to.is_some_and(|path| !path.starts_with('/') || path.starts_with("//")) {
         return Err(StoreError::invalid("a link returns only to a path on this server").into());
@@ -151,34 +156,22 @@ pub async fn send_link(
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
 
-    let link = format!("{}{SET_PASSWORD_PATH}?token={token}", issuer);
+    let link = format!(
+        "{}{SET_PASSWORD_PATH}?token={token}&ui_locales={}",
+        issuer,
+        lang.tag()
+    );
     let hours = purpose.lifetime_secs(mailer.settings()).div_ceil(3600);
-    let body = match purpose {
-        Purpose::Invitation => format!(
-            "Hello,\n\nAn account has been created for you ({login}).\n\
-             To choose your password and sign in, open this link:\n\n{link}\n\n\
-             The link works once and expires in {hours} hours.\n\
-             If you did not expect this message, you can ignore it.\n",
-            login = account.login_email
-        ),
-        Purpose::PasswordReset => format!(
-            "Hello,\n\nA new password was requested for your account ({login}).\n\
-             To choose it, open this link:\n\n{link}\n\n\
-             The link works once and expires in {hours} hours.\n\
-             If you did not ask for this, ignore this message: your password stays as it is.\n",
-            login = account.login_email
-        ),
-    };
-    let subject = match purpose {
-        Purpose::Invitation => "Your invitation: choose your password",
-        Purpose::PasswordReset => "Choose a new password",
-    };
+    let brand = store.branding().await?;
     let sent = mailer
-        .send(Outgoing {
-            to: account.login_email.clone(),
-            subject: subject.into(),
-            body,
-        })
+        .send(letter(
+            lang,
+            &brand,
+            purpose,
+            &account.login_email,
+            &link,
+            hours,
+        ))
         .await;
     match sent {
         Ok(delivery) => Ok(Sent {
@@ -194,6 +187,49 @@ pub async fn send_link(
                 .await;
             Err(e.into())
         }
+    }
+}
+
+/// The message carrying `link`, in `lang`, signed with the association's name.
+fn letter(
+    lang: &Lang,
+    brand: &Branding,
+    purpose: Purpose,
+    login: &str,
+    link: &str,
+    hours: u64,
+) -> Outgoing {
+    let (subject, body, ignore) = match purpose {
+        Purpose::Invitation => (
+            "mail-invitation-subject",
+            "mail-invitation-body",
+            "mail-invitation-ignore",
+        ),
+        Purpose::PasswordReset => ("mail-reset-subject", "mail-reset-body", "mail-reset-ignore"),
+    };
+    let mut text = format!(
+        "{}\n\n{}\n\n{link}\n\n{}\n{}\n\n{}\n",
+        lang.t("mail-greeting"),
+        lang.t_with(body, &[("login", login)]),
+        lang.t_count("mail-link-expiry", "hours", hours),
+        lang.t(ignore),
+        lang.t_with("mail-signature", &[("name", &brand.name)]),
+    );
+    if !brand.support_email.is_empty() {
+        text.push_str(&lang.t_with("mail-support", &[("email", &brand.support_email)]));
+        text.push('\n');
+    }
+    if !brand.privacy_url.is_empty() {
+        text.push_str(&format!(
+            "{}: {}\n",
+            lang.t("privacy-policy"),
+            brand.privacy_url
+        ));
+    }
+    Outgoing {
+        to: login.to_string(),
+        subject: lang.t_with(subject, &[("name", &brand.name)]),
+        body: text,
     }
 }
 

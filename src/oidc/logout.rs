@@ -15,7 +15,7 @@ use crate::oidc::pages::{LoggedOutPage, LogoutPage};
 use crate::oidc::params::Params;
 use crate::oidc::provider::NotIssuedHere;
 use crate::server::AppState;
-use crate::web::{csrf, pages, sessions};
+use crate::web::{csrf, look, pages, sessions};
 
 const CARRIED: &[&str] = &[
     "id_token_hint",
@@ -36,7 +36,11 @@ pub async fn logout_endpoint(
 }
 
 fn refused(message: &str) -> OidcError {
-    OidcError::page(StatusCode::BAD_REQUEST, "Sign-out request refused", message)
+    OidcError::page(
+        StatusCode::BAD_REQUEST,
+        look::current().t("sign-out-refused-title"),
+        message,
+    )
 }
 
 async fn logout(
@@ -108,7 +112,6 @@ async fn logout(
         return Ok(
             pages::render_form(&session, StatusCode::OK, |csrf_token| LogoutPage {
                 action: "/logout",
-                issuer: &state.oidc.issuer,
                 csrf_token,
                 params: params.subset(CARRIED),
             })

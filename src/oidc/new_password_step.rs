@@ -19,7 +19,7 @@ use crate::oidc::params::Params;
 use crate::passwords;
 use crate::server::AppState;
 use crate::web::sessions::{self, Login};
-use crate::web::{csrf, pages};
+use crate::web::{csrf, look, pages};
 
 /// Where the step's form posts.
 pub const NEW_PASSWORD_PATH: &str = "/login/new-password";
@@ -119,7 +119,7 @@ pub async fn submit(
         return Ok(Redirect::to(&again).into_response());
     };
     let problem = if password != again {
-        Some("The two passwords differ.".to_string())
+        Some(look::current().t("passwords-differ"))
     } else {
         passwords::check_policy(&password).err()
     };
@@ -137,12 +137,12 @@ pub async fn submit(
         .verify_password(password.clone(), account.password_hash.clone())
         .await?;
     if same {
-        let problem = "Choose a password that differs from the one you were given.";
+        let problem = look::current().t("new-password-same");
         return page(
             &session,
             &request,
             StatusCode::UNPROCESSABLE_ENTITY,
-            Some(problem),
+            Some(&problem),
         )
         .await;
     }

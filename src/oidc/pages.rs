@@ -21,7 +21,6 @@ pub struct LoginPage<'a> {
 #[template(path = "logout.html")]
 pub struct LogoutPage<'a> {
     pub action: &'a str,
-    pub issuer: &'a str,
     pub csrf_token: String,
     pub params: Vec<(String, String)>,
 }

@@ -10,7 +10,7 @@ use crate::oidc::{
 };
 use crate::server::AppState;
 use crate::web::headers::{security_headers, PROVIDER_CSP};
-use crate::web::sessions;
+use crate::web::{look, sessions};
 
 pub fn router(state: &AppState) -> Router<AppState> {
     let browser = Router::new()
@@ -43,7 +43,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
             invitations::SET_PASSWORD_PATH,
             get(set_password::form).post(set_password::submit),
         )
-        .layer(sessions::layer(&state.store, &state.settings));
+        .layer(sessions::layer(&state.store, &state.settings))
+        .layer(axum::middleware::from_fn_with_state(
+            state.store.clone(),
+            look::layer,
+        ));
     let back_channel = Router::new()
         .route(
             "/.well-known/openid-configuration",

@@ -14,7 +14,7 @@ use crate::oidc::error::{OidcError, OidcResult};
 use crate::oidc::invitations::{self, InvitationError, LinkInfo, Purpose, SET_PASSWORD_PATH};
 use crate::passwords;
 use crate::server::AppState;
-use crate::web::{csrf, pages};
+use crate::web::{csrf, look, pages};
 
 #[derive(Template)]
 #[template(path = "set_password.html")]
@@ -51,14 +51,13 @@ fn refusal(e: InvitationError) -> OidcError {
     match e {
         InvitationError::InvalidLink => OidcError::page(
             StatusCode::GONE,
-            "Link not valid",
-            "This link has expired or has already been used. Ask the association for a new one.",
+            look::current().t("link-not-valid-title"),
+            look::current().t("link-not-valid"),
         ),
         InvitationError::AccountNotActive => OidcError::page(
             StatusCode::FORBIDDEN,
-            "Account not active",
-            "Your account is not active, so no password can be set for it. Please contact the \
-             association if you think this is a mistake.",
+            look::current().t("account-not-active-title"),
+            look::current().t("account-not-active-set-password"),
         ),
         InvitationError::Store(e) => OidcError::Store(e),
         // Policy failures are shown on the form; mail is not sent from this page.
@@ -66,11 +65,11 @@ fn refusal(e: InvitationError) -> OidcError {
     }
 }
 
-fn title(link: &LinkInfo) -> &'static str {
-    match link.purpose {
-        Purpose::Invitation => "Choose your password",
-        Purpose::PasswordReset => "Choose a new password",
-    }
+fn title(link: &LinkInfo) -> String {
+    look::current().t(match link.purpose {
+        Purpose::Invitation => "set-password-invitation-title",
+        Purpose::PasswordReset => "set-password-reset-title",
+    })
 }
 
 async fn form_page(
@@ -80,9 +79,10 @@ async fn form_page(
     token: &str,
     error: Option<&str>,
 ) -> OidcResult<Response> {
+    let title = title(link);
     Ok(
         pages::render_form(session, status, |csrf_token| SetPasswordPage {
-            title: title(link),
+            title: &title,
             action: SET_PASSWORD_PATH,
             login_email: &link.login_email,
             token,
@@ -117,7 +117,7 @@ pub async fn submit(
         .await
         .map_err(refusal)?;
     let problem = if form.password != form.password_again {
-        Some("The two passwords differ.".to_string())
+        Some(look::current().t("passwords-differ"))
     } else {
         passwords::check_policy(&form.password).err()
     };
@@ -138,11 +138,11 @@ pub async fn submit(
             if let Some(path) = &link.return_to {
                 return Ok(Redirect::to(path).into_response());
             }
+            let look = look::current();
             Ok(pages::error_page(
                 StatusCode::OK,
-                "Password set",
-                "Your password is set. You can now sign in with your e-mail address and \
-                 the new password.",
+                &look.t("password-set-title"),
+                &look.t("password-set"),
             ))
         }
         Err(InvitationError::Password(problem)) => {

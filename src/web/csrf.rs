@@ -15,16 +15,17 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
-use crate::web::pages;
+use crate::web::{look, pages};
 
 /// Name of the hidden form field.
 pub const FIELD: &str = "csrf_token";
 const SESSION_KEY: &str = "csrf";
 
-/// The page every refused form gets.
-pub const EXPIRED_TITLE: &str = "Form expired";
-pub const EXPIRED_MESSAGE: &str = "This form has expired or was not sent from this site. Go \
-     back, reload the page and try again.";
+/// The title and message of the page every refused form gets, in the page's language.
+pub fn expired_texts() -> (String, String) {
+    let look = look::current();
+    (look.t("form-expired-title"), look.t("form-expired"))
+}
 
 /// Why a form was not taken.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +41,8 @@ impl IntoResponse for CsrfError {
     fn into_response(self) -> Response {
         match self {
             CsrfError::Expired => {
-                pages::error_page(StatusCode::FORBIDDEN, EXPIRED_TITLE, EXPIRED_MESSAGE)
+                let (title, message) = expired_texts();
+                pages::error_page(StatusCode::FORBIDDEN, &title, &message)
             }
             CsrfError::Session(e) => {
                 tracing::error!(error = %e, "session failed while checking a form");

@@ -8,16 +8,17 @@ use tower::layer::util::{Identity, Stack};
 use tower::ServiceBuilder;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-/// The provider's pages: no scripts, no framing, no third-party anything; inline style only for
-/// the built-in pages. (`form-action` is left out on purpose: browsers apply it to the redirect
+/// The provider's pages: no scripts, no framing, no third-party anything but the association's
+/// logo (an `https:` image, see `branding`); inline style only for the built-in pages. (`form-action` is left out on purpose: browsers apply it to the redirect
 /// that follows the login form, which goes to the client's site.)
 pub const PROVIDER_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; \
-     img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+     img-src 'self' https:; base-uri 'none'; frame-ancestors 'none'";
 
 /// The console's pages may also load their own scripts (the worksheet's copy buttons, the group
-/// preview) and post their forms to themselves only.
+/// preview, the sign-in page's preview with the association's `https:` logo) and post their
+/// forms to themselves only.
 pub const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
-     style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+     style-src 'unsafe-inline'; img-src 'self' https:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Answers that are never rendered as a page (JSON, plain text): nothing may load or frame them.
 pub const BASELINE_CSP: &str = "default-src 'none'; frame-ancestors 'none'";

@@ -5,5 +5,6 @@
 pub mod client_ip;
 pub mod csrf;
 pub mod headers;
+pub mod look;
 pub mod pages;
 pub mod sessions;

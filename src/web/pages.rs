@@ -6,7 +6,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use tower_sessions::Session;
 
-use crate::web::csrf;
+use crate::web::{csrf, look};
 
 #[derive(Template)]
 #[template(path = "error.html")]
@@ -48,9 +48,10 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
 
 /// The page of a request that failed on our side (the cause is logged, never shown).
 pub fn failure_page() -> Response {
+    let look = look::current();
     error_page(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "The request failed; nothing was changed. Try again in a moment.",
+        &look.t("error-title"),
+        &look.t("error-failed"),
     )
 }

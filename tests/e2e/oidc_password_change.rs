@@ -98,6 +98,7 @@ both_engines!(
             MEMBER_KEY,
             Purpose::PasswordReset,
             None,
+            &guildgate::branding::i18n::Lang::default(),
         )
         .await
         .unwrap();

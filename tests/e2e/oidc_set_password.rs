@@ -18,7 +18,8 @@ fn add_ann(db: &TestDb) {
 fn mailed_link(db: &TestDb, base: &str, invite: &str) -> (String, String) {
     cli_line(db, invite);
     let link = format!("{base}{}", newest_set_password_link(db));
-    let token = link.split("token=").nth(1).unwrap().to_string();
+    let token = link.split("token=").nth(1).unwrap();
+    let token = token.split('&').next().unwrap().to_string();
     (link, token)
 }
 

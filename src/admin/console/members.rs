@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::{urlencoding, Admin, Chrome, ConsoleResult, Shown};
 use crate::admin::views::{self, MemberView};
+use crate::branding::i18n::Lang;
 use crate::members::{Member, MemberFilter};
 use crate::oidc::invitations::{self, InvitationError, Purpose};
 use crate::server::AppState;
@@ -135,6 +136,7 @@ async fn send_invitation(
         key,
         Purpose::Invitation,
         None,
+        &Lang::default(),
     )
     .await?;
     Ok(sent.to)

@@ -8,6 +8,7 @@
 //! and the page [`Chrome`]. Each section of the console has its own file.
 
 mod audit;
+mod branding;
 mod fields;
 mod groups;
 mod higher_logic;
@@ -273,6 +274,14 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(
             "/admin/static/copy.js",
             get(|| script(include_str!("copy.js"))),
+        )
+        .route(
+            "/admin/sign-in-page",
+            get(branding::branding).post(branding::save_branding),
+        )
+        .route(
+            "/admin/static/branding.js",
+            get(|| script(include_str!("branding.js"))),
         )
         .route(
             "/admin/static/preview.js",

@@ -150,17 +150,54 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// The path and query (`/set-password?token=...`) of the set-password link in the newest mail
-/// of the development mail folder.
-pub fn newest_set_password_link(db: &TestDb) -> String {
+/// The newest mail of the development mail folder, if there is one.
+pub fn newest_mail(db: &TestDb) -> Option<String> {
     let dir = db.dir.path().join("data/mail");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .ok()?
         .map(|e| e.expect("mail file").path())
         .collect();
     files.sort();
-    let newest = files.last().expect("a mail");
-    let text = std::fs::read_to_string(newest).expect("read the mail");
+    let newest = files.last()?;
+    let raw = std::fs::read_to_string(newest).expect("read the mail");
+    Some(
+        if raw.contains("Content-Transfer-Encoding: quoted-printable") {
+            quoted_printable(&raw)
+        } else {
+            raw
+        },
+    )
+}
+
+/// A quoted-printable text decoded (RFC 2045 6.7): soft line breaks joined, `=XX` as bytes.
+fn quoted_printable(text: &str) -> String {
+    let joined = text.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'=', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).expect("UTF-8 mail")
+}
+
+/// The path and query (`/set-password?token=...`) of the set-password link in the newest mail
+/// of the development mail folder.
+pub fn newest_set_password_link(db: &TestDb) -> String {
+    let text = newest_mail(db).expect("a mail");
     let start = text
         .find("/set-password?token=")
         .unwrap_or_else(|| panic!("no link in {text}"));

@@ -1,0 +1,104 @@
+# The member-facing pages and e-mails in English. Every other catalogue
+# (locales/<language>/main.ftl) has the same message ids; a new language is a
+# new folder with a copy of this file, translated.
+
+language-name = English
+
+## Every page
+language-switch = Language
+support-contact = Need help? Write to { $email }.
+privacy-policy = Privacy policy
+logo-alt = { $name } logo
+
+## Sign in
+sign-in-title = Sign in
+sign-in-to-continue = to continue to { $client }
+field-email = E-mail
+field-password = Password
+sign-in-button = Sign in
+forgot-password-link = Forgot your password?
+error-enter-credentials = Enter your e-mail address and password.
+error-wrong-credentials = The e-mail address or the password is not right.
+account-not-active-title = Account not active
+account-not-active-sign-in = Your account is not active, so you cannot sign in. Please contact the association if you think this is a mistake.
+too-many-sign-ins-title = Too many sign-ins right now
+too-many-sign-ins = Too many sign-ins right now, try again in a few seconds.
+throttled-sign-in = There were too many failed sign-in attempts; try again in { $secs } seconds.
+
+## Forgot password
+forgot-title = Forgot your password?
+forgot-sent = If an account exists for this address, we have sent a link to choose a new password. The link works once and expires in a few hours.
+forgot-intro = Enter the e-mail address you sign in with and we will send you a link to choose a new password.
+forgot-button = Send the link
+forgot-back = Back to sign in
+forgot-enter-email = Enter the e-mail address you sign in with.
+forgot-throttled = Too many requests for a new password; try again in { $secs } seconds.
+
+## Set password (invitation and reset links)
+set-password-invitation-title = Choose your password
+set-password-reset-title = Choose a new password
+set-password-for = for { $email }
+field-new-password = New password (at least { $min } characters)
+field-new-password-again = New password again
+set-password-button = Set password
+passwords-differ = The two passwords differ.
+password-set-title = Password set
+password-set = Your password is set. You can now sign in with your e-mail address and your new password.
+link-not-valid-title = Link not valid
+link-not-valid = This link has expired or has already been used. Ask the association for a new one.
+account-not-active-set-password = Your account is not active, so no password can be set for it. Please contact the association.
+
+## One-time password step
+new-password-title = Choose your own password
+new-password-intro = You signed in with a password you were given; choose your own to continue.
+new-password-intro-client = You signed in with a password you were given; choose your own to continue to { $client }.
+new-password-button = Set password and continue
+new-password-same = Choose a password that differs from the one you were given.
+
+## Account page
+account-title = Your account
+account-name = Name
+account-email = E-mail
+account-owned = Your association keeps your name and e-mail address; ask it to change them.
+account-change-password = Change your password
+field-current-password = Current password
+account-change-button = Change password
+account-where = Where you are signed in
+account-browser = A browser, last used { $when }
+account-this-browser = (this one)
+account-application = { $name }, last signed in { $when }
+account-sign-out-everywhere = Sign out everywhere else
+account-sign-out-everywhere-help = Ends every other browser's session and what every application holds for you; this browser stays signed in.
+account-sign-out = Sign out
+account-password-changed = Your password is changed. You are signed out everywhere else.
+account-signed-out-elsewhere = You are signed out everywhere else.
+account-wrong-current = The current password is not right.
+account-new-differs = The two new passwords differ.
+account-new-same = The new password must differ from the current one.
+
+## Sign out
+logout-title = Sign out
+logout-question = Do you want to sign out of { $name }?
+logout-button = Sign out
+logged-out-title = Signed out
+logged-out = You are signed out. You can close this window.
+
+## Errors
+error-title = Something went wrong
+error-failed = The request failed; nothing was changed. Try again in a moment.
+form-expired-title = Form expired
+form-expired = This form has expired or was not sent from this site. Go back, reload the page and try again.
+request-refused-title = Sign-in request refused
+sign-out-refused-title = Sign-out request refused
+
+## E-mails
+mail-greeting = Hello,
+mail-invitation-subject = { $name }: choose your password
+mail-invitation-body = An account has been created for you ({ $login }). To choose your password and sign in, open this link:
+mail-reset-subject = { $name }: choose a new password
+mail-reset-body = A new password was requested for your account ({ $login }). To choose it, open this link:
+mail-link-expiry = The link works once and expires in { $hours } hours.
+mail-invitation-ignore = If you did not expect this message, you can ignore it.
+mail-reset-ignore = If you did not ask for this, ignore this message: your password stays as it is.
+mail-signature = { $name }
+mail-support = Questions? Write to { $email }.
