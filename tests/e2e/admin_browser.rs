@@ -2,7 +2,8 @@
 //! signs in, enters the Higher Logic settings and tests the connection, registers the Higher
 //! Logic client and reads the worksheet, adds a custom field and marks it to sync, creates a
 //! group from conditions, turns sync on as a Community, sees the type locked, and watches the
-//! status move from pending to up to date against the Higher Logic test double.
+//! status move from pending to up to date against the Higher Logic test double; then brands
+//! the sign-in page, watching the preview follow what is typed.
 //!
 //! Screenshots of every page go to `target/screenshots/admin-<engine>/` (CI keeps them).
 
@@ -72,11 +73,7 @@ async fn text_until(b: &Browser, css: &str, tries: usize, done: impl Fn(&str) ->
 both_engines!(
     admin_sets_up_higher_logic_in_a_browser,
     |db: TestDb| async move {
-        let engine = if db.url.starts_with("postgres") {
-            "postgres"
-        } else {
-            "sqlite"
-        };
+        let engine = db.engine_name();
         seed(&db).await;
         let double = HlDouble::start("ASSOC", API_KEY).await;
         let app = TestApp::spawn(&db).await;
@@ -89,11 +86,13 @@ both_engines!(
         add_a_field_marked_to_sync(&mut b, base).await;
         create_a_group_from_conditions(&mut b, base).await;
         turn_sync_on_as_a_community(&mut b, base, &double).await;
+        brand_the_sign_in_page(&mut b, base).await;
 
         // The audit log tells who did all this, without the key or the secret.
         b.goto(&format!("{base}/admin/audit")).await;
         let audit = b.page_text().await;
         assert!(audit.contains("ada@example.org"), "{audit}");
+        assert!(audit.contains("branding"), "{audit}");
         assert!(!audit.contains(API_KEY) && !audit.contains(&secret));
         b.screenshot("audit-log").await;
         b.close().await;
@@ -278,4 +277,38 @@ async fn turn_sync_on_as_a_community(b: &mut Browser, base: &str, double: &HlDou
         assert_eq!(s.groups["regulars"].name, "Regular members");
         assert_eq!(s.group_creations["regulars"], 1);
     });
+}
+
+/// Sign-in page: the preview follows the name and the colour as they are typed, says when a
+/// colour is too light for white text, and the saved branding shows on the members' sign-in.
+async fn brand_the_sign_in_page(b: &mut Browser, base: &str) {
+    b.goto(&format!("{base}/admin/sign-in-page")).await;
+    b.fill("#name", "Guild of Browser Testers").await;
+    let name = text_until(b, "#pv-name", 20, |t| t == "Guild of Browser Testers").await;
+    assert_eq!(name, "Guild of Browser Testers");
+    b.fill("#primary_color", "#ffee88").await;
+    let note = text_until(b, "#pv-contrast", 20, |t| t.contains("too light")).await;
+    assert!(note.contains("too light for white text"), "{note}");
+    b.screenshot("sign-in-page-light-colour").await;
+    b.fill("#primary_color", "#2d5016").await;
+    let style = |b: &Browser| {
+        let client = b.client.clone();
+        async move {
+            client
+                .execute(
+                    "return document.getElementById('brand-preview').style.getPropertyValue('--brand');",
+                    vec![],
+                )
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(style(b).await, serde_json::json!("#2d5016"));
+    assert_eq!(b.text("#pv-contrast").await, "");
+    b.screenshot("sign-in-page-preview").await;
+    b.submit("button[value=save]").await;
+    assert!(b.page_text().await.contains("Sign-in page saved."));
+    b.goto(&format!("{base}/forgot-password")).await;
+    assert!(b.page_text().await.contains("Guild of Browser Testers"));
+    b.screenshot("sign-in-page-shown-to-members").await;
 }

@@ -14,6 +14,7 @@ mod branding;
 mod cli;
 mod doctor;
 mod janitor;
+mod member_browser;
 mod oidc_account_page;
 mod oidc_clients;
 mod oidc_conformance;

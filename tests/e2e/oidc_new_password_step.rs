@@ -6,6 +6,7 @@ use reqwest::StatusCode;
 
 use crate::support::html::hidden_fields;
 use crate::support::oidc::*;
+use crate::support::people::one_time_admin;
 use crate::support::{TestApp, TestDb};
 
 const OWN_PASSWORD: &str = "the administrator's own passphrase";
@@ -14,12 +15,7 @@ both_engines!(
     a_one_time_password_cannot_finish_an_authorization,
     |db: TestDb| async move {
         let setup = setup(&db).await;
-        let boot = setup
-            .store
-            .bootstrap_admin("boss@example.org")
-            .await
-            .unwrap()
-            .expect("the first administrator");
+        let boot = one_time_admin(&setup.store).await;
         let app = TestApp::spawn(&db).await;
         let browser = browser();
         let (verifier, challenge) = pkce();

@@ -1,4 +1,4 @@
-//! A real browser for the console's tests: headless Chromium driven over WebDriver
+//! A real browser for the console's and the member pages' tests: headless Chromium driven over WebDriver
 //! (chromedriver + fantoccini). `.ci/run` installs Debian's `chromium` and `chromium-driver`;
 //! a missing browser fails the test, it never skips it.
 
@@ -19,6 +19,9 @@ pub struct Browser {
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// axe-core 4.14.1 (MPL-2.0), vendored: see `axe-core.md` beside this file.
+const AXE: &str = include_str!("axe.min.js");
 
 impl Browser {
     /// Starts chromedriver on a free port and opens a headless Chromium. Screenshots go to
@@ -154,6 +157,40 @@ impl Browser {
 
     pub async fn page_text(&self) -> String {
         self.text("body").await
+    }
+
+    /// The accessibility problems axe-core finds on the page whose impact is serious or
+    /// critical, one line each (rule, impact, the elements). axe-core is vendored
+    /// (`axe.min.js`, see `axe-core.md`) and injected over WebDriver, which the pages' CSP
+    /// does not govern.
+    pub async fn serious_violations(&self) -> Vec<String> {
+        self.client
+            .execute(&format!("{AXE}\n;return null;"), vec![])
+            .await
+            .expect("inject axe-core");
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document)
+                   .then(r => done({
+                     passes: r.passes.length,
+                     serious: r.violations
+                       .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                       .map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at '
+                         + v.nodes.map(n => n.target.join(' ')).join(', '))
+                   }))
+                   .catch(e => done({ passes: 0, serious: ['axe failed: ' + e] }));",
+                vec![],
+            )
+            .await
+            .expect("run axe-core");
+        // A check that checked nothing (axe not loaded, an empty page) is no pass.
+        assert!(
+            found["passes"].as_u64() > Some(10),
+            "axe-core checked nothing: {found}"
+        );
+        serde_json::from_value(found["serious"].clone()).expect("a list of violations")
     }
 
     pub async fn url(&self) -> String {

@@ -39,6 +39,15 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// `sqlite` or `postgres`, for names (the screenshot folders).
+    pub fn engine_name(&self) -> &'static str {
+        if self.url.starts_with("postgres") {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+    }
+
     pub async fn new(engine: Engine) -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         match engine {

@@ -35,6 +35,16 @@ pub fn company(name: &str) -> MemberData {
 
 /// Adds `data` as member `key` with an account in `role` signing in with its e-mail, and with
 /// `password` when one is given.
+/// The first administrator, `boss@example.org`, still on the one-time password printed at
+/// first start (its login and that password).
+pub async fn one_time_admin(store: &Store) -> guildgate::accounts::BootstrapAdmin {
+    store
+        .bootstrap_admin("boss@example.org")
+        .await
+        .expect("bootstrap")
+        .expect("the first administrator")
+}
+
 pub async fn add_account(
     store: &Store,
     key: &str,
