@@ -276,7 +276,7 @@ pub async fn change_password(
     if form.new_password == form.current_password {
         return refuse(look::current().t("account-new-same")).await;
     }
-    if let Err(problem) = passwords::check_policy(&form.new_password) {
+    if let Some(problem) = look::current().password_problem(&form.new_password) {
         return refuse(problem).await;
     }
     state

@@ -121,7 +121,7 @@ pub async fn submit(
     let problem = if password != again {
         Some(look::current().t("passwords-differ"))
     } else {
-        passwords::check_policy(&password).err()
+        look::current().password_problem(&password)
     };
     if let Some(problem) = problem {
         return page(

@@ -119,7 +119,7 @@ pub async fn submit(
     let problem = if form.password != form.password_again {
         Some(look::current().t("passwords-differ"))
     } else {
-        passwords::check_policy(&form.password).err()
+        look::current().password_problem(&form.password)
     };
     if let Some(problem) = problem {
         return form_page(
@@ -145,13 +145,14 @@ pub async fn submit(
                 &look.t("password-set"),
             ))
         }
-        Err(InvitationError::Password(problem)) => {
+        Err(InvitationError::Password(_)) => {
+            let problem = look::current().password_problem(&form.password);
             form_page(
                 &session,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &link,
                 &form.token,
-                Some(&problem),
+                problem.as_deref(),
             )
             .await
         }

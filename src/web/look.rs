@@ -14,6 +14,7 @@ use axum::response::Response;
 use crate::branding::i18n::{self, Lang};
 use crate::branding::Branding;
 use crate::db::Store;
+use crate::passwords;
 
 /// The query parameter that names the language (OIDC Core's `ui_locales`).
 pub const UI_LOCALES: &str = "ui_locales";
@@ -61,6 +62,20 @@ impl Look {
     /// The message `id` with two arguments.
     pub fn t2(&self, id: &str, n1: &'static str, v1: &str, n2: &'static str, v2: &str) -> String {
         self.lang.t_with(id, &[(n1, v1), (n2, v2)])
+    }
+
+    /// Why `password` breaks the policy ([`passwords::check_policy`]), in the page's language.
+    pub fn password_problem(&self, password: &str) -> Option<String> {
+        passwords::check_policy(password).err()?;
+        Some(if password.chars().count() < passwords::MIN_LENGTH {
+            self.t1(
+                "password-too-short",
+                "min",
+                &passwords::MIN_LENGTH.to_string(),
+            )
+        } else {
+            self.t("password-too-long")
+        })
     }
 
     /// The page's language tag, for `<html lang>`.

@@ -310,6 +310,14 @@ both_engines!(
             page.contains("Choisissez un nouveau mot de passe"),
             "{page}"
         );
+        // The password policy answers in French too.
+        let mut form = hidden_fields(&page);
+        form.push(("password".into(), "court".into()));
+        form.push(("password_again".into(), "court".into()));
+        let r = send_form(&browser, app.url("/set-password?ui_locales=fr"), &form).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let refused = r.text().await.unwrap();
+        assert!(refused.contains("au moins 12 caractères"), "{refused}");
 
         // Discovery names the languages.
         let doc: serde_json::Value = app.discovery().await.json().await.unwrap();
