@@ -9,8 +9,9 @@ use tower::ServiceBuilder;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The provider's pages: no scripts, no framing, no third-party anything but the association's
-/// logo (an `https:` image, see `branding`); inline style only for the built-in pages. (`form-action` is left out on purpose: browsers apply it to the redirect
-/// that follows the login form, which goes to the client's site.)
+/// logo (an `https:` image, see `branding`); inline style only for the built-in pages.
+/// (`form-action` is left out on purpose: browsers apply it to the redirect that follows the
+/// login form, which goes to the client's site.)
 pub const PROVIDER_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; \
      img-src 'self' https:; base-uri 'none'; frame-ancestors 'none'";
 
