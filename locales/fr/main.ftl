@@ -4,7 +4,7 @@ language-name = Français
 
 ## Every page
 language-switch = Langue
-support-contact = Besoin d'aide ? Écrivez à { $email }.
+support-contact = Besoin d'aide ? Écrivez à { $email }.
 privacy-policy = Politique de confidentialité
 logo-alt = Logo de { $name }
 
@@ -14,23 +14,23 @@ sign-in-to-continue = pour continuer vers { $client }
 field-email = Adresse e-mail
 field-password = Mot de passe
 sign-in-button = Se connecter
-forgot-password-link = Mot de passe oublié ?
+forgot-password-link = Mot de passe oublié ?
 error-enter-credentials = Saisissez votre adresse e-mail et votre mot de passe.
 error-wrong-credentials = L'adresse e-mail ou le mot de passe est incorrect.
 account-not-active-title = Compte inactif
-account-not-active-sign-in = Votre compte n'est pas actif : vous ne pouvez pas vous connecter. Contactez l'association si vous pensez qu'il s'agit d'une erreur.
+account-not-active-sign-in = Votre compte n'est pas actif : vous ne pouvez pas vous connecter. Contactez l'association si vous pensez qu'il s'agit d'une erreur.
 too-many-sign-ins-title = Trop de connexions en ce moment
 too-many-sign-ins = Trop de connexions en ce moment, réessayez dans quelques secondes.
-throttled-sign-in = Il y a eu trop d'échecs de connexion ; réessayez dans { $secs } secondes.
+throttled-sign-in = Il y a eu trop d'échecs de connexion ; réessayez dans { $secs } secondes.
 
 ## Forgot password
-forgot-title = Mot de passe oublié ?
+forgot-title = Mot de passe oublié ?
 forgot-sent = Si un compte existe pour cette adresse, nous avons envoyé un lien pour choisir un nouveau mot de passe. Le lien ne fonctionne qu'une fois et expire au bout de quelques heures.
-forgot-intro = Saisissez l'adresse e-mail avec laquelle vous vous connectez : nous vous enverrons un lien pour choisir un nouveau mot de passe.
+forgot-intro = Saisissez l'adresse e-mail avec laquelle vous vous connectez : nous vous enverrons un lien pour choisir un nouveau mot de passe.
 forgot-button = Envoyer le lien
 forgot-back = Retour à la connexion
 forgot-enter-email = Saisissez l'adresse e-mail avec laquelle vous vous connectez.
-forgot-throttled = Trop de demandes de nouveau mot de passe ; réessayez dans { $secs } secondes.
+forgot-throttled = Trop de demandes de nouveau mot de passe ; réessayez dans { $secs } secondes.
 
 ## Set password (invitation and reset links)
 set-password-invitation-title = Choisissez votre mot de passe
@@ -41,17 +41,17 @@ field-new-password-again = Confirmez le nouveau mot de passe
 set-password-button = Enregistrer le mot de passe
 passwords-differ = Les deux mots de passe ne sont pas identiques.
 password-too-short = Le mot de passe doit comporter au moins { $min } caractères.
-password-too-long = Le mot de passe est trop long : 1024 octets au plus.
+password-too-long = Le mot de passe est trop long : 1024 octets au plus.
 password-set-title = Mot de passe enregistré
 password-set = Votre mot de passe est enregistré. Vous pouvez maintenant vous connecter avec votre adresse e-mail et votre nouveau mot de passe.
 link-not-valid-title = Lien non valide
 link-not-valid = Ce lien a expiré ou a déjà été utilisé. Demandez-en un nouveau à l'association.
-account-not-active-set-password = Votre compte n'est pas actif : aucun mot de passe ne peut être défini. Veuillez contacter l'association.
+account-not-active-set-password = Votre compte n'est pas actif : aucun mot de passe ne peut être défini. Veuillez contacter l'association.
 
 ## One-time password step
 new-password-title = Choisissez votre propre mot de passe
-new-password-intro = Vous vous êtes connecté avec un mot de passe qui vous a été donné ; choisissez le vôtre pour continuer.
-new-password-intro-client = Vous vous êtes connecté avec un mot de passe qui vous a été donné ; choisissez le vôtre pour continuer vers { $client }.
+new-password-intro = Vous vous êtes connecté avec un mot de passe qui vous a été donné ; choisissez le vôtre pour continuer.
+new-password-intro-client = Vous vous êtes connecté avec un mot de passe qui vous a été donné ; choisissez le vôtre pour continuer vers { $client }.
 new-password-button = Enregistrer et continuer
 new-password-same = Choisissez un mot de passe différent de celui qui vous a été donné.
 
@@ -59,7 +59,7 @@ new-password-same = Choisissez un mot de passe différent de celui qui vous a é
 account-title = Votre compte
 account-name = Nom
 account-email = Adresse e-mail
-account-owned = Votre association gère votre nom et votre adresse e-mail ; demandez-lui de les modifier.
+account-owned = Votre association gère votre nom et votre adresse e-mail ; demandez-lui de les modifier.
 account-change-password = Changer votre mot de passe
 field-current-password = Mot de passe actuel
 account-change-button = Changer le mot de passe
@@ -68,7 +68,7 @@ account-browser = Un navigateur, dernière utilisation { $when }
 account-this-browser = (celui-ci)
 account-application = { $name }, dernière connexion { $when }
 account-sign-out-everywhere = Se déconnecter partout ailleurs
-account-sign-out-everywhere-help = Met fin aux sessions de tous les autres navigateurs et à ce que chaque application détient pour vous ; ce navigateur reste connecté.
+account-sign-out-everywhere-help = Met fin aux sessions de tous les autres navigateurs et à ce que chaque application détient pour vous ; ce navigateur reste connecté.
 account-sign-out = Se déconnecter
 account-password-changed = Votre mot de passe est changé. Vous êtes déconnecté partout ailleurs.
 account-signed-out-elsewhere = Vous êtes déconnecté partout ailleurs.
@@ -78,14 +78,14 @@ account-new-same = Le nouveau mot de passe doit être différent de l'actuel.
 
 ## Sign out
 logout-title = Déconnexion
-logout-question = Voulez-vous vous déconnecter de { $name } ?
+logout-question = Voulez-vous vous déconnecter de { $name } ?
 logout-button = Se déconnecter
 logged-out-title = Déconnecté
 logged-out = Vous êtes déconnecté. Vous pouvez fermer cette fenêtre.
 
 ## Errors
 error-title = Une erreur est survenue
-error-failed = La demande a échoué ; rien n'a été modifié. Réessayez dans un instant.
+error-failed = La demande a échoué ; rien n'a été modifié. Réessayez dans un instant.
 form-expired-title = Formulaire expiré
 form-expired = Ce formulaire a expiré ou n'a pas été envoyé depuis ce site. Revenez en arrière, rechargez la page et réessayez.
 request-refused-title = Demande de connexion refusée
@@ -93,12 +93,12 @@ sign-out-refused-title = Demande de déconnexion refusée
 
 ## E-mails
 mail-greeting = Bonjour,
-mail-invitation-subject = { $name } : choisissez votre mot de passe
-mail-invitation-body = Un compte a été créé pour vous ({ $login }). Pour choisir votre mot de passe et vous connecter, ouvrez ce lien :
-mail-reset-subject = { $name } : choisissez un nouveau mot de passe
-mail-reset-body = Un nouveau mot de passe a été demandé pour votre compte ({ $login }). Pour le choisir, ouvrez ce lien :
+mail-invitation-subject = { $name } : choisissez votre mot de passe
+mail-invitation-body = Un compte a été créé pour vous ({ $login }). Pour choisir votre mot de passe et vous connecter, ouvrez ce lien :
+mail-reset-subject = { $name } : choisissez un nouveau mot de passe
+mail-reset-body = Un nouveau mot de passe a été demandé pour votre compte ({ $login }). Pour le choisir, ouvrez ce lien :
 mail-link-expiry = Le lien ne fonctionne qu'une fois et expire dans { $hours } heures.
 mail-invitation-ignore = Si vous n'attendiez pas ce message, vous pouvez l'ignorer.
-mail-reset-ignore = Si vous n'avez rien demandé, ignorez ce message : votre mot de passe reste inchangé.
+mail-reset-ignore = Si vous n'avez rien demandé, ignorez ce message : votre mot de passe reste inchangé.
 mail-signature = { $name }
-mail-support = Des questions ? Écrivez à { $email }.
+mail-support = Des questions ? Écrivez à { $email }.
