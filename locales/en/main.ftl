@@ -92,6 +92,12 @@ form-expired-title = Form expired
 form-expired = This form has expired or was not sent from this site. Go back, reload the page and try again.
 request-refused-title = Sign-in request refused
 sign-out-refused-title = Sign-out request refused
+request-repeated = The request names its application or return address more than once.
+request-no-client = The request does not name an application (client_id).
+request-unknown-client = The request names an unknown application.
+request-no-redirect = The request has no return address (redirect_uri).
+request-unregistered-redirect = The return address (redirect_uri) is not registered for this application.
+request-not-set-up = The application that sent you here is not set up correctly; nothing was sent back to it.
 
 ## E-mails
 mail-greeting = Hello,

@@ -90,6 +90,12 @@ form-expired-title = Formulaire expiré
 form-expired = Ce formulaire a expiré ou n'a pas été envoyé depuis ce site. Revenez en arrière, rechargez la page et réessayez.
 request-refused-title = Demande de connexion refusée
 sign-out-refused-title = Demande de déconnexion refusée
+request-repeated = La demande désigne son application ou son adresse de retour plus d'une fois.
+request-no-client = La demande ne désigne aucune application (client_id).
+request-unknown-client = La demande désigne une application inconnue.
+request-no-redirect = La demande n'a pas d'adresse de retour (redirect_uri).
+request-unregistered-redirect = L'adresse de retour (redirect_uri) n'est pas enregistrée pour cette application.
+request-not-set-up = L'application qui vous a envoyé ici n'est pas correctement configurée ; rien ne lui a été renvoyé.
 
 ## E-mails
 mail-greeting = Bonjour,

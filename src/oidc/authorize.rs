@@ -72,14 +72,14 @@ pub struct AuthRequest {
     pub target: RedirectTarget,
 }
 
-fn bad_client_page(message: &str) -> OidcError {
+/// The page of a request whose client or return address is wrong: the message `id` (in the
+/// catalogues) says what.
+fn bad_client_page(id: &str) -> OidcError {
+    let look = look::current();
     OidcError::page(
         StatusCode::BAD_REQUEST,
-        look::current().t("request-refused-title"),
-        format!(
-            "{message} The application that sent you here is not set up correctly; \
-             nothing was sent back to it."
-        ),
+        look.t("request-refused-title"),
+        format!("{} {}", look.t(id), look.t("request-not-set-up")),
     )
 }
 
@@ -106,26 +106,22 @@ pub fn understood_scopes(scope: &str) -> Vec<&str> {
 pub async fn validate(state: &AppState, params: &Params) -> OidcResult<AuthRequest> {
     // 1. Client and redirect URI: errors here are pages.
     if params.is_duplicated("client_id") || params.is_duplicated("redirect_uri") {
-        return Err(bad_client_page(
-            "The request names its application or return address more than once.",
-        ));
+        return Err(bad_client_page("request-repeated"));
     }
     let client_id = params
         .get("client_id")
-        .ok_or_else(|| bad_client_page("The request does not name an application (client_id)."))?;
+        .ok_or_else(|| bad_client_page("request-no-client"))?;
     let client = state
         .oidc
         .client(&state.store, client_id)
         .await?
-        .ok_or_else(|| bad_client_page("The request names an unknown application."))?;
+        .ok_or_else(|| bad_client_page("request-unknown-client"))?;
     let redirect_uri = params
         .get("redirect_uri")
-        .ok_or_else(|| bad_client_page("The request has no return address (redirect_uri)."))?;
+        .ok_or_else(|| bad_client_page("request-no-redirect"))?;
     // Exact string comparison (RFC 9700 2.1).
     if !client.has_redirect_uri(redirect_uri) {
-        return Err(bad_client_page(
-            "The return address (redirect_uri) is not registered for this application.",
-        ));
+        return Err(bad_client_page("request-unregistered-redirect"));
     }
     let target = RedirectTarget {
         redirect_uri: redirect_uri.to_string(),

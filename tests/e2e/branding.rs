@@ -319,6 +319,16 @@ both_engines!(
         let refused = r.text().await.unwrap();
         assert!(refused.contains("au moins 12 caractères"), "{refused}");
 
+        // An error page speaks it too.
+        let (status, page) = page_in(
+            &browser,
+            &app.url("/authorize?client_id=nobody&redirect_uri=x&ui_locales=fr"),
+            "",
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(page.contains("application inconnue"), "{page}");
+
         // Discovery names the languages.
         let doc: serde_json::Value = app.discovery().await.json().await.unwrap();
         assert_eq!(doc["ui_locales_supported"], serde_json::json!(["en", "fr"]));
