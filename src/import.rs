@@ -1,6 +1,14 @@
-//! CSV import of members and companies: all or nothing. A file with any bad row imports
-//! nothing and every bad row is reported with its line number; importing the same file again
-//! updates members (keyed by `member_key`) instead of duplicating them.
+//! Writing members in bulk or one by one, all or nothing, with one set of checks for every way
+//! in: the CSV file of `guildgate import` ([`parse_csv`]) and the admin API's JSON
+//! ([`rows_from_json`]) both become [`Row`]s that [`Store::import_rows`] checks against the
+//! database before writing any of them. A batch with any bad row writes nothing and every bad
+//! row is reported with its line (or position) and field; importing the same rows again updates
+//! members (keyed by `member_key`) instead of duplicating them, and writes nothing that is
+//! already equal.
+
+mod csv_rows;
+mod json_rows;
+mod snapshot;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -8,11 +16,14 @@ use std::io::Read;
 
 use serde::Serialize;
 
+pub use csv_rows::{csv_header, parse_csv};
+pub use json_rows::{rows_from_json, JsonShape, FIELDS_KEY};
+
 use crate::accounts::{self, Role};
 use crate::change_log::{Change, Event};
-use crate::custom_fields::{self, CustomField};
+use crate::custom_fields;
 use crate::db::{now_ms, Store, StoreError};
-use crate::members::{self, check_email, check_member_key, Kind, Member, MemberFilter};
+use crate::members::{self, check_email, Kind, MemberData};
 
 /// Columns besides the member fields.
 pub const KEY_COLUMN: &str = "member_key";
@@ -21,9 +32,21 @@ pub const FIELD_PREFIX: &str = "field.";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RowProblem {
-    /// 1 is the header line.
+    /// The CSV line (1 is the header line), or the member's position in a JSON list (from 1).
     pub line: u64,
+    /// The column or field the problem is about, when it is about one.
+    pub field: Option<String>,
     pub message: String,
+}
+
+impl RowProblem {
+    fn new(line: u64, field: Option<&str>, message: impl Into<String>) -> RowProblem {
+        RowProblem {
+            line,
+            field: field.map(str::to_string),
+            message: message.into(),
+        }
+    }
 }
 
 impl fmt::Display for RowProblem {
@@ -48,7 +71,7 @@ fn list(problems: &[RowProblem]) -> String {
         .join("\n")
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     pub rows: usize,
     pub created: usize,
@@ -57,16 +80,110 @@ pub struct ImportReport {
     pub accounts_created: usize,
 }
 
-/// One parsed row.
-struct Row {
+/// One member to write, as read from a CSV row or a JSON object.
+#[derive(Debug)]
+pub struct Row {
     line: u64,
     key: String,
     /// Each present member column with its value.
     columns: Vec<(String, String)>,
     account_email: Option<String>,
-    /// (field key, raw value), for every `field.<key>` column.
+    /// (field key, raw value), for every custom field given.
     fields: Vec<(String, String)>,
     kind: Kind,
+    source: Source,
+    /// The row is the full record: what it leaves out is emptied (its kind kept).
+    replace: bool,
+}
+
+/// Where a row came from, for the words of its problems.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Csv,
+    Json,
+}
+
+impl Source {
+    /// How problems name a custom field: a CSV column `field.<key>`, or `fields.<key>` in JSON.
+    fn field_prefix(self) -> &'static str {
+        match self {
+            Source::Csv => FIELD_PREFIX,
+            Source::Json => "fields.",
+        }
+    }
+
+    /// What a row's number counts.
+    fn position(self) -> &'static str {
+        match self {
+            Source::Csv => "line",
+            Source::Json => "member",
+        }
+    }
+}
+
+impl Row {
+    fn new(line: u64, key: String, source: Source, replace: bool) -> Row {
+        Row {
+            line,
+            key,
+            columns: Vec::new(),
+            account_email: None,
+            fields: Vec::new(),
+            kind: Kind::Person,
+            source,
+            replace,
+        }
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Takes `raw` as the account's login (trimmed, in lower case; empty gives none); what is
+    /// wrong with it, if anything.
+    fn set_login(&mut self, raw: &str) -> Option<String> {
+        let login = raw.trim().to_lowercase();
+        if login.is_empty() {
+            return None;
+        }
+        let problem = check_email(&login)
+            .err()
+            .map(|e| format!("{ACCOUNT_COLUMN}: {e}"));
+        self.account_email = Some(login);
+        problem
+    }
+
+    /// Takes the value of a member column (the `kind` also sets the row's kind); what is wrong
+    /// with it, if anything.
+    fn set_column(&mut self, column: &str, value: String) -> Option<String> {
+        if column == "kind" {
+            match Kind::parse(&value) {
+                Some(kind) => self.kind = kind,
+                None => return Some(format!("kind must be person or company, not {value:?}")),
+            }
+        }
+        self.columns.push((column.to_string(), value));
+        None
+    }
+}
+
+/// Rows read from one input, with the problems found while reading them (rows with problems
+/// of their own are left out; the others are still checked, so one report lists them all).
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub rows: Vec<Row>,
+    pub problems: Vec<RowProblem>,
+}
+
+/// What the caller of [`Store::import_rows`] expects of the members it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Create or update, as each row's key finds.
+    Any,
+    /// Every member is new: an existing key is a conflict.
+    New,
+    /// Every member exists: an unknown key is not found.
+    Existing,
 }
 
 impl Store {
@@ -77,118 +194,138 @@ impl Store {
         input: impl Read,
         dry_run: bool,
     ) -> Result<ImportReport, ImportError> {
-        let mut problems = Vec::new();
-        // Rows with problems of their own are left out of `rows`; the others are still checked
-        // against the database so that one report lists every bad row.
-        let rows = parse(input, &mut problems);
-
-        // What the database holds now, loaded once.
-        let fields: HashMap<String, CustomField> = self
-            .list_fields()
-            .await?
-            .into_iter()
-            .map(|f| (f.field_key.clone(), f))
-            .collect();
-        let existing: HashMap<String, Member> = self
-            .list_members(&MemberFilter::default())
-            .await?
-            .into_iter()
-            .map(|m| (m.member_key.clone(), m))
-            .collect();
-        let logins: HashMap<String, String> = sqlx::query_as::<_, (String, String)>(
-            "SELECT a.login_email, m.member_key FROM accounts a JOIN members m ON m.id = a.member_id",
-        )
-        .fetch_all(self.pool())
-        .await
-        .map_err(StoreError::from)?
-        .into_iter()
-        .collect();
-        let values: HashMap<(String, String), String> =
-            sqlx::query_as::<_, (String, String, String)>(
-                "SELECT v.member_id, f.field_key, v.value FROM custom_field_values v \
-             JOIN custom_fields f ON f.id = v.field_id",
-            )
-            .fetch_all(self.pool())
+        self.import_rows(actor, parse_csv(input), dry_run, Expect::Any)
             .await
-            .map_err(StoreError::from)?
-            .into_iter()
-            .map(|(m, f, v)| ((m, f), v))
-            .collect();
+    }
 
-        // Check every row against the file and the database before writing anything.
-        let file_companies: HashSet<&str> = rows
+    /// Checks every row against the batch and the database, then writes them all in one
+    /// transaction (rolled back when `dry_run`), or none when any row has a problem.
+    pub async fn import_rows(
+        &self,
+        actor: &str,
+        batch: Batch,
+        dry_run: bool,
+        expect: Expect,
+    ) -> Result<ImportReport, ImportError> {
+        let Batch { rows, mut problems } = batch;
+        let rows = drop_duplicates(rows, &mut problems);
+        let snapshot = snapshot::load(self, &rows).await?;
+        for row in &rows {
+            match (expect, snapshot.existing.contains_key(&row.key)) {
+                (Expect::New, true) => {
+                    return Err(StoreError::Conflict(format!(
+                        "member {} exists already (PUT or PATCH changes it)",
+                        row.key
+                    ))
+                    .into())
+                }
+                (Expect::Existing, false) => {
+                    return Err(StoreError::NotFound(format!("member {}", row.key)).into())
+                }
+                _ => {}
+            }
+        }
+
+        // Check every row against the batch and the database before writing anything.
+        let batch_companies: HashSet<&str> = rows
             .iter()
             .filter(|r| r.kind == Kind::Company)
             .map(|r| r.key.as_str())
             .collect();
         let mut planned = Vec::with_capacity(rows.len());
         for row in &rows {
-            let mut row_problems = Vec::new();
-            let current = existing.get(&row.key);
-            let mut data = current.map(Member::data).unwrap_or_default();
+            let mut bad = |field: Option<&str>, message: String| {
+                problems.push(RowProblem::new(row.line, field, message))
+            };
+            let current = snapshot.existing.get(&row.key);
+            let mut data = match current {
+                Some(m) if row.replace => MemberData {
+                    kind: m.data().kind,
+                    ..Default::default()
+                },
+                Some(m) => m.data(),
+                None => MemberData::default(),
+            };
             for (column, value) in &row.columns {
-                if let Err(e) = data.set(column, value) {
-                    row_problems.push(e);
+                if value.contains('\0') {
+                    bad(
+                        Some(column),
+                        format!("{column} must not contain NUL characters"),
+                    );
+                } else if let Err(e) = data.set(column, value) {
+                    bad(Some(column), e);
                 }
             }
             let data = data.normalized();
-            row_problems.extend(data.problems());
+            for (field, message) in data.field_problems() {
+                bad(Some(field), message);
+            }
             if let Some(current) = current {
                 if current.kind != data.kind.as_str() {
-                    row_problems.push(format!(
+                    let message = format!(
                         "{} is a {} already; a member's kind cannot change",
                         row.key, current.kind
-                    ));
+                    );
+                    bad(Some("kind"), message);
                 }
             }
             if let Some(company) = data.company_key.as_deref() {
-                let in_db = existing.get(company).map(|c| c.kind == "company");
-                match (in_db, file_companies.contains(company)) {
+                let in_db = snapshot.existing.get(company).map(|c| c.kind == "company");
+                match (in_db, batch_companies.contains(company)) {
                     (Some(true), _) | (None, true) => {}
-                    (Some(false), _) => {
-                        row_problems.push(format!("company_key {company:?} names a person"))
-                    }
-                    (None, false) => {
-                        row_problems.push(format!("company_key {company:?} names no company"))
-                    }
+                    (Some(false), _) => bad(
+                        Some("company_key"),
+                        format!("company_key {company:?} names a person"),
+                    ),
+                    (None, false) => bad(
+                        Some("company_key"),
+                        format!("company_key {company:?} names no company"),
+                    ),
                 }
             }
             if let Some(login) = &row.account_email {
-                if let Some(owner) = logins.get(login) {
-                    if owner != &row.key {
-                        row_problems.push(format!(
-                            "account_email {login} is the login of another member"
-                        ));
-                    }
+                if snapshot.logins.get(login).is_some_and(|o| o != &row.key) {
+                    bad(
+                        Some(ACCOUNT_COLUMN),
+                        format!("account_email {login} is the login of another member"),
+                    );
                 }
             }
             let mut field_values = Vec::new();
             for (field_key, raw) in &row.fields {
-                let Some(field) = fields.get(field_key) else {
-                    row_problems.push(format!("there is no custom field {field_key:?}"));
+                let name = format!("{}{field_key}", row.source.field_prefix());
+                let Some(field) = snapshot.fields.get(field_key) else {
+                    bad(
+                        Some(&name),
+                        format!("there is no custom field {field_key:?}"),
+                    );
                     continue;
                 };
                 if raw.trim().is_empty() {
                     field_values.push((field, None));
                     continue;
                 }
-                if !field.applies_to_kind(data.kind.as_str()) {
-                    row_problems.push(format!(
-                        "field {field_key} does not apply to a {}",
-                        data.kind
-                    ));
-                    continue;
-                }
-                match field.check_value(raw) {
-                    Ok(v) => field_values.push((field, Some(v))),
-                    Err(e) => row_problems.push(e),
+                if raw.contains('\0') {
+                    bad(
+                        Some(&name),
+                        format!("{name} must not contain NUL characters"),
+                    );
+                } else if !field.applies_to_kind(data.kind.as_str()) {
+                    let message = format!("field {field_key} does not apply to a {}", data.kind);
+                    bad(Some(&name), message);
+                } else {
+                    match field.check_value(raw) {
+                        Ok(v) => field_values.push((field, Some(v))),
+                        Err(e) => bad(Some(&name), e),
+                    }
                 }
             }
-            for message in row_problems {
-                problems.push(RowProblem {
-                    line: row.line,
-                    message,
-                });
+            if row.replace {
+                // The full record: every custom field it leaves out is emptied.
+                let given: HashSet<&str> = row.fields.iter().map(|(k, _)| k.as_str()).collect();
+                let left_out = snapshot.fields.values();
+                let left_out = left_out.filter(|f| !given.contains(f.field_key.as_str()));
+                field_values.extend(left_out.map(|f| (f, None)));
             }
             planned.push((row, current, data, field_values));
         }
@@ -197,13 +334,14 @@ impl Store {
             return Err(ImportError::Rejected(problems));
         }
 
-        // Write: companies first, so that people can point at companies of the same file.
-        planned.sort_by_key(|(row, ..)| (row.kind != Kind::Company, row.line));
+        // Write: companies first, so that people can point at companies of the same batch.
+        planned.sort_by_key(|(row, _, data, _)| (data.kind != Kind::Company, row.line));
         let mut report = ImportReport {
             rows: planned.len(),
             ..Default::default()
         };
-        let mut ids: HashMap<String, String> = existing
+        let mut ids: HashMap<String, String> = snapshot
+            .existing
             .iter()
             .map(|(k, m)| (k.clone(), m.id.clone()))
             .collect();
@@ -236,7 +374,9 @@ impl Store {
                 }
             };
             for (field, value) in field_values {
-                let old = values.get(&(member_id.clone(), field.field_key.clone()));
+                let old = snapshot
+                    .values
+                    .get(&(member_id.clone(), field.field_key.clone()));
                 if old.map(String::as_str) != value.as_deref() {
                     custom_fields::write_value(&mut tx, actor, &member_id, field, value.as_deref())
                         .await?;
@@ -250,7 +390,7 @@ impl Store {
                         .await?;
                     report.accounts_created += 1;
                     changed = true;
-                } else if logins.get(login) != Some(&row.key) {
+                } else if snapshot.logins.get(login) != Some(&row.key) {
                     change_login(&mut tx, actor, &member_id, login).await?;
                     changed = true;
                 }
@@ -270,6 +410,36 @@ impl Store {
     }
 }
 
+/// Leaves out every row whose key came earlier in the batch, and reports it; a login given
+/// twice is reported on its second row.
+fn drop_duplicates(rows: Vec<Row>, problems: &mut Vec<RowProblem>) -> Vec<Row> {
+    let mut keys: HashMap<String, u64> = HashMap::new();
+    let mut logins: HashMap<String, u64> = HashMap::new();
+    let mut kept = Vec::with_capacity(rows.len());
+    for row in rows {
+        if let Some(first) = keys.insert(row.key.clone(), row.line) {
+            let message = format!(
+                "member_key {:?} appears again (first on {} {first})",
+                row.key,
+                row.source.position()
+            );
+            problems.push(RowProblem::new(row.line, Some(KEY_COLUMN), message));
+            continue;
+        }
+        if let Some(login) = &row.account_email {
+            if let Some(first) = logins.insert(login.clone(), row.line) {
+                let message = format!(
+                    "account_email {login} appears again (first on {} {first})",
+                    row.source.position()
+                );
+                problems.push(RowProblem::new(row.line, Some(ACCOUNT_COLUMN), message));
+            }
+        }
+        kept.push(row);
+    }
+    kept
+}
+
 async fn change_login(
     tx: &mut crate::db::Transaction,
     actor: &str,
@@ -281,190 +451,12 @@ async fn change_login(
         .bind(now_ms())
         .bind(member_id)
         .execute(&mut **tx)
-        .await?;
+        .await
+        .map_err(crate::db::conflict_on_unique(|| {
+            format!("account_email {login} is the login of another member")
+        }))?;
     Change::new(actor, Event::AccountLoginChanged, member_id)
         .member(member_id)
         .record(tx)
         .await
-}
-
-/// Reads the file into rows, adding every problem that needs no database to `problems`.
-fn parse(input: impl Read, problems: &mut Vec<RowProblem>) -> Vec<Row> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::Headers)
-        .from_reader(input);
-    let headers = match reader.headers() {
-        Ok(h) => h.clone(),
-        Err(e) => {
-            problems.push(RowProblem {
-                line: 1,
-                message: format!("cannot read the header: {e}"),
-            });
-            return Vec::new();
-        }
-    };
-    let mut seen_columns = HashSet::new();
-    for h in headers.iter() {
-        if !seen_columns.insert(h) {
-            problems.push(RowProblem {
-                line: 1,
-                message: format!("column {h:?} appears twice"),
-            });
-        }
-        let known = h == KEY_COLUMN
-            || h == ACCOUNT_COLUMN
-            || members::MEMBER_FIELDS.contains(&h)
-            || h.strip_prefix(FIELD_PREFIX).is_some_and(|k| !k.is_empty());
-        if !known {
-            problems.push(RowProblem {
-                line: 1,
-                message: format!("unknown column {h:?} (custom fields are written field.<key>)"),
-            });
-        }
-    }
-    let Some(key_index) = headers.iter().position(|h| h == KEY_COLUMN) else {
-        problems.push(RowProblem {
-            line: 1,
-            message: "the header has no member_key column".into(),
-        });
-        return Vec::new();
-    };
-    if !problems.is_empty() {
-        return Vec::new();
-    }
-
-    let mut rows = Vec::new();
-    let mut keys: HashMap<String, u64> = HashMap::new();
-    let mut logins: HashMap<String, u64> = HashMap::new();
-    for result in reader.records() {
-        let record = match result {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
-                let message = match e.kind() {
-                    csv::ErrorKind::UnequalLengths {
-                        expected_len, len, ..
-                    } => format!("has {len} fields where the header has {expected_len}"),
-                    csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8".to_string(),
-                    _ => format!("cannot be read: {e}"),
-                };
-                problems.push(RowProblem { line, message });
-                continue;
-            }
-        };
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
-        let mut bad = |message: String| problems.push(RowProblem { line, message });
-        let key = record.get(key_index).unwrap_or_default().trim().to_string();
-        if let Err(e) = check_member_key(&key) {
-            bad(e);
-            continue;
-        }
-        if let Some(first) = keys.insert(key.clone(), line) {
-            bad(format!(
-                "member_key {key:?} appears again (first on line {first})"
-            ));
-            continue;
-        }
-        let mut row = Row {
-            line,
-            key,
-            columns: Vec::new(),
-            account_email: None,
-            fields: Vec::new(),
-            kind: Kind::Person,
-        };
-        for (column, value) in headers.iter().zip(record.iter()) {
-            if column == KEY_COLUMN {
-                continue;
-            } else if column == ACCOUNT_COLUMN {
-                let login = value.trim().to_lowercase();
-                if login.is_empty() {
-                    continue;
-                }
-                if let Err(e) = check_email(&login) {
-                    bad(format!("account_email: {e}"));
-                } else if let Some(first) = logins.insert(login.clone(), line) {
-                    bad(format!(
-                        "account_email {login} appears again (first on line {first})"
-                    ));
-                }
-                row.account_email = Some(login);
-            } else if let Some(field_key) = column.strip_prefix(FIELD_PREFIX) {
-                row.fields.push((field_key.to_string(), value.to_string()));
-            } else {
-                if column == "kind" {
-                    match Kind::parse(value) {
-                        Some(k) => row.kind = k,
-                        None => bad(format!("kind must be person or company, not {value:?}")),
-                    }
-                }
-                row.columns.push((column.to_string(), value.to_string()));
-            }
-        }
-        rows.push(row);
-    }
-    rows
-}
-
-/// The header of a file [`Store::import_csv`] reads, with the given custom fields.
-pub fn csv_header(field_keys: &[&str]) -> Vec<String> {
-    let mut header = vec![KEY_COLUMN.to_string()];
-    header.extend(members::MEMBER_FIELDS.iter().map(|s| s.to_string()));
-    header.push(ACCOUNT_COLUMN.to_string());
-    header.extend(field_keys.iter().map(|k| format!("{FIELD_PREFIX}{k}")));
-    header
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn problems_of(text: &str) -> Vec<RowProblem> {
-        let mut problems = Vec::new();
-        parse(text.as_bytes(), &mut problems);
-        problems
-    }
-
-    #[test]
-    fn good_file_parses() {
-        let mut problems = Vec::new();
-        let rows = parse(
-            "member_key,kind,first_name,name,account_email,field.chapter\n\
-             p1,person,Ada,,ADA@example.org,North\nc1,company,,Acme,,\n"
-                .as_bytes(),
-            &mut problems,
-        );
-        assert!(problems.is_empty(), "{problems:?}");
-        assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0].account_email.as_deref(), Some("ada@example.org"));
-        assert_eq!(rows[1].kind, Kind::Company);
-        assert_eq!(rows[1].line, 3);
-    }
-
-    #[test]
-    fn header_problems() {
-        let p = problems_of("member_key,colour,first_name,first_name\n");
-        assert_eq!(p.len(), 2, "{p:?}");
-        assert!(p[0].message.contains("colour"));
-        assert!(p[1].message.contains("first_name"));
-        let p = problems_of("first_name\nAda\n");
-        assert!(p[0].message.contains("no member_key"));
-    }
-
-    #[test]
-    fn every_bad_row_is_listed_with_its_line() {
-        let p = problems_of(
-            "member_key,first_name,account_email\n\
-             p1,Ada,ada@example.org\n\
-             p1,Bob,bob@example.org\n\
-             p2,Cy,ada@example.org\n\
-             p3,Di\n\
-             bad key,Ed,\n\
-             p4,Flo,not-an-email\n",
-        );
-        let lines: Vec<u64> = p.iter().map(|p| p.line).collect();
-        assert_eq!(lines, vec![3, 4, 5, 6, 7], "{p:?}");
-        assert!(p[0].message.contains("first on line 2"));
-        assert!(p[2].message.contains("fields"));
-    }
 }

@@ -12,7 +12,7 @@ mod store;
 
 pub(crate) use store::{insert_member, update_member};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     #[default]
@@ -44,14 +44,16 @@ impl fmt::Display for Kind {
 }
 
 /// Everything about a member that can be set, in the store's words. Also the shape of an
-/// imported CSV row.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// imported CSV row, and of a member the admin API writes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct MemberData {
+    /// `person` (the default) or `company`; it cannot change once the member exists.
     pub kind: Kind,
+    /// A person needs a first or a last name.
     pub first_name: Option<String>,
     pub last_name: Option<String>,
-    /// A company's name.
+    /// A company's name (required for a company, refused for a person).
     pub name: Option<String>,
     pub email: Option<String>,
     pub phone: Option<String>,
@@ -60,6 +62,7 @@ pub struct MemberData {
     pub state: Option<String>,
     pub postal_code: Option<String>,
     pub country: Option<String>,
+    /// An http(s) URL, as are the other `_url` fields.
     pub website_url: Option<String>,
     pub bio: Option<String>,
     pub profile_image_url: Option<String>,
@@ -180,31 +183,43 @@ impl MemberData {
 
     /// Every problem with this data, each a sentence for the person who sent it.
     pub fn problems(&self) -> Vec<String> {
+        self.field_problems().into_iter().map(|(_, p)| p).collect()
+    }
+
+    /// Every problem with this data, each with the field it is about.
+    pub fn field_problems(&self) -> Vec<(&'static str, String)> {
         let mut problems = Vec::new();
         match self.kind {
             Kind::Person => {
                 if self.first_name.is_none() && self.last_name.is_none() {
-                    problems.push("a person needs a first_name or a last_name".to_string());
+                    problems.push((
+                        "first_name",
+                        "a person needs a first_name or a last_name".to_string(),
+                    ));
                 }
                 if self.name.is_some() {
-                    problems.push(
+                    problems.push((
+                        "name",
                         "name is a company's name; for a person use first_name and last_name"
                             .to_string(),
-                    );
+                    ));
                 }
             }
             Kind::Company => {
                 if self.name.is_none() {
-                    problems.push("a company needs a name".to_string());
+                    problems.push(("name", "a company needs a name".to_string()));
                 }
                 if self.company_key.is_some() {
-                    problems.push("a company cannot belong to another company".to_string());
+                    problems.push((
+                        "company_key",
+                        "a company cannot belong to another company".to_string(),
+                    ));
                 }
             }
         }
         if let Some(email) = &self.email {
             if let Err(reason) = check_email(email) {
-                problems.push(reason);
+                problems.push(("email", reason));
             }
         }
         for (field, value) in [
@@ -213,7 +228,7 @@ impl MemberData {
         ] {
             if let Some(v) = value {
                 if !is_date(v) {
-                    problems.push(format!("{field} {v:?} is not a date (YYYY-MM-DD)"));
+                    problems.push((field, format!("{field} {v:?} is not a date (YYYY-MM-DD)")));
                 }
             }
         }
@@ -226,7 +241,7 @@ impl MemberData {
         ] {
             if let Some(v) = value {
                 if !(v.starts_with("https://") || v.starts_with("http://")) || v.contains(' ') {
-                    problems.push(format!("{field} {v:?} is not an http(s) URL"));
+                    problems.push((field, format!("{field} {v:?} is not an http(s) URL")));
                 }
             }
         }

@@ -1,0 +1,108 @@
+//! What the database holds about the members a batch names, loaded before checking it: only
+//! those members (and their companies), their logins and custom-field values, so that a
+//! one-member write costs a few lookups however many members there are.
+
+use std::collections::{HashMap, HashSet};
+
+use super::Row;
+use crate::custom_fields::CustomField;
+use crate::db::{placeholders, Store, StoreResult};
+use crate::members::{Member, MEMBER_COLUMNS, MEMBER_FROM};
+
+/// Keys per `IN (...)` list: well under the bound-parameter limits of both engines.
+const CHUNK: usize = 500;
+
+pub(super) struct Snapshot {
+    pub fields: HashMap<String, CustomField>,
+    /// The batch's members that exist, with the companies they or the batch name.
+    pub existing: HashMap<String, Member>,
+    /// Login -> member key, for the logins the batch gives.
+    pub logins: HashMap<String, String>,
+    /// (member id, field key) -> value, for the batch's existing members.
+    pub values: HashMap<(String, String), String>,
+}
+
+pub(super) async fn load(store: &Store, rows: &[Row]) -> StoreResult<Snapshot> {
+    let fields = store
+        .list_fields()
+        .await?
+        .into_iter()
+        .map(|f| (f.field_key.clone(), f))
+        .collect();
+
+    let mut keys: HashSet<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+    keys.extend(rows.iter().flat_map(|r| {
+        r.columns
+            .iter()
+            .filter(|(c, v)| c == "company_key" && !v.trim().is_empty())
+            .map(|(_, v)| v.trim())
+    }));
+    let sql = format!("SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} WHERE m.member_key IN");
+    let mut existing: HashMap<String, Member> = select_in(store, &sql, keys)
+        .await?
+        .into_iter()
+        .map(|m: Member| (m.member_key.clone(), m))
+        .collect();
+    // The companies the existing members belong to now (kept when a row leaves them alone).
+    let companies: HashSet<&str> = existing
+        .values()
+        .filter_map(|m| m.company_key.as_deref())
+        .filter(|k| !existing.contains_key(*k))
+        .collect();
+    let companies: Vec<Member> = select_in(store, &sql, companies).await?;
+    existing.extend(companies.into_iter().map(|m| (m.member_key.clone(), m)));
+
+    let logins = select_in(
+        store,
+        "SELECT a.login_email, m.member_key FROM accounts a \
+         JOIN members m ON m.id = a.member_id WHERE a.login_email IN",
+        rows.iter().filter_map(|r| r.account_email.as_deref()),
+    )
+    .await?
+    .into_iter()
+    .collect();
+
+    let ids = rows
+        .iter()
+        .filter_map(|r| existing.get(&r.key))
+        .map(|m| m.id.as_str());
+    let values = select_in(
+        store,
+        "SELECT v.member_id, f.field_key, v.value FROM custom_field_values v \
+         JOIN custom_fields f ON f.id = v.field_id WHERE v.member_id IN",
+        ids,
+    )
+    .await?
+    .into_iter()
+    .map(|(m, f, v): (String, String, String)| ((m, f), v))
+    .collect();
+
+    Ok(Snapshot {
+        fields,
+        existing,
+        logins,
+        values,
+    })
+}
+
+/// The rows of `{sql} ({list})` for every value, `CHUNK` values per query.
+async fn select_in<'a, T>(
+    store: &Store,
+    sql: &str,
+    values: impl IntoIterator<Item = &'a str>,
+) -> StoreResult<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    let values: Vec<&str> = values.into_iter().collect();
+    let mut out = Vec::new();
+    for chunk in values.chunks(CHUNK) {
+        let query = format!("{sql} ({})", placeholders(1, chunk.len()));
+        let mut q = sqlx::query_as::<_, T>(&query);
+        for v in chunk {
+            q = q.bind(*v);
+        }
+        out.extend(q.fetch_all(store.pool()).await?);
+    }
+    Ok(out)
+}
