@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::admin::api::AdminApiSettings;
 use crate::config::{self, ConfigError, LogFormat};
 use crate::higher_logic::worker::SyncSettings;
 use crate::mail::MailSettings;
@@ -50,6 +51,8 @@ pub struct Settings {
     pub higher_logic: SyncSettings,
     /// The password-hashing pool (`[passwords]`).
     pub passwords: PasswordSettings,
+    /// The admin API (`[admin_api]`): the bulk import's body limit.
+    pub admin_api: AdminApiSettings,
 }
 
 impl Default for Settings {
@@ -70,6 +73,7 @@ impl Default for Settings {
             mail: Default::default(),
             higher_logic: Default::default(),
             passwords: Default::default(),
+            admin_api: Default::default(),
         }
     }
 }
@@ -94,6 +98,7 @@ impl Settings {
         }
         self.signing.validate().map_err(ConfigError::invalid)?;
         self.oidc.validate().map_err(ConfigError::invalid)?;
+        self.admin_api.validate().map_err(ConfigError::invalid)?;
         if let Err(reason) = self.higher_logic.validate() {
             return Err(ConfigError::Invalid {
                 key: "higher_logic",

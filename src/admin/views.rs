@@ -2,6 +2,8 @@
 //! groups and Higher Logic eligibility; a group with its resolved members; a group's sync.
 //! Built from the store alone, so either surface (and the CLI) can show the same thing.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -16,6 +18,8 @@ use crate::members::Member;
 #[derive(Serialize, ToSchema)]
 pub struct MemberView {
     pub member: Member,
+    /// The member's custom-field values, by field key.
+    pub fields: BTreeMap<String, String>,
     pub account: Option<Account>,
     pub groups: Vec<GroupRef>,
     pub higher_logic: SyncEligibility,
@@ -78,8 +82,10 @@ pub async fn member_view(store: &Store, key: &str) -> StoreResult<MemberView> {
         })
         .collect();
     let higher_logic = eligibility(account.as_ref(), &groups);
+    let fields = store.field_values(&member.id).await?.into_iter().collect();
     Ok(MemberView {
         member,
+        fields,
         account,
         groups,
         higher_logic,

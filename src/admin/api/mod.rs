@@ -8,6 +8,8 @@ mod audit;
 mod fields;
 mod groups;
 mod higher_logic;
+mod member_import;
+mod member_writes;
 mod members;
 mod openapi;
 mod sso;
@@ -33,9 +35,12 @@ use crate::admin::api_tokens::{ApiToken, Scope};
 use crate::custom_fields::CustomField;
 use crate::db::{Store, StoreError};
 use crate::groups::Group;
+use crate::import::{ImportError, RowProblem};
 use crate::members::Member;
 use crate::server::AppState;
 use crate::web::headers::no_store;
+
+pub use member_import::AdminApiSettings;
 
 /// Errors of the admin API, each mapped to one status and code in [`IntoResponse`].
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +51,13 @@ pub enum ApiError {
     ReadOnlyToken,
     #[error("{0}")]
     BadRequest(String),
+    /// Members refused by the import's checks: every problem, by row and field.
+    #[error("{} problem(s); nothing was written: {}", .0.len(), first_problems(.0))]
+    Rejected(Vec<RowProblem>),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("no such endpoint")]
     NoRoute,
     #[error(transparent)]
@@ -62,10 +74,54 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     pub status: u16,
     /// A stable, machine-readable code: `unauthenticated`, `forbidden`, `bad_request`,
-    /// `not_found`, `conflict` or `internal`.
+    /// `not_found`, `conflict`, `too_large`, `unsupported_media_type` or `internal`.
     pub code: String,
     /// What went wrong, for a person.
     pub message: String,
+    /// For members refused by their checks: every problem, by row and field (absent
+    /// otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<ProblemDetail>,
+}
+
+/// One problem of one member sent.
+#[derive(Serialize, ToSchema)]
+pub struct ProblemDetail {
+    /// The member's position in the list sent (from 1; 1 for a one-member write), or its
+    /// CSV line (the header is line 1).
+    pub row: u64,
+    /// The field (or CSV column) at fault, when the problem is about one; custom fields are
+    /// named `fields.<key>` in JSON and `field.<key>` in CSV.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+/// The first few problems, for the message of a refusal.
+fn first_problems(problems: &[RowProblem]) -> String {
+    let shown: Vec<String> = problems
+        .iter()
+        .take(3)
+        .map(|p| match &p.field {
+            Some(field) => format!("row {}, {field}: {}", p.line, p.message),
+            None => format!("row {}: {}", p.line, p.message),
+        })
+        .collect();
+    let more = problems.len().saturating_sub(shown.len());
+    let more = if more > 0 {
+        format!("; and {more} more")
+    } else {
+        String::new()
+    };
+    format!("{}{more}", shown.join("; "))
+}
+
+impl From<ImportError> for ApiError {
+    fn from(e: ImportError) -> Self {
+        match e {
+            ImportError::Rejected(problems) => ApiError::Rejected(problems),
+            ImportError::Store(e) => ApiError::Store(e),
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -73,8 +129,12 @@ impl IntoResponse for ApiError {
         let (status, code) = match &self {
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             ApiError::ReadOnlyToken => (StatusCode::FORBIDDEN, "forbidden"),
-            ApiError::BadRequest(_) | ApiError::Store(StoreError::Invalid(_)) => {
-                (StatusCode::BAD_REQUEST, "bad_request")
+            ApiError::BadRequest(_)
+            | ApiError::Rejected(_)
+            | ApiError::Store(StoreError::Invalid(_)) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             ApiError::NoRoute | ApiError::Store(StoreError::NotFound(_)) => {
                 (StatusCode::NOT_FOUND, "not_found")
@@ -88,11 +148,23 @@ impl IntoResponse for ApiError {
         } else {
             self.to_string()
         };
+        let problems = match self {
+            ApiError::Rejected(problems) => problems
+                .into_iter()
+                .map(|p| ProblemDetail {
+                    row: p.line,
+                    field: p.field,
+                    message: p.message,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         let body = ErrorBody {
             error: ErrorDetail {
                 status: status.as_u16(),
                 code: code.to_string(),
                 message,
+                problems,
             },
         };
         let mut response = (status, Json(body)).into_response();
@@ -270,8 +342,16 @@ impl FromRequestParts<AppState> for Caller {
 /// Every route of the API, relative to `/admin/api`, with its OpenAPI operation.
 fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(members::search_members))
-        .routes(routes!(members::show_member))
+        .routes(routes!(
+            members::search_members,
+            member_writes::create_member
+        ))
+        .routes(routes!(member_import::import_members))
+        .routes(routes!(
+            members::show_member,
+            member_writes::patch_member,
+            member_writes::put_member
+        ))
         .routes(routes!(members::deactivate_member))
         .routes(routes!(members::reactivate_member))
         .routes(routes!(fields::list_fields, fields::add_field))

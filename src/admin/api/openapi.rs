@@ -7,7 +7,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{Content, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{ErrorBody, ErrorDetail};
+use super::{ErrorBody, ErrorDetail, ProblemDetail};
 use crate::custom_fields::{AppliesTo, FieldType};
 use crate::higher_logic::GroupType;
 
@@ -37,7 +37,7 @@ impl Modify for TokenAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Guildgate admin API", description = "What the admin console does, as JSON."),
-    components(schemas(ErrorBody, ErrorDetail, FieldType, AppliesTo, GroupType)),
+    components(schemas(ErrorBody, ErrorDetail, ProblemDetail, FieldType, AppliesTo, GroupType)),
     modifiers(&TokenAuth),
 )]
 struct ApiDoc;

@@ -4,6 +4,8 @@
 //! ([`sweep`]).
 
 mod higher_logic;
+mod member_import;
+mod member_writes;
 mod sweep;
 mod tokens;
 

@@ -61,6 +61,17 @@ fn nasty_bodies() -> Vec<Value> {
         json!({"sync_enabled": true, "group_type": "community"}),
         json!({"sync_enabled": false, "group_type": "community"}),
         json!({"sync_enabled": false}),
+        // Members: one, and the bulk import.
+        json!({"member_key": "../..", "first_name": "x"}),
+        json!({"member_key": "SWEEP-1", "first_name": "Nul\u{0}", "fields": {"x": "\u{0}"}}),
+        json!({"member_key": "SWEEP-2", "kind": "company", "name": "x", "company_key": "P1"}),
+        json!({"member_key": "SWEEP-3", "first_name": "x", "company_key": "P1", "account_email": "ada@example.org"}),
+        json!({"member_key": 7, "fields": {"x": [1]}, "account_email": false}),
+        json!({"kind": "company", "fields": "x", "member_since": "0000-00-00"}),
+        json!({"first_name": long, "account_email": "\u{0}@x.org"}),
+        json!({"members": "x"}),
+        json!({"members": [null, {}, {"member_key": "\u{0}"}, {"member_key": "P1", "kind": "company"}]}),
+        json!({"members": [{"member_key": "SWEEP-4", "first_name": "S", "company_key": "SWEEP-5"}, {"member_key": "SWEEP-5", "kind": "company", "name": "Co"}]}),
     ]
 }
 
@@ -99,6 +110,10 @@ both_engines!(openapi_sweep_finds_no_500, |db: TestDb| async move {
         ("/admin/api/sync/status", "get"),
         ("/admin/api/sync/refused", "get"),
         ("/admin/api/sync/retry-refused", "post"),
+        ("/admin/api/members", "post"),
+        ("/admin/api/members/{key}", "patch"),
+        ("/admin/api/members/{key}", "put"),
+        ("/admin/api/members/import", "post"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),

@@ -260,11 +260,26 @@ impl TestApp {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.expect("admin API request");
-        let status = response.status();
-        let text = response.text().await.expect("admin API body");
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, value)
+        api_answer(request).await
+    }
+
+    /// `METHOD /admin/api<path>` with a bearer token and a raw body of `content_type` (for CSV
+    /// and malformed JSON); (status, JSON body, or the text as a JSON string).
+    pub async fn api_raw(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, Value) {
+        let request = self
+            .http
+            .request(method, self.url(&format!("/admin/api{path}")))
+            .bearer_auth(token)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body);
+        api_answer(request).await
     }
 
     /// `GET path` of the console in `browser`; (status, page, Location).
@@ -340,6 +355,15 @@ impl Console {
 }
 
 /// `GET url` in `browser`; (status, page, Location).
+/// Sends an admin API request; (status, JSON body, or the text as a JSON string).
+async fn api_answer(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().await.expect("admin API request");
+    let status = response.status();
+    let text = response.text().await.expect("admin API body");
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
 pub async fn get_page(browser: &Client, url: &str) -> (StatusCode, String, Option<String>) {
     let response = browser
         .get(url)
