@@ -192,22 +192,21 @@ impl Store {
         self.account_for_member(member_key).await
     }
 
-    async fn has_admin(&self) -> StoreResult<bool> {
-        let (admins,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM accounts WHERE role = 'admin'")
-                .fetch_one(self.pool())
-                .await?;
+    /// Whether an administrator can sign in: an active account with the admin role.
+    async fn has_active_admin(&self) -> StoreResult<bool> {
+        let (admins,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM accounts WHERE role = 'admin' AND state = 'active'",
+        )
+        .fetch_one(self.pool())
+        .await?;
         Ok(admins > 0)
     }
 
-    /// On an empty database, creates the first administrator with a one-time password.
-    /// Returns `None` when an administrator already exists.
+    /// When no active administrator exists (a first start, even on imported members), creates
+    /// one with a one-time password: an operator, never sent to Higher Logic. Returns `None`
+    /// when an active administrator exists.
     pub async fn bootstrap_admin(&self, login_email: &str) -> StoreResult<Option<BootstrapAdmin>> {
-        let (admins,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM accounts WHERE role = 'admin'")
-                .fetch_one(self.pool())
-                .await?;
-        if admins > 0 {
+        if self.has_active_admin().await? {
             return Ok(None);
         }
         let password = passwords::generate(24);
@@ -226,17 +225,22 @@ impl Store {
                 Err(StoreError::Conflict(_)) => {
                     drop(tx);
                     // Another instance starting at the same moment may have created it.
-                    if self.has_admin().await? {
+                    if self.has_active_admin().await? {
                         return Ok(None);
                     }
                     return Err(StoreError::Conflict(
-                        "no administrator exists, but the member key \"admin\" is taken; \
-                     create one with `guildgate member add --account --admin`"
+                        "no active administrator exists, but the member key \"admin\" is \
+                         taken; reactivate an administrator, or create one with \
+                         `guildgate member add --account --admin`"
                             .into(),
                     ));
                 }
                 Err(e) => return Err(e),
             };
+        sqlx::query("UPDATE members SET operator = 1 WHERE id = $1")
+            .bind(&member_id)
+            .execute(&mut *tx)
+            .await?;
         create_account(
             &mut tx,
             "system",

@@ -34,6 +34,8 @@
 //! - Only contacts with a user account are pushed (active or deactivated); a contact is pushed
 //!   while it is in a synced group, plus once more with empty group lists after it left the
 //!   last one (or the group's sync was turned off).
+//! - Operators (the first-start administrator) are in no synced group, whatever its conditions:
+//!   they run Guildgate and are not members of the association.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -220,15 +222,12 @@ struct ContactRow {
     member_since: Option<String>,
     membership_expires: Option<String>,
     account_state: Option<String>,
+    /// An operator (the first-start administrator) is never pushed.
+    #[sqlx(try_from = "crate::db::IntFlag")]
+    operator: bool,
 }
 
-/// `$first, $first+1, ...` for `n` values.
-pub(crate) fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+pub(crate) use crate::db::placeholders;
 
 fn today() -> String {
     let format = time::macros::format_description!("[year]-[month]-[day]");
@@ -309,7 +308,7 @@ pub async fn prepare(
          m.address_line1, m.city, m.state, m.postal_code, m.country, m.website_url, m.bio, \
          m.profile_image_url, m.linkedin_url, m.twitter_url, m.facebook_url, \
          c.member_key AS company_key, c.name AS company_name, m.membership_status, \
-         m.member_since, m.membership_expires, a.state AS account_state \
+         m.member_since, m.membership_expires, a.state AS account_state, m.operator \
          FROM members m LEFT JOIN members c ON c.id = m.company_id \
          LEFT JOIN accounts a ON a.member_id = m.id WHERE m.id IN ({list})"
     );
@@ -388,7 +387,13 @@ pub async fn prepare(
             None => Preparation::Gone,
             Some(row) if row.account_state.is_none() => Preparation::NoAccount,
             Some(row) => {
-                let in_groups = current.get(id.as_str()).cloned().unwrap_or_default();
+                // An operator is in no group Higher Logic hears of (if an earlier version
+                // pushed one, it is taken out of its groups).
+                let in_groups = if row.operator {
+                    Vec::new()
+                } else {
+                    current.get(id.as_str()).cloned().unwrap_or_default()
+                };
                 if in_groups.is_empty() && !known.contains(id) {
                     Preparation::NotSynced
                 } else {

@@ -3,6 +3,7 @@
 
 mod failures;
 mod limits;
+mod operators;
 mod settings;
 
 use std::collections::{BTreeMap, BTreeSet};

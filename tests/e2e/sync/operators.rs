@@ -1,0 +1,121 @@
+//! Members written through the admin API reach Higher Logic; the first-start administrator (an
+//! operator, not a member) never does, even in a group whose conditions select everyone, and
+//! is created only when no active administrator exists.
+
+use guildgate::accounts::Role;
+use guildgate::groups::{Condition, Selection};
+use guildgate::higher_logic::GroupType;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use super::{add, drain, setup};
+use crate::support::people::{add_account, person};
+use crate::support::{api_token, TestApp, TestDb};
+
+both_engines!(
+    api_members_sync_and_operators_never_do,
+    |db: TestDb| async move {
+        let (store, double) = setup(&db).await;
+        // Members imported before the first start: no administrator yet, so one is created.
+        add(&store, "M1", "North", true).await;
+        let app = TestApp::spawn(&db).await;
+        let admin = store
+            .account_by_login("admin@guildgate.local")
+            .await
+            .unwrap()
+            .expect("the first-start administrator");
+        assert!(admin.is_admin() && admin.is_active());
+
+        // A group whose conditions select everyone, synced.
+        let everyone = Condition::parse("kind=person|company").unwrap();
+        let selection = Selection::Conditions(vec![everyone]);
+        store
+            .add_group("test", Some("everyone"), "Everyone", selection)
+            .await
+            .unwrap();
+        let members = store.group_members("everyone").await.unwrap();
+        assert!(
+            members
+                .with_account
+                .iter()
+                .any(|m| m.member_key == admin.member_key),
+            "the conditions select the administrator too"
+        );
+        store
+            .set_group_sync("test", "everyone", true, Some(GroupType::Community))
+            .await
+            .unwrap();
+
+        // A member created, then changed, through the admin API.
+        let token = api_token(&db, "ams", "write");
+        let ann = json!({
+            "member_key": "API-1", "first_name": "Ann", "last_name": "Api",
+            "email": "ann@example.org", "account_email": "ann@example.org"
+        });
+        let (status, body) = app.api(&token, Method::POST, "/members", Some(&ann)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        drain(&store).await;
+        let change = json!({"last_name": "Apiston"});
+        let (status, body) = app
+            .api(&token, Method::PATCH, "/members/API-1", Some(&change))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // The administrator's own changes do not send it either.
+        store
+            .set_password("test", &admin.member_key, "a-long-new-password-1")
+            .await
+            .unwrap();
+        drain(&store).await;
+        double.with(|s| {
+            let everyone = s.members_of("everyone");
+            assert!(
+                everyone.contains("API-1") && everyone.contains("M1"),
+                "{everyone:?}"
+            );
+            assert_eq!(s.detail("API-1", "LastName").as_deref(), Some("Apiston"));
+            assert!(
+                !s.contacts.contains_key(&admin.member_key),
+                "the operator reached Higher Logic"
+            );
+        });
+
+        // The first-start administrator is not made again while an active administrator exists,
+        // even when the first one is deactivated.
+        let boss = person("Bea", "Boss", "Staff");
+        add_account(&store, "BOSS", boss, Role::Admin, None).await;
+        store
+            .deactivate_account("test", &admin.member_key)
+            .await
+            .unwrap();
+        assert!(store
+            .bootstrap_admin("another@example.org")
+            .await
+            .unwrap()
+            .is_none());
+        drop(app);
+    }
+);
+
+both_engines!(
+    no_active_administrator_means_a_new_one,
+    |db: TestDb| async move {
+        let store = db.store().await;
+        // An administrator from the members, deactivated: none can sign in, so one is made.
+        add_account(
+            &store,
+            "OLD",
+            person("Old", "Admin", "Staff"),
+            Role::Admin,
+            None,
+        )
+        .await;
+        store.deactivate_account("test", "OLD").await.unwrap();
+        let made = store.bootstrap_admin("root@example.org").await.unwrap();
+        assert!(made.is_some());
+        assert!(store
+            .bootstrap_admin("root@example.org")
+            .await
+            .unwrap()
+            .is_none());
+    }
+);
