@@ -199,7 +199,8 @@ impl Store {
     }
 
     /// Checks every row against the batch and the database, then writes them all in one
-    /// transaction (rolled back when `dry_run`), or none when any row has a problem.
+    /// transaction, or none when any row has a problem; with `dry_run` only counts what would
+    /// change.
     pub async fn import_rows(
         &self,
         actor: &str,
@@ -237,6 +238,13 @@ impl Store {
             let mut bad = |field: Option<&str>, message: String| {
                 problems.push(RowProblem::new(row.line, field, message))
             };
+            if snapshot.operators.contains(&row.key) {
+                let message = format!(
+                    "{} is Guildgate's operator account, not a member; use another member_key",
+                    row.key
+                );
+                bad(Some(KEY_COLUMN), message);
+            }
             let current = snapshot.existing.get(&row.key);
             let mut data = match current {
                 Some(m) if row.replace => MemberData {
@@ -334,7 +342,8 @@ impl Store {
             return Err(ImportError::Rejected(problems));
         }
 
-        // Write: companies first, so that people can point at companies of the same batch.
+        // Count what changes, and write it unless this is a dry run: companies first, so that
+        // people can point at companies of the same batch.
         planned.sort_by_key(|(row, _, data, _)| (data.kind != Kind::Company, row.line));
         let mut report = ImportReport {
             rows: planned.len(),
@@ -345,65 +354,66 @@ impl Store {
             .iter()
             .map(|(k, m)| (k.clone(), m.id.clone()))
             .collect();
-        let mut tx = self.begin().await?;
+        let mut tx = match dry_run {
+            true => None,
+            false => Some(self.begin().await?),
+        };
         for (row, current, data, field_values) in planned {
+            let member_changed = current.is_none_or(|c| !c.data().changed_fields(&data).is_empty());
+            let field_changes: Vec<_> = field_values
+                .into_iter()
+                .filter(|(field, value)| {
+                    let old = current.and_then(|c| {
+                        let key = (c.id.clone(), field.field_key.clone());
+                        snapshot.values.get(&key)
+                    });
+                    old.map(String::as_str) != value.as_deref()
+                })
+                .collect();
+            let has_account = current.is_some_and(|m| m.account_state.is_some());
+            let login = row
+                .account_email
+                .as_deref()
+                .filter(|l| !has_account || snapshot.logins.get(*l) != Some(&row.key));
+            match (
+                current,
+                member_changed || !field_changes.is_empty() || login.is_some(),
+            ) {
+                (None, _) => report.created += 1,
+                (Some(_), true) => report.updated += 1,
+                (Some(_), false) => report.unchanged += 1,
+            }
+            if login.is_some() && !has_account {
+                report.accounts_created += 1;
+            }
+
+            let Some(tx) = tx.as_mut() else { continue };
             let company_id = data.company_key.as_ref().and_then(|k| ids.get(k).cloned());
-            let (member_id, mut changed) = match current {
+            let company_id = company_id.as_deref();
+            let member_id = match current {
                 Some(current) => {
-                    let changed = members::update_member(
-                        &mut tx,
-                        actor,
-                        current,
-                        &data,
-                        company_id.as_deref(),
-                    )
-                    .await?;
-                    (current.id.clone(), changed)
+                    members::update_member(tx, actor, current, &data, company_id).await?;
+                    current.id.clone()
                 }
                 None => {
-                    let id = members::insert_member(
-                        &mut tx,
-                        actor,
-                        &row.key,
-                        &data,
-                        company_id.as_deref(),
-                    )
-                    .await?;
+                    let id = members::insert_member(tx, actor, &row.key, &data, company_id).await?;
                     ids.insert(row.key.clone(), id.clone());
-                    (id, true)
+                    id
                 }
             };
-            for (field, value) in field_values {
-                let old = snapshot
-                    .values
-                    .get(&(member_id.clone(), field.field_key.clone()));
-                if old.map(String::as_str) != value.as_deref() {
-                    custom_fields::write_value(&mut tx, actor, &member_id, field, value.as_deref())
-                        .await?;
-                    changed = true;
-                }
+            for (field, value) in field_changes {
+                custom_fields::write_value(tx, actor, &member_id, field, value.as_deref()).await?;
             }
-            if let Some(login) = &row.account_email {
-                let has_account = current.is_some_and(|m| m.account_state.is_some());
-                if !has_account {
-                    accounts::create_account(&mut tx, actor, &member_id, login, Role::Member, None)
+            match login {
+                Some(login) if has_account => change_login(tx, actor, &member_id, login).await?,
+                Some(login) => {
+                    accounts::create_account(tx, actor, &member_id, login, Role::Member, None)
                         .await?;
-                    report.accounts_created += 1;
-                    changed = true;
-                } else if snapshot.logins.get(login) != Some(&row.key) {
-                    change_login(&mut tx, actor, &member_id, login).await?;
-                    changed = true;
                 }
-            }
-            match (current.is_some(), changed) {
-                (false, _) => report.created += 1,
-                (true, true) => report.updated += 1,
-                (true, false) => report.unchanged += 1,
+                None => {}
             }
         }
-        if dry_run {
-            tx.rollback().await.map_err(StoreError::from)?;
-        } else {
+        if let Some(tx) = tx {
             tx.commit().await.map_err(StoreError::from)?;
         }
         Ok(report)

@@ -20,6 +20,8 @@ pub(super) struct Snapshot {
     pub logins: HashMap<String, String>,
     /// (member id, field key) -> value, for the batch's existing members.
     pub values: HashMap<(String, String), String>,
+    /// The keys of the batch that are operators' (the first-start administrator): not members.
+    pub operators: HashSet<String>,
 }
 
 pub(super) async fn load(store: &Store, rows: &[Row]) -> StoreResult<Snapshot> {
@@ -77,11 +79,22 @@ pub(super) async fn load(store: &Store, rows: &[Row]) -> StoreResult<Snapshot> {
     .map(|(m, f, v): (String, String, String)| ((m, f), v))
     .collect();
 
+    let operators = select_in(
+        store,
+        "SELECT member_key FROM members WHERE operator = 1 AND member_key IN",
+        rows.iter().map(|r| r.key.as_str()),
+    )
+    .await?
+    .into_iter()
+    .map(|(key,): (String,)| key)
+    .collect();
+
     Ok(Snapshot {
         fields,
         existing,
         logins,
         values,
+        operators,
     })
 }
 

@@ -79,6 +79,16 @@ both_engines!(
             );
         });
 
+        // Nor can the AMS write over it as if it were a member.
+        let path = format!("/members/{}", admin.member_key);
+        let city = json!({"city": "Leeds"});
+        let (status, body) = app.api(&token, Method::PATCH, &path, Some(&city)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(
+            body["error"]["problems"][0]["field"], "member_key",
+            "{body}"
+        );
+
         // The first-start administrator is not made again while an active administrator exists,
         // even when the first one is deactivated.
         let boss = person("Bea", "Boss", "Staff");
