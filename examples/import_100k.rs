@@ -11,13 +11,12 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use guildgate::custom_fields::{AppliesTo, FieldSpec, FieldType};
 use guildgate::db::Store;
 use guildgate::import::ImportReport;
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{Args, ScratchDb};
+use common::{add_chapter_field, Args, ScratchDb};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -28,20 +27,7 @@ async fn main() -> anyhow::Result<()> {
     let url = scratch.url.as_str();
 
     let store = Store::open(url, 4).await?;
-    store
-        .add_field(
-            "bench",
-            FieldSpec {
-                field_key: "chapter".into(),
-                name: "Chapter".into(),
-                field_type: FieldType::Choice,
-                choices: vec!["North".into(), "South".into(), "East".into(), "West".into()],
-                applies_to: AppliesTo::Person,
-                show_in_members: true,
-                sync_to_higher_logic: true,
-            },
-        )
-        .await?;
+    add_chapter_field(&store).await?;
     let csv = generate(count);
     println!(
         "engine: {}; members: {count} ({} KiB of CSV)",

@@ -25,7 +25,7 @@ use guildgate::settings::Settings;
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{browser, post_login, Args, ScratchDb};
+use common::{browser, local_settings, post_login, serve_local, Args, ScratchDb};
 
 const REDIRECT: &str = "https://rp.example.org/callback";
 const PASSWORD: &str = "correct horse battery staple";
@@ -50,17 +50,9 @@ async fn run(
     requests: usize,
     concurrency: usize,
 ) -> anyhow::Result<()> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
     let settings = Settings {
-        listen: ([127, 0, 0, 1], port).into(),
-        issuer: format!("http://127.0.0.1:{port}"),
-        database_url: url.to_string(),
-        data_dir: root.join("data"),
-        keys_dir: root.join("keys"),
         max_connections: 16,
-        ..Settings::default()
+        ..local_settings(url, root)?
     };
     let store = Store::open(url, settings.max_connections).await?;
     store
@@ -91,14 +83,8 @@ async fn run(
     let secret = secret.unwrap_or_default();
 
     let base = settings.issuer.clone();
-    let server = tokio::spawn(guildgate::server::serve(settings.clone(), store.clone()));
+    let server = serve_local(&settings, &store).await?;
     let http = browser()?;
-    for _ in 0..100 {
-        if http.get(format!("{base}/readyz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 
     println!(
         "engine: {}, {requests} requests per endpoint, concurrency {concurrency}",

@@ -27,13 +27,10 @@ use guildgate::secrets::Pepper;
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{browser, post_login, Args, ScratchDb};
+use common::{percentile, sign_in, Args, ScratchDb, REDIRECT};
 
-const REDIRECT: &str = "https://rp.example.org/callback";
 const PASSWORD: &str = "correct horse battery staple";
 const MEMBERS: usize = 200;
-/// Any well-formed S256 challenge (RFC 7636's example): the codes are never exchanged.
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -201,7 +198,7 @@ async fn storm(base: &str, concurrency: usize, length: Duration) -> Outcome {
             while Instant::now() < until {
                 let email = format!("m{}@example.org", n % MEMBERS);
                 n += concurrency;
-                let answer = sign_in(&base, &email).await;
+                let answer = sign_in(&base, "storm", &email, PASSWORD).await;
                 let Ok(mut t) = total.lock() else { return };
                 match answer {
                     Ok(Some(ms)) => t.latencies.push(ms),
@@ -215,33 +212,4 @@ async fn storm(base: &str, concurrency: usize, length: Duration) -> Outcome {
     let mut outcome = std::mem::take(&mut *total.lock().unwrap_or_else(|e| e.into_inner()));
     outcome.latencies.sort_by(f64::total_cmp);
     outcome
-}
-
-/// One sign-in in a fresh browser: the login page, then the form. `Some(ms)` when signed in,
-/// `None` when shed.
-async fn sign_in(base: &str, email: &str) -> anyhow::Result<Option<f64>> {
-    let browser = browser()?;
-    let page = browser
-        .get(format!(
-            "{base}/authorize?response_type=code&client_id=storm&redirect_uri={}&scope=openid\
-             &state=s&code_challenge={CHALLENGE}&code_challenge_method=S256",
-            url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
-        ))
-        .send()
-        .await?
-        .text()
-        .await?;
-    let (answer, took) = post_login(&browser, base, &page, email, PASSWORD).await?;
-    match answer.status().as_u16() {
-        303 => Ok(Some(took.as_secs_f64() * 1000.0)),
-        503 => Ok(None),
-        other => anyhow::bail!("unexpected {other}"),
-    }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }

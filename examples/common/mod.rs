@@ -3,6 +3,12 @@
 // Each example uses part of it.
 #![allow(dead_code)]
 
+use std::path::Path;
+use std::time::Duration;
+
+use guildgate::custom_fields::{AppliesTo, FieldSpec, FieldType};
+use guildgate::db::Store;
+use guildgate::settings::Settings;
 use sqlx::Connection;
 
 /// A database for one run: a SQLite file in a temporary folder or, given a PostgreSQL admin
@@ -122,4 +128,101 @@ pub async fn post_login(
         .send()
         .await?;
     Ok((answer, started.elapsed()))
+}
+
+/// The redirect URI of the examples' clients.
+pub const REDIRECT: &str = "https://rp.example.org/callback";
+/// Any well-formed S256 challenge (RFC 7636's example): the codes are never exchanged.
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// One sign-in at `client_id` (redirecting to [`REDIRECT`]) in a fresh browser: the login
+/// page, then the form. `Some(ms)` of the form's POST when signed in, `None` when shed (503).
+pub async fn sign_in(
+    base: &str,
+    client_id: &str,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<Option<f64>> {
+    let browser = browser()?;
+    let page = browser
+        .get(format!(
+            "{base}/authorize?response_type=code&client_id={client_id}&redirect_uri={}\
+             &scope=openid&state=s&code_challenge={CHALLENGE}&code_challenge_method=S256",
+            url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
+        ))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let (answer, took) = post_login(&browser, base, &page, email, password).await?;
+    match answer.status().as_u16() {
+        303 => Ok(Some(took.as_secs_f64() * 1000.0)),
+        503 => Ok(None),
+        other => anyhow::bail!("unexpected {other}"),
+    }
+}
+
+/// The `p` quantile (0 to 1) of sorted samples.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// The settings of a server on a free loopback port, its database at `url` and its files
+/// (keys, mail) under `root`.
+pub fn local_settings(url: &str, root: &Path) -> anyhow::Result<Settings> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    Ok(Settings {
+        listen: ([127, 0, 0, 1], port).into(),
+        issuer: format!("http://127.0.0.1:{port}"),
+        database_url: url.to_string(),
+        data_dir: root.join("data"),
+        keys_dir: root.join("keys"),
+        ..Settings::default()
+    })
+}
+
+/// Serves `settings` in this process (as `guildgate serve`), answering once `/readyz` does.
+pub async fn serve_local(
+    settings: &Settings,
+    store: &Store,
+) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
+    let server = tokio::spawn(guildgate::server::serve(settings.clone(), store.clone()));
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if http
+            .get(format!("{}/readyz", settings.issuer))
+            .send()
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(server)
+}
+
+/// The custom field `chapter` (North, South, East or West, for people, synced) that the
+/// measured imports fill.
+pub async fn add_chapter_field(store: &Store) -> anyhow::Result<()> {
+    store
+        .add_field(
+            "bench",
+            FieldSpec {
+                field_key: "chapter".into(),
+                name: "Chapter".into(),
+                field_type: FieldType::Choice,
+                choices: vec!["North".into(), "South".into(), "East".into(), "West".into()],
+                applies_to: AppliesTo::Person,
+                show_in_members: true,
+                sync_to_higher_logic: true,
+            },
+        )
+        .await?;
+    Ok(())
 }
