@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use guildgate::accounts::Role;
-use guildgate::admin::api_tokens::Scope;
+use guildgate::admin::api_tokens::{Scope, TokenGrant};
 use guildgate::db::Store;
 use guildgate::members::{Kind, MemberData};
 use guildgate::oidc::clients::{ClientType, NewClient};
@@ -71,10 +71,13 @@ async fn run(
     let mut client = NewClient::new("Bench", ClientType::Confidential, &[REDIRECT]);
     client.client_id = Some("bench".into());
     store.add_client("bench", &pepper, client).await?;
-    let token = store
-        .create_api_token("bench", "ams", Scope::Write)
-        .await?
-        .secret;
+    let grant = TokenGrant {
+        owner: None,
+        name: "ams",
+        scope: Scope::Write,
+        lifetime_days: 1,
+    };
+    let token = store.create_api_token("bench", grant).await?.secret;
 
     let base = settings.issuer.clone();
     let server = serve_local(&settings, &store).await?;
