@@ -67,6 +67,7 @@ const REQUEST_ID: &str = "x-request-id";
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID);
     // With a management address, the metrics stay off the public listener.
+    let timeout = Duration::from_secs(state.settings.request_timeout_secs);
     let probes = if state.settings.metrics_listen.is_none() {
         probes().route("/metrics", get(metrics))
     } else {
@@ -79,7 +80,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
+            timeout,
         ))
         .layer(baseline_headers())
         .layer(axum::middleware::from_fn(count_request))
@@ -159,12 +160,13 @@ fn probes() -> Router<AppState> {
 
 /// The management listener (`metrics_listen`): metrics and the probes, nothing else.
 pub fn management_router(state: AppState) -> Router {
+    let timeout = Duration::from_secs(state.settings.request_timeout_secs);
     probes()
         .route("/metrics", get(metrics))
         .with_state(state)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
+            timeout,
         ))
         .layer(baseline_headers())
 }

@@ -39,6 +39,9 @@ pub struct Settings {
     pub admin_email: String,
     /// Maximum connections in the database pool.
     pub max_connections: u32,
+    /// How long a request may take before it is answered 408 (and its transaction rolled
+    /// back), in seconds.
+    pub request_timeout_secs: u64,
     /// The OpenID Connect flow: token and session lifetimes (`[oidc]`).
     pub oidc: OidcSettings,
     /// Token-signing key rotation (`[signing]`).
@@ -67,6 +70,7 @@ impl Default for Settings {
             log_format: LogFormat::Pretty,
             admin_email: "admin@guildgate.local".into(),
             max_connections: 10,
+            request_timeout_secs: 30,
             oidc: OidcSettings::default(),
             signing: SigningSettings::default(),
             throttle: Default::default(),
@@ -89,6 +93,13 @@ impl Settings {
     fn validate(&self) -> Result<(), ConfigError> {
         config::validate_issuer(&self.issuer)?;
         config::validate_database_url(&self.database_url)?;
+        if self.request_timeout_secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "request_timeout_secs",
+                value: "0".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
         if self.max_connections == 0 {
             return Err(ConfigError::Invalid {
                 key: "max_connections",
