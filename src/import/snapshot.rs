@@ -31,6 +31,10 @@ pub(super) async fn load(store: &Store, rows: &[Row]) -> StoreResult<Snapshot> {
         .into_iter()
         .map(|f| (f.field_key.clone(), f))
         .collect();
+    let lookup = Lookup {
+        store,
+        whole: rows.len() > WHOLE_TABLES_FROM,
+    };
 
     let mut keys: HashSet<&str> = rows.iter().map(|r| r.key.as_str()).collect();
     keys.extend(rows.iter().flat_map(|r| {
@@ -39,55 +43,62 @@ pub(super) async fn load(store: &Store, rows: &[Row]) -> StoreResult<Snapshot> {
             .filter(|(c, v)| c == "company_key" && !v.trim().is_empty())
             .map(|(_, v)| v.trim())
     }));
-    let sql = format!("SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} WHERE m.member_key IN");
-    let mut existing: HashMap<String, Member> = select_in(store, &sql, keys)
+    let members = format!("SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} WHERE");
+    let mut existing: HashMap<String, Member> = lookup
+        .rows(&members, "m.member_key", keys)
         .await?
         .into_iter()
         .map(|m: Member| (m.member_key.clone(), m))
         .collect();
-    // The companies the existing members belong to now (kept when a row leaves them alone).
-    let companies: HashSet<&str> = existing
-        .values()
-        .filter_map(|m| m.company_key.as_deref())
-        .filter(|k| !existing.contains_key(*k))
-        .collect();
-    let companies: Vec<Member> = select_in(store, &sql, companies).await?;
-    existing.extend(companies.into_iter().map(|m| (m.member_key.clone(), m)));
+    if !lookup.whole {
+        // The companies the existing members belong to now (kept when a row leaves them
+        // alone).
+        let companies: HashSet<&str> = existing
+            .values()
+            .filter_map(|m| m.company_key.as_deref())
+            .filter(|k| !existing.contains_key(*k))
+            .collect();
+        let companies: Vec<Member> = lookup.rows(&members, "m.member_key", companies).await?;
+        existing.extend(companies.into_iter().map(|m| (m.member_key.clone(), m)));
+    }
 
-    let logins = select_in(
-        store,
-        "SELECT a.login_email, m.member_key FROM accounts a \
-         JOIN members m ON m.id = a.member_id WHERE a.login_email IN",
-        rows.iter().filter_map(|r| r.account_email.as_deref()),
-    )
-    .await?
-    .into_iter()
-    .collect();
+    let logins = lookup
+        .rows(
+            "SELECT a.login_email, m.member_key FROM accounts a \
+             JOIN members m ON m.id = a.member_id WHERE",
+            "a.login_email",
+            rows.iter().filter_map(|r| r.account_email.as_deref()),
+        )
+        .await?
+        .into_iter()
+        .collect();
 
     let ids = rows
         .iter()
         .filter_map(|r| existing.get(&r.key))
         .map(|m| m.id.as_str());
-    let values = select_in(
-        store,
-        "SELECT v.member_id, f.field_key, v.value FROM custom_field_values v \
-         JOIN custom_fields f ON f.id = v.field_id WHERE v.member_id IN",
-        ids,
-    )
-    .await?
-    .into_iter()
-    .map(|(m, f, v): (String, String, String)| ((m, f), v))
-    .collect();
+    let values = lookup
+        .rows(
+            "SELECT v.member_id, f.field_key, v.value FROM custom_field_values v \
+             JOIN custom_fields f ON f.id = v.field_id WHERE",
+            "v.member_id",
+            ids,
+        )
+        .await?
+        .into_iter()
+        .map(|(m, f, v): (String, String, String)| ((m, f), v))
+        .collect();
 
-    let operators = select_in(
-        store,
-        "SELECT member_key FROM members WHERE operator = 1 AND member_key IN",
-        rows.iter().map(|r| r.key.as_str()),
-    )
-    .await?
-    .into_iter()
-    .map(|(key,): (String,)| key)
-    .collect();
+    let operators = lookup
+        .rows(
+            "SELECT member_key FROM members WHERE operator = 1 AND",
+            "member_key",
+            rows.iter().map(|r| r.key.as_str()),
+        )
+        .await?
+        .into_iter()
+        .map(|(key,): (String,)| key)
+        .collect();
 
     Ok(Snapshot {
         fields,
@@ -98,24 +109,41 @@ pub(super) async fn load(store: &Store, rows: &[Row]) -> StoreResult<Snapshot> {
     })
 }
 
-/// The rows of `{sql} ({list})` for every value, `CHUNK` values per query.
-async fn select_in<'a, T>(
-    store: &Store,
-    sql: &str,
-    values: impl IntoIterator<Item = &'a str>,
-) -> StoreResult<Vec<T>>
-where
-    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
-{
-    let values: Vec<&str> = values.into_iter().collect();
-    let mut out = Vec::new();
-    for chunk in values.chunks(CHUNK) {
-        let query = format!("{sql} ({})", placeholders(1, chunk.len()));
-        let mut q = sqlx::query_as::<_, T>(&query);
-        for v in chunk {
-            q = q.bind(*v);
+/// Batches of more rows than this read each table whole, once: cheaper than thousands of
+/// keyed lookups (which PostgreSQL may answer with a scan each).
+const WHOLE_TABLES_FROM: usize = 1000;
+
+/// How the snapshot reads: by the batch's keys, or whole tables.
+struct Lookup<'s> {
+    store: &'s Store,
+    whole: bool,
+}
+
+impl Lookup<'_> {
+    /// The rows of `{sql} {column} IN ({values})`, `CHUNK` values per query; or, reading whole
+    /// tables, every row of `{sql} true`.
+    async fn rows<'a, T>(
+        &self,
+        sql: &str,
+        column: &str,
+        values: impl IntoIterator<Item = &'a str>,
+    ) -> StoreResult<Vec<T>>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        if self.whole {
+            return self.store.fetch_all_rows(&format!("{sql} true")).await;
         }
-        out.extend(q.fetch_all(store.pool()).await?);
+        let values: Vec<&str> = values.into_iter().collect();
+        let mut out = Vec::new();
+        for chunk in values.chunks(CHUNK) {
+            let query = format!("{sql} {column} IN ({})", placeholders(1, chunk.len()));
+            let mut q = sqlx::query_as::<_, T>(&query);
+            for v in chunk {
+                q = q.bind(*v);
+            }
+            out.extend(q.fetch_all(self.store.pool()).await?);
+        }
+        Ok(out)
     }
-    Ok(out)
 }
