@@ -42,14 +42,14 @@ pub fn check(field: &str, label: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Every field of `data` over its limit.
-pub fn problems(data: &MemberData) -> Vec<String> {
+/// Every field of `data` over its limit, with the field.
+pub fn problems(data: &MemberData) -> Vec<(&'static str, String)> {
     let values = serde_json::to_value(data).unwrap_or_default();
     super::MEMBER_FIELDS
         .iter()
         .filter_map(|field| {
             let value = values.get(*field)?.as_str()?;
-            check(field, field, value).err()
+            check(field, field, value).err().map(|e| (*field, e))
         })
         .collect()
 }
