@@ -1,5 +1,5 @@
 //! A new password ends what the old one issued: set from the command line (the store call it
-//! makes), from an e-mailed reset link, or in the console, every access and refresh token issued
+//! makes), from an e-mailed reset link, through the admin API, or in the console, every access and refresh token issued
 //! before stops working and every other browser session of the account ends, in the
 //! transaction of the change. The console session that made the change stays signed in.
 //! SQLite and PostgreSQL.
@@ -7,12 +7,13 @@
 use guildgate::accounts::Role;
 use guildgate::mail::{MailSettings, Mailer};
 use guildgate::oidc::invitations::{self, Purpose};
-use reqwest::{Client, StatusCode};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::json;
 
 use crate::support::html::{csrf_of, hidden};
 use crate::support::oidc::*;
 use crate::support::people::{add_account, person};
-use crate::support::{newest_set_password_link, TestApp, TestDb};
+use crate::support::{api_token, newest_set_password_link, TestApp, TestDb};
 
 const NEW_PASSWORD: &str = "a second, longer passphrase";
 
@@ -122,7 +123,30 @@ both_engines!(
             .unwrap();
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
         assert_ended(&app, &setup, &issued, "reset link").await;
-        assert_alive(&app, &issue(&app, &setup, EMAIL, PASSWORD).await).await;
+        let issued = issue(&app, &setup, EMAIL, PASSWORD).await;
+        assert_alive(&app, &issued).await;
+
+        // The admin API, with a write token (an AMS that keeps its members' passwords).
+        let token = api_token(&db, "ams", "write");
+        let body = json!({ "password": NEW_PASSWORD });
+        let path = format!("/members/{MEMBER_KEY}/password");
+        let (status, answer) = app.api(&token, Method::PUT, &path, Some(&body)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
+        assert_ended(&app, &setup, &issued, "admin API").await;
+        assert_alive(&app, &issue(&app, &setup, EMAIL, NEW_PASSWORD).await).await;
+        // Not with a read token, and never an administrator's: that would open the console.
+        let reader = api_token(&db, "reader", "read");
+        let (status, _) = app.api(&reader, Method::PUT, &path, Some(&body)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let admin = person("Ida", "Admin", "Staff");
+        add_account(&setup.store, "ADM2", admin, Role::Admin, Some(PASSWORD)).await;
+        let admin_path = "/members/ADM2/password";
+        let (status, answer) = app.api(&token, Method::PUT, admin_path, Some(&body)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+        assert!(answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("administrator"));
     }
 );
 

@@ -1,10 +1,11 @@
 //! Members: search, one member's view, deactivation and reactivation of their account.
 
+use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{page_limit, ApiError, ApiQuery, ApiResult, Caller, Key};
+use super::{page_limit, ApiError, ApiJson, ApiQuery, ApiResult, Caller, Key};
 use crate::admin::views::{self, MemberView};
 use crate::members::{Kind, Member, MemberFilter};
 
@@ -77,6 +78,38 @@ pub(super) async fn reactivate_member(
     key: Key<Member>,
 ) -> ApiResult<Json<MemberView>> {
     set_active(caller, &key, true).await
+}
+
+/// A new password for a member's account.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPassword {
+    /// At least 12 characters.
+    pub password: String,
+}
+
+/// Sets a member's password (for an AMS that keeps them). Every browser session, code and
+/// token the old one issued, and the account's unused links, end in the same transaction. An
+/// administrator's password is not an API token's to set: that would turn a write token into
+/// the console.
+#[utoipa::path(put, path = "/members/{key}/password", request_body = NewPassword,
+    params(Key<Member>), responses((status = 204, description = "set")))]
+pub(super) async fn set_member_password(
+    caller: Caller,
+    key: Key<Member>,
+    ApiJson(new): ApiJson<NewPassword>,
+) -> ApiResult<StatusCode> {
+    let account = caller.store().account_for_member(&key).await?;
+    if account.is_admin() {
+        return Err(ApiError::Forbidden(
+            "an administrator's password is changed by that administrator, in the console".into(),
+        ));
+    }
+    caller
+        .store()
+        .set_password(&caller.actor(), &key, &new.password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Deactivates or reactivates a member's account; answers the member as they now stand.

@@ -49,6 +49,9 @@ pub enum ApiError {
     Unauthenticated,
     #[error("this API token may only read")]
     ReadOnlyToken,
+    /// Not for an API token to do, whatever its scope.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     BadRequest(String),
     /// Members refused by the import's checks: every problem, by row and field.
@@ -128,7 +131,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
-            ApiError::ReadOnlyToken => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::ReadOnlyToken | ApiError::Forbidden(_) => {
+                (StatusCode::FORBIDDEN, "forbidden")
+            }
             ApiError::BadRequest(_)
             | ApiError::Rejected(_)
             | ApiError::Store(StoreError::Invalid(_)) => (StatusCode::BAD_REQUEST, "bad_request"),
@@ -354,6 +359,7 @@ fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(members::deactivate_member))
         .routes(routes!(members::reactivate_member))
+        .routes(routes!(members::set_member_password))
         .routes(routes!(fields::list_fields, fields::add_field))
         .routes(routes!(fields::show_field, fields::update_field))
         .routes(routes!(groups::list_groups, groups::add_group))
