@@ -174,15 +174,19 @@ both_engines!(
             assert_eq!(s, StatusCode::FORBIDDEN, "{page}: {body}");
             assert!(body.contains("Administrators only"), "{page}");
         }
-        // Even with a valid CSRF token of their own, a member changes nothing.
-        let (_, html, _) = app.page(&member, "/admin/login").await;
-        let _ = html;
-        for (action, fields) in forms() {
+        // Even with a valid CSRF token of their own session (from their account page, which
+        // shares the session), a member changes nothing: refused for the role, not the token.
+        let (s, html, _) = app.page(&member, "/account").await;
+        assert_eq!(s, StatusCode::OK, "{html}");
+        let token = csrf_of(&html);
+        for (action, mut fields) in forms() {
             if action == "/admin/logout" {
                 continue;
             }
-            let (s, _, _) = app.submit(&member, action, &fields).await;
+            fields.push(("csrf_token", token.as_str()));
+            let (s, body, _) = app.submit(&member, action, &fields).await;
             assert_eq!(s, StatusCode::FORBIDDEN, "{action}");
+            assert!(body.contains("Administrators only"), "{action}: {body}");
         }
         let store = db.store().await;
         assert_eq!(
