@@ -5,7 +5,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiJson, ApiQuery, ApiResult, Caller, Key};
+use super::{page_limit, ApiJson, ApiQuery, ApiResult, Caller, Key};
 use crate::admin::integrations::{self, ConnectionTest};
 use crate::admin::views::{self, GroupSync};
 use crate::groups::Group;
@@ -154,7 +154,7 @@ pub(super) async fn refused_contacts(
     caller: Caller,
     ApiQuery(q): ApiQuery<RefusedQuery>,
 ) -> ApiResult<Json<RefusedContacts>> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = page_limit(q.limit, 100, 1000)?;
     Ok(Json(RefusedContacts {
         total: caller.store().hl_parked_count().await?,
         contacts: caller.store().hl_parked(limit).await?,

@@ -203,6 +203,10 @@ both_engines!(members_search, |db: TestDb| async move {
     let bad = vec![
         bare(Method::GET, "/members?limit=0"),
         bare(Method::GET, "/members?kind=robot"),
+        // Every list refuses a limit out of range rather than quietly changing it.
+        bare(Method::GET, "/sync/refused?limit=0"),
+        bare(Method::GET, "/sync/refused?limit=5000"),
+        bare(Method::GET, "/audit?limit=5000"),
     ];
     api.refuses(StatusCode::BAD_REQUEST, "bad_request", bad)
         .await;
