@@ -42,10 +42,12 @@ const SIGN_IN_EVERY: Duration = Duration::from_millis(200);
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let (requests, per_request) = (args.number(0, 10), args.number(1, 10_000));
-    let scratch = ScratchDb::create(args.postgres.as_deref(), "apiimport").await?;
-    let result = run(&scratch.url, scratch.dir.path(), requests, per_request).await;
-    scratch.remove().await?;
-    result
+    ScratchDb::around(
+        args.postgres.as_deref(),
+        "apiimport",
+        |url, dir| async move { run(&url, &dir, requests, per_request).await },
+    )
+    .await
 }
 
 async fn run(

@@ -37,11 +37,10 @@ async fn main() -> anyhow::Result<()> {
     let postgres = args.postgres.clone();
     let (requests, concurrency) = (args.number(0, 2000), args.number(1, 8));
 
-    let scratch = ScratchDb::create(postgres.as_deref(), "load").await?;
-    let (url, dir) = (scratch.url.as_str(), &scratch.dir);
-    let result = run(url, dir.path(), requests, concurrency).await;
-    scratch.remove().await?;
-    result
+    ScratchDb::around(postgres.as_deref(), "load", |url, dir| async move {
+        run(&url, &dir, requests, concurrency).await
+    })
+    .await
 }
 
 async fn run(

@@ -44,10 +44,10 @@ async fn main() -> anyhow::Result<()> {
     } else {
         vec![(64, 30), (256, 10)]
     };
-    let scratch = ScratchDb::create(postgres.as_deref(), "storm").await?;
-    let result = run(&scratch.url, scratch.dir.path(), &phases).await;
-    scratch.remove().await?;
-    result
+    ScratchDb::around(postgres.as_deref(), "storm", |url, dir| async move {
+        run(&url, &dir, &phases).await
+    })
+    .await
 }
 
 /// The server binary built beside the examples (`target/<profile>/guildgate`).

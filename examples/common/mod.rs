@@ -50,6 +50,22 @@ impl ScratchDb {
     }
 
     /// Drops the PostgreSQL database (the folder goes when `self` is dropped).
+    /// Runs `work` on a fresh scratch database (its URL and folder), then removes it whether
+    /// or not the work succeeded; the work's result.
+    pub async fn around<Fut>(
+        postgres_admin: Option<&str>,
+        prefix: &str,
+        work: impl FnOnce(String, std::path::PathBuf) -> Fut,
+    ) -> anyhow::Result<()>
+    where
+        Fut: std::future::Future<Output = anyhow::Result<()>>,
+    {
+        let scratch = ScratchDb::create(postgres_admin, prefix).await?;
+        let result = work(scratch.url.clone(), scratch.dir.path().to_path_buf()).await;
+        scratch.remove().await?;
+        result
+    }
+
     pub async fn remove(self) -> anyhow::Result<()> {
         if let Some((admin, name)) = &self.postgres {
             let mut conn = sqlx::PgConnection::connect(admin).await?;
