@@ -144,6 +144,31 @@ impl Store {
         Ok(())
     }
 
+    /// The language the member last used on the member-facing pages (a tag such as `fr`),
+    /// if they ever used one.
+    pub async fn account_language(&self, account_id: &str) -> StoreResult<Option<String>> {
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT language FROM accounts WHERE id = $1")
+                .bind(account_id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.and_then(|(language,)| language))
+    }
+
+    /// Remembers `tag` as the language of the account (written only when it changed), so that
+    /// the mails an administrator starts speak it.
+    pub async fn remember_language(&self, account_id: &str, tag: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE accounts SET language = $1 WHERE id = $2 \
+             AND (language IS NULL OR language <> $1)",
+        )
+        .bind(tag)
+        .bind(account_id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     /// Deactivates the account: the member can no longer sign in. Their Higher Logic contact
     /// is kept.
     pub async fn deactivate_account(&self, actor: &str, member_key: &str) -> StoreResult<Account> {

@@ -110,3 +110,18 @@ mail-invitation-ignore = If you did not expect this message, you can ignore it.
 mail-reset-ignore = If you did not ask for this, ignore this message: your password stays as it is.
 mail-signature = { $name }
 mail-support = Questions? Write to { $email }.
+
+# Dates and times on the pages (the account page's "last used"), in UTC.
+date-time = { $month } { $day }, { $year }, { $time } UTC
+month-1 = January
+month-2 = February
+month-3 = March
+month-4 = April
+month-5 = May
+month-6 = June
+month-7 = July
+month-8 = August
+month-9 = September
+month-10 = October
+month-11 = November
+month-12 = December

@@ -108,3 +108,18 @@ mail-invitation-ignore = Si vous n'attendiez pas ce message, vous pouvez l'ignor
 mail-reset-ignore = Si vous n'avez rien demandé, ignorez ce message : votre mot de passe reste inchangé.
 mail-signature = { $name }
 mail-support = Des questions ? Écrivez à { $email }.
+
+# Dates et heures sur les pages (« dernière utilisation » de la page du compte), en UTC.
+date-time = le { $day } { $month } { $year } à { $time } UTC
+month-1 = janvier
+month-2 = février
+month-3 = mars
+month-4 = avril
+month-5 = mai
+month-6 = juin
+month-7 = juillet
+month-8 = août
+month-9 = septembre
+month-10 = octobre
+month-11 = novembre
+month-12 = décembre

@@ -69,6 +69,26 @@ impl Lang {
             })
     }
 
+    /// A moment (milliseconds since the epoch) as this language writes a date and a time, in
+    /// UTC: the month's name and the order of the parts come from the catalogue.
+    pub fn date_time(&self, ms: i64) -> String {
+        let Ok(at) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        else {
+            return ms.to_string();
+        };
+        let month = self.t(&format!("month-{}", u8::from(at.month())));
+        let clock = format!("{:02}:{:02}", at.hour(), at.minute());
+        self.t_with(
+            "date-time",
+            &[
+                ("day", &at.day().to_string()),
+                ("month", &month),
+                ("year", &at.year().to_string()),
+                ("time", &clock),
+            ],
+        )
+    }
+
     /// The message `id` with a number argument (plural forms follow the language's rules).
     pub fn t_count(&self, id: &str, name: &'static str, n: u64) -> String {
         let args: HashMap<Cow<'static, str>, FluentValue> =
@@ -159,6 +179,16 @@ mod tests {
         assert!(tags.contains(&"fr".to_string()));
         assert_eq!(from_ui_locales("fr").unwrap().own_name(), "Français");
         assert_eq!(Lang::english().own_name(), "English");
+    }
+
+    #[test]
+    fn dates_are_written_in_each_language_s_own_way() {
+        // 2026-12-06 14:05:09 UTC
+        let ms = 1_796_565_909_000;
+        assert_eq!(Lang::english().date_time(ms), "December 6, 2026, 14:05 UTC");
+        let fr = from_ui_locales("fr").unwrap();
+        assert_eq!(fr.date_time(ms), "le 6 décembre 2026 à 14:05 UTC");
+        assert_eq!(Lang::english().date_time(i64::MAX), i64::MAX.to_string());
     }
 
     /// The message ids of a catalogue file.

@@ -325,7 +325,6 @@ async fn invite(
     member_key: &str,
     reset: bool,
 ) -> anyhow::Result<()> {
-    use crate::branding::i18n::Lang;
     use crate::oidc::invitations::{send_link, InvitationError, Purpose};
     let mailer = crate::mail::Mailer::new(&settings.mail, &settings.data_dir)?;
     let purpose = if reset {
@@ -341,7 +340,7 @@ async fn invite(
         member_key,
         purpose,
         None,
-        &Lang::default(),
+        None,
     )
     .await
     {

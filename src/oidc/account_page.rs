@@ -12,7 +12,6 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use crate::accounts::Account;
-use crate::db::format_ms;
 use crate::oidc::authorize;
 use crate::oidc::credentials::{self, Refusal};
 use crate::oidc::error::OidcResult;
@@ -85,6 +84,7 @@ async fn account_page(
     notice: Option<&str>,
     error: Option<&str>,
 ) -> OidcResult<Response> {
+    look::reload_at(ACCOUNT_PATH);
     let member = state.store.member(&account.member_key).await?;
     let browsers = sessions::browsers_of(
         &state.store,
@@ -95,7 +95,7 @@ async fn account_page(
     .await?
     .into_iter()
     .map(|b| BrowserRow {
-        last_used: format_ms(b.last_used_at),
+        last_used: look::current().lang.date_time(b.last_used_at),
         current: b.current,
     })
     .collect();
@@ -104,7 +104,7 @@ async fn account_page(
         .into_iter()
         .map(|a| ApplicationRow {
             name: a.name,
-            last_issued: format_ms(a.last_issued_at),
+            last_issued: look::current().lang.date_time(a.last_issued_at),
         })
         .collect();
     let name = member.display_name();
@@ -168,6 +168,7 @@ pub async fn show(
     let notice = Done::parse(&query.done).map(Done::notice);
     match signed_in(&state, &session).await? {
         Some(account) => {
+            look::remember_language(&state.store, &account.id).await;
             account_page(
                 &state,
                 &session,
@@ -214,6 +215,7 @@ pub async fn sign_in(
                     ));
                 }
             };
+            look::reload_at(ACCOUNT_PATH);
             let mut response =
                 authorize::login_page(&session, None, status, Some(&message), form.email.trim())
                     .await?;
@@ -236,6 +238,7 @@ pub async fn sign_in(
         },
     )
     .await?;
+    look::remember_language(&state.store, &account.id).await;
     Ok(Redirect::to(ACCOUNT_PATH).into_response())
 }
 

@@ -399,6 +399,11 @@ pub(crate) async fn login_page(
         None => ("/account/login", "", Vec::new()),
     };
     let forgot_password_url = forgot_password::link_from_sign_in(&params);
+    // Answering a post, the language switch reloads the sign-in page by its address (the
+    // account page's sign-in names its own).
+    if let Some(path) = forgot_password::authorize_path(&params) {
+        look::reload_at(&path);
+    }
     Ok(pages::render_form(session, status, |csrf_token| LoginPage {
         action,
         client_name,
@@ -509,6 +514,7 @@ pub async fn login(
         auth_time: now_secs(),
     };
     sessions::sign_in(&session, &login).await?;
+    look::remember_language(&state.store, &account.id).await;
     tracing::info!(account_id = %account.id, client_id = %request.client.client_id, "signed in");
     issue_code(&state, &request, &login).await
 }

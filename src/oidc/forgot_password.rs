@@ -69,6 +69,7 @@ async fn page(
     sent: bool,
     error: Option<&str>,
 ) -> OidcResult<Response> {
+    look::reload_at(&link_from_sign_in(&carried));
     Ok(
         pages::render_form(session, status, |csrf_token| ForgotPasswordPage {
             action: FORGOT_PASSWORD_PATH,
@@ -166,7 +167,7 @@ async fn send_reset_link(state: AppState, email: String, return_to: Option<Strin
         &account.member_key,
         Purpose::PasswordReset,
         return_to.as_deref(),
-        &lang,
+        Some(&lang),
     )
     .await;
     match sent {

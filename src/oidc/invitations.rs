@@ -7,7 +7,7 @@ use std::fmt;
 use serde_json::json;
 
 use crate::accounts::Account;
-use crate::branding::i18n::Lang;
+use crate::branding::i18n::{self, Lang};
 use crate::branding::Branding;
 use crate::change_log::{Change, Event};
 use crate::db::{now_ms, Store, StoreError};
@@ -97,8 +97,10 @@ pub struct Sent {
 /// Creates a link for the account of `member_key` and mails it to its login e-mail. Earlier
 /// unused links of the same purpose stop working. `return_to` is where the set-password page
 /// sends the member once the password is set: a path on this server (the forgot-password page
-/// gives the authorization request the member started). The message speaks `lang` and carries
-/// the association's branding; the link opens the page in the same language.
+/// gives the authorization request the member started). The message speaks `lang`, or, when
+/// none is given (a link an administrator sends), the language the member last used on the
+/// member-facing pages (English if they never did); it carries the association's branding,
+/// and the link opens the page in the same language.
 #[allow(clippy::too_many_arguments)]
 pub async fn send_link(
     store: &Store,
@@ -108,7 +110,7 @@ pub async fn send_link(
     member_key: &str,
     purpose: Purpose,
     return_to: Option<&str>,
-    lang: &Lang,
+    lang: Option<&Lang>,
 ) -> Result<Sent, InvitationError> {
     if return_to.is_some_and(|path| !path.starts_with('/') || path.starts_with("//")) {
         return Err(StoreError::invalid("a link returns only to a path on this server").into());
@@ -117,6 +119,14 @@ pub async fn send_link(
     if !account.is_active() {
         return Err(InvitationError::AccountNotActive);
     }
+    let lang = match lang {
+        Some(lang) => lang.clone(),
+        None => store
+            .account_language(&account.id)
+            .await?
+            .and_then(|tag| i18n::from_ui_locales(&tag))
+            .unwrap_or_default(),
+    };
     let token = secrets::random_token();
     let hash = secrets::stored_hash(&token);
     let now = now_ms();
@@ -165,7 +175,7 @@ pub async fn send_link(
     let brand = store.branding().await?;
     let sent = mailer
         .send(letter(
-            lang,
+            &lang,
             &brand,
             purpose,
             &account.login_email,

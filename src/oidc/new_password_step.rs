@@ -157,6 +157,7 @@ pub async fn submit(
         auth_time,
     };
     sessions::sign_in(&session, &login).await?;
+    look::remember_language(&state.store, &account.id).await;
     tracing::info!(account_id = %account.id, client_id = %request.client.client_id, "signed in with a new password");
     authorize::issue_code(&state, &request, &login).await
 }

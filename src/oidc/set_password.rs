@@ -80,6 +80,10 @@ async fn form_page(
     error: Option<&str>,
 ) -> OidcResult<Response> {
     let title = title(link);
+    let here = form_urlencoded::Serializer::new(format!("{SET_PASSWORD_PATH}?"))
+        .append_pair("token", token)
+        .finish();
+    look::reload_at(&here);
     Ok(
         pages::render_form(session, status, |csrf_token| SetPasswordPage {
             title: &title,
@@ -134,6 +138,7 @@ pub async fn submit(
     match invitations::set_password_with_link(&state.store, &form.token, &form.password).await {
         Ok(account) => {
             tracing::info!(account_id = %account.id, "password set from a link");
+            look::remember_language(&state.store, &account.id).await;
             // Back to the authorization request the member started (its sign-in page).
             if let Some(path) = &link.return_to {
                 return Ok(Redirect::to(path).into_response());

@@ -4,7 +4,7 @@
 //! request of the provider's browser routes (the console, unit tests) it is the default
 //! branding in English.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method};
@@ -35,8 +35,12 @@ pub struct Look {
     pub lang: Lang,
     /// Whether the language was asked for with `ui_locales` (rather than `Accept-Language`).
     pub chosen: bool,
-    /// The language switch (empty on a page answering a form, which has no address to reload).
+    /// The language switch of a page shown by a `GET` (its own address in each language).
     pub switch: Vec<LangLink>,
+    /// For a page answering a form (a `POST`, which has no address to reload): the address of
+    /// the same page as a `GET` (the sign-in page of the authorization request, the account
+    /// page...), set by the handler through [`reload_at`]; the language switch links to it.
+    reload: OnceLock<String>,
 }
 
 tokio::task_local! {
@@ -93,9 +97,52 @@ impl Look {
         }
     }
 
+    /// The links of the language switch: this page's own address in each language, or, on a
+    /// page answering a form, the address its handler gave with [`reload_at`] (none if it gave
+    /// none).
+    pub fn switch_links(&self) -> Vec<LangLink> {
+        if !self.switch.is_empty() {
+            return self.switch.clone();
+        }
+        self.reload
+            .get()
+            .map(|here| links(here, &self.lang))
+            .unwrap_or_default()
+    }
+
     /// The primary colour (`#rrggbb`, dark enough for white text), for the page's style.
     pub fn primary(&self) -> &str {
         &self.brand.primary_color
+    }
+}
+
+/// Names `path` (a path and query on this server, shown by a `GET`) as the address of the page
+/// this request answers with, for its language switch: a page answering a form has no address
+/// of its own to reload. The first call wins; outside a request it does nothing.
+pub fn reload_at(path: &str) {
+    let _ = LOOK.try_with(|look| look.reload.set(path.to_string()));
+}
+
+/// The language switch for the page at `here`: `here` in each language offered.
+fn links(here: &str, lang: &Lang) -> Vec<LangLink> {
+    i18n::supported()
+        .into_iter()
+        .map(|l| LangLink {
+            url: with_ui_locales(here, &l.tag()),
+            name: l.own_name(),
+            current: &l == lang,
+            tag: l.tag(),
+        })
+        .collect()
+}
+
+/// Remembers the language of this request's page as the language of `account_id`, so that
+/// the mails an administrator starts for that member speak it. A failure is logged, never
+/// shown: the member's request goes on.
+pub async fn remember_language(store: &Store, account_id: &str) {
+    let tag = current().lang_tag();
+    if let Err(e) = store.remember_language(account_id, &tag).await {
+        tracing::warn!(error = %e, account_id, "the member's language could not be stored");
     }
 }
 
@@ -134,15 +181,7 @@ pub async fn layer(State(store): State<Store>, request: Request, next: Next) -> 
         .path_and_query()
         .map_or_else(|| uri.path().to_string(), |pq| pq.as_str().to_string());
     let switch = if request.method() == Method::GET {
-        i18n::supported()
-            .into_iter()
-            .map(|l| LangLink {
-                url: with_ui_locales(&here, &l.tag()),
-                name: l.own_name(),
-                current: l == lang,
-                tag: l.tag(),
-            })
-            .collect()
+        links(&here, &lang)
     } else {
         Vec::new()
     };
@@ -152,6 +191,7 @@ pub async fn layer(State(store): State<Store>, request: Request, next: Next) -> 
         lang,
         chosen: chosen.is_some(),
         switch,
+        reload: OnceLock::new(),
     });
     let mut response = LOOK.scope(look, next.run(request)).await;
     // A redirect to one of our pages keeps a language chosen by `ui_locales`.

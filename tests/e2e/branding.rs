@@ -334,3 +334,108 @@ both_engines!(
         assert_eq!(doc["ui_locales_supported"], serde_json::json!(["en", "fr"]));
     }
 );
+
+/// The `href` of the language switch's link to `tag` on `page`, unescaped.
+fn switch_link(page: &str, tag: &str) -> String {
+    let at = page
+        .find(&format!("hreflang=\"{tag}\""))
+        .unwrap_or_else(|| panic!("no switch to {tag}: {page}"));
+    let start = page[..at].rfind("href=\"").unwrap() + 6;
+    page[start..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&#38;", "&")
+}
+
+both_engines!(
+    the_member_s_language_reaches_answers_to_forms_dates_and_mails_an_administrator_sends,
+    |db: TestDb| async move {
+        let (setup, app, console) = start(&db).await;
+        let browser = browser();
+
+        // A refused sign-in answers a post: its switch reloads the authorization request.
+        let url = app.openid_url(&setup.client_id, &[("state", "s-9"), ("ui_locales", "fr")]);
+        let (_, page) = page_in(&browser, &url, "").await;
+        let mut form = hidden_fields(&page);
+        form.push(("email".into(), EMAIL.into()));
+        form.push(("password".into(), "wrong password!".into()));
+        let r = send_form(&browser, app.url("/login?ui_locales=fr"), &form).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let refused = r.text().await.unwrap();
+        let english = switch_link(&refused, "en");
+        assert!(
+            english.starts_with("/authorize?") && english.contains("state=s-9"),
+            "{english}"
+        );
+        assert!(english.ends_with("ui_locales=en"), "{english}");
+        let (status, page) = page_in(&browser, &app.url(&english), "fr").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("<h1>Sign in</h1>"), "{page}");
+
+        // The account page in French: its dates are French, and the language is remembered.
+        let (_, page) = page_in(&browser, &app.url("/account?ui_locales=fr"), "").await;
+        let r = send_form(
+            &browser,
+            app.url("/account/login?ui_locales=fr"),
+            &[
+                ("csrf_token", csrf_of(&page).as_str()),
+                ("email", EMAIL),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.text().await);
+        let (_, page) = page_in(&browser, &app.url(&location(&r)), "").await;
+        assert!(page.contains("<html lang=\"fr\">"), "{page}");
+        let french_months = [
+            "janvier",
+            "février",
+            "mars",
+            "avril",
+            "mai",
+            "juin",
+            "juillet",
+            "août",
+            "septembre",
+            "octobre",
+            "novembre",
+            "décembre",
+        ];
+        assert!(page.contains("dernière utilisation le "), "{page}");
+        assert!(french_months.iter().any(|m| page.contains(m)), "{page}");
+        assert!(page.contains(" UTC"), "{page}");
+
+        // A refused password change answers a post: its switch reloads the account page.
+        let r = send_form(
+            &browser,
+            app.url("/account/password?ui_locales=fr"),
+            &[
+                ("csrf_token", csrf_of(&page).as_str()),
+                ("current_password", "not the password"),
+                ("new_password", "another long password"),
+                ("new_password_again", "another long password"),
+            ],
+        )
+        .await;
+        let refused = r.text().await.unwrap();
+        assert_eq!(switch_link(&refused, "en"), "/account?ui_locales=en");
+
+        // An invitation an administrator sends speaks the member's language.
+        let (status, _, _) = console
+            .post(&format!("/admin/members/{MEMBER_KEY}/invite"), &[])
+            .await;
+        assert!(status.is_success() || status.is_redirection(), "{status}");
+        let mail = mail_to(&db, EMAIL, "Bonjour").await;
+        let at = mail.find("/set-password?token=").expect("the link");
+        assert!(
+            mail[at..]
+                .lines()
+                .next()
+                .unwrap()
+                .trim()
+                .ends_with("&ui_locales=fr"),
+            "{mail}"
+        );
+    }
+);

@@ -76,7 +76,7 @@ impl Links {
             member_key,
             purpose,
             None,
-            &guildgate::branding::i18n::Lang::default(),
+            None,
         )
         .await
     }

@@ -99,7 +99,7 @@ both_engines!(
             MEMBER_KEY,
             Purpose::PasswordReset,
             None,
-            &guildgate::branding::i18n::Lang::default(),
+            None,
         )
         .await
         .unwrap();

@@ -7,7 +7,6 @@ use serde::Deserialize;
 
 use super::{urlencoding, Admin, Chrome, ConsoleResult, Shown};
 use crate::admin::views::{self, MemberView};
-use crate::branding::i18n::Lang;
 use crate::members::{Member, MemberFilter};
 use crate::oidc::invitations::{self, InvitationError, Purpose};
 use crate::server::AppState;
@@ -136,7 +135,7 @@ async fn send_invitation(
         key,
         Purpose::Invitation,
         None,
-        &Lang::default(),
+        None,
     )
     .await?;
     Ok(sent.to)
