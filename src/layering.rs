@@ -12,6 +12,7 @@ const LOWER: &[&str] = &[
     "private_files",
     "members",
     "accounts",
+    "activity",
     "groups",
     "custom_fields",
     "change_log",

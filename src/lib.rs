@@ -2,6 +2,7 @@
 //! member database so that members log in once for its site and its Higher Logic community.
 
 pub mod accounts;
+pub mod activity;
 pub mod admin;
 pub mod branding;
 pub mod change_log;

@@ -228,6 +228,8 @@ pub struct Application {
     state: AppState,
     sync_worker: Option<SyncWorker>,
     janitor: crate::oidc::janitor::Janitor,
+    /// Writes the provider's hourly activity counts.
+    flusher: crate::activity::Flusher,
 }
 
 /// The worker's stop switch and its task.
@@ -270,6 +272,7 @@ impl Application {
         .await?;
         let mailer = Mailer::new(&settings.mail, &settings.data_dir)?;
         let janitor = crate::oidc::janitor::spawn(store.clone());
+        let flusher = crate::activity::spawn_flusher(oidc.activity.clone(), store.clone());
         let sync_worker = if settings.higher_logic.worker {
             Some(crate::higher_logic::worker::spawn(
                 store.clone(),
@@ -292,6 +295,7 @@ impl Application {
             state,
             sync_worker,
             janitor,
+            flusher,
         })
     }
 
@@ -329,6 +333,7 @@ impl Application {
             state,
             sync_worker,
             janitor,
+            flusher,
             ..
         } = self;
         let store = state.store.clone();
@@ -371,7 +376,7 @@ impl Application {
         };
         // Let the sync worker finish the push in flight: its claims would otherwise wait for
         // their lease to expire.
-        for (stop, task) in sync_worker.into_iter().chain([janitor]) {
+        for (stop, task) in sync_worker.into_iter().chain([janitor, flusher]) {
             let _ = stop.send(true);
             let _ = task.await;
         }

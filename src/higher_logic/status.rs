@@ -156,6 +156,17 @@ impl Store {
         .await?)
     }
 
+    /// Contacts Higher Logic has accepted: all of them, and those pushed since `since` (ms).
+    pub async fn hl_pushed_counts(&self, since: i64) -> StoreResult<(i64, i64)> {
+        Ok(sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN pushed_at >= $1 THEN 1 ELSE 0 END), 0) \
+             FROM hl_contacts",
+        )
+        .bind(since)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
     /// The status of one group's sync.
     pub async fn hl_group_status(&self, group_key: &str) -> StoreResult<GroupStatus> {
         self.hl_group_status_of(&self.group(group_key).await?).await

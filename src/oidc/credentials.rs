@@ -7,6 +7,7 @@
 use std::net::IpAddr;
 
 use crate::accounts::Account;
+use crate::activity::Tally;
 use crate::db::StoreError;
 use crate::db::StoreResult;
 use crate::oidc::metrics::{self, SignIn};
@@ -48,7 +49,7 @@ pub async fn check(
         Ok(()) => {}
         Err(e @ ThrottleError::RetryAfter(_)) => {
             tracing::info!(client_address = %ip, login = %login(), "sign-in throttled");
-            metrics::sign_in(SignIn::Throttled);
+            counted(state, SignIn::Throttled);
             let secs = e.retry_after_secs().unwrap_or(1);
             return Ok(Err(Refusal::Throttled {
                 message: look::current().t1("throttled-sign-in", "secs", &secs.to_string()),
@@ -63,7 +64,7 @@ pub async fn check(
     let matches = match state.store.verify_password(password, hash).await {
         Ok(matches) => matches,
         Err(e @ StoreError::Overloaded(_)) => {
-            metrics::sign_in(SignIn::Shed);
+            counted(state, SignIn::Shed);
             return Err(e);
         }
         Err(e) => return Err(e),
@@ -73,7 +74,7 @@ pub async fn check(
         _ => {
             throttle.record_failure(&email, ip).await?;
             tracing::info!(client_address = %ip, login = %login(), "sign-in failed");
-            metrics::sign_in(SignIn::WrongPassword);
+            counted(state, SignIn::WrongPassword);
             return Ok(Err(Refusal::Wrong));
         }
     };
@@ -84,10 +85,21 @@ pub async fn check(
             account_id = %account.id,
             "sign-in refused: account not active"
         );
-        metrics::sign_in(SignIn::Deactivated);
+        counted(state, SignIn::Deactivated);
         return Ok(Err(Refusal::Inactive(Box::new(account))));
     }
     throttle.record_success(&email).await?;
-    metrics::sign_in(SignIn::Success);
+    counted(state, SignIn::Success);
     Ok(Ok(account))
+}
+
+/// Counts a sign-in's outcome: in this process's metrics and in the hourly activity the
+/// console's Overview shows.
+fn counted(state: &AppState, outcome: SignIn) {
+    metrics::sign_in(outcome);
+    let tally = match outcome {
+        SignIn::Success => Tally::SignInSuccess,
+        _ => Tally::SignInFailure,
+    };
+    state.oidc.activity.count(tally, "");
 }

@@ -21,11 +21,13 @@ pub struct Swept {
     pub tokens: u64,
     pub sessions: u64,
     pub links: u64,
+    /// Hours of activity counts older than a month.
+    pub activity: u64,
 }
 
 impl Swept {
     pub fn total(&self) -> u64 {
-        self.codes + self.tokens + self.sessions + self.links
+        self.codes + self.tokens + self.sessions + self.links + self.activity
     }
 }
 
@@ -67,12 +69,14 @@ pub async fn sweep(store: &Store) -> StoreResult<Option<Swept>> {
         now,
     )
     .await?;
+    let activity = crate::activity::prune(&mut tx, now).await?;
     tx.commit().await?;
     Ok(Some(Swept {
         codes,
         tokens,
         sessions,
         links,
+        activity,
     }))
 }
 

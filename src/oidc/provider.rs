@@ -9,6 +9,7 @@ use axum::http::{header, HeaderMap};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
+use crate::activity::Activity;
 use crate::db::Store;
 use crate::oidc::clients::{AuthMethod, Client};
 use crate::oidc::error::{OidcError, OidcResult};
@@ -25,6 +26,8 @@ pub struct Provider {
     pub keys: KeyRing,
     /// Sign-in throttling, shared by instances through the database.
     pub throttle: Throttle,
+    /// Sign-ins and tokens counted by the hour, for the console's Overview.
+    pub activity: Arc<Activity>,
 }
 
 impl Provider {
@@ -42,6 +45,7 @@ impl Provider {
             issuer: issuer.to_string(),
             keys,
             throttle,
+            activity: Arc::default(),
         }))
     }
 

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::accounts::Account;
+use crate::activity::Tally;
 use crate::db::{now_ms, Transaction};
 use crate::oidc::authorize::understood_scopes;
 use crate::oidc::claims::{self, RequestedClaims};
@@ -157,7 +158,7 @@ async fn authorization_code(
     };
     let issued = store_tokens(state, &mut tx, &grant).await?;
     tx.commit().await?;
-    issued_by("authorization_code");
+    issued_by(state, "authorization_code", &client.client_id);
     // Signing happens after the commit: the (SQLite) writer is not held for it.
     token_response(
         state,
@@ -258,16 +259,17 @@ async fn refresh(state: &AppState, client: &Client, params: &Params) -> OidcResu
     };
     let issued = store_tokens(state, &mut tx, &grant).await?;
     tx.commit().await?;
-    issued_by("refresh_token");
+    issued_by(state, "refresh_token", &client.client_id);
     token_response(state, client, &account, &grant, None, issued).await
 }
 
-/// Counts the tokens of one grant type, once committed.
-fn issued_by(grant_type: &str) {
+/// Counts the tokens of one grant type issued to `client_id`, once committed.
+fn issued_by(state: &AppState, grant_type: &str, client_id: &str) {
     metrics::METRICS
         .tokens_issued
         .with_label_values(&[grant_type])
         .inc();
+    state.oidc.activity.count(Tally::TokensIssued, client_id);
 }
 
 /// A new access and refresh token, stored.

@@ -88,6 +88,12 @@ both_engines!(
         turn_sync_on_as_a_community(&mut b, base, &double).await;
         brand_the_sign_in_page(&mut b, base).await;
 
+        // The Overview now shows the contacts the sync pushed.
+        b.goto(&format!("{base}/admin/overview")).await;
+        assert!(b.text("#sync-counts").await.contains("In Higher Logic"));
+        assert!(b.text("#sync-state").await.contains("Last accepted push"));
+        b.screenshot("overview-after-sync").await;
+
         // The audit log tells who did all this, without the key or the secret.
         b.goto(&format!("{base}/admin/audit")).await;
         let audit = b.page_text().await;
@@ -113,7 +119,12 @@ async fn sign_in(b: &mut Browser, base: &str) {
     b.fill("#password", ADMIN_PASSWORD).await;
     b.screenshot("sign-in").await;
     b.submit("form button[type=submit]").await;
-    assert_at(b, "/admin/members").await;
+    // The console opens on the Overview, which counts this sign-in.
+    assert_at(b, "/admin/overview").await;
+    let overview = b.page_text().await;
+    assert!(overview.contains("1 successful, 0 failed"), "{overview}");
+    b.screenshot("overview").await;
+    b.goto(&format!("{base}/admin/members")).await;
     let members = b.page_text().await;
     assert!(
         members.contains("Rita") && members.contains("Sam"),

@@ -13,6 +13,7 @@ mod admin_sso;
 mod branding;
 mod cli;
 mod doctor;
+mod grafana_dashboard;
 mod janitor;
 mod member_browser;
 mod oidc_account_page;

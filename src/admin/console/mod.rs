@@ -13,6 +13,7 @@ mod fields;
 mod groups;
 mod higher_logic;
 mod members;
+mod overview;
 mod sign_in;
 mod sso;
 mod tokens;
@@ -176,6 +177,9 @@ fn actor(account: &Account) -> String {
 
 const NOTICE_KEY: &str = "admin_notice";
 
+/// Where an administrator lands: the Overview.
+pub(crate) const LANDING: &str = "/admin/overview";
+
 /// What every page of the console shows around its content (`templates/admin/layout.html`).
 pub struct Chrome {
     /// The current section, underlined in the menu.
@@ -228,7 +232,8 @@ impl FromRequestParts<AppState> for Admin {
 
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
-        .route("/admin", get(|| async { Redirect::to("/admin/members") }))
+        .route("/admin", get(|| async { Redirect::to(LANDING) }))
+        .route(LANDING, get(overview::overview))
         .route(
             "/admin/login",
             get(sign_in::login_page).post(sign_in::login),

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{actor, done, refusal, signed_in, signed_in_admin, ConsoleResult};
+use super::{actor, done, refusal, signed_in, signed_in_admin, ConsoleResult, LANDING};
 use crate::oidc::credentials::{self, Refusal};
 use crate::server::AppState;
 use crate::web::client_ip::ClientIp;
@@ -32,7 +32,7 @@ pub(super) async fn login_page(
     session: Session,
 ) -> ConsoleResult<Response> {
     if signed_in(&session, &state).await?.is_some() {
-        return done("/admin/members");
+        return done(LANDING);
     }
     let csrf_token = csrf::token(&session).await?;
     Ok(login_form(StatusCode::OK, &csrf_token, None, ""))
@@ -110,7 +110,7 @@ pub(super) async fn login(
     )
     .await?;
     tracing::info!(account_id = %account.id, "admin console sign-in");
-    done("/admin/members")
+    done(LANDING)
 }
 
 pub(super) async fn logout(
@@ -193,7 +193,7 @@ pub(super) async fn change_password(
             // Every session of the account ended with the old password; this one, whose
             // holder just proved it, goes on under a new id.
             session.cycle_id().await?;
-            done("/admin/members")
+            done(LANDING)
         }
         Err(e) => Ok(refused(&refusal(e)?)),
     }

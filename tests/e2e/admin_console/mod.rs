@@ -4,6 +4,7 @@
 //! group sync in [`higher_logic`].
 
 mod higher_logic;
+mod overview;
 
 use guildgate::accounts::Role;
 use guildgate::members::MemberData;

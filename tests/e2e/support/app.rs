@@ -405,7 +405,7 @@ pub async fn admin_session(base: &str, email: &str, password: &str) -> Client {
     )
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
-    assert_eq!(location.as_deref(), Some("/admin/members"));
+    assert_eq!(location.as_deref(), Some("/admin/overview"));
     browser
 }
 
