@@ -3,14 +3,13 @@
 //! in the e-mails; English or French from `ui_locales`, then `Accept-Language`, then English,
 //! carried through the forms and the mailed link. SQLite and PostgreSQL.
 
-use guildgate::accounts::Role;
 use guildgate::branding::Branding;
 use reqwest::StatusCode;
 
 use crate::support::app::{get_page, Console};
 use crate::support::html::{csrf_of, hidden_fields};
 use crate::support::oidc::*;
-use crate::support::people::{add_account, person};
+use crate::support::people::add_admin_bob;
 use crate::support::{newest_mail, poll, TestApp, TestDb};
 
 const ADMIN_PASSWORD: &str = "correct horse battery staple";
@@ -25,14 +24,7 @@ const PRIVACY: &str = "https://guild.example.org/privacy";
 /// console.
 async fn start(db: &TestDb) -> (Setup, TestApp, Console) {
     let setup = setup(db).await;
-    add_account(
-        &setup.store,
-        "A1",
-        person("Bob", "Admin", "Staff"),
-        Role::Admin,
-        Some(ADMIN_PASSWORD),
-    )
-    .await;
+    add_admin_bob(&setup.store, ADMIN_PASSWORD).await;
     let app = TestApp::spawn(db).await;
     let console = app.console("bob@example.org", ADMIN_PASSWORD).await;
     (setup, app, console)

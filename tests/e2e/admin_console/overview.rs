@@ -2,12 +2,11 @@
 //! application, the sync's counts and its last errors, read from the database so that two
 //! instances of one database show the same figures.
 
-use guildgate::accounts::Role;
 use reqwest::StatusCode;
 
 use crate::support::app::get_page as get;
 use crate::support::oidc::{browser, open, setup, submit_login, EMAIL};
-use crate::support::people::{add_account, person};
+use crate::support::people::add_admin_bob;
 use crate::support::{poll, TestApp, TestDb};
 
 const ADMIN_PASSWORD: &str = "correct horse battery staple";
@@ -16,14 +15,7 @@ both_engines!(
     the_overview_counts_what_every_instance_did,
     |db: TestDb| async move {
         let setup = setup(&db).await;
-        add_account(
-            &setup.store,
-            "A1",
-            person("Bob", "Admin", "Staff"),
-            Role::Admin,
-            Some(ADMIN_PASSWORD),
-        )
-        .await;
+        add_admin_bob(&setup.store, ADMIN_PASSWORD).await;
         let first = TestApp::spawn(&db).await;
         let second = TestApp::spawn(&db).await;
 

@@ -33,8 +33,6 @@ pub fn company(name: &str) -> MemberData {
     }
 }
 
-/// Adds `data` as member `key` with an account in `role` signing in with its e-mail, and with
-/// `password` when one is given.
 /// The first administrator, `boss@example.org`, still on the one-time password printed at
 /// first start (its login and that password).
 pub async fn one_time_admin(store: &Store) -> guildgate::accounts::BootstrapAdmin {
@@ -45,6 +43,14 @@ pub async fn one_time_admin(store: &Store) -> guildgate::accounts::BootstrapAdmi
         .expect("the first administrator")
 }
 
+/// Adds Bob (member `A1`, `bob@example.org`), an administrator signing in with `password`.
+pub async fn add_admin_bob(store: &Store, password: &str) {
+    let bob = person("Bob", "Admin", "Staff");
+    add_account(store, "A1", bob, Role::Admin, Some(password)).await;
+}
+
+/// Adds `data` as member `key` with an account in `role` signing in with its e-mail, and with
+/// `password` when one is given.
 pub async fn add_account(
     store: &Store,
     key: &str,
