@@ -186,7 +186,7 @@ both_engines!(
             .await;
         assert_eq!(
             (status, location.as_deref()),
-            (StatusCode::SEE_OTHER, Some("/admin/members"))
+            (StatusCode::SEE_OTHER, Some("/admin/overview"))
         );
         assert_ended(&app, &setup, &issued, "console").await;
         // The other console session is signed out; this one goes on.
