@@ -145,19 +145,14 @@ async fn keys_and_pepper(report: &mut Report, store: &Store, settings: &Settings
             report.line(Outcome::Todo, "signing keys", detail);
         }
         Ok(list) => {
-            // Every algorithm's current key must sign: a key whose private file is missing
-            // here fails now, not when a member signs in.
-            let signed = match KeyRing::load_or_init(
-                store,
-                dir,
-                &settings.issuer,
-                &settings.signing,
-            )
-            .await
-            {
-                Ok(ring) => sign_with_each(&ring).await,
-                Err(e) => Err(e),
-            };
+            // Every algorithm's current key must sign: a key whose private half is missing
+            // or does not open with this pepper fails now, not when a member signs in.
+            let signed =
+                match KeyRing::load_existing(store, dir, &settings.issuer, &settings.signing).await
+                {
+                    Ok(ring) => sign_with_each(&ring).await,
+                    Err(e) => Err(e),
+                };
             match signed {
                 Ok(_) => report.line(
                     Outcome::Ok,
@@ -168,6 +163,24 @@ async fn keys_and_pepper(report: &mut Report, store: &Store, settings: &Settings
             }
         }
         Err(e) => report.line(Outcome::Fail, "signing keys", e.to_string()),
+    }
+    match keys::keys_not_in_database(store).await {
+        Ok(kids) if kids.is_empty() => report.line(
+            Outcome::Ok,
+            "signing keys stored",
+            "in the database, sealed with the pepper",
+        ),
+        Ok(kids) => report.line(
+            Outcome::Todo,
+            "signing keys stored",
+            format!(
+                "{} key(s) still only in keys_dir files ({}): `guildgate serve` moves them into \
+                 the database at its next start",
+                kids.len(),
+                kids.join(", ")
+            ),
+        ),
+        Err(e) => report.line(Outcome::Fail, "signing keys stored", e.to_string()),
     }
 }
 

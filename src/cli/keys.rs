@@ -115,6 +115,9 @@ pub async fn run(
                     r.new_kid,
                     time_text(r.activates_at)
                 );
+                for kid in &r.erased {
+                    println!("    erased the private key of the retired key {kid}");
+                }
                 for file in &r.removed_files {
                     println!("    deleted the retired key file {}", file.display());
                 }
@@ -126,8 +129,8 @@ pub async fn run(
                 }
             }
             println!(
-                "Instances pick the new key up within {} s; copy the keys folder to every instance \
-                 that does not share it.",
+                "The new private key is in the database, sealed with the pepper: every instance \
+                 picks it up within {} s.",
                 settings.signing.reload_secs
             );
             Ok(())

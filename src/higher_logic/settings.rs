@@ -5,16 +5,14 @@
 //! database it is encrypted (ChaCha20-Poly1305, keyed from the keys folder; see
 //! [`Store::with_keys_dir`]).
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use ring::aead::{Aad, LessSafeKey, Nonce, NONCE_LEN};
-use ring::rand::{SecureRandom, SystemRandom};
+use ring::aead::LessSafeKey;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::change_log::{Change, Event};
 use crate::db::{now_ms, Engine, Store, StoreError, StoreResult};
+use crate::secrets::sealing;
 
 pub const DEFAULT_BASE_URL: &str = "https://data.higherlogic.com/push/v1/members";
 
@@ -158,22 +156,10 @@ pub fn mask(key: &str) -> String {
 /// Binds the ciphertext to its column: a sealed value moved elsewhere does not open.
 const API_KEY_AAD: &[u8] = b"hl_settings.api_key";
 
-/// `sealed:v1:` + `base64url(nonce || ciphertext || tag)`; a random 96-bit nonce per save.
+/// The key sealed for its column ([`crate::secrets::sealing`]).
 fn seal(key: &LessSafeKey, plain: &str) -> StoreResult<String> {
-    let mut nonce = [0u8; NONCE_LEN];
-    SystemRandom::new()
-        .fill(&mut nonce)
-        .map_err(|_| StoreError::Sealing("no randomness for a nonce".into()))?;
-    let mut data = plain.as_bytes().to_vec();
-    key.seal_in_place_append_tag(
-        Nonce::assume_unique_for_key(nonce),
-        Aad::from(API_KEY_AAD),
-        &mut data,
-    )
-    .map_err(|_| StoreError::Sealing("encryption failed".into()))?;
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&data);
-    Ok(format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(out)))
+    sealing::seal(key, API_KEY_AAD, plain.as_bytes())
+        .map_err(|e| StoreError::Sealing(e.to_string()))
 }
 
 /// The stored settings row (defaults when none was saved), the key still sealed.
@@ -197,36 +183,19 @@ fn unsealed(key: &LessSafeKey, mut settings: IntegrationSettings) -> Integration
     if settings.api_key.is_empty() {
         return settings;
     }
-    settings.api_key = match settings.api_key.strip_prefix(SEALED_PREFIX) {
-        None => settings.api_key,
-        Some(sealed) => open(key, sealed).unwrap_or_else(|| {
+    if !sealing::is_sealed(&settings.api_key) {
+        return settings;
+    }
+    settings.api_key = sealing::open(key, API_KEY_AAD, &settings.api_key)
+        .and_then(|plain| String::from_utf8(plain).ok())
+        .unwrap_or_else(|| {
             tracing::warn!(
                 "the saved Higher Logic API key does not decrypt with this keys folder; \
                  enter it again"
             );
             String::new()
-        }),
-    };
+        });
     settings
-}
-
-/// Marks a sealed value (and its format version) in the column.
-const SEALED_PREFIX: &str = "sealed:v1:";
-
-/// The plaintext, or `None` for a value this key did not seal (tampered with, or written with
-/// another keys folder).
-fn open(key: &LessSafeKey, stored: &str) -> Option<String> {
-    let raw = URL_SAFE_NO_PAD.decode(stored).ok()?;
-    if raw.len() < NONCE_LEN {
-        return None;
-    }
-    let (nonce, sealed) = raw.split_at(NONCE_LEN);
-    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-    let mut data = sealed.to_vec();
-    let plain = key
-        .open_in_place(nonce, Aad::from(API_KEY_AAD), &mut data)
-        .ok()?;
-    String::from_utf8(plain.to_vec()).ok()
 }
 
 fn check_base_url(url: &str) -> StoreResult<()> {

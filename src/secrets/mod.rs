@@ -1,9 +1,10 @@
-//! Secrets: the pepper kept in the keys folder, random tokens, the stored form of a secret, and
-//! the owner-only files that hold secrets. One place for each, so that every token the provider
+//! Secrets: the pepper kept in the keys folder, random tokens, the stored form of a secret, the
+//! sealed form of a secret kept in the database, and the owner-only files that hold secrets. One place for each, so that every token the provider
 //! and the console hand out is made and stored the same way.
 
 mod files;
 mod pepper;
+pub mod sealing;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

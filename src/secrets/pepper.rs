@@ -106,6 +106,11 @@ impl Pepper {
         ring::aead::LessSafeKey::new(ring::aead::UnboundKey::from(okm))
     }
 
+    /// The key of every secret kept sealed in the database ([`super::sealing`]).
+    pub fn at_rest_key(&self) -> ring::aead::LessSafeKey {
+        self.sealing_key(b"guildgate secrets at rest v1")
+    }
+
     /// Names the pepper without revealing it.
     fn fingerprint(&self) -> String {
         let mut mac = self.mac();
@@ -177,7 +182,7 @@ impl Store {
             let pepper = Pepper::load_or_init(self, dir)
                 .await
                 .map_err(|e| StoreError::Sealing(e.to_string()))?;
-            Ok(pepper.sealing_key(b"guildgate secrets at rest v1"))
+            Ok(pepper.at_rest_key())
         })
         .await
     }

@@ -27,6 +27,7 @@ both_engines!(
             "ok    database:",
             "ok    pepper",
             "ok    signing keys: 2 published",
+            "ok    signing keys stored: in the database",
             "todo  Higher Logic client",
             "todo  Higher Logic sync",
             "todo  mail",

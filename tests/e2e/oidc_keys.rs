@@ -1,17 +1,37 @@
 //! The signing key ring on SQLite and PostgreSQL: first start, several instances, rotation
-//! (publish before sign, keep until expired), failures at start, and `guildgate keys`.
+//! (publish before sign, keep until expired), failures at start, the private keys sealed in
+//! the database (and the key files of earlier versions moved there), and `guildgate keys`.
 
 use std::path::Path;
 use std::time::Duration;
 
 use crate::support::oidc::kid_of;
-use crate::support::{cli_err, cli_line, TestDb};
+use crate::support::{cli_err, cli_line, Server, TestDb};
 use guildgate::db::now_ms;
 use guildgate::oidc::keys::{self, Alg, KeyError, KeyRing};
 use guildgate::secrets::{Pepper, PepperError, PEPPER_FILE};
 use guildgate::settings::Settings;
 use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::{json, Value};
+
+/// The `private_key` column, by kid (keys with one).
+async fn sealed_private_keys(store: &guildgate::db::Store) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT kid, private_key FROM oidc_signing_keys WHERE private_key IS NOT NULL ORDER BY kid",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
 
 async fn load_ring(store: &guildgate::db::Store, s: &Settings) -> Result<KeyRing, KeyError> {
     KeyRing::load_or_init(store, &s.keys_dir, s.issuer(), &s.signing).await
@@ -60,20 +80,20 @@ both_engines!(first_start_and_second_instance, |db: TestDb| async move {
 
     let infos = keys::list(&store).await.unwrap();
     assert_eq!(infos.len(), 2);
-    for alg in Alg::ALL {
-        let info = infos.iter().find(|k| k.alg == alg.as_str()).unwrap();
-        let path = keys::private_key_path(&dir, alg, &info.kid);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600, "{}", path.display());
-        }
+    for info in &infos {
         assert!(
             !info.public_jwk.contains("\"d\""),
-            "no private part in the DB"
+            "no private part in the public JWK"
         );
     }
+    // The private halves are in the database, sealed; the folder holds only the pepper.
+    let sealed = sealed_private_keys(&store).await;
+    assert_eq!(sealed.len(), 2);
+    for (kid, stored) in &sealed {
+        assert!(stored.starts_with("sealed:v1:"), "{kid}: {stored}");
+        assert!(!stored.contains("PRIVATE KEY"));
+    }
+    assert_eq!(files_in(&dir), vec![PEPPER_FILE.to_string()]);
     assert!(dir.join(PEPPER_FILE).is_file());
 
     let jwks = ring.jwks().await;
@@ -189,7 +209,7 @@ both_engines!(
         };
         let r = rotate().await.unwrap();
         assert_eq!(r.replaced.as_ref().unwrap().0, old_kid);
-        assert!(keys::private_key_path(&dir, Alg::RS256, &r.new_kid).is_file());
+        assert_eq!(files_in(&dir), vec![PEPPER_FILE.to_string()], "no key file");
         ring.reload().await.unwrap();
 
         // Published at once, but the old key still signs.
@@ -241,13 +261,22 @@ both_engines!(
                 .count(),
             1
         );
-        // The next rotation deletes the retired key's private file.
-        let old_file = keys::private_key_path(&dir, Alg::RS256, &old_kid);
-        assert!(old_file.is_file());
+        // The next rotation erases the retired key's private half.
+        let has_private = |kid: String| {
+            let store = store.clone();
+            async move {
+                sealed_private_keys(&store)
+                    .await
+                    .iter()
+                    .any(|(k, _)| *k == kid)
+            }
+        };
+        assert!(has_private(old_kid.clone()).await);
         let r2 = rotate().await.unwrap();
-        assert_eq!(r2.removed_files, vec![old_file.clone()]);
-        assert!(!old_file.exists());
-        assert!(keys::private_key_path(&dir, Alg::RS256, &r.new_kid).is_file());
+        assert_eq!(r2.erased, vec![old_kid.clone()]);
+        assert!(r2.removed_files.is_empty());
+        assert!(!has_private(old_kid.clone()).await);
+        assert!(has_private(r.new_kid.clone()).await);
     }
 );
 
@@ -268,14 +297,18 @@ both_engines!(
             matches!(err, KeyError::Pepper(PepperError::Mismatch { .. })),
             "{err}"
         );
+        // With the pepper alone it signs with the same keys.
         std::fs::copy(dir.join(PEPPER_FILE), empty.join(PEPPER_FILE)).unwrap();
-        let err = load_ring(&store, &settings(&db, &empty)).await.unwrap_err();
-        let text = err.to_string();
-        assert!(matches!(err, KeyError::MissingPrivateKey { .. }), "{text}");
-        assert!(
-            text.contains("keys_dir") && text.contains("missing"),
-            "{text}"
-        );
+        let other = load_ring(&store, &settings(&db, &empty)).await.unwrap();
+        let ring = load_ring(&store, &s).await.unwrap();
+        for alg in Alg::ALL {
+            let token = other.sign(alg, &claims(60)).await.unwrap();
+            assert_eq!(
+                kid_of(&token),
+                kid_of(&ring.sign(alg, &claims(60)).await.unwrap())
+            );
+            let _: Value = ring.verify(&token, true).await.unwrap();
+        }
 
         // A different pepper file is refused too.
         let third = db.dir.path().join("third-keys");
@@ -290,20 +323,49 @@ both_engines!(
             Err(PepperError::Mismatch { .. })
         ));
 
-        // A private file swapped for another key is refused.
+        // A sealed key moved to another row does not open (it is bound to its kid).
+        let sealed = sealed_private_keys(&store).await;
         let infos = keys::list(&store).await.unwrap();
-        let rs = infos.iter().find(|k| k.alg == "RS256").unwrap();
+        let rs = infos.iter().find(|k| k.alg == "RS256").unwrap().kid.clone();
+        let es = infos.iter().find(|k| k.alg == "ES256").unwrap().kid.clone();
+        let es_sealed = &sealed.iter().find(|(k, _)| *k == es).unwrap().1;
+        let rs_sealed = &sealed.iter().find(|(k, _)| *k == rs).unwrap().1;
+        set_private(&store, &rs, Some(es_sealed)).await;
+        let err = load_ring(&store, &s).await.unwrap_err();
+        assert!(matches!(err, KeyError::Unsealable { .. }), "{err}");
+        assert!(err.to_string().contains("pepper"), "{err}");
+
+        // A key without its private half (an earlier version's, whose file is not here).
+        set_private(&store, &rs, None).await;
+        let err = load_ring(&store, &s).await.unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, KeyError::MissingPrivateKey { .. }), "{text}");
+        assert!(
+            text.contains("keys_dir") && text.contains("missing"),
+            "{text}"
+        );
+        // ... nor one whose file holds another key.
         std::fs::write(
-            keys::private_key_path(&dir, Alg::RS256, &rs.kid),
+            keys::private_key_path(&dir, Alg::RS256, &rs),
             keys::generate_pem(Alg::RS256).unwrap(),
         )
         .unwrap();
-        let err = KeyRing::load_or_init(&store, &s.keys_dir, s.issuer(), &s.signing)
-            .await
-            .unwrap_err();
+        let err = load_ring(&store, &s).await.unwrap_err();
         assert!(matches!(err, KeyError::Mismatch { .. }), "{err}");
+        set_private(&store, &rs, Some(rs_sealed)).await;
+        std::fs::remove_file(keys::private_key_path(&dir, Alg::RS256, &rs)).unwrap();
+        load_ring(&store, &s).await.unwrap();
     }
 );
+
+async fn set_private(store: &guildgate::db::Store, kid: &str, sealed: Option<&String>) {
+    sqlx::query("UPDATE oidc_signing_keys SET private_key = $1 WHERE kid = $2")
+        .bind(sealed.cloned())
+        .bind(kid)
+        .execute(store.pool())
+        .await
+        .unwrap();
+}
 
 both_engines!(keys_cli_lists_and_rotates, |db: TestDb| async move {
     let out = cli_line(&db, "keys list --json");
@@ -330,7 +392,7 @@ both_engines!(keys_cli_lists_and_rotates, |db: TestDb| async move {
         .any(|c| c.entity == "signing_key" && c.action == "rotated"));
 });
 
-/// `serve` with a keys folder that lacks the keys the database names: exits with the reason.
+/// `serve` with a keys folder that lacks the pepper: exits with the reason.
 fn serve_with_keys_dir(db: &TestDb, keys_dir: &Path) -> (bool, String) {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_guildgate"))
         .current_dir(db.dir.path())
@@ -356,11 +418,11 @@ fn serve_with_keys_dir(db: &TestDb, keys_dir: &Path) -> (bool, String) {
     }
     let _ = child.kill();
     let _ = child.wait();
-    panic!("serve started although its keys folder lacks the signing keys");
+    panic!("serve started although its keys folder lacks the pepper");
 }
 
 both_engines!(
-    serve_refuses_to_start_without_the_shared_keys,
+    serve_needs_the_pepper_and_nothing_else,
     |db: TestDb| async move {
         cli_line(&db, "keys list");
         let other = db.dir.path().join("other-keys");
@@ -372,11 +434,130 @@ both_engines!(
             other.join(PEPPER_FILE),
         )
         .unwrap();
-        let (ok, err) = serve_with_keys_dir(&db, &other);
-        assert!(!ok);
-        assert!(
-            err.contains("private key file") && err.contains("missing"),
-            "{err}"
-        );
+        let other_text = other.display().to_string();
+        let server = Server::start_with(&db, &[("GUILDGATE_KEYS_DIR", other_text.as_str())]).await;
+        let jwks: Value = reqwest::get(format!("{}/jwks", server.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+        assert_eq!(files_in(&other), vec![PEPPER_FILE.to_string()]);
     }
 );
+
+/// An installation made by an earlier version: the key rows without private halves, which are
+/// PEM files in the keys folder. Returns the kids, RS256 first.
+async fn earlier_version_installation(store: &guildgate::db::Store, dir: &Path) -> Vec<String> {
+    Pepper::load_or_init(store, dir).await.unwrap();
+    let mut kids = Vec::new();
+    for alg in Alg::ALL {
+        let pem = keys::generate_pem(alg).unwrap();
+        let jwk = keys::public_jwk(alg, &pem).unwrap();
+        let kid = jwk["kid"].as_str().unwrap().to_string();
+        guildgate::secrets::write_secret_file(
+            &keys::private_key_path(dir, alg, &kid),
+            pem.as_bytes(),
+        )
+        .unwrap();
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO oidc_signing_keys (kid, alg, public_jwk, created_at, activates_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&kid)
+        .bind(alg.as_str())
+        .bind(jwk.to_string())
+        .bind(now - 1_000)
+        .bind(now - 1_000)
+        .execute(store.pool())
+        .await
+        .unwrap();
+        kids.push(kid);
+    }
+    kids
+}
+
+both_engines!(
+    key_files_of_an_earlier_version_move_into_the_database_once,
+    |db: TestDb| async move {
+        let store = db.store().await;
+        let dir = db.dir.path().join("keys");
+        let kids = earlier_version_installation(&store, &dir).await;
+        assert!(sealed_private_keys(&store).await.is_empty());
+        let (_, report) = doctor_report(&db);
+        assert!(
+            report.contains("todo  signing keys stored: 2 key(s) still only in keys_dir files"),
+            "{report}"
+        );
+
+        // The first start moves them, and says so.
+        let server = Server::start_logged(&db, &[("RUST_LOG", "info")]).await;
+        let log = server.log();
+        assert_eq!(
+            log.matches("moved the private signing key from its file into the database")
+                .count(),
+            2,
+            "{log}"
+        );
+        let jwks: Value = reqwest::get(format!("{}/jwks", server.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let published: Vec<&str> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            published,
+            kids.iter().map(String::as_str).collect::<Vec<_>>()
+        );
+        server.stop();
+        let sealed = sealed_private_keys(&store).await;
+        assert_eq!(sealed.len(), 2);
+        // Left in place: an instance of the earlier version may still read them.
+        for (alg, kid) in Alg::ALL.iter().zip(&kids) {
+            assert!(keys::private_key_path(&dir, *alg, kid).is_file());
+        }
+
+        // Once: the next start moves nothing and changes nothing.
+        let server = Server::start_logged(&db, &[("RUST_LOG", "info")]).await;
+        assert!(
+            !server.log().contains("moved the private signing key"),
+            "{}",
+            server.log()
+        );
+        server.stop();
+        assert_eq!(sealed_private_keys(&store).await, sealed);
+
+        // The files are no longer needed: without them, the same kids sign.
+        for (alg, kid) in Alg::ALL.iter().zip(&kids) {
+            std::fs::remove_file(keys::private_key_path(&dir, *alg, kid)).unwrap();
+        }
+        let ring = load_ring(&store, &settings(&db, &dir)).await.unwrap();
+        for (alg, kid) in Alg::ALL.iter().zip(&kids) {
+            let token = ring.sign(*alg, &claims(60)).await.unwrap();
+            assert_eq!(&kid_of(&token), kid);
+            verify_with_jwks(&ring.jwks().await, &token).unwrap();
+        }
+        let (healthy, report) = doctor_report(&db);
+        assert!(healthy, "{report}");
+        assert!(report.contains("ok    signing keys stored"), "{report}");
+    }
+);
+
+/// `guildgate doctor`: whether it succeeded, and what it printed.
+fn doctor_report(db: &TestDb) -> (bool, String) {
+    let out = crate::support::cli(db, &["doctor"], None);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}

@@ -1,5 +1,7 @@
-//! The private halves of the signing keys: generated, written and read as PKCS#8 PEM files,
-//! and their public JWKs (with the RFC 7638 thumbprint as `kid`).
+//! The private halves of the signing keys as PKCS#8 PEM: generated, parsed, and their public
+//! JWKs (with the RFC 7638 thumbprint as `kid`). Earlier versions kept them as files in
+//! `keys_dir` (see [`super::private_key_path`]); they now live sealed in the database
+//! ([`super::stored`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -12,19 +14,22 @@ use ring::signature::{self as ring_sig, KeyPair};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{private_key_path, Alg, KeyError, KeyResult};
-use crate::secrets::{read_private_file, write_secret_file, SecretFileError};
+use super::{Alg, KeyError, KeyResult};
 
-/// Generates a key pair into a new file; returns its kid and path.
-pub(super) async fn create_key_file(dir: &Path, alg: Alg) -> KeyResult<(String, PathBuf)> {
+/// A new key pair: its kid, public JWK and private key (PEM). RSA generation takes a while, so
+/// it runs off the async threads.
+pub(super) async fn new_key_pair(alg: Alg) -> KeyResult<(String, Value, String)> {
     let pem = tokio::task::spawn_blocking(move || generate_pem(alg))
         .await
         .map_err(|e| KeyError::Sign(e.to_string()))??;
     let (jwk, _) = parse_private(alg, &pem, Path::new("(new key)"))?;
     let kid = jwk["kid"].as_str().unwrap_or_default().to_string();
-    let path = private_key_path(dir, alg, &kid);
-    write_secret_file(&path, pem.as_bytes())?;
-    Ok((kid, path))
+    Ok((kid, jwk, pem))
+}
+
+/// The public JWK (with its kid) of a private key in PEM.
+pub fn public_jwk(alg: Alg, pem: &str) -> KeyResult<Value> {
+    Ok(parse_private(alg, pem, Path::new("(PEM)"))?.0)
 }
 
 /// A new private key as PKCS#8 PEM.
@@ -54,12 +59,7 @@ pub fn generate_pem(alg: Alg) -> KeyResult<String> {
     }
 }
 
-pub(super) fn public_jwk_of_file(alg: Alg, path: &Path) -> KeyResult<Value> {
-    let pem = read_private_file(path)?.ok_or_else(|| SecretFileError::new(path, "vanished"))?;
-    Ok(parse_private(alg, &pem, path)?.0)
-}
-
-/// Parses a private key file: its public JWK (with RFC 7638 thumbprint as kid) and the
+/// Parses a private key (`path` names where it came from, for errors): its public JWK (with RFC 7638 thumbprint as kid) and the
 /// signing key.
 pub(super) fn parse_private(
     alg: Alg,

@@ -1,5 +1,6 @@
-//! The key ring every handler signs and verifies with: a snapshot of the key rows and the
-//! private halves this instance holds, reloaded now and then to see rotations made elsewhere.
+//! The key ring every handler signs and verifies with: a snapshot of the key rows and their
+//! private halves (opened with the pepper), reloaded now and then to see rotations made
+//! elsewhere.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -7,12 +8,14 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
+use ring::aead::LessSafeKey;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::key_files::{decoding_key, parse_private};
 use super::rotation::init_first_key;
+use super::stored::{move_key_files_in, open_private, sealed_private_keys};
 use super::{
     active_index, key_states, list, private_key_path, Alg, KeyError, KeyInfo, KeyResult, KeyState,
     SigningSettings,
@@ -20,7 +23,7 @@ use super::{
 use crate::db::{now_ms, Store};
 use crate::secrets::{ensure_private_dir, read_private_file, Pepper};
 
-/// A loaded key: the public record plus, when this instance has the file, the private half.
+/// A loaded key: the public record plus, unless retired, the private half.
 struct Loaded {
     info: KeyInfo,
     alg: Alg,
@@ -41,14 +44,16 @@ struct Inner {
     issuer: String,
     settings: SigningSettings,
     pepper: Pepper,
+    /// Opens the private halves sealed in the database.
+    at_rest: LessSafeKey,
     snapshot: RwLock<Arc<Snapshot>>,
 }
 
 /// The signing keys, shared by every handler. Cheap to clone.
 ///
 /// Keys rotated by another instance (or `guildgate keys rotate`) are picked up by reloading
-/// the rows every `reload_secs`; since a new key only signs after a JWKS cache lifetime, every
-/// instance has it long before it is used.
+/// the rows, private halves included, every `reload_secs`; since a new key only signs after a
+/// JWKS cache lifetime, every instance has it long before it is used.
 #[derive(Clone)]
 pub struct KeyRing {
     inner: Arc<Inner>,
@@ -63,28 +68,54 @@ impl fmt::Debug for KeyRing {
 }
 
 impl KeyRing {
-    /// Loads the keys (creating an RS256 and an ES256 key on first start) and the pepper.
-    /// Fails when a key that signs now, or will sign next, has no private file in the folder.
+    /// Loads the keys (creating an RS256 and an ES256 key on first start) and the pepper, after
+    /// moving into the database the private key files an earlier version left in the folder.
+    /// Fails when a key that signs now, or will sign next, has no usable private half.
     pub async fn load_or_init(
         store: &Store,
         dir: &Path,
         issuer: &str,
         signing: &SigningSettings,
     ) -> KeyResult<KeyRing> {
-        let dir = dir.to_path_buf();
-        ensure_private_dir(&dir)?;
-        let pepper = Pepper::load_or_init(store, &dir).await?;
+        ensure_private_dir(dir)?;
+        let pepper = Pepper::load_or_init(store, dir).await?;
+        let at_rest = pepper.at_rest_key();
         for alg in Alg::ALL {
-            init_first_key(store, &dir, alg).await?;
+            init_first_key(store, &at_rest, alg).await?;
         }
-        let snapshot = load_snapshot(store, &dir, now_ms(), true).await?;
+        move_key_files_in(store, dir, &at_rest).await?;
+        KeyRing::build(store, dir, issuer, signing, pepper).await
+    }
+
+    /// Loads the keys as they are, creating and moving nothing (for `guildgate doctor`); a
+    /// private half not moved into the database yet is read from its file.
+    pub async fn load_existing(
+        store: &Store,
+        dir: &Path,
+        issuer: &str,
+        signing: &SigningSettings,
+    ) -> KeyResult<KeyRing> {
+        let pepper = Pepper::load_or_init(store, dir).await?;
+        KeyRing::build(store, dir, issuer, signing, pepper).await
+    }
+
+    async fn build(
+        store: &Store,
+        dir: &Path,
+        issuer: &str,
+        signing: &SigningSettings,
+        pepper: Pepper,
+    ) -> KeyResult<KeyRing> {
+        let at_rest = pepper.at_rest_key();
+        let snapshot = load_snapshot(store, dir, &at_rest, None, now_ms(), true).await?;
         Ok(KeyRing {
             inner: Arc::new(Inner {
                 store: store.clone(),
-                dir,
+                dir: dir.to_path_buf(),
                 issuer: issuer.to_string(),
                 settings: signing.clone(),
                 pepper,
+                at_rest,
                 snapshot: RwLock::new(Arc::new(snapshot)),
             }),
         })
@@ -124,9 +155,18 @@ impl KeyRing {
         }
     }
 
-    /// Re-reads the key rows (new keys from a rotation elsewhere).
+    /// Re-reads the key rows (new keys from a rotation elsewhere, with their private halves).
     pub async fn reload(&self) -> KeyResult<()> {
-        let fresh = load_snapshot(&self.inner.store, &self.inner.dir, now_ms(), false).await?;
+        let previous = self.current();
+        let fresh = load_snapshot(
+            &self.inner.store,
+            &self.inner.dir,
+            &self.inner.at_rest,
+            Some(&previous),
+            now_ms(),
+            false,
+        )
+        .await?;
         match self.inner.snapshot.write() {
             Ok(mut s) => *s = Arc::new(fresh),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(fresh),
@@ -177,9 +217,9 @@ fn sign_with<T: Serialize>(
     let index = active_index(&snapshot.infos, alg, now).ok_or(KeyError::NoActiveKey(alg))?;
     let key = &snapshot.keys[index];
     let Some(encoding) = &key.encoding else {
-        tracing::error!(kid = %key.info.kid, %alg, "the active signing key has no private file");
+        tracing::error!(kid = %key.info.kid, %alg, "the active signing key has no private key");
         return Err(KeyError::Sign(format!(
-            "the private file of the active {alg} key {} is missing",
+            "the private key of the active {alg} key {} is missing",
             key.info.kid
         )));
     };
@@ -241,43 +281,73 @@ impl KindDescription for jsonwebtoken::errors::Error {
     }
 }
 
-async fn load_snapshot(store: &Store, dir: &Path, now: i64, at_start: bool) -> KeyResult<Snapshot> {
+/// The key rows and their private halves: sealed in the row (opened with `at_rest`), or for a
+/// key an earlier version made and not moved yet, its file in `dir`. A key already loaded in
+/// `previous` is taken from there (keys never change under their kid).
+async fn load_snapshot(
+    store: &Store,
+    dir: &Path,
+    at_rest: &LessSafeKey,
+    previous: Option<&Snapshot>,
+    now: i64,
+    at_start: bool,
+) -> KeyResult<Snapshot> {
     let infos: Vec<KeyInfo> = list(store)
         .await?
         .into_iter()
         .filter(|i| i.alg().is_some())
         .collect();
+    let sealed = sealed_private_keys(store).await?;
     let states = key_states(&infos, now);
     let mut keys = Vec::with_capacity(infos.len());
     for (info, state) in infos.iter().zip(states) {
         let alg = info.alg().unwrap_or(Alg::RS256);
+        let known = previous.and_then(|p| {
+            p.keys
+                .iter()
+                .find(|k| k.info.kid == info.kid && k.alg == alg)
+        });
         let row = || PathBuf::from(format!("database row {}", info.kid));
-        let jwk: Value = serde_json::from_str(&info.public_jwk).map_err(|e| KeyError::BadKey {
-            path: row(),
-            message: e.to_string(),
-        })?;
-        let decoding = decoding_key(alg, &jwk).map_err(|message| KeyError::BadKey {
-            path: row(),
-            message,
-        })?;
-        let path = private_key_path(dir, alg, &info.kid);
-        let encoding = match state {
-            KeyState::Retired => None,
-            _ => match read_private_file(&path)? {
-                Some(pem) => {
-                    let (public, encoding) = parse_private(alg, &pem, &path)?;
-                    if public.get("kid") != jwk.get("kid") {
-                        return Err(KeyError::Mismatch {
-                            kid: info.kid.clone(),
-                            path,
-                        });
-                    }
-                    Some(encoding)
-                }
-                None => None,
-            },
+        let (jwk, decoding) = match known {
+            Some(k) => (k.jwk.clone(), k.decoding.clone()),
+            None => {
+                let jwk: Value =
+                    serde_json::from_str(&info.public_jwk).map_err(|e| KeyError::BadKey {
+                        path: row(),
+                        message: e.to_string(),
+                    })?;
+                let decoding = decoding_key(alg, &jwk).map_err(|message| KeyError::BadKey {
+                    path: row(),
+                    message,
+                })?;
+                (jwk, decoding)
+            }
         };
-        // Keys that sign now or will sign next must be here; a retiring key only verifies.
+        let path = private_key_path(dir, alg, &info.kid);
+        let encoding = match (state, known.and_then(|k| k.encoding.clone())) {
+            (KeyState::Retired, _) => None,
+            (_, Some(encoding)) => Some(encoding),
+            _ => {
+                let pem = match sealed.get(&info.kid) {
+                    Some(stored) => Some((open_private(at_rest, alg, &info.kid, stored)?, row())),
+                    None => read_private_file(&path)?.map(|pem| (pem, path.clone())),
+                };
+                match pem {
+                    Some((pem, source)) => {
+                        let (public, encoding) = parse_private(alg, &pem, &source)?;
+                        if public.get("kid") != jwk.get("kid") {
+                            return Err(KeyError::Mismatch {
+                                kid: info.kid.clone(),
+                                path: source,
+                            });
+                        }
+                        Some(encoding)
+                    }
+                    None => None,
+                }
+            }
+        };
+        // Keys that sign now or will sign next must be usable; a retiring key only verifies.
         if matches!(state, KeyState::Active | KeyState::Pending) && encoding.is_none() {
             let err = KeyError::MissingPrivateKey {
                 alg,

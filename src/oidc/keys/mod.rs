@@ -1,19 +1,24 @@
 //! The token-signing keys: RS256 (default) and ES256.
 //!
-//! Private keys are PEM files in `keys_dir` (mode 0600, never in the database); their public
-//! JWK, `kid`, algorithm and timestamps are rows in `oidc_signing_keys`, so that every instance
-//! on one database agrees on which key signs. Instances share the keys folder (a mounted secret).
+//! Each key is a row in `oidc_signing_keys`: its public JWK, `kid`, algorithm and timestamps,
+//! so that every instance on one database agrees on which key signs, and its private half
+//! sealed with a key derived from the pepper of `keys_dir` (ChaCha20-Poly1305, the same sealing
+//! as the Higher Logic API key): the pepper file is the only secret an instance needs, and a key
+//! rotated on one instance signs on the others after their next reload. Private keys an earlier
+//! version kept as PEM files in `keys_dir` move into the database at start, once.
 //!
 //! Rotation follows the usual two rules: a new key is published in the JWKS for one JWKS
 //! cache lifetime before it signs (`activates_at`), and the key it replaces stays published
 //! until every token it signed has expired (`retire_at`).
 //!
 //! Here: the model (algorithms, key rows and their states); `key_ring` loads and signs,
-//! `rotation` adds keys, `key_files` reads and writes the private halves.
+//! `rotation` adds keys, `key_files` makes and parses the private halves, `stored` seals them
+//! into the database (and moves the files of earlier versions there).
 
 mod key_files;
 mod key_ring;
 mod rotation;
+mod stored;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -21,11 +26,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::db::{Store, StoreError};
+use crate::secrets::sealing::SealError;
 use crate::secrets::{PepperError, SecretFileError};
 
-pub use key_files::generate_pem;
+pub use key_files::{generate_pem, public_jwk};
 pub use key_ring::KeyRing;
 pub use rotation::{rotate, Rotation};
+pub use stored::keys_not_in_database;
 
 /// Errors of the key ring.
 #[derive(Debug, thiserror::Error)]
@@ -36,17 +43,27 @@ pub enum KeyError {
     File(#[from] SecretFileError),
     #[error(transparent)]
     Pepper(#[from] PepperError),
-    /// A key the database says this instance must sign with has no private file here.
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    /// A key that signs now or next has no private half in the database, nor (made by an
+    /// earlier version) a file here to move there.
     #[error(
-        "the {alg} signing key {kid} is in the database but its private key file {path} is \
-         missing: every instance must share the same keys folder (keys_dir); copy the file from \
-         the instance that created it (or restore it from backup)"
+        "the {alg} signing key {kid} has no private key in the database and its private key \
+         file {path} is missing: start once an instance whose keys folder (keys_dir) holds that \
+         file (it moves it into the database), copy the file here, or restore from a backup"
     )]
     MissingPrivateKey {
         alg: Alg,
         kid: String,
         path: PathBuf,
     },
+    /// The sealed private half does not open with this keys folder's pepper (or was tampered
+    /// with).
+    #[error(
+        "the private key of the {alg} signing key {kid} in the database does not decrypt with \
+         the pepper of this keys folder (keys_dir): every instance needs the same pepper file"
+    )]
+    Unsealable { alg: Alg, kid: String },
     #[error("the private key file {path} does not match the public key {kid} in the database")]
     Mismatch { kid: String, path: PathBuf },
     #[error("invalid key file {path}: {message}")]

@@ -1,18 +1,26 @@
-//! Adding signing keys: the first of each algorithm at first start, and rotations.
+//! Adding signing keys: the first of each algorithm at first start, and rotations. A new key's
+//! private half goes into its row, sealed ([`super::stored`]): no file is written, so any
+//! instance that holds the pepper signs with it.
 
 use std::path::{Path, PathBuf};
 
+use ring::aead::LessSafeKey;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::key_files::{create_key_file, public_jwk_of_file};
-use super::{list, private_key_path, Alg, KeyResult, SigningSettings};
+use super::key_files::new_key_pair;
+use super::stored::{erase_retired, seal_private};
+use super::{Alg, KeyResult, SigningSettings};
 use crate::change_log::{Change, Event};
 use crate::db::{conflict_on_unique, now_ms, Store, StoreError};
-use crate::secrets::ensure_private_dir;
+use crate::secrets::Pepper;
 
 /// Creates the first key of `alg` when the database has none.
-pub(super) async fn init_first_key(store: &Store, dir: &Path, alg: Alg) -> KeyResult<()> {
+pub(super) async fn init_first_key(
+    store: &Store,
+    at_rest: &LessSafeKey,
+    alg: Alg,
+) -> KeyResult<()> {
     let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM oidc_signing_keys WHERE alg = $1")
         .bind(alg.as_str())
         .fetch_one(store.pool())
@@ -22,8 +30,8 @@ pub(super) async fn init_first_key(store: &Store, dir: &Path, alg: Alg) -> KeyRe
         return Ok(());
     }
     let now = now_ms();
-    let (kid, path) = create_key_file(dir, alg).await?;
-    let jwk = public_jwk_of_file(alg, &path)?;
+    let (kid, jwk, pem) = new_key_pair(alg).await?;
+    let sealed = seal_private(at_rest, &kid, &pem)?;
     let mut tx = store.begin().await?;
     // Another instance starting at the same moment may have won; one first key is enough.
     let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM oidc_signing_keys WHERE alg = $1")
@@ -32,11 +40,9 @@ pub(super) async fn init_first_key(store: &Store, dir: &Path, alg: Alg) -> KeyRe
         .await
         .map_err(StoreError::from)?;
     if count > 0 {
-        drop(tx);
-        let _ = std::fs::remove_file(&path);
         return Ok(());
     }
-    insert_key(&mut tx, &kid, alg, &jwk, now, now).await?;
+    insert_key(&mut tx, &kid, alg, &jwk, &sealed, now, now).await?;
     Change::new("system", Event::SigningKeyCreated, &kid)
         .detail(json!({ "alg": alg.as_str() }))
         .record(&mut tx)
@@ -51,16 +57,19 @@ async fn insert_key(
     kid: &str,
     alg: Alg,
     jwk: &Value,
+    sealed_private: &str,
     now: i64,
     activates_at: i64,
 ) -> KeyResult<()> {
     sqlx::query(
-        "INSERT INTO oidc_signing_keys (kid, alg, public_jwk, created_at, activates_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO oidc_signing_keys \
+         (kid, alg, public_jwk, private_key, created_at, activates_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(kid)
     .bind(alg.as_str())
     .bind(jwk.to_string())
+    .bind(sealed_private)
     .bind(now)
     .bind(activates_at)
     .execute(&mut **tx)
@@ -80,12 +89,17 @@ pub struct Rotation {
     pub activates_at: i64,
     /// The key it replaces, and when that one leaves the JWKS.
     pub replaced: Option<(String, i64)>,
-    /// Private files of retired keys, deleted (no token they signed is still valid).
+    /// Retired keys whose private half was erased from the database (no token they signed
+    /// is still valid).
+    pub erased: Vec<String>,
+    /// Private key files of retired keys left in the keys folder by an earlier version, deleted.
     pub removed_files: Vec<PathBuf>,
 }
 
 /// Adds a new key of `alg`: published now, signing after the JWKS cache lifetime; the key it
-/// replaces is retired once every token it may have signed has expired.
+/// replaces is retired once every token it may have signed has expired. The private half is
+/// sealed with the pepper of `dir` into the database: the other instances sign with it after
+/// their next reload (`signing.reload_secs`), long before it activates.
 pub async fn rotate(
     store: &Store,
     dir: &Path,
@@ -94,9 +108,9 @@ pub async fn rotate(
     alg: Alg,
     now: i64,
 ) -> KeyResult<Rotation> {
-    ensure_private_dir(dir)?;
-    let (kid, path) = create_key_file(dir, alg).await?;
-    let jwk = public_jwk_of_file(alg, &path)?;
+    let at_rest = Pepper::load_or_init(store, dir).await?.at_rest_key();
+    let (kid, jwk, pem) = new_key_pair(alg).await?;
+    let sealed = seal_private(&at_rest, &kid, &pem)?;
     // Publication is the insert below, after a key generation that can take a while: count
     // the publish-before-sign delay from then.
     let now = now.max(now_ms());
@@ -118,7 +132,7 @@ pub async fn rotate(
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
-    insert_key(&mut tx, &kid, alg, &jwk, now, activates_at).await?;
+    insert_key(&mut tx, &kid, alg, &jwk, &sealed, now, activates_at).await?;
     Change::new(actor, Event::SigningKeyRotated, &kid)
         .detail(json!({
             "alg": alg.as_str(),
@@ -128,24 +142,14 @@ pub async fn rotate(
         }))
         .record(&mut tx)
         .await?;
-    if let Err(e) = tx.commit().await {
-        let _ = std::fs::remove_file(&path);
-        return Err(StoreError::from(e).into());
-    }
-    let mut removed_files = Vec::new();
-    for info in list(store).await? {
-        if info.alg() == Some(alg) && !info.published(now) {
-            let old = private_key_path(dir, alg, &info.kid);
-            if std::fs::remove_file(&old).is_ok() {
-                removed_files.push(old);
-            }
-        }
-    }
+    tx.commit().await.map_err(StoreError::from)?;
+    let (erased, removed_files) = erase_retired(store, dir, alg, now).await?;
     Ok(Rotation {
         alg,
         new_kid: kid,
         activates_at,
         replaced: previous.map(|(k,)| (k, retire_at)),
+        erased,
         removed_files,
     })
 }
