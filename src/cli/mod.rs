@@ -2,6 +2,7 @@
 //! enum and a `run` that carries it out.
 
 mod api_token;
+mod backup;
 mod client;
 mod company;
 mod doctor;
@@ -11,6 +12,7 @@ mod hl;
 mod import;
 mod keys;
 mod member;
+mod restore;
 mod sso;
 mod sync;
 
@@ -78,15 +80,26 @@ pub enum Command {
     Sso(sso::SsoCmd),
     /// Check this installation, one line a check; exits non-zero when one fails.
     Doctor,
+    /// Write one archive (mode 0600) with the keys folder and, on SQLite, a consistent snapshot
+    /// of the database (on PostgreSQL save the database with pg_dump).
+    Backup(backup::BackupArgs),
+    /// Restore an archive written by `backup` (stop every instance first); refuses to replace
+    /// a database or keys that hold something else without --force.
+    Restore(restore::RestoreArgs),
 }
 
 /// Entry point of the binary.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     telemetry::init(settings.log_format);
-    if let Command::Doctor = cli.command {
+    match cli.command {
         // Connects on its own: an unreachable database is one of its answers.
-        return doctor::run(&settings).await;
+        Command::Doctor => return doctor::run(&settings).await,
+        // Connect on their own, without migrating: a backup keeps the schema it finds, and a
+        // restore replaces the database.
+        Command::Backup(args) => return backup::run(args, &settings).await,
+        Command::Restore(args) => return restore::run(args, &settings).await,
+        _ => {}
     }
     let store = Store::connect(&settings.database_url, settings.max_connections)
         .await
@@ -140,6 +153,8 @@ async fn dispatch(
         Command::Import(args) => import::run(args, store, actor).await,
         Command::Sso(cmd) => sso::run(cmd, settings, store).await,
         Command::Doctor => doctor::run(settings).await,
+        Command::Backup(args) => backup::run(args, settings).await,
+        Command::Restore(args) => restore::run(args, settings).await,
     }
 }
 

@@ -10,6 +10,7 @@ mod admin_api;
 mod admin_browser;
 mod admin_console;
 mod admin_sso;
+mod backup_restore;
 mod branding;
 mod cli;
 mod doctor;
