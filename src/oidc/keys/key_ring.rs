@@ -87,8 +87,9 @@ impl KeyRing {
         KeyRing::build(store, dir, issuer, signing, pepper).await
     }
 
-    /// Loads the keys as they are, creating and moving nothing (for `guildgate doctor`); a
-    /// private half not moved into the database yet is read from its file.
+    /// Loads the keys as they are, creating no key and moving no file (for `guildgate doctor`
+    /// and `restore`, with a pepper file already in `dir`); a private half not moved into the
+    /// database yet is read from its file.
     pub async fn load_existing(
         store: &Store,
         dir: &Path,
