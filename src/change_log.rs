@@ -22,6 +22,16 @@ pub enum Event {
     AccountPasswordResetSent,
     /// The member ended every other session and every token from the account page.
     AccountSignedOutEverywhere,
+    /// A first TOTP secret was confirmed.
+    AccountTwoFactorEnabled,
+    /// A confirmed TOTP secret was replaced by a new enrolment.
+    AccountTwoFactorReplaced,
+    /// The member turned the second factor off.
+    AccountTwoFactorDisabled,
+    /// An operator removed the account's second factor (`member reset-2fa`).
+    AccountTwoFactorReset,
+    AccountRecoveryCodesRenewed,
+    AccountRecoveryCodeUsed,
     CustomFieldCreated,
     CustomFieldUpdated,
     CustomFieldValueSet,
@@ -47,13 +57,17 @@ pub enum Event {
 
 impl Event {
     /// An account's credentials changed or were withdrawn (deactivated, password set or reset,
-    /// signed out everywhere): what they issued must end in the same transaction.
+    /// signed out everywhere, its second factor replaced, turned off or reset): what they
+    /// issued must end in the same transaction.
     pub fn ends_credentials(self) -> bool {
         matches!(
             self,
             Event::AccountDeactivated
                 | Event::AccountPasswordSet
                 | Event::AccountSignedOutEverywhere
+                | Event::AccountTwoFactorReplaced
+                | Event::AccountTwoFactorDisabled
+                | Event::AccountTwoFactorReset
         )
     }
 
@@ -71,6 +85,12 @@ impl Event {
             AccountInvitationSent => ("account", "invitation_sent"),
             AccountPasswordResetSent => ("account", "password_reset_sent"),
             AccountSignedOutEverywhere => ("account", "signed_out_everywhere"),
+            AccountTwoFactorEnabled => ("account", "two_factor_enabled"),
+            AccountTwoFactorReplaced => ("account", "two_factor_replaced"),
+            AccountTwoFactorDisabled => ("account", "two_factor_disabled"),
+            AccountTwoFactorReset => ("account", "two_factor_reset"),
+            AccountRecoveryCodesRenewed => ("account", "recovery_codes_renewed"),
+            AccountRecoveryCodeUsed => ("account", "recovery_code_used"),
             CustomFieldCreated => ("custom_field", "created"),
             CustomFieldUpdated => ("custom_field", "updated"),
             CustomFieldValueSet => ("custom_field_value", "set"),

@@ -97,6 +97,7 @@ struct Hashing {
 #[derive(Default)]
 struct Sealing {
     keys_dir: OnceLock<PathBuf>,
+    pepper: tokio::sync::OnceCell<crate::secrets::Pepper>,
     key: tokio::sync::OnceCell<ring::aead::LessSafeKey>,
 }
 
@@ -172,14 +173,20 @@ impl Store {
         (&self.hashing.settings, &self.hashing.pool)
     }
 
-    /// The keys folder and the sealing key's cell, for `secrets` to fill on first use.
+    /// The keys folder and the cells of the pepper and the sealing key, for `secrets` to fill
+    /// on first use.
     pub(crate) fn sealing_parts(
         &self,
     ) -> (
         &OnceLock<PathBuf>,
+        &tokio::sync::OnceCell<crate::secrets::Pepper>,
         &tokio::sync::OnceCell<ring::aead::LessSafeKey>,
     ) {
-        (&self.sealing.keys_dir, &self.sealing.key)
+        (
+            &self.sealing.keys_dir,
+            &self.sealing.pepper,
+            &self.sealing.key,
+        )
     }
 
     pub async fn migrate(&self) -> StoreResult<()> {

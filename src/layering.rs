@@ -17,6 +17,7 @@ const LOWER: &[&str] = &[
     "custom_fields",
     "change_log",
     "import",
+    "two_factor",
 ];
 
 /// What they must not reach: the features, the web plumbing, and the top.

@@ -22,6 +22,7 @@ pub mod secrets;
 pub mod server;
 pub mod settings;
 pub mod telemetry;
+pub mod two_factor;
 pub mod web;
 
 #[cfg(test)]

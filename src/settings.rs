@@ -15,6 +15,7 @@ use crate::oidc::keys::SigningSettings;
 use crate::oidc::settings::OidcSettings;
 use crate::oidc::throttle::ThrottleSettings;
 use crate::passwords::PasswordSettings;
+use crate::two_factor::TwoFactorSettings;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -56,6 +57,8 @@ pub struct Settings {
     pub passwords: PasswordSettings,
     /// The admin API (`[admin_api]`): the bulk import's body limit.
     pub admin_api: AdminApiSettings,
+    /// Two-factor sign-in (`[two_factor]`): whether administrators must use it.
+    pub two_factor: TwoFactorSettings,
 }
 
 impl Default for Settings {
@@ -78,6 +81,7 @@ impl Default for Settings {
             higher_logic: Default::default(),
             passwords: Default::default(),
             admin_api: Default::default(),
+            two_factor: Default::default(),
         }
     }
 }

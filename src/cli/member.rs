@@ -82,6 +82,14 @@ pub enum MemberCmd {
         #[arg(long)]
         reset: bool,
     },
+    /// Remove the second factor (TOTP and recovery codes) of the account whose login is LOGIN,
+    /// for a member who lost both phone and recovery codes; the account's sessions and tokens
+    /// end. An administrator who must use one enrols again at the next sign-in.
+    #[command(name = "reset-2fa")]
+    ResetTwoFactor {
+        /// The account's login e-mail.
+        login: String,
+    },
     /// Set a member's password (prompted, or the first line of standard input).
     SetPassword {
         key: String,
@@ -181,6 +189,14 @@ pub async fn run(
         MemberCmd::Deactivate { key } => {
             store.deactivate_account(actor, &key).await?;
             println!("{key}: account deactivated; sign-in is refused");
+            Ok(())
+        }
+        MemberCmd::ResetTwoFactor { login } => {
+            let account = store.reset_two_factor(actor, &login).await?;
+            println!(
+                "{}: two-factor sign-in removed; its sessions and tokens ended",
+                account.login_email
+            );
             Ok(())
         }
         MemberCmd::Reactivate { key } => {

@@ -160,6 +160,12 @@ impl ChangeListener for Outbox {
             }
             // Nothing Higher Logic holds: listed so that a new event is a decision here.
             AccountSignedOutEverywhere
+            | AccountTwoFactorEnabled
+            | AccountTwoFactorReplaced
+            | AccountTwoFactorDisabled
+            | AccountTwoFactorReset
+            | AccountRecoveryCodesRenewed
+            | AccountRecoveryCodeUsed
             | GroupCreated
             | OidcClientCreated
             | OidcClientSecretRotated

@@ -12,12 +12,15 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use crate::accounts::Account;
-use crate::oidc::authorize;
 use crate::oidc::credentials::{self, Refusal};
-use crate::oidc::error::OidcResult;
+use crate::oidc::error::{OidcError, OidcResult};
 use crate::oidc::grants;
+use crate::oidc::known_device::DeviceCookie;
+use crate::oidc::second_factor::{self, Then};
+use crate::oidc::{account_two_factor, authorize};
 use crate::passwords;
 use crate::server::AppState;
+use crate::two_factor::TwoFactorStatus;
 use crate::web::client_ip::ClientIp;
 use crate::web::csrf::CsrfForm;
 use crate::web::sessions::{self, Login};
@@ -37,6 +40,8 @@ struct AccountPage<'a> {
     min_length: usize,
     browsers: Vec<BrowserRow>,
     applications: Vec<ApplicationRow>,
+    two_factor: TwoFactorStatus,
+    may_disable_two_factor: bool,
 }
 
 struct BrowserRow {
@@ -76,7 +81,7 @@ async fn signed_in(state: &AppState, session: &Session) -> OidcResult<Option<Acc
     sessions::active_account(session, &state.store).await
 }
 
-async fn account_page(
+pub(crate) async fn render(
     state: &AppState,
     session: &Session,
     account: &Account,
@@ -108,6 +113,8 @@ async fn account_page(
         })
         .collect();
     let name = member.display_name();
+    let two_factor = state.store.two_factor_status(&account.id).await?;
+    let may_disable_two_factor = account_two_factor::may_disable(state, account);
     Ok(
         pages::render_form(session, status, |csrf_token| AccountPage {
             name: &name,
@@ -118,6 +125,8 @@ async fn account_page(
             min_length: passwords::MIN_LENGTH,
             browsers,
             applications,
+            two_factor,
+            may_disable_two_factor,
         })
         .await?,
     )
@@ -129,18 +138,20 @@ async fn account_page(
 pub enum Done {
     Password,
     SignedOutElsewhere,
+    TwoFactorOff,
 }
 
 impl Done {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Done::Password => "password",
             Done::SignedOutElsewhere => "signed-out-elsewhere",
+            Done::TwoFactorOff => "two-factor-off",
         }
     }
 
     fn parse(text: &str) -> Option<Done> {
-        [Done::Password, Done::SignedOutElsewhere]
+        [Done::Password, Done::SignedOutElsewhere, Done::TwoFactorOff]
             .into_iter()
             .find(|done| done.as_str() == text)
     }
@@ -149,6 +160,7 @@ impl Done {
         look::current().t(match self {
             Done::Password => "account-password-changed",
             Done::SignedOutElsewhere => "account-signed-out-elsewhere",
+            Done::TwoFactorOff => "account-two-factor-disabled",
         })
     }
 }
@@ -169,7 +181,7 @@ pub async fn show(
     match signed_in(&state, &session).await? {
         Some(account) => {
             look::remember_language(&state.store, &account.id).await;
-            account_page(
+            render(
                 &state,
                 &session,
                 &account,
@@ -188,9 +200,10 @@ pub async fn sign_in(
     State(state): State<AppState>,
     session: Session,
     ClientIp(ip): ClientIp,
+    device: DeviceCookie,
     CsrfForm(form): CsrfForm<SignInForm>,
 ) -> OidcResult<Response> {
-    let checked = credentials::check(&state, &form.email, form.password, ip).await?;
+    let checked = credentials::check(&state, &form.email, form.password, ip, &device).await?;
     let account = match checked {
         Ok(account) => account,
         Err(refusal) => {
@@ -230,11 +243,19 @@ pub async fn sign_in(
             return Ok(response);
         }
     };
+    let auth_time = crate::db::now_ms() / 1000;
+    let then = Then::Page(ACCOUNT_PATH.into());
+    if let Some(step) =
+        second_factor::after_password::<OidcError>(&state, &session, &account, auth_time, then)
+            .await?
+    {
+        return Ok(step);
+    }
     sessions::sign_in(
         &session,
         &Login {
             account_id: account.id.clone(),
-            auth_time: crate::db::now_ms() / 1000,
+            auth_time,
         },
     )
     .await?;
@@ -247,6 +268,7 @@ pub async fn change_password(
     State(state): State<AppState>,
     session: Session,
     ClientIp(ip): ClientIp,
+    device: DeviceCookie,
     CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> OidcResult<Response> {
     let Some(account) = signed_in(&state, &session).await? else {
@@ -255,7 +277,7 @@ pub async fn change_password(
     let refuse = |message: String| {
         let (state, session, account) = (&state, &session, &account);
         async move {
-            account_page(
+            render(
                 state,
                 session,
                 account,
@@ -268,7 +290,7 @@ pub async fn change_password(
     };
     // The same check as signing in: throttled, and counted when wrong.
     let current = form.current_password.clone();
-    match credentials::check(&state, &account.login_email, current, ip).await? {
+    match credentials::check(&state, &account.login_email, current, ip, &device).await? {
         Ok(_) => {}
         Err(Refusal::Throttled { message, .. }) => return refuse(message).await,
         Err(_) => return refuse(look::current().t("account-wrong-current")).await,

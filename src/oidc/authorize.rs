@@ -16,10 +16,12 @@ use crate::oidc::credentials::{self, Refusal};
 use crate::oidc::error::{redirect_with, ErrorCode, OidcError, OidcResult, RedirectTarget};
 use crate::oidc::forgot_password;
 use crate::oidc::grants::{self, NewCode};
+use crate::oidc::known_device::DeviceCookie;
 use crate::oidc::new_password_step;
 use crate::oidc::pages::LoginPage;
 use crate::oidc::params::Params;
 use crate::oidc::provider::{NotIssuedHere, SUPPORTED_SCOPES};
+use crate::oidc::second_factor::{self, Then};
 use crate::server::AppState;
 use crate::web::client_ip::ClientIp;
 use crate::web::sessions::{self, Login};
@@ -451,13 +453,14 @@ pub async fn login(
     State(state): State<AppState>,
     session: Session,
     ClientIp(ip): ClientIp,
+    device: DeviceCookie,
     mut form: Params,
 ) -> OidcResult<Response> {
     csrf::verify(&session, &form.take(csrf::FIELD)).await?;
     let (email, password) = (form.take("email"), form.take("password"));
     let request = validate(&state, &form).await?;
     let email = email.trim().to_lowercase();
-    let account = match credentials::check(&state, &email, password, ip).await? {
+    let account = match credentials::check(&state, &email, password, ip, &device).await? {
         Ok(account) => account,
         Err(Refusal::Incomplete) => {
             return login_page(
@@ -509,9 +512,17 @@ pub async fn login(
     if account.must_change_password {
         return new_password_step::begin(&session, &request, &account, now_secs()).await;
     }
+    let auth_time = now_secs();
+    let then = Then::Authorize(request.carried.clone());
+    if let Some(step) =
+        second_factor::after_password::<OidcError>(&state, &session, &account, auth_time, then)
+            .await?
+    {
+        return Ok(step);
+    }
     let login = Login {
         account_id: account.id.clone(),
-        auth_time: now_secs(),
+        auth_time,
     };
     sessions::sign_in(&session, &login).await?;
     look::remember_language(&state.store, &account.id).await;

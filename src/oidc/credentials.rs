@@ -10,6 +10,7 @@ use crate::accounts::Account;
 use crate::activity::Tally;
 use crate::db::StoreError;
 use crate::db::StoreResult;
+use crate::oidc::known_device::DeviceCookie;
 use crate::oidc::metrics::{self, SignIn};
 use crate::oidc::throttle::ThrottleError;
 use crate::server::AppState;
@@ -31,13 +32,15 @@ pub enum Refusal {
     Inactive(Box<Account>),
 }
 
-/// Checks `email` and `password` coming from `ip`. `Ok(Err(_))` is a refusal to show;
+/// Checks `email` and `password` coming from `ip`, in a browser holding `device` (a known
+/// device of the login is throttled on its own; see [`crate::oidc::known_device`]). `Ok(Err(_))` is a refusal to show;
 /// `Err(_)` a failure of the store.
 pub async fn check(
     state: &AppState,
     email: &str,
     password: String,
     ip: IpAddr,
+    device: &DeviceCookie,
 ) -> StoreResult<Result<Account, Refusal>> {
     let email = email.trim().to_lowercase();
     if email.is_empty() || password.is_empty() || password.len() > 1024 {
@@ -45,7 +48,7 @@ pub async fn check(
     }
     let throttle = &state.oidc.throttle;
     let login = || throttle.login_key(&email);
-    match throttle.check(&email, ip).await {
+    match throttle.check(&email, ip, device).await {
         Ok(()) => {}
         Err(e @ ThrottleError::RetryAfter(_)) => {
             tracing::info!(client_address = %ip, login = %login(), "sign-in throttled");
@@ -72,14 +75,14 @@ pub async fn check(
     let account = match account {
         Some(account) if matches => account,
         _ => {
-            throttle.record_failure(&email, ip).await?;
+            throttle.record_failure(&email, ip, device).await?;
             tracing::info!(client_address = %ip, login = %login(), "sign-in failed");
             counted(state, SignIn::WrongPassword);
             return Ok(Err(Refusal::Wrong));
         }
     };
     if !account.is_active() {
-        throttle.record_failure(&email, ip).await?;
+        throttle.record_failure(&email, ip, device).await?;
         tracing::info!(
             client_address = %ip,
             account_id = %account.id,
@@ -88,7 +91,11 @@ pub async fn check(
         counted(state, SignIn::Deactivated);
         return Ok(Err(Refusal::Inactive(Box::new(account))));
     }
-    throttle.record_success(&email).await?;
+    // With a second factor the password alone clears nothing: the counter is cleared by the
+    // right code, so that a known password cannot buy unlimited code guesses.
+    if !state.store.two_factor_status(&account.id).await?.enabled {
+        throttle.record_success(&email, device).await?;
+    }
     counted(state, SignIn::Success);
     Ok(Ok(account))
 }

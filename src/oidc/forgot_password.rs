@@ -16,6 +16,7 @@ use crate::branding::i18n::Lang;
 use crate::oidc::authorize::CARRIED;
 use crate::oidc::error::OidcResult;
 use crate::oidc::invitations::{self, Purpose};
+use crate::oidc::known_device::DeviceCookie;
 use crate::oidc::params::Params;
 use crate::oidc::throttle::ThrottleError;
 use crate::server::AppState;
@@ -120,7 +121,7 @@ pub async fn submit(
         .await;
     }
     let throttle = state.oidc.throttle.for_password_resets();
-    match throttle.check(&email, ip).await {
+    match throttle.check(&email, ip, &DeviceCookie::none()).await {
         Ok(()) => {}
         Err(throttled @ ThrottleError::RetryAfter(_)) => {
             let secs = throttled.retry_after_secs().unwrap_or(1);
@@ -142,7 +143,9 @@ pub async fn submit(
         Err(ThrottleError::Store(e)) => return Err(e.into()),
     }
     // Every request counts, whether or not the address has an account.
-    throttle.record_failure(&email, ip).await?;
+    throttle
+        .record_failure(&email, ip, &DeviceCookie::none())
+        .await?;
     let return_to = authorize_path(&carried);
     let lang = look::current().lang.clone();
     tokio::spawn(send_reset_link(state, email.clone(), return_to, lang));

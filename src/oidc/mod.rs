@@ -1,6 +1,7 @@
 //! The OpenID Connect provider.
 
 pub mod account_page;
+pub mod account_two_factor;
 pub mod authorize;
 pub mod claims;
 pub mod clients;
@@ -12,6 +13,7 @@ pub mod grants;
 pub mod invitations;
 pub mod janitor;
 pub mod keys;
+pub mod known_device;
 pub mod logout;
 pub mod metrics;
 pub mod new_password_step;
@@ -19,6 +21,7 @@ pub mod pages;
 pub mod params;
 pub mod provider;
 pub mod routes;
+pub mod second_factor;
 pub mod set_password;
 pub mod settings;
 pub mod throttle;

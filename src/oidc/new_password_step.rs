@@ -16,6 +16,7 @@ use crate::oidc::authorize::{self, AuthRequest};
 use crate::oidc::error::{OidcError, OidcResult};
 use crate::oidc::forgot_password::authorize_path;
 use crate::oidc::params::Params;
+use crate::oidc::second_factor::{self, Then};
 use crate::passwords;
 use crate::server::AppState;
 use crate::web::sessions::{self, Login};
@@ -152,6 +153,13 @@ pub async fn submit(
         .await
         .map_err(OidcError::from)?;
     session.remove::<Pending>(PENDING_KEY).await?;
+    let then = Then::Authorize(request.carried.clone());
+    if let Some(step) =
+        second_factor::after_password::<OidcError>(&state, &session, &account, auth_time, then)
+            .await?
+    {
+        return Ok(step);
+    }
     let login = Login {
         account_id: account.id.clone(),
         auth_time,

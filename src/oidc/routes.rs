@@ -5,12 +5,12 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::oidc::{
-    account_page, authorize, discovery, forgot_password, invitations, logout, new_password_step,
-    set_password, token, userinfo,
+    account_page, account_two_factor, authorize, discovery, forgot_password, invitations,
+    known_device, logout, new_password_step, second_factor, set_password, token, userinfo,
 };
 use crate::server::AppState;
 use crate::web::headers::{security_headers, PROVIDER_CSP};
-use crate::web::{look, sessions};
+use crate::web::{csrf, look, sessions};
 
 pub fn router(state: &AppState) -> Router<AppState> {
     let browser = Router::new()
@@ -22,6 +22,14 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(
             new_password_step::NEW_PASSWORD_PATH,
             post(new_password_step::submit),
+        )
+        .route(
+            second_factor::SECOND_FACTOR_PATH,
+            get(second_factor::form).post(second_factor::submit),
+        )
+        .route(
+            second_factor::CONTINUE_PATH,
+            post(second_factor::continue_after_codes),
         )
         .route(
             "/logout",
@@ -36,6 +44,22 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route("/account/sign-out", post(account_page::sign_out))
         .route(
+            account_two_factor::ENROL_PATH,
+            post(account_two_factor::enrol),
+        )
+        .route(
+            account_two_factor::CONFIRM_PATH,
+            post(account_two_factor::confirm),
+        )
+        .route(
+            account_two_factor::DISABLE_PATH,
+            post(account_two_factor::disable),
+        )
+        .route(
+            account_two_factor::RECOVERY_CODES_PATH,
+            post(account_two_factor::renew_recovery_codes),
+        )
+        .route(
             forgot_password::FORGOT_PASSWORD_PATH,
             get(forgot_password::form).post(forgot_password::submit),
         )
@@ -43,7 +67,18 @@ pub fn router(state: &AppState) -> Router<AppState> {
             invitations::SET_PASSWORD_PATH,
             get(set_password::form).post(set_password::submit),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            known_device::layer,
+        ))
         .layer(sessions::layer(&state.store, &state.settings))
+        .layer(axum::middleware::from_fn_with_state(
+            csrf::CookieSettings {
+                pepper: state.oidc.keys.pepper().clone(),
+                secure: !state.settings.insecure_loopback(),
+            },
+            csrf::layer,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.store.clone(),
             look::layer,

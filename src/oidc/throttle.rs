@@ -9,6 +9,10 @@
 //! the pepper of the keys folder), so that mistyped e-mails, or passwords typed in the e-mail
 //! field, cannot be recovered from the database by a dictionary search; the log names a login
 //! by the same hash ([`Throttle::login_key`]).
+//!
+//! A browser holding a known-device cookie of the login ([`known_device`]) is counted against
+//! that device instead of the login (OWASP's device cookies): someone guessing elsewhere can
+//! delay the login for everyone else, never for the member's own browser.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -16,6 +20,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::db::{now_ms, Store, StoreError};
+use crate::oidc::known_device::{self, DeviceCookie};
 use crate::secrets::Pepper;
 
 /// Settings of `[throttle]`.
@@ -75,6 +80,8 @@ impl ThrottleError {
 enum Kind {
     Account,
     Address,
+    /// A known device of the account (see [`crate::oidc::known_device`]).
+    Device,
 }
 
 impl Kind {
@@ -82,6 +89,7 @@ impl Kind {
         match self {
             Kind::Account => "account",
             Kind::Address => "address",
+            Kind::Device => "device",
         }
     }
 }
@@ -164,14 +172,37 @@ impl Throttle {
         }
     }
 
-    /// Whether a sign-in attempt for `email` from `ip` may be checked now. Call it before
-    /// verifying the password; a throttled attempt is not counted.
-    pub async fn check(&self, email: &str, ip: IpAddr) -> Result<(), ThrottleError> {
+    /// A new known-device cookie for the login `email` (see [`crate::oidc::known_device`]).
+    pub fn device_cookie_value(&self, email: &str) -> String {
+        known_device::new_value(&self.pepper, &self.account_subject(email))
+    }
+
+    /// What a sign-in of `email` is counted against besides its address: a known device of
+    /// that login when `device` is one (failures from elsewhere do not delay it), otherwise
+    /// the login itself.
+    fn first_subject(&self, email: &str, device: &DeviceCookie) -> (Kind, String) {
+        let login = self.account_subject(email);
+        match known_device::device_subject(&self.pepper, &login, device) {
+            Some(subject) => (Kind::Device, subject),
+            None => (Kind::Account, login),
+        }
+    }
+
+    /// Whether a sign-in attempt for `email` from `ip`, in a browser holding `device`, may be
+    /// checked now. Call it before verifying the password; a throttled attempt is not counted.
+    pub async fn check(
+        &self,
+        email: &str,
+        ip: IpAddr,
+        device: &DeviceCookie,
+    ) -> Result<(), ThrottleError> {
+        let (kind, subject) = self.first_subject(email, device);
         let (blocked_until,): (Option<i64>,) = sqlx::query_as(
             "SELECT MAX(blocked_until) FROM login_throttle \
-             WHERE (kind = 'account' AND subject = $1) OR (kind = 'address' AND subject = $2)",
+             WHERE (kind = $1 AND subject = $2) OR (kind = 'address' AND subject = $3)",
         )
-        .bind(self.account_subject(email))
+        .bind(kind.as_str())
+        .bind(subject)
         .bind(self.address_subject(ip))
         .fetch_one(self.store.pool())
         .await
@@ -185,15 +216,22 @@ impl Throttle {
         }
     }
 
-    /// Counts a failed attempt (wrong password, unknown e-mail, deactivated account alike).
-    pub async fn record_failure(&self, email: &str, ip: IpAddr) -> Result<(), StoreError> {
+    /// Counts a failed attempt (wrong password, unknown e-mail, deactivated account alike):
+    /// against the login, or only against the device when `device` is a known device of it.
+    pub async fn record_failure(
+        &self,
+        email: &str,
+        ip: IpAddr,
+        device: &DeviceCookie,
+    ) -> Result<(), StoreError> {
         let now = now_ms();
         let window_start = now - (self.settings.window_secs as i64) * 1000;
+        let (first_kind, first_subject) = self.first_subject(email, device);
         let mut tx = self.store.begin().await?;
         for (kind, subject, free) in [
             (
-                Kind::Account,
-                self.account_subject(email),
+                first_kind,
+                first_subject,
                 self.settings.account_free_failures,
             ),
             (
@@ -241,11 +279,18 @@ impl Throttle {
         Ok(())
     }
 
-    /// Clears the account's counter after a successful sign-in (not the address's).
-    pub async fn record_success(&self, email: &str) -> Result<(), StoreError> {
+    /// Clears the counter of the login (or of the known device) after a successful sign-in
+    /// (not the address's).
+    pub async fn record_success(
+        &self,
+        email: &str,
+        device: &DeviceCookie,
+    ) -> Result<(), StoreError> {
+        let (kind, subject) = self.first_subject(email, device);
         let mut tx = self.store.begin().await?;
-        sqlx::query("DELETE FROM login_throttle WHERE kind = 'account' AND subject = $1")
-            .bind(self.account_subject(email))
+        sqlx::query("DELETE FROM login_throttle WHERE kind = $1 AND subject = $2")
+            .bind(kind.as_str())
+            .bind(subject)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

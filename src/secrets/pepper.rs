@@ -171,20 +171,28 @@ async fn record_fingerprint(store: &Store, fingerprint: &str) -> StoreResult<Str
 }
 
 impl Store {
-    /// The key that encrypts secrets at rest, derived from the pepper of the keys folder given
-    /// to [`Store::with_keys_dir`] (loaded, or created, on first use).
+    /// The pepper of the keys folder given to [`Store::with_keys_dir`] (loaded, or created, on
+    /// first use): it keys the hashes the store keeps of secrets it must recognise but never
+    /// show again (recovery codes).
+    pub(crate) async fn pepper(&self) -> StoreResult<&Pepper> {
+        let (dir, pepper, _) = self.sealing_parts();
+        pepper
+            .get_or_try_init(|| async {
+                let dir = dir.get().ok_or_else(|| {
+                    StoreError::Sealing("no keys folder was given to the store".into())
+                })?;
+                Pepper::load_or_init(self, dir)
+                    .await
+                    .map_err(|e| StoreError::Sealing(e.to_string()))
+            })
+            .await
+    }
+
+    /// The key that encrypts secrets at rest, derived from [`Store::pepper`].
     pub(crate) async fn sealing_key(&self) -> StoreResult<&ring::aead::LessSafeKey> {
-        let (dir, key) = self.sealing_parts();
-        key.get_or_try_init(|| async {
-            let dir = dir.get().ok_or_else(|| {
-                StoreError::Sealing("no keys folder was given to the store".into())
-            })?;
-            let pepper = Pepper::load_or_init(self, dir)
-                .await
-                .map_err(|e| StoreError::Sealing(e.to_string()))?;
-            Ok(pepper.at_rest_key())
-        })
-        .await
+        let (_, _, key) = self.sealing_parts();
+        key.get_or_try_init(|| async { Ok(self.pepper().await?.at_rest_key()) })
+            .await
     }
 }
 

@@ -1,25 +1,102 @@
-//! CSRF protection for every form: a random token kept in the server-side session, put in a
-//! hidden `csrf_token` field, and compared in constant time when the form comes back.
-//! (Synchronizer-token pattern; the session cookie is also SameSite=Lax.)
+//! CSRF protection for every form: a random token put in a hidden `csrf_token` field and
+//! compared in constant time when the form comes back. The token is the browser's own: a
+//! random value in the signed cookie `guildgate_csrf` ([`layer`]: HMAC keyed from the pepper,
+//! HttpOnly, SameSite=Lax), so that showing a form (the sign-in page of every anonymous
+//! `GET /authorize`) writes no session row; a session that already holds a token of the
+//! earlier form (synchronizer token kept server-side) keeps it, and routes without the layer
+//! keep the token in the session.
 //!
 //! Use: `let token = csrf::token(&session).await?;` when rendering, and either
 //! `csrf::verify(&session, &form.csrf_token).await?;` first thing when handling the POST, or the
 //! [`CsrfForm`] extractor, which does both the parsing and the check.
 
+use std::sync::Arc;
+
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
+use axum::extract::{Form, FromRequest, FromRequestParts, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
+use crate::secrets::Pepper;
 use crate::web::{look, pages};
 
 /// Name of the hidden form field.
 pub const FIELD: &str = "csrf_token";
 const SESSION_KEY: &str = "csrf";
+/// The cookie holding the browser's token.
+pub const COOKIE_NAME: &str = "guildgate_csrf";
+
+tokio::task_local! {
+    /// The token of this request's browser (its cookie's), inside [`layer`].
+    static BROWSER_TOKEN: Arc<str>;
+}
+
+/// What [`layer`] needs: the pepper that signs the cookie, and whether it may travel over
+/// plain http (loopback only).
+#[derive(Clone)]
+pub struct CookieSettings {
+    pub pepper: Pepper,
+    pub secure: bool,
+}
+
+fn signature(pepper: &Pepper, value: &str) -> String {
+    pepper.keyed_hash("csrf-cookie", value)
+}
+
+/// The token in a `value.signature` cookie, if the signature is this server's.
+fn token_of(pepper: &Pepper, cookie: &str) -> Option<String> {
+    let (value, mac) = cookie.split_once('.')?;
+    let expected = signature(pepper, value);
+    (!value.is_empty() && bool::from(expected.as_bytes().ct_eq(mac.as_bytes())))
+        .then(|| value.to_string())
+}
+
+fn cookie_value(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE_NAME)
+        .map(|(_, value)| value)
+}
+
+/// Gives each browser its CSRF token in a signed cookie (a new one when it has none, or one
+/// this server did not sign), and makes it the token of every form of the request.
+pub async fn layer(
+    State(settings): State<CookieSettings>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let existing = cookie_value(request.headers()).and_then(|c| token_of(&settings.pepper, c));
+    let (token, new) = match existing {
+        Some(token) => (token, false),
+        None => (crate::secrets::random_token(), true),
+    };
+    let mut response = BROWSER_TOKEN
+        .scope(Arc::from(token.as_str()), next.run(request))
+        .await;
+    if new {
+        let secure = if settings.secure { "; Secure" } else { "" };
+        let mac = signature(&settings.pepper, &token);
+        let cookie = format!("{COOKIE_NAME}={token}.{mac}; Path=/; HttpOnly; SameSite=Lax{secure}");
+        if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+    }
+    response
+}
+
+/// The browser's token of this request, inside [`layer`].
+fn browser_token() -> Option<Arc<str>> {
+    BROWSER_TOKEN.try_with(Arc::clone).ok()
+}
 
 /// The title and message of the page every refused form gets, in the page's language.
 pub fn expired_texts() -> (String, String) {
@@ -52,28 +129,31 @@ impl IntoResponse for CsrfError {
     }
 }
 
-/// This session's CSRF token, created on first use.
+/// The CSRF token of this browser's forms: the session's when it holds one, else the
+/// browser's cookie's (nothing written to the session), else a new one kept in the session.
 pub async fn token(session: &Session) -> Result<String, tower_sessions::session::Error> {
     if let Some(existing) = session.get::<String>(SESSION_KEY).await? {
         return Ok(existing);
+    }
+    if let Some(token) = browser_token() {
+        return Ok(token.to_string());
     }
     let token = crate::secrets::random_token();
     session.insert(SESSION_KEY, &token).await?;
     Ok(token)
 }
 
-/// Checks a submitted token against the session's.
+/// Checks a submitted token against the session's or the browser's cookie's.
 pub async fn verify(session: &Session, submitted: &str) -> Result<(), CsrfError> {
-    let expected = session.get::<String>(SESSION_KEY).await?;
-    match expected {
-        Some(expected)
-            if !submitted.is_empty()
-                && bool::from(expected.as_bytes().ct_eq(submitted.as_bytes())) =>
-        {
-            Ok(())
-        }
-        _ => Err(CsrfError::Expired),
+    if submitted.is_empty() {
+        return Err(CsrfError::Expired);
     }
+    let matches = |expected: &str| bool::from(expected.as_bytes().ct_eq(submitted.as_bytes()));
+    let in_session = session.get::<String>(SESSION_KEY).await?;
+    if in_session.as_deref().is_some_and(matches) || browser_token().is_some_and(|t| matches(&t)) {
+        return Ok(());
+    }
+    Err(CsrfError::Expired)
 }
 
 /// A form whose CSRF token was checked: `T` holds the other fields. A form that does not parse
@@ -124,5 +204,22 @@ where
             .await
             .map_err(CsrfFormRejection::Csrf)?;
         Ok(CsrfForm(form.fields))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_open_only_with_their_signature() {
+        let pepper = Pepper::from_bytes([7; 32]);
+        let value = format!("abc.{}", signature(&pepper, "abc"));
+        assert_eq!(token_of(&pepper, &value).as_deref(), Some("abc"));
+        assert_eq!(token_of(&Pepper::from_bytes([8; 32]), &value), None);
+        assert_eq!(token_of(&pepper, "abc.x"), None);
+        assert_eq!(token_of(&pepper, "abc"), None);
+        let forged = format!("abd.{}", signature(&pepper, "abc"));
+        assert_eq!(token_of(&pepper, &forged), None);
     }
 }

@@ -7,4 +7,5 @@ pub mod csrf;
 pub mod headers;
 pub mod look;
 pub mod pages;
+pub mod qr;
 pub mod sessions;

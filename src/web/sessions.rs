@@ -51,11 +51,21 @@ where
     }
 }
 
+/// Session key of a sign-in that just succeeded: the account id, taken by the layer that gives
+/// the browser its known-device cookie (`oidc::known_device`).
+const SIGNED_IN_MARK: &str = "signed_in_now";
+
 /// Records a successful sign-in. The session id changes (no session fixation).
 pub async fn sign_in(session: &Session, login: &Login) -> Result<(), session::Error> {
     session.cycle_id().await?;
     session.insert(LOGIN_KEY, login).await?;
+    session.insert(SIGNED_IN_MARK, &login.account_id).await?;
     Ok(())
+}
+
+/// The account of a sign-in that just succeeded in this session, once.
+pub async fn take_signed_in_mark(session: &Session) -> Result<Option<String>, session::Error> {
+    session.remove::<String>(SIGNED_IN_MARK).await
 }
 
 /// Ends the session: its record is deleted and the cookie cleared.

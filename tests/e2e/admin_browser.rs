@@ -1,5 +1,5 @@
 //! The admin console in a real browser (headless Chromium over WebDriver): an administrator
-//! signs in, enters the Higher Logic settings and tests the connection, registers the Higher
+//! signs in (enrolling a second factor, required for administrators), enters the Higher Logic settings and tests the connection, registers the Higher
 //! Logic client and reads the worksheet, adds a custom field and marks it to sync, creates a
 //! group from conditions, turns sync on as a Community, sees the type locked, and watches the
 //! status move from pending to up to date against the Higher Logic test double; then brands
@@ -15,6 +15,7 @@ use guildgate::accounts::Role;
 use crate::support::browser::Browser;
 use crate::support::hl_double::HlDouble;
 use crate::support::people::{add_account, person};
+use crate::support::two_factor::{code_at, unix_now};
 use crate::support::{TestApp, TestDb};
 
 const ADMIN_PASSWORD: &str = "correct horse battery staple";
@@ -119,6 +120,17 @@ async fn sign_in(b: &mut Browser, base: &str) {
     b.fill("#password", ADMIN_PASSWORD).await;
     b.screenshot("sign-in").await;
     b.submit("form button[type=submit]").await;
+    // Administrators need a second factor: the enrolment, with a code computed from the
+    // secret shown, then the recovery codes once.
+    assert_at(b, "/login/second-factor").await;
+    let secret: String = b.text("#totp-secret").await.split_whitespace().collect();
+    assert!(b.exists(".qr svg").await);
+    b.screenshot("two-factor-enrol").await;
+    b.fill("#code", &code_at(&secret, unix_now())).await;
+    b.submit("main button[type=submit]").await;
+    b.find("#recovery-codes").await;
+    b.screenshot("recovery-codes").await;
+    b.submit("main button[type=submit]").await;
     // The console opens on the Overview, which counts this sign-in.
     assert_at(b, "/admin/overview").await;
     let overview = b.page_text().await;

@@ -1,7 +1,8 @@
 //! The member-facing pages in a real browser (headless Chromium over WebDriver), branded, in
 //! English and in French: the sign-in page, forgot password (form and answer), the mailed
 //! set-password page, the one-time-password step, the account page (its sign-in form and the
-//! page), the sign-out confirmation, signed out, and an error page. Each is checked with
+//! page), two-factor sign-in (turned on from the account page with a code computed from the
+//! secret shown, the recovery codes, then the code step of the next sign-in), the sign-out confirmation, signed out, and an error page. Each is checked with
 //! axe-core: no serious or critical accessibility violation.
 //!
 //! Screenshots of every page go to `target/screenshots/members-<engine>/` (CI keeps them).
@@ -11,6 +12,7 @@ use guildgate::branding::BrandingInput;
 use crate::support::browser::Browser;
 use crate::support::oidc::{openid_url, setup, EMAIL, PASSWORD};
 use crate::support::people::one_time_admin;
+use crate::support::two_factor::{code_at, unix_now, Authenticator};
 use crate::support::{newest_set_password_link, poll, TestApp, TestDb};
 
 /// Screenshots the page as `name` and fails on any serious accessibility violation.
@@ -47,6 +49,7 @@ both_engines!(
             .unwrap();
         let app = TestApp::spawn(&db).await;
         let mut b = Browser::start(&format!("members-{engine}")).await;
+        let mut phone: Option<Authenticator> = None;
 
         for (lang, sign_in, forgot_sent) in [
             ("en", "Sign in", "If an account exists"),
@@ -97,9 +100,35 @@ both_engines!(
             b.fill("#email", EMAIL).await;
             b.fill("#password", PASSWORD).await;
             b.submit("main button[type=submit]").await;
+            // Two-factor sign-in is on (turned on in English): the code step.
+            if let Some(phone) = &phone {
+                b.find("#code").await;
+                check(&mut b, lang, "two-factor-code").await;
+                b.fill("#code", &phone.next_code().await).await;
+                b.submit("main button[type=submit]").await;
+            }
             b.find("#current").await;
             assert!(b.url().await.contains(&q), "{}", b.url().await);
             check(&mut b, lang, "account").await;
+            if phone.is_none() {
+                // Turning two-factor sign-in on: the QR code and the secret, a first code
+                // computed from the secret shown, then the recovery codes once.
+                b.submit("form[action^='/account/two-factor/enrol'] button")
+                    .await;
+                let secret: String = b.text("#totp-secret").await.split_whitespace().collect();
+                assert!(b.exists(".qr svg").await);
+                check(&mut b, lang, "two-factor-enrol").await;
+                let authenticator = Authenticator::new(&secret);
+                b.fill("#code", &code_at(&secret, unix_now())).await;
+                authenticator.used_now();
+                b.submit("main button[type=submit]").await;
+                b.find("#recovery-codes").await;
+                check(&mut b, lang, "recovery-codes").await;
+                b.submit("main button[type=submit]").await;
+                b.find("#two-factor-state").await;
+                assert!(b.text("#two-factor-state").await.contains("10"));
+                phone = Some(authenticator);
+            }
 
             // Signing out: the confirmation, then signed out.
             b.goto(&app.url(&format!("/logout?{q}"))).await;

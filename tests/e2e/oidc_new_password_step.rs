@@ -1,12 +1,14 @@
 //! A one-time password (the first administrator's, printed at first start) cannot finish an
 //! authorization: the sign-in asks for the member's own password, different from the one-time
-//! one, then continues the client's request. SQLite and PostgreSQL.
+//! one, then (an administrator) the second factor, then continues the client's request.
+//! SQLite and PostgreSQL.
 
 use reqwest::StatusCode;
 
 use crate::support::html::hidden_fields;
 use crate::support::oidc::*;
 use crate::support::people::one_time_admin;
+use crate::support::two_factor;
 use crate::support::{TestApp, TestDb};
 
 const OWN_PASSWORD: &str = "the administrator's own passphrase";
@@ -71,8 +73,11 @@ both_engines!(
             .unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
 
-        // The member's own password: signed in, and the request continues to the client.
+        // The member's own password, then (an administrator) the second factor's enrolment:
+        // signed in, and the request continues to the client.
         let r = choose(OWN_PASSWORD, OWN_PASSWORD).await;
+        assert_eq!(location(&r), two_factor::STEP);
+        let r = two_factor::complete(&browser, &app.base, &boot.login_email, r).await;
         let code = code_at_client(&r, "st-9");
         let (status, tokens) = app
             .exchange(&setup.client_id, &setup.secret, &code, &verifier)

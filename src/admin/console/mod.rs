@@ -30,6 +30,7 @@ use tower_sessions::Session;
 use crate::accounts::Account;
 use crate::db::{Store, StoreError};
 use crate::oidc::error::overloaded_page;
+use crate::oidc::known_device;
 use crate::server::AppState;
 use crate::web::csrf::{self, CsrfError};
 use crate::web::headers::{security_headers, CONSOLE_CSP};
@@ -304,7 +305,18 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/admin/integrations/higher-logic/retry-refused",
             post(higher_logic::retry_refused),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            known_device::layer,
+        ))
         .layer(sessions::layer(&state.store, &state.settings))
+        .layer(axum::middleware::from_fn_with_state(
+            csrf::CookieSettings {
+                pepper: state.oidc.keys.pepper().clone(),
+                secure: !state.settings.insecure_loopback(),
+            },
+            csrf::layer,
+        ))
         .layer(security_headers(CONSOLE_CSP))
 }
 

@@ -7,8 +7,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{actor, done, refusal, signed_in, signed_in_admin, ConsoleResult, LANDING};
+use super::{
+    actor, done, refusal, signed_in, signed_in_admin, ConsoleError, ConsoleResult, LANDING,
+};
 use crate::oidc::credentials::{self, Refusal};
+use crate::oidc::known_device::DeviceCookie;
+use crate::oidc::second_factor::{self, Then};
 use crate::server::AppState;
 use crate::web::client_ip::ClientIp;
 use crate::web::csrf::{self, CsrfForm};
@@ -64,12 +68,13 @@ pub(super) async fn login(
     State(state): State<AppState>,
     session: Session,
     ClientIp(ip): ClientIp,
+    device: DeviceCookie,
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> ConsoleResult<Response> {
     let csrf_token = csrf::token(&session).await?;
     let email = form.email.trim().to_lowercase();
     let refused = |status, message: &str| login_form(status, &csrf_token, Some(message), &email);
-    let account = match credentials::check(&state, &email, form.password, ip).await? {
+    let account = match credentials::check(&state, &email, form.password, ip, &device).await? {
         Ok(account) => account,
         Err(Refusal::Incomplete) => {
             return Ok(refused(
@@ -101,11 +106,19 @@ pub(super) async fn login(
             ))
         }
     };
+    let auth_time = time::OffsetDateTime::now_utc().unix_timestamp();
+    let then = Then::Page(LANDING.into());
+    if let Some(step) =
+        second_factor::after_password::<ConsoleError>(&state, &session, &account, auth_time, then)
+            .await?
+    {
+        return Ok(step);
+    }
     sessions::sign_in(
         &session,
         &Login {
             account_id: account.id.clone(),
-            auth_time: time::OffsetDateTime::now_utc().unix_timestamp(),
+            auth_time,
         },
     )
     .await?;
@@ -162,6 +175,7 @@ pub(super) async fn change_password(
     State(state): State<AppState>,
     session: Session,
     ClientIp(ip): ClientIp,
+    device: DeviceCookie,
     CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> ConsoleResult<Response> {
     let account = signed_in_admin(&session, &state).await?;
@@ -171,7 +185,7 @@ pub(super) async fn change_password(
     // Whoever holds a signed-in console proves the password again before replacing it: the
     // same check as signing in, throttled and counted when wrong.
     let current = form.current.clone();
-    match credentials::check(&state, &account.login_email, current, ip).await? {
+    match credentials::check(&state, &account.login_email, current, ip, &device).await? {
         Ok(_) => {}
         Err(Refusal::Throttled { message, .. }) => return Ok(refused(&message)),
         Err(_) => return Ok(refused("The current password is not right.")),

@@ -389,21 +389,25 @@ pub async fn post_form(
 }
 
 /// A browser signed in to the console of the server at `base` through `/admin/login`.
+/// Administrators need a second factor by default: the first sign-in enrols (the
+/// authenticator is remembered), later ones give a fresh code ([`super::two_factor`]).
 pub async fn admin_session(base: &str, email: &str, password: &str) -> Client {
     let browser = oidc::browser();
     let (status, page, _) = get_page(&browser, &format!("{base}/admin/login")).await;
     assert_eq!(status, StatusCode::OK);
     let csrf = super::html::csrf_of(&page);
-    let (status, page, location) = post_form(
-        &browser,
-        &format!("{base}/admin/login"),
-        &[
-            ("csrf_token", &csrf),
+    let response = browser
+        .post(format!("{base}/admin/login"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
             ("email", email),
             ("password", password),
-        ],
-    )
-    .await;
+        ])
+        .send()
+        .await
+        .expect("POST /admin/login");
+    let response = super::two_factor::complete(&browser, base, email, response).await;
+    let (status, page, location) = answer(response).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
     assert_eq!(location.as_deref(), Some("/admin/overview"));
     browser

@@ -16,6 +16,7 @@ pub mod hl_double;
 pub mod html;
 pub mod oidc;
 pub mod people;
+pub mod two_factor;
 
 pub use app::TestApp;
 pub use binary::{api_token, cli, cli_err, cli_line, cli_ok, Server};

@@ -112,8 +112,21 @@ pub fn http() -> reqwest::Client {
         .expect("http client")
 }
 
-/// Submits the login form on `page` with these credentials; returns the response.
+/// Submits the login form on `page` with these credentials, and the second factor when the
+/// account is sent to it ([`super::two_factor::complete`]); returns the response.
 pub async fn submit_login(
+    browser: &reqwest::Client,
+    base: &str,
+    page: &str,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    let r = submit_login_form(browser, base, page, email, password).await;
+    super::two_factor::complete(browser, base, email, r).await
+}
+
+/// Submits the login form on `page` with these credentials and nothing more.
+pub async fn submit_login_form(
     browser: &reqwest::Client,
     base: &str,
     page: &str,
