@@ -318,7 +318,7 @@ pub async fn submit(
             {
                 Some(codes) => {
                     throttle.record_success(email, &device).await?;
-                    sign_in(&session, &account, pending.auth_time).await?;
+                    sign_in(&state, &session, &account, pending.auth_time).await?;
                     session.insert(CONTINUE_KEY, &pending.then).await?;
                     tracing::info!(account_id = %account.id, "two-factor sign-in enrolled");
                     Ok(pages::render_form(&session, StatusCode::OK, |csrf_token| {
@@ -374,19 +374,25 @@ pub async fn submit(
                 .await;
             }
             throttle.record_success(email, &device).await?;
-            let login = sign_in(&session, &account, pending.auth_time).await?;
+            let login = sign_in(&state, &session, &account, pending.auth_time).await?;
             go_on(&state, &login, pending.then).await
         }
     }
 }
 
-async fn sign_in(session: &Session, account: &Account, auth_time: i64) -> OidcResult<Login> {
+async fn sign_in(
+    state: &AppState,
+    session: &Session,
+    account: &Account,
+    auth_time: i64,
+) -> OidcResult<Login> {
     session.remove::<Pending>(PENDING_KEY).await?;
     let login = Login {
         account_id: account.id.clone(),
         auth_time,
     };
     sessions::sign_in(session, &login).await?;
+    look::remember_language(&state.store, &account.id).await;
     tracing::info!(account_id = %account.id, "signed in with a second factor");
     Ok(login)
 }

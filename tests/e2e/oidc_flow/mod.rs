@@ -101,7 +101,7 @@ both_engines!(openidconnect_client_full_flow, |db: TestDb| async move {
 });
 
 /// Opens the authorization URL in a fresh browser (checking the page's security headers and
-/// the session cookie), fails to sign in twice, then signs in; the redirect's query.
+/// the cookies), fails to sign in twice, then signs in; the redirect's query.
 async fn sign_in_through_the_login_form(
     app: &TestApp,
     url: &str,
@@ -115,14 +115,24 @@ async fn sign_in_through_the_login_form(
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert_eq!(headers["referrer-policy"], "no-referrer");
     assert_eq!(headers["cache-control"], "no-store");
-    let cookie = headers["set-cookie"].to_str().unwrap().to_string();
-    assert!(cookie.starts_with("guildgate_session="), "{cookie}");
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
-        "{cookie}"
-    );
-    // Plain http on loopback: no Secure flag (it would never be sent back).
-    assert!(!cookie.contains("Secure"), "{cookie}");
+    // An anonymous visitor gets no session (nothing worth keeping yet), only the signed
+    // cookie holding the form's CSRF token.
+    let cookies: Vec<String> = headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    assert!(cookies[0].starts_with("guildgate_csrf="), "{cookies:?}");
+    let cookie_flags = |cookie: &str| {
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+            "{cookie}"
+        );
+        // Plain http on loopback: no Secure flag (it would never be sent back).
+        assert!(!cookie.contains("Secure"), "{cookie}");
+    };
+    cookie_flags(&cookies[0]);
     let mut page = first.text().await.unwrap();
 
     // A wrong password, an unknown e-mail: the form again, with a message that does not say
@@ -143,6 +153,20 @@ async fn sign_in_through_the_login_form(
     let done = app.login(&browser, &page, EMAIL, PASSWORD).await;
     assert_eq!(done.status(), 303);
     assert!(location(&done).starts_with(REDIRECT));
+    // Signed in: the session cookie, and the known-device cookie.
+    let set: Vec<String> = done
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_string())
+        .collect();
+    for name in ["guildgate_session=", "guildgate_device="] {
+        let cookie = set
+            .iter()
+            .find(|c| c.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {set:?}"));
+        cookie_flags(cookie);
+    }
     query(&location(&done))
 }
 
