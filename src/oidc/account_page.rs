@@ -251,14 +251,7 @@ pub async fn sign_in(
     {
         return Ok(step);
     }
-    sessions::sign_in(
-        &session,
-        &Login {
-            account_id: account.id.clone(),
-            auth_time,
-        },
-    )
-    .await?;
+    sessions::sign_in(&session, &Login::new(&account.id, auth_time)).await?;
     look::remember_language(&state.store, &account.id).await;
     Ok(Redirect::to(ACCOUNT_PATH).into_response())
 }

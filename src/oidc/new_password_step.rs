@@ -160,10 +160,7 @@ pub async fn submit(
     {
         return Ok(step);
     }
-    let login = Login {
-        account_id: account.id.clone(),
-        auth_time,
-    };
+    let login = Login::new(&account.id, auth_time);
     sessions::sign_in(&session, &login).await?;
     look::remember_language(&state.store, &account.id).await;
     tracing::info!(account_id = %account.id, client_id = %request.client.client_id, "signed in with a new password");

@@ -387,10 +387,7 @@ async fn sign_in(
     auth_time: i64,
 ) -> OidcResult<Login> {
     session.remove::<Pending>(PENDING_KEY).await?;
-    let login = Login {
-        account_id: account.id.clone(),
-        auth_time,
-    };
+    let login = Login::new(&account.id, auth_time);
     sessions::sign_in(session, &login).await?;
     look::remember_language(&state.store, &account.id).await;
     tracing::info!(account_id = %account.id, "signed in with a second factor");

@@ -26,11 +26,38 @@ pub struct Login {
     pub account_id: String,
     /// When the member last entered a password, in seconds since the epoch (OIDC `auth_time`).
     pub auth_time: i64,
+    /// The sign-in rules the login went through ([`SIGN_IN_RULES`]); 0 in a session written
+    /// before the field existed.
+    #[serde(default)]
+    pub rules: u32,
 }
 
-/// The signed-in member of this session, if any.
+/// The version of the sign-in rules: 2 since two-factor sign-in. A session signed in under
+/// older rules (no code asked, whatever the account's factors now) counts as signed out, so
+/// that an administrator's session from before cannot skip the second factor.
+pub const SIGN_IN_RULES: u32 = 2;
+
+impl Login {
+    /// A sign-in of `account_id` now, under the current rules.
+    pub fn new(account_id: &str, auth_time: i64) -> Login {
+        Login {
+            account_id: account_id.to_string(),
+            auth_time,
+            rules: SIGN_IN_RULES,
+        }
+    }
+}
+
+/// The signed-in member of this session, if any. A login under older rules is ended here.
 pub async fn current_login(session: &Session) -> Result<Option<Login>, session::Error> {
-    session.get::<Login>(LOGIN_KEY).await
+    match session.get::<Login>(LOGIN_KEY).await? {
+        Some(login) if login.rules >= SIGN_IN_RULES => Ok(Some(login)),
+        Some(_) => {
+            session.remove::<Login>(LOGIN_KEY).await?;
+            Ok(None)
+        }
+        None => Ok(None),
+    }
 }
 
 /// The active account signed in on this browser, if any. A session of an account deactivated

@@ -380,3 +380,33 @@ both_engines!(
         assert!(authenticator(&app.base, &login).is_none());
     }
 );
+
+both_engines!(
+    a_session_signed_in_before_two_factor_existed_signs_in_again,
+    |db: TestDb| async move {
+        let setup = setup(&db).await;
+        let app = TestApp::spawn(&db).await;
+        let member = account_session(&app).await;
+        let url = app.openid_url(&setup.client_id, &[("state", "s-old")]);
+        let r = open(&member, &url).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "signed in: a code");
+
+        // The same session as an earlier version wrote it: its login names no sign-in rules.
+        let changed = sqlx::query(
+            "UPDATE oidc_sessions SET data = REPLACE(data, ',\"rules\":2', '') \
+             WHERE account_id IS NOT NULL",
+        )
+        .execute(setup.store.pool())
+        .await
+        .unwrap()
+        .rows_affected();
+        assert_eq!(changed, 1);
+        let r = open(&member, &url).await;
+        assert_eq!(r.status(), StatusCode::OK, "the sign-in page, no code");
+        let page = r.text().await.unwrap();
+        assert!(page.contains("name=\"password\""), "{page}");
+        let (status, page, _) = get_page(&member, &app.url("/account")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("name=\"password\""), "{page}");
+    }
+);

@@ -114,14 +114,7 @@ pub(super) async fn login(
     {
         return Ok(step);
     }
-    sessions::sign_in(
-        &session,
-        &Login {
-            account_id: account.id.clone(),
-            auth_time,
-        },
-    )
-    .await?;
+    sessions::sign_in(&session, &Login::new(&account.id, auth_time)).await?;
     tracing::info!(account_id = %account.id, "admin console sign-in");
     done(LANDING)
 }
