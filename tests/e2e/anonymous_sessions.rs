@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 
 use crate::support::html::csrf_of;
 use crate::support::oidc::*;
-use crate::support::{TestApp, TestDb};
+use crate::support::{poll, TestApp, TestDb};
 use guildgate::db::now_ms;
 use guildgate::oidc::janitor;
 
@@ -89,7 +89,15 @@ both_engines!(
             .await
             .unwrap();
         }
-        janitor::sweep(&setup.store).await.unwrap();
+        // On PostgreSQL the application's own janitor may hold the sweep's lock this moment
+        // (its first sweep runs at start): sweep until this call is the one that sweeps.
+        let swept = poll(
+            50,
+            || async { janitor::sweep(&setup.store).await.unwrap() },
+            Option::is_some,
+        )
+        .await;
+        assert!(swept.is_some(), "the sweep's lock was never free");
         let left: Vec<(String,)> = sqlx::query_as("SELECT id_hash FROM oidc_sessions")
             .fetch_all(setup.store.pool())
             .await
