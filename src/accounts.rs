@@ -192,6 +192,7 @@ impl Store {
         }
         let now = now_ms();
         let mut tx = self.begin().await?;
+        self.lock_active_admins(&mut tx).await?;
         sqlx::query(
             "UPDATE accounts SET state = $1, updated_at = $2, \
              deactivated_at = CASE WHEN $1 = 'deactivated' THEN $2 ELSE NULL END WHERE id = $3",
@@ -201,6 +202,9 @@ impl Store {
         .bind(&account.id)
         .execute(&mut *tx)
         .await?;
+        if state == "deactivated" && account.is_admin() {
+            an_admin_remains(&mut tx, member_key, "deactivated").await?;
+        }
         // On deactivation the provider's listener signs the account out everywhere and revokes
         // its tokens and links, in this transaction (see `Event::AccountDeactivated`).
         let event = if state == "active" {
@@ -215,6 +219,59 @@ impl Store {
             .await?;
         tx.commit().await?;
         self.account_for_member(member_key).await
+    }
+
+    /// Grants (`Role::Admin`) or removes (`Role::Member`) a member's administrator rights.
+    /// The last active administrator keeps them: the change is refused, in the transaction
+    /// that would have made it, so that the console, the admin API and the command line all
+    /// obey the rule. Removing the rights revokes the API tokens the account made (the
+    /// tokens' listener on [`Event::AccountAdminRevoked`]).
+    pub async fn set_account_role(
+        &self,
+        actor: &str,
+        member_key: &str,
+        role: Role,
+    ) -> StoreResult<Account> {
+        let account = self.account_for_member(member_key).await?;
+        if account.role == role.as_str() {
+            return Ok(account);
+        }
+        let mut tx = self.begin().await?;
+        self.lock_active_admins(&mut tx).await?;
+        sqlx::query("UPDATE accounts SET role = $1, updated_at = $2 WHERE id = $3")
+            .bind(role.as_str())
+            .bind(now_ms())
+            .bind(&account.id)
+            .execute(&mut *tx)
+            .await?;
+        let event = match role {
+            Role::Admin => Event::AccountAdminGranted,
+            Role::Member => {
+                an_admin_remains(&mut tx, member_key, "demoted").await?;
+                Event::AccountAdminRevoked
+            }
+        };
+        // Not a change Higher Logic hears of (no `member`): the role is Guildgate's own.
+        Change::new(actor, event, &account.id)
+            .detail(json!({ "member_key": member_key }))
+            .record(&mut tx)
+            .await?;
+        tx.commit().await?;
+        self.account_for_member(member_key).await
+    }
+
+    /// On PostgreSQL, locks the active administrators' rows for the transaction: two
+    /// administrators demoted or deactivated at the same moment cannot each see the other as
+    /// the one who remains (the second waits, then counts again). SQLite has one writer.
+    async fn lock_active_admins(&self, tx: &mut Transaction) -> StoreResult<()> {
+        if self.engine() == crate::db::Engine::Postgres {
+            sqlx::query(
+                "SELECT id FROM accounts WHERE role = 'admin' AND state = 'active' FOR UPDATE",
+            )
+            .fetch_all(&mut **tx)
+            .await?;
+        }
+        Ok(())
     }
 
     /// Whether an administrator can sign in: an active account with the admin role.
@@ -281,6 +338,22 @@ impl Store {
             one_time_password: password,
         }))
     }
+}
+
+/// Refuses the change under way in `tx` when it leaves no active administrator: nobody could
+/// sign in to the console any more.
+async fn an_admin_remains(tx: &mut Transaction, member_key: &str, done: &str) -> StoreResult<()> {
+    let (admins,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM accounts WHERE role = 'admin' AND state = 'active'")
+            .fetch_one(&mut **tx)
+            .await?;
+    if admins == 0 {
+        return Err(StoreError::Conflict(format!(
+            "{member_key} is the last active administrator and cannot be {done}; make another \
+             member an administrator first"
+        )));
+    }
+    Ok(())
 }
 
 /// Inserts an account for `member_id` and logs it.

@@ -32,6 +32,11 @@ pub enum Event {
     AccountTwoFactorReset,
     AccountRecoveryCodesRenewed,
     AccountRecoveryCodeUsed,
+    /// The account was made an administrator.
+    AccountAdminGranted,
+    /// The account's administrator rights were removed: what it issued as an administrator
+    /// (its admin API tokens) ends in the same transaction.
+    AccountAdminRevoked,
     CustomFieldCreated,
     CustomFieldUpdated,
     CustomFieldValueSet,
@@ -71,6 +76,12 @@ impl Event {
         )
     }
 
+    /// What an account issued as an administrator must end (its admin API tokens): its
+    /// credentials ended, or it is no longer an administrator.
+    pub fn ends_admin_rights(self) -> bool {
+        self.ends_credentials() || self == Event::AccountAdminRevoked
+    }
+
     /// The `entity` and `action` columns of the log (the audit log shows them).
     pub fn names(self) -> (&'static str, &'static str) {
         use Event::*;
@@ -91,6 +102,8 @@ impl Event {
             AccountTwoFactorReset => ("account", "two_factor_reset"),
             AccountRecoveryCodesRenewed => ("account", "recovery_codes_renewed"),
             AccountRecoveryCodeUsed => ("account", "recovery_code_used"),
+            AccountAdminGranted => ("account", "admin_granted"),
+            AccountAdminRevoked => ("account", "admin_revoked"),
             CustomFieldCreated => ("custom_field", "created"),
             CustomFieldUpdated => ("custom_field", "updated"),
             CustomFieldValueSet => ("custom_field_value", "set"),

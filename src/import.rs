@@ -7,16 +7,22 @@
 //! already equal.
 
 mod csv_rows;
+mod export;
+mod form_rows;
+pub mod jobs;
 mod json_rows;
 mod snapshot;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use csv_rows::{csv_header, parse_csv};
+pub use export::ExportSelection;
+pub use form_rows::row_from_form;
 pub use json_rows::{rows_from_json, JsonShape, FIELDS_KEY};
 
 use crate::accounts::{self, Role};
@@ -30,7 +36,7 @@ pub const KEY_COLUMN: &str = "member_key";
 pub const ACCOUNT_COLUMN: &str = "account_email";
 pub const FIELD_PREFIX: &str = "field.";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RowProblem {
     /// The CSV line (1 is the header line), or the member's position in a JSON list (from 1).
     pub line: u64,
@@ -71,7 +77,7 @@ fn list(problems: &[RowProblem]) -> String {
         .join("\n")
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ImportReport {
     pub rows: usize,
     pub created: usize,
@@ -101,13 +107,15 @@ pub struct Row {
 enum Source {
     Csv,
     Json,
+    /// The admin console's member form.
+    Form,
 }
 
 impl Source {
     /// How problems name a custom field: a CSV column `field.<key>`, or `fields.<key>` in JSON.
     fn field_prefix(self) -> &'static str {
         match self {
-            Source::Csv => FIELD_PREFIX,
+            Source::Csv | Source::Form => FIELD_PREFIX,
             Source::Json => "fields.",
         }
     }
@@ -116,7 +124,7 @@ impl Source {
     fn position(self) -> &'static str {
         match self {
             Source::Csv => "line",
-            Source::Json => "member",
+            Source::Json | Source::Form => "member",
         }
     }
 }
@@ -186,6 +194,34 @@ pub enum Expect {
     Existing,
 }
 
+/// How far an import has come, for a progress bar: every row is checked (one step), then,
+/// unless it is a dry run, written (a second step). Read from another task while the import
+/// runs.
+#[derive(Debug, Default)]
+pub struct ImportProgress {
+    done: AtomicU64,
+    total: AtomicU64,
+}
+
+impl ImportProgress {
+    /// (steps done, steps in all); the total is 0 until the rows are read.
+    pub fn steps(&self) -> (u64, u64) {
+        (
+            self.done.load(Ordering::Relaxed),
+            self.total.load(Ordering::Relaxed),
+        )
+    }
+
+    fn start(&self, total: usize) {
+        self.done.store(0, Ordering::Relaxed);
+        self.total.store(total as u64, Ordering::Relaxed);
+    }
+
+    fn step(&self) {
+        self.done.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 impl Store {
     /// Imports a CSV file (see the README for its columns).
     pub async fn import_csv(
@@ -208,8 +244,23 @@ impl Store {
         dry_run: bool,
         expect: Expect,
     ) -> Result<ImportReport, ImportError> {
+        let progress = ImportProgress::default();
+        self.import_rows_with_progress(actor, batch, dry_run, expect, &progress)
+            .await
+    }
+
+    /// [`Store::import_rows`], counting its steps in `progress` as it goes.
+    pub async fn import_rows_with_progress(
+        &self,
+        actor: &str,
+        batch: Batch,
+        dry_run: bool,
+        expect: Expect,
+        progress: &ImportProgress,
+    ) -> Result<ImportReport, ImportError> {
         let Batch { rows, mut problems } = batch;
         let rows = drop_duplicates(rows, &mut problems);
+        progress.start(rows.len() * if dry_run { 1 } else { 2 });
         let snapshot = snapshot::load(self, &rows).await?;
         for row in &rows {
             match (expect, snapshot.existing.contains_key(&row.key)) {
@@ -235,6 +286,7 @@ impl Store {
             .collect();
         let mut planned = Vec::with_capacity(rows.len());
         for row in &rows {
+            progress.step();
             let mut bad = |field: Option<&str>, message: String| {
                 problems.push(RowProblem::new(row.line, field, message))
             };
@@ -388,6 +440,7 @@ impl Store {
             }
 
             let Some(tx) = tx.as_mut() else { continue };
+            progress.step();
             let company_id = data.company_key.as_ref().and_then(|k| ids.get(k).cloned());
             let company_id = company_id.as_deref();
             let member_id = match current {

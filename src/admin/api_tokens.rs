@@ -233,8 +233,9 @@ impl Store {
     }
 }
 
-/// An administrator's credential change (password set or reset, signed out everywhere) or
-/// deactivation revokes the API tokens they made, in the transaction of the change.
+/// An administrator's credential change (password set or reset, signed out everywhere),
+/// deactivation or loss of administrator rights revokes the API tokens they made, in the
+/// transaction of the change.
 struct RevokeTokensOfChangedAccount;
 
 #[linkme::distributed_slice(CHANGE_LISTENERS)]
@@ -244,7 +245,7 @@ static REVOKE_TOKENS_OF_CHANGED_ACCOUNT: &'static dyn ChangeListener =
 #[async_trait::async_trait]
 impl ChangeListener for RevokeTokensOfChangedAccount {
     async fn on_change(&self, tx: &mut Transaction, change: &Change<'_>) -> StoreResult<()> {
-        if change.event.ends_credentials() {
+        if change.event.ends_admin_rights() {
             sqlx::query(
                 "UPDATE admin_api_tokens SET revoked_at = $1 \
                  WHERE owner_account_id = $2 AND revoked_at IS NULL",

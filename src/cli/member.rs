@@ -75,6 +75,13 @@ pub enum MemberCmd {
     Deactivate { key: String },
     /// Reactivate a member's account.
     Reactivate { key: String },
+    /// Make a member's account an administrator, or with --remove take the rights away (the
+    /// last active administrator keeps them; the API tokens the account made are revoked).
+    Admin {
+        key: String,
+        #[arg(long)]
+        remove: bool,
+    },
     /// E-mail the member a single-use link to choose a password (an invitation, or with
     /// --reset a password reset).
     Invite {
@@ -197,6 +204,12 @@ pub async fn run(
                 "{}: two-factor sign-in removed; its sessions and tokens ended",
                 account.login_email
             );
+            Ok(())
+        }
+        MemberCmd::Admin { key, remove } => {
+            let role = if remove { Role::Member } else { Role::Admin };
+            let a = store.set_account_role(actor, &key, role).await?;
+            println!("{key}: account {} is now {}", a.login_email, a.role);
             Ok(())
         }
         MemberCmd::Reactivate { key } => {

@@ -166,6 +166,8 @@ impl ChangeListener for Outbox {
             | AccountTwoFactorReset
             | AccountRecoveryCodesRenewed
             | AccountRecoveryCodeUsed
+            | AccountAdminGranted
+            | AccountAdminRevoked
             | GroupCreated
             | OidcClientCreated
             | OidcClientSecretRotated

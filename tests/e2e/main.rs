@@ -9,6 +9,7 @@ mod support;
 mod admin_api;
 mod admin_browser;
 mod admin_console;
+mod admin_members_browser;
 mod admin_sso;
 mod anonymous_sessions;
 mod backup_restore;

@@ -244,17 +244,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             get(sign_in::password_page).post(sign_in::change_password),
         )
         .route("/admin/logout", post(sign_in::logout))
-        .route("/admin/members", get(members::members))
-        .route("/admin/members/{key}", get(members::member))
-        .route(
-            "/admin/members/{key}/deactivate",
-            post(members::set_active::<false>),
-        )
-        .route(
-            "/admin/members/{key}/reactivate",
-            post(members::set_active::<true>),
-        )
-        .route("/admin/members/{key}/invite", post(members::invite))
+        .merge(members::routes(state))
         .route("/admin/fields", get(fields::fields).post(fields::add_field))
         .route(
             "/admin/fields/{key}",

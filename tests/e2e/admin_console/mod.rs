@@ -1,9 +1,10 @@
 //! The admin console over HTTP, as a browser without JavaScript uses it: sign-in through the
 //! provider's session, the first-sign-in password change, 403 for non-administrators on every
 //! page, CSRF on every form, and the pages doing what they say; the Higher Logic page and
-//! group sync in [`higher_logic`].
+//! group sync in [`higher_logic`]; adding, editing and importing members in [`members`].
 
 mod higher_logic;
+mod members;
 mod overview;
 
 use guildgate::accounts::Role;
@@ -78,6 +79,11 @@ fn pages() -> Vec<&'static str> {
         "/admin/members",
         "/admin/members?q=bob",
         "/admin/members/P1",
+        "/admin/members/P1/edit",
+        "/admin/new/person",
+        "/admin/new/company",
+        "/admin/import",
+        "/admin/export/members.csv",
         "/admin/fields",
         "/admin/fields/chapter",
         "/admin/groups",
@@ -96,6 +102,16 @@ fn forms() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         ("/admin/members/P1/deactivate", vec![]),
         ("/admin/members/P1/reactivate", vec![]),
         ("/admin/members/P1/invite", vec![]),
+        (
+            "/admin/new/person",
+            vec![("member_key", "NEW"), ("first_name", "Newt")],
+        ),
+        ("/admin/members/P2/edit", vec![("city", "Forged City")]),
+        (
+            "/admin/members/P2/account",
+            vec![("account_email", "cy@example.org")],
+        ),
+        ("/admin/members/P1/role", vec![("role", "admin")]),
         (
             "/admin/sso/register",
             vec![("site", "https://community.example.org")],
@@ -194,9 +210,19 @@ both_engines!(
             store.account_for_member("P1").await.unwrap().state,
             "active"
         );
+        assert_members_untouched(&store).await;
         assert_eq!(store.group("g1").await.unwrap().name, "Regulars");
     }
 );
+
+/// None of the member forms of [`forms`] changed anything: no member added, P2 as seeded and
+/// without an account, P1 not an administrator.
+async fn assert_members_untouched(store: &guildgate::db::Store) {
+    assert!(store.member("NEW").await.is_err(), "a member was added");
+    assert_eq!(store.member("P2").await.unwrap().city, None);
+    assert!(store.account_for_member("P2").await.is_err());
+    assert!(!store.account_for_member("P1").await.unwrap().is_admin());
+}
 
 both_engines!(every_form_needs_its_csrf_token, |db: TestDb| async move {
     seed(&db).await;
@@ -227,6 +253,7 @@ both_engines!(every_form_needs_its_csrf_token, |db: TestDb| async move {
         store.account_for_member("P1").await.unwrap().state,
         "active"
     );
+    assert_members_untouched(&store).await;
     assert_eq!(store.group("g1").await.unwrap().name, "Regulars");
     assert!(store.list_api_tokens().await.unwrap().is_empty());
     assert!(store.list_clients().await.unwrap().is_empty());

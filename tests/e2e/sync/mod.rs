@@ -1,6 +1,7 @@
 //! The Higher Logic sync engine against the Push API double, on SQLite and PostgreSQL; what
 //! changes in its settings do, in [`settings`].
 
+mod console;
 mod failures;
 mod limits;
 mod operators;
