@@ -222,10 +222,10 @@ async fn form_page(admin: Admin, filled: Filled, shown: Shown) -> ConsoleResult<
     // Problems of fields the form does not show (a kind's field sent by hand) go on top.
     general.extend(errors.into_values().flatten());
     let Shown { status, error } = shown;
-    let shown = match (error, general.is_empty()) {
-        (Some(e), _) => Shown::failed(status, e),
-        (None, false) => Shown::failed(status, general.join(" ")),
-        (None, true) => Shown::ok(),
+    let error = error.into_iter().chain(general).collect::<Vec<_>>();
+    let shown = match error.is_empty() {
+        true => Shown::ok(),
+        false => Shown::failed(status, error.join(" ")),
     };
     let kind = filled.kind;
     let (title, action, back) = if filled.adding {
