@@ -8,7 +8,8 @@
 //! apply the file. The instance running a step knows its progress row by row (in memory); on
 //! PostgreSQL it also writes it to the job every second, for the other instances. (On SQLite
 //! the import's transaction holds the one writer, so the other instances see the step, not
-//! its rows, until it ends.)
+//! its rows, until it ends.) On PostgreSQL a job whose progress stops coming for 30 seconds
+//! lost its instance (stopped or killed) and is shown as failed.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -121,6 +122,14 @@ const KEEP_FINISHED_MS: i64 = 24 * 3600 * 1000;
 /// How often the running step writes its progress to the job (PostgreSQL).
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
+/// On PostgreSQL a running step writes its progress every [`PROGRESS_EVERY`]: a job silent
+/// for this long lost the instance that ran it (stopped, or killed).
+const STALE_AFTER_MS: i64 = 30_000;
+
+const INTERRUPTED: &str = "interrupted: the instance running this step stopped before it \
+    ended. An import is written all or nothing: the members list shows whether it was; \
+    upload the file again if it was not";
+
 /// The steps running in this process, by job id.
 static RUNNING: LazyLock<Mutex<HashMap<String, Arc<ImportProgress>>>> =
     LazyLock::new(Mutex::default);
@@ -173,11 +182,18 @@ impl Store {
     pub async fn import_job(&self, id: &str) -> StoreResult<ImportJob> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM import_jobs WHERE id = $1");
         let row: JobRow = self.fetch_by_key(&sql, id, "import").await?;
-        let state = JobState::parse(&row.state);
+        let mut state = JobState::parse(&row.state);
+        let mut message = row.message;
         let (mut done_steps, mut total_steps) = (row.done_steps as u64, row.total_steps as u64);
         if state.is_running() {
             if let Some(progress) = running_here(id) {
                 (done_steps, total_steps) = progress.steps();
+            } else if self.engine() == Engine::Postgres
+                && now_ms() - row.updated_at > STALE_AFTER_MS
+                && self.interrupted(id, &row.state, row.updated_at).await?
+            {
+                state = JobState::Failed;
+                message = Some(INTERRUPTED.to_string());
             }
         }
         Ok(ImportJob {
@@ -189,7 +205,7 @@ impl Store {
             total_steps,
             report: from_json(row.report),
             problems: from_json(row.problems).unwrap_or_default(),
-            message: row.message,
+            message,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -294,6 +310,24 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+
+    /// Marks a running job whose runner stopped writing its progress as failed (unless it
+    /// changed meanwhile); whether it did.
+    async fn interrupted(&self, id: &str, state: &str, updated_at: i64) -> StoreResult<bool> {
+        let marked = sqlx::query(
+            "UPDATE import_jobs SET state = 'failed', message = $4, csv = '', updated_at = $5 \
+             WHERE id = $1 AND state = $2 AND updated_at = $3",
+        )
+        .bind(id)
+        .bind(state)
+        .bind(updated_at)
+        .bind(INTERRUPTED)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        Ok(marked == 1)
     }
 
     /// Writes the running step's progress to its job, for the other instances.

@@ -302,3 +302,41 @@ both_engines!(
         assert!(csv.contains("\nP1,") && !csv.contains("\nU1,"), "{csv}");
     }
 );
+
+both_engines!(
+    an_import_whose_instance_stopped_is_shown_as_failed,
+    |db: TestDb| async move {
+        seed(&db).await;
+        let (_app, admin) = open_console(&db).await;
+        let store = db.store().await;
+        // A job left applying a minute ago by an instance that is gone (no process here runs
+        // it).
+        let minute_ago = guildgate::db::now_ms() - 60_000;
+        sqlx::query(
+            "INSERT INTO import_jobs (id, file_name, created_by, csv, state, created_at, \
+             updated_at) VALUES ('gone-1', 'gone.csv', 'admin:someone', 'member_key\n', \
+             'applying', $1, $1)",
+        )
+        .bind(minute_ago)
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let (s, page, _) = admin.page("/admin/import/gone-1").await;
+        assert_eq!(s, StatusCode::OK);
+        if db.engine_name() == "postgres" {
+            // Its progress stopped coming: failed, and it can be cancelled.
+            assert!(page.contains("data-state=\"failed\""), "{page}");
+            assert!(page.contains("interrupted"), "{page}");
+            let (s, _, _) = admin.post("/admin/import/gone-1/cancel", &[]).await;
+            assert_eq!(s, StatusCode::SEE_OTHER);
+        } else {
+            // SQLite's one writer is the import's while it runs: no progress is written, so
+            // silence says nothing and the page keeps waiting.
+            assert!(page.contains("data-state=\"applying\""), "{page}");
+            assert!(page.contains("http-equiv=\"refresh\""), "{page}");
+        }
+        // A job that is not there.
+        let (s, _, _) = admin.page("/admin/import/none-such").await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+    }
+);

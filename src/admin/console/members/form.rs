@@ -426,11 +426,14 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_safe_for_selectors() {
+    fn problems_go_beside_their_field() {
         let mut errors = BTreeMap::new();
         errors.insert("email".to_string(), vec!["bad".to_string()]);
+        errors.insert("name".to_string(), vec!["a person's".to_string()]);
         let inputs = inputs(Kind::Person, &[], &HashMap::new(), &mut errors);
-        assert!(errors.is_empty());
+        // A field the person's form does not show keeps its problem, for the top of the page.
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors.contains_key("name"));
         let email = inputs.iter().find(|i| i.name == "email").unwrap();
         assert_eq!(email.errors, vec!["bad".to_string()]);
         assert_eq!(email.control, "email");
