@@ -340,3 +340,38 @@ both_engines!(
         assert_eq!(s, StatusCode::NOT_FOUND);
     }
 );
+
+both_engines!(
+    the_progress_page_writes_nothing_while_a_step_runs,
+    |db: TestDb| async move {
+        seed(&db).await;
+        let (_app, admin) = open_console(&db).await;
+        let store = db.store().await;
+        sqlx::query(
+            "INSERT INTO import_jobs (id, file_name, created_by, csv, state, total_steps, \
+             done_steps, created_at, updated_at) VALUES ('run-1', 'big.csv', 'admin:someone', \
+             '', 'applying', 200, 150, $1, $1)",
+        )
+        .bind(guildgate::db::now_ms())
+        .execute(store.pool())
+        .await
+        .unwrap();
+        // Another writer holds the database, as an import's transaction does (on SQLite the
+        // one writer): the progress page still answers at once.
+        let mut tx = store.begin().await.unwrap();
+        sqlx::query("UPDATE import_jobs SET file_name = 'big.csv' WHERE id = 'run-1'")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let (s, page, _) = admin.page("/admin/import/run-1").await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(3));
+        assert!(page.contains("http-equiv=\"refresh\""), "{page}");
+        assert!(
+            page.contains("value=\"150\"") && page.contains("75 %"),
+            "{page}"
+        );
+        tx.rollback().await.unwrap();
+    }
+);

@@ -15,6 +15,7 @@ use crate::db::{format_ms, StoreError};
 use crate::groups::Group;
 use crate::import::jobs::{ImportJob, JobState};
 use crate::web::csrf::{self, CsrfForm};
+use crate::web::pages;
 
 /// Bad rows listed on the report page, at most (the count says how many there are).
 const PROBLEMS_SHOWN: usize = 1000;
@@ -167,14 +168,27 @@ async fn job_page_shown(admin: Admin, id: &str, shown: Shown) -> ConsoleResult<R
     let job = admin.store().import_job(id).await?;
     let started = format_ms(job.created_at);
     let problems_shown = job.problems.len().min(PROBLEMS_SHOWN);
-    admin
-        .page("members", shown, |chrome| JobPage {
-            chrome,
-            job,
-            started,
-            problems_shown,
-        })
-        .await
+    let running = job.state.is_running();
+    let content = |chrome| JobPage {
+        chrome,
+        job,
+        started,
+        problems_shown,
+    };
+    if running {
+        // While a step runs the page writes nothing, not even the session (taking the notice
+        // would): on SQLite the import's transaction holds the one writer, and a page that
+        // waited for it would fail instead of showing the progress.
+        let Shown { status, error } = shown;
+        let chrome = Chrome {
+            section: "members",
+            csrf_token: admin.csrf_token.clone(),
+            notice: None,
+            error,
+        };
+        return Ok(pages::render(status, &content(chrome)));
+    }
+    admin.page("members", shown, content).await
 }
 
 /// Writes the checked file, in the background, as the administrator who clicked.
