@@ -1,8 +1,9 @@
 //! Members in the console over HTTP: a form with wrong fields saves nothing and says why beside
 //! each field; the last active administrator can be neither demoted nor deactivated, from the
 //! console or the admin API, and removing an administrator's rights revokes their API tokens;
-//! the CSV upload refuses a missing CSRF token, a non-administrator and an oversized file; an
-//! export imports again with nothing changed.
+//! the CSV upload refuses a missing CSRF token, a non-administrator and an oversized file; a
+//! file uploaded on one instance is applied from another; an export imports again with nothing
+//! changed.
 
 use guildgate::accounts::Role;
 use reqwest::{Method, StatusCode};
@@ -279,7 +280,14 @@ both_engines!(
             store.member("U1").await.is_err(),
             "a dry run writes nothing"
         );
-        let (s, _, _) = admin.post(&format!("{job}/apply"), &[]).await;
+        // Another instance on the same database shows the job and applies the file: it waits
+        // in the database, not in the instance that took it.
+        let other = TestApp::spawn(&db).await;
+        let elsewhere = other.console("ada@example.org", ADMIN_PASSWORD).await;
+        let (s, page, _) = elsewhere.page(&job).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(page.contains("1 to create, 0 changed"), "{page}");
+        let (s, _, _) = elsewhere.post(&format!("{job}/apply"), &[]).await;
         assert_eq!(s, StatusCode::SEE_OTHER);
         let page = finished(&admin, &job).await;
         assert!(page.contains("data-state=\"applied\""), "{page}");
