@@ -21,6 +21,7 @@ const ROUTER_SOURCES: &[&str] = &[
     "src/server.rs",
     "src/oidc/routes.rs",
     "src/admin/console/mod.rs",
+    "src/admin/console/members/mod.rs",
     "src/admin/api/mod.rs",
 ];
 

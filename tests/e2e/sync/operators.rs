@@ -3,6 +3,7 @@
 //! is created only when no active administrator exists.
 
 use guildgate::accounts::Role;
+use guildgate::db::StoreError;
 use guildgate::groups::{Condition, Selection};
 use guildgate::higher_logic::GroupType;
 use reqwest::{Method, StatusCode};
@@ -119,7 +120,17 @@ both_engines!(
             None,
         )
         .await;
-        store.deactivate_account("test", "OLD").await.unwrap();
+        // The store refuses to deactivate the last active administrator: a database where it
+        // happened anyway (imported with the account deactivated, or from before the rule).
+        let refused = store.deactivate_account("test", "OLD").await;
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(_))),
+            "{refused:?}"
+        );
+        sqlx::query("UPDATE accounts SET state = 'deactivated'")
+            .execute(store.pool())
+            .await
+            .unwrap();
         let made = store.bootstrap_admin("root@example.org").await.unwrap();
         assert!(made.is_some());
         assert!(store
