@@ -242,6 +242,8 @@ async fn import_a_bad_then_a_good_file(b: &mut Browser, base: &str, dir: &std::p
     assert_eq!(value, max, "the progress bar reaches the end");
     assert_eq!(max, "600", "300 rows checked and 300 written");
     assert_eq!(b.text("#import-percent").await, "100 %");
+    let summary = b.text("#import-summary").await;
+    assert!(summary.contains("300 created, 0 changed"), "{summary}");
 }
 
 async fn export_and_import_again(b: &mut Browser, base: &str, dir: &std::path::Path) {
