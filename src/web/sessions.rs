@@ -92,6 +92,12 @@ pub async fn sign_in(session: &Session, login: &Login) -> Result<(), session::Er
 
 /// The account of a sign-in that just succeeded in this session, once.
 pub async fn take_signed_in_mark(session: &Session) -> Result<Option<String>, session::Error> {
+    // Removing marks the session changed (and so written back) even when the mark is not
+    // there: look first, so that a request that changes nothing writes nothing (the console's
+    // import progress page must answer while an SQLite import holds the one writer).
+    if session.get::<String>(SIGNED_IN_MARK).await?.is_none() {
+        return Ok(None);
+    }
     session.remove::<String>(SIGNED_IN_MARK).await
 }
 

@@ -13,6 +13,7 @@ use guildgate::accounts::Role;
 
 use crate::support::browser::Browser;
 use crate::support::people::{add_account, person};
+use crate::support::two_factor::{code_at, unix_now};
 use crate::support::{newest_mail, TestApp, TestDb};
 
 const ADMIN_PASSWORD: &str = "correct horse battery staple";
@@ -66,6 +67,13 @@ async fn sign_in(b: &mut Browser, base: &str) {
     b.fill("#email", "ada@example.org").await;
     b.fill("#password", ADMIN_PASSWORD).await;
     b.submit("form button[type=submit]").await;
+    // Administrators need a second factor: the enrolment, then the recovery codes once.
+    assert!(b.url().await.ends_with("/login/second-factor"));
+    let secret: String = b.text("#totp-secret").await.split_whitespace().collect();
+    b.fill("#code", &code_at(&secret, unix_now())).await;
+    b.submit("main button[type=submit]").await;
+    b.find("#recovery-codes").await;
+    b.submit("main button[type=submit]").await;
     assert!(
         b.url().await.ends_with("/admin/overview"),
         "{}",

@@ -227,7 +227,6 @@ both_engines!(
         let (_, audit, _) = bob.page("/admin/audit").await;
         assert!(audit.contains("admin_granted") && audit.contains("admin_revoked"));
         assert!(audit.contains("admin:ada@example.org"), "{audit}");
-        let _ = Role::Admin;
     }
 );
 
@@ -283,7 +282,11 @@ both_engines!(
         // Another instance on the same database shows the job and applies the file: it waits
         // in the database, not in the instance that took it.
         let other = TestApp::spawn(&db).await;
-        let elsewhere = other.console("ada@example.org", ADMIN_PASSWORD).await;
+        store
+            .set_account_role("test", "P1", Role::Admin)
+            .await
+            .unwrap();
+        let elsewhere = other.console("bob@example.org", MEMBER_PASSWORD).await;
         let (s, page, _) = elsewhere.page(&job).await;
         assert_eq!(s, StatusCode::OK);
         assert!(page.contains("1 to create, 0 changed"), "{page}");
