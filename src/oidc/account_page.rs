@@ -132,6 +132,24 @@ pub(crate) async fn render(
     )
 }
 
+/// The account page again with `message` as the reason a form of it was refused (400).
+pub(crate) async fn refused(
+    state: &AppState,
+    session: &Session,
+    account: &Account,
+    message: String,
+) -> OidcResult<Response> {
+    render(
+        state,
+        session,
+        account,
+        StatusCode::BAD_REQUEST,
+        None,
+        Some(&message),
+    )
+    .await
+}
+
 /// What a form just did, said on the page it redirects to (so that reloading the page does
 /// not post the form again, and the page shows this browser's renewed session).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,20 +285,7 @@ pub async fn change_password(
     let Some(account) = signed_in(&state, &session).await? else {
         return Ok(Redirect::to(ACCOUNT_PATH).into_response());
     };
-    let refuse = |message: String| {
-        let (state, session, account) = (&state, &session, &account);
-        async move {
-            render(
-                state,
-                session,
-                account,
-                StatusCode::BAD_REQUEST,
-                None,
-                Some(&message),
-            )
-            .await
-        }
-    };
+    let refuse = |message: String| refused(&state, &session, &account, message);
     // The same check as signing in: throttled, and counted when wrong.
     let current = form.current_password.clone();
     match credentials::check(&state, &account.login_email, current, ip, &device).await? {

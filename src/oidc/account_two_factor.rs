@@ -64,10 +64,7 @@ async fn enrol_page(
     status: StatusCode,
     error: Option<&str>,
 ) -> OidcResult<Response> {
-    let secret = match state.store.pending_two_factor_secret(&account.id).await? {
-        Some(secret) => secret,
-        None => state.store.begin_two_factor_enrolment(&account.id).await?,
-    };
+    let secret = state.store.two_factor_secret_to_enrol(&account.id).await?;
     let intro = look::current().t("two-factor-optional");
     let enrolment = Enrolment {
         secret: &secret,
@@ -227,20 +224,7 @@ pub async fn disable(
     let Some(account) = signed_in(&state, &session).await? else {
         return Ok(Redirect::to(ACCOUNT_PATH).into_response());
     };
-    let refuse = |message: String| {
-        let (state, session, account) = (&state, &session, &account);
-        async move {
-            account_page::render(
-                state,
-                session,
-                account,
-                StatusCode::BAD_REQUEST,
-                None,
-                Some(&message),
-            )
-            .await
-        }
-    };
+    let refuse = |message: String| account_page::refused(&state, &session, &account, message);
     if !may_disable(&state, &account) {
         return refuse(look::current().t("account-two-factor-required")).await;
     }
@@ -290,20 +274,7 @@ pub async fn renew_recovery_codes(
     let Some(account) = signed_in(&state, &session).await? else {
         return Ok(Redirect::to(ACCOUNT_PATH).into_response());
     };
-    let refuse = |message: String| {
-        let (state, session, account) = (&state, &session, &account);
-        async move {
-            account_page::render(
-                state,
-                session,
-                account,
-                StatusCode::BAD_REQUEST,
-                None,
-                Some(&message),
-            )
-            .await
-        }
-    };
+    let refuse = |message: String| account_page::refused(&state, &session, &account, message);
     if let Some(message) = throttled(&state, &account, ip, &device).await? {
         return refuse(message).await;
     }

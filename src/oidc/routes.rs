@@ -66,23 +66,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(
             invitations::SET_PASSWORD_PATH,
             get(set_password::form).post(set_password::submit),
-        )
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            known_device::layer,
-        ))
-        .layer(sessions::layer(&state.store, &state.settings))
-        .layer(axum::middleware::from_fn_with_state(
-            csrf::CookieSettings {
-                pepper: state.oidc.keys.pepper().clone(),
-                secure: !state.settings.insecure_loopback(),
-            },
-            csrf::layer,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.store.clone(),
-            look::layer,
-        ));
+        );
+    let browser = with_browser_state(browser, state).layer(axum::middleware::from_fn_with_state(
+        state.store.clone(),
+        look::layer,
+    ));
     let back_channel = Router::new()
         .route(
             "/.well-known/openid-configuration",
@@ -99,4 +87,22 @@ pub fn router(state: &AppState) -> Router<AppState> {
     browser
         .merge(back_channel)
         .layer(security_headers(PROVIDER_CSP))
+}
+
+/// The layers of every browser page (the provider's and the console's): the known-device
+/// cookie, the session, and the signed cookie holding an anonymous visitor's CSRF secret.
+pub fn with_browser_state(router: Router<AppState>, state: &AppState) -> Router<AppState> {
+    router
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            known_device::layer,
+        ))
+        .layer(sessions::layer(&state.store, &state.settings))
+        .layer(axum::middleware::from_fn_with_state(
+            csrf::CookieSettings {
+                pepper: state.oidc.keys.pepper().clone(),
+                secure: !state.settings.insecure_loopback(),
+            },
+            csrf::layer,
+        ))
 }

@@ -237,10 +237,7 @@ async fn show(
 ) -> OidcResult<Response> {
     match need(state, account).await? {
         Need::Enrolment => {
-            let secret = match state.store.pending_two_factor_secret(&account.id).await? {
-                Some(secret) => secret,
-                None => state.store.begin_two_factor_enrolment(&account.id).await?,
-            };
+            let secret = state.store.two_factor_secret_to_enrol(&account.id).await?;
             let intro = look::current().t("two-factor-required");
             let enrolment = Enrolment {
                 secret: &secret,

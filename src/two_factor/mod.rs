@@ -148,6 +148,15 @@ impl Store {
         }
     }
 
+    /// The secret of the enrolment under way, or of a new one when none is (what an
+    /// enrolment page shows).
+    pub async fn two_factor_secret_to_enrol(&self, account_id: &str) -> StoreResult<TotpSecret> {
+        match self.pending_two_factor_secret(account_id).await? {
+            Some(secret) => Ok(secret),
+            None => self.begin_two_factor_enrolment(account_id).await,
+        }
+    }
+
     /// Confirms the enrolment under way with its first code: the secret is in force from now
     /// on, and the ten recovery codes are returned (to be shown once; only their keyed hashes
     /// are kept). `None` when the code is not right (or no enrolment is under way).

@@ -30,7 +30,7 @@ use tower_sessions::Session;
 use crate::accounts::Account;
 use crate::db::{Store, StoreError};
 use crate::oidc::error::overloaded_page;
-use crate::oidc::known_device;
+use crate::oidc::routes::with_browser_state;
 use crate::server::AppState;
 use crate::web::csrf::{self, CsrfError};
 use crate::web::headers::{security_headers, CONSOLE_CSP};
@@ -232,7 +232,7 @@ impl FromRequestParts<AppState> for Admin {
 }
 
 pub fn router(state: &AppState) -> Router<AppState> {
-    Router::new()
+    let pages = Router::new()
         .route("/admin", get(|| async { Redirect::to(LANDING) }))
         .route(LANDING, get(overview::overview))
         .route(
@@ -294,20 +294,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(
             "/admin/integrations/higher-logic/retry-refused",
             post(higher_logic::retry_refused),
-        )
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            known_device::layer,
-        ))
-        .layer(sessions::layer(&state.store, &state.settings))
-        .layer(axum::middleware::from_fn_with_state(
-            csrf::CookieSettings {
-                pepper: state.oidc.keys.pepper().clone(),
-                secure: !state.settings.insecure_loopback(),
-            },
-            csrf::layer,
-        ))
-        .layer(security_headers(CONSOLE_CSP))
+        );
+    with_browser_state(pages, state).layer(security_headers(CONSOLE_CSP))
 }
 
 /// The console's own scripts (progressive enhancement: the worksheet's copy buttons, the group
