@@ -329,15 +329,31 @@ pub struct Member {
     pub account_state: Option<String>,
 }
 
+/// How a member is named to people: a company's (or a set) name, else first and last name,
+/// else the member key.
+pub fn display_name(
+    name: Option<&str>,
+    first_name: Option<&str>,
+    last_name: Option<&str>,
+    member_key: &str,
+) -> String {
+    match (name, first_name, last_name) {
+        (Some(n), _, _) => n.to_string(),
+        (None, Some(f), Some(l)) => format!("{f} {l}"),
+        (None, Some(f), None) => f.to_string(),
+        (None, None, Some(l)) => l.to_string(),
+        (None, None, None) => member_key.to_string(),
+    }
+}
+
 impl Member {
     pub fn display_name(&self) -> String {
-        match (&self.name, &self.first_name, &self.last_name) {
-            (Some(n), _, _) => n.clone(),
-            (None, Some(f), Some(l)) => format!("{f} {l}"),
-            (None, Some(f), None) => f.clone(),
-            (None, None, Some(l)) => l.clone(),
-            (None, None, None) => self.member_key.clone(),
-        }
+        display_name(
+            self.name.as_deref(),
+            self.first_name.as_deref(),
+            self.last_name.as_deref(),
+            &self.member_key,
+        )
     }
 
     pub fn data(&self) -> MemberData {

@@ -11,8 +11,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::accounts::Account;
 use crate::db::{Store, StoreResult};
+use crate::members::display_name;
 
 /// The ID token's own claims (about the token, not the member).
 const TOKEN_CLAIMS: &[&str] = &[
@@ -55,68 +55,110 @@ fn claims_of_scope(scope: &str) -> &'static [&'static str] {
     }
 }
 
-/// The member's claims for `scopes`, plus the member claims named in `requested` (always
-/// `sub`).
-pub async fn for_scopes<'a>(
-    store: &Store,
-    account: &Account,
-    scopes: impl Iterator<Item = &'a str>,
-    requested: &[String],
-) -> StoreResult<Map<String, Value>> {
-    let mut wanted: Vec<&str> = scopes.flat_map(claims_of_scope).copied().collect();
-    wanted.extend(
-        requested
-            .iter()
-            .map(String::as_str)
-            .filter(|n| MEMBER_CLAIMS.contains(n)),
-    );
-    let wants = |name: &str| wanted.contains(&name);
-    let mut claims = Map::new();
-    claims.insert("sub".into(), json!(account.member_key));
-    if wanted.is_empty() {
-        return Ok(claims);
+/// The signed-in member as its claims need it: the account's state and login, the member's
+/// profile and its company's name, read in one statement (the token endpoint and `/userinfo`
+/// read nothing else about the member).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Subject {
+    pub account_state: String,
+    pub login_email: String,
+    pub member_key: String,
+    pub name: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub profile_image_url: Option<String>,
+    pub updated_at: i64,
+    pub company_key: Option<String>,
+    pub company_name: Option<String>,
+    pub company_first_name: Option<String>,
+    pub company_last_name: Option<String>,
+}
+
+impl Subject {
+    /// The subject of the account `account_id`, if that account exists and is active.
+    pub async fn active(store: &Store, account_id: &str) -> StoreResult<Option<Subject>> {
+        let subject: Option<Subject> = sqlx::query_as(
+            "SELECT a.state AS account_state, a.login_email, m.member_key, m.name, \
+             m.first_name, m.last_name, m.email, m.profile_image_url, m.updated_at, \
+             c.member_key AS company_key, c.name AS company_name, \
+             c.first_name AS company_first_name, c.last_name AS company_last_name \
+             FROM accounts a JOIN members m ON m.id = a.member_id \
+             LEFT JOIN members c ON c.id = m.company_id WHERE a.id = $1",
+        )
+        .bind(account_id)
+        .fetch_optional(store.pool())
+        .await?;
+        Ok(subject.filter(|s| s.account_state == "active"))
     }
-    let member = store.member(&account.member_key).await?;
-    if wants("name") {
-        claims.insert("name".into(), json!(member.display_name()));
+
+    fn company(&self) -> Option<String> {
+        let key = self.company_key.as_deref()?;
+        Some(display_name(
+            self.company_name.as_deref(),
+            self.company_first_name.as_deref(),
+            self.company_last_name.as_deref(),
+            key,
+        ))
     }
-    if let Some(given) = member.first_name.as_ref().filter(|_| wants("given_name")) {
-        claims.insert("given_name".into(), json!(given));
+
+    /// The member's claims for `scopes`, plus the member claims named in `requested` (always
+    /// `sub`).
+    pub fn claims<'a>(
+        &self,
+        scopes: impl Iterator<Item = &'a str>,
+        requested: &[String],
+    ) -> Map<String, Value> {
+        let mut wanted: Vec<&str> = scopes.flat_map(claims_of_scope).copied().collect();
+        wanted.extend(
+            requested
+                .iter()
+                .map(String::as_str)
+                .filter(|n| MEMBER_CLAIMS.contains(n)),
+        );
+        let wants = |name: &str| wanted.contains(&name);
+        let mut claims = Map::new();
+        claims.insert("sub".into(), json!(self.member_key));
+        if wants("name") {
+            let name = display_name(
+                self.name.as_deref(),
+                self.first_name.as_deref(),
+                self.last_name.as_deref(),
+                &self.member_key,
+            );
+            claims.insert("name".into(), json!(name));
+        }
+        if let Some(given) = self.first_name.as_ref().filter(|_| wants("given_name")) {
+            claims.insert("given_name".into(), json!(given));
+        }
+        if let Some(family) = self.last_name.as_ref().filter(|_| wants("family_name")) {
+            claims.insert("family_name".into(), json!(family));
+        }
+        if let Some(picture) = self.profile_image_url.as_ref().filter(|_| wants("picture")) {
+            claims.insert("picture".into(), json!(picture));
+        }
+        if wants("updated_at") {
+            claims.insert("updated_at".into(), json!(self.updated_at / 1000));
+        }
+        if wants("member_key") {
+            claims.insert("member_key".into(), json!(self.member_key));
+        }
+        if let Some(company) = self.company().filter(|_| wants("company")) {
+            claims.insert("company".into(), json!(company));
+        }
+        // The address the member signs in with is the one the association verified by sending
+        // the invitation to it; another address on the member record is only as good as the
+        // AMS data.
+        let address = self.email.as_deref().unwrap_or(&self.login_email);
+        if wants("email_verified") {
+            let verified = address.eq_ignore_ascii_case(&self.login_email);
+            claims.insert("email_verified".into(), json!(verified));
+        }
+        if wants("email") {
+            claims.insert("email".into(), json!(address));
+        }
+        claims
     }
-    if let Some(family) = member.last_name.as_ref().filter(|_| wants("family_name")) {
-        claims.insert("family_name".into(), json!(family));
-    }
-    if let Some(picture) = member
-        .profile_image_url
-        .as_ref()
-        .filter(|_| wants("picture"))
-    {
-        claims.insert("picture".into(), json!(picture));
-    }
-    if wants("updated_at") {
-        claims.insert("updated_at".into(), json!(member.updated_at / 1000));
-    }
-    if wants("member_key") {
-        claims.insert("member_key".into(), json!(member.member_key));
-    }
-    if let Some(company_id) = member.company_id.as_ref().filter(|_| wants("company")) {
-        let company = store.member_by_id(company_id).await?;
-        claims.insert("company".into(), json!(company.display_name()));
-    }
-    // The address the member signs in with is the one the association verified by sending the
-    // invitation to it; another address on the member record is only as good as the AMS data.
-    let address = member
-        .email
-        .clone()
-        .unwrap_or_else(|| account.login_email.clone());
-    if wants("email_verified") {
-        let verified = address.eq_ignore_ascii_case(&account.login_email);
-        claims.insert("email_verified".into(), json!(verified));
-    }
-    if wants("email") {
-        claims.insert("email".into(), json!(address));
-    }
-    Ok(claims)
 }
 
 /// Why a `claims` request parameter was refused (sent back as `invalid_request`).

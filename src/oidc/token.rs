@@ -11,11 +11,10 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::accounts::Account;
 use crate::activity::Tally;
 use crate::db::{now_ms, Transaction};
 use crate::oidc::authorize::understood_scopes;
-use crate::oidc::claims::{self, RequestedClaims};
+use crate::oidc::claims::{RequestedClaims, Subject};
 use crate::oidc::clients::Client;
 use crate::oidc::error::{ErrorCode, OidcError, OidcResult};
 use crate::oidc::grants::{self, GrantInfo, NewTokens, Spent, TokenKind};
@@ -143,8 +142,7 @@ async fn authorization_code(
         tx.commit().await?;
         return Err(OidcError::invalid_grant(reason));
     }
-    let account = active_account(state, &record.account_id).await?;
-    let Some(account) = account else {
+    let Some(subject) = Subject::active(&state.store, &record.account_id).await? else {
         tx.commit().await?;
         return Err(OidcError::invalid_grant("the account is not active"));
     };
@@ -163,20 +161,12 @@ async fn authorization_code(
     token_response(
         state,
         client,
-        &account,
+        &subject,
         &grant,
         record.nonce.as_deref(),
         issued,
     )
     .await
-}
-
-async fn active_account(state: &AppState, account_id: &str) -> OidcResult<Option<Account>> {
-    Ok(state
-        .store
-        .account_by_id(account_id)
-        .await?
-        .filter(Account::is_active))
 }
 
 /// The answer to a code or refresh token used again (the revocation of its grant committed
@@ -220,7 +210,7 @@ async fn refresh(state: &AppState, client: &Client, params: &Params) -> OidcResu
     if record.expires_at <= now_ms() {
         return Err(OidcError::invalid_grant("the refresh token has expired"));
     }
-    let Some(account) = active_account(state, &record.account_id).await? else {
+    let Some(subject) = Subject::active(&state.store, &record.account_id).await? else {
         grants::revoke_grant(&mut tx, &record.grant_id).await?;
         tx.commit().await?;
         return Err(OidcError::invalid_grant("the account is not active"));
@@ -260,7 +250,7 @@ async fn refresh(state: &AppState, client: &Client, params: &Params) -> OidcResu
     let issued = store_tokens(state, &mut tx, &grant).await?;
     tx.commit().await?;
     issued_by(state, "refresh_token", &client.client_id);
-    token_response(state, client, &account, &grant, None, issued).await
+    token_response(state, client, &subject, &grant, None, issued).await
 }
 
 /// Counts the tokens of one grant type issued to `client_id`, once committed.
@@ -292,7 +282,7 @@ async fn store_tokens(
 async fn token_response(
     state: &AppState,
     client: &Client,
-    account: &Account,
+    subject: &Subject,
     grant: &GrantInfo<'_>,
     nonce: Option<&str>,
     issued: NewTokens,
@@ -302,13 +292,8 @@ async fn token_response(
     // Every grant is an OpenID one: Higher Logic asks for `profile` only and still gets the
     // ID token (its `sub` is the member key either way).
     let requested = RequestedClaims::from_stored(grant.claims);
-    let mut id_claims: Map<String, Value> = claims::for_scopes(
-        &state.store,
-        account,
-        grant.scope.split(' '),
-        &requested.id_token,
-    )
-    .await?;
+    let mut id_claims: Map<String, Value> =
+        subject.claims(grant.scope.split(' '), &requested.id_token);
     let now = now_ms() / 1000;
     id_claims.insert("iss".into(), json!(state.oidc.issuer));
     id_claims.insert("aud".into(), json!(client.client_id));

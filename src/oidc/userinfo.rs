@@ -9,7 +9,7 @@ use axum::Json;
 use serde_json::Value;
 
 use crate::db::now_ms;
-use crate::oidc::claims::{self, RequestedClaims};
+use crate::oidc::claims::{RequestedClaims, Subject};
 use crate::oidc::error::{ErrorCode, OidcError, OidcResult};
 use crate::oidc::grants::{self, TokenKind};
 use crate::oidc::params::Params;
@@ -105,14 +105,11 @@ async fn userinfo(state: &AppState, headers: &HeaderMap, params: &Params) -> Oid
     if !record.is_usable(now_ms()) {
         return Err(OidcError::bearer("the access token is expired or revoked"));
     }
-    let account = state
-        .store
-        .account_by_id(&record.account_id)
+    let subject = Subject::active(&state.store, &record.account_id)
         .await?
-        .filter(|a| a.is_active())
         .ok_or_else(|| OidcError::bearer("the account is not active"))?;
     let requested = RequestedClaims::from_stored(record.claims.as_deref());
-    let claims =
-        claims::for_scopes(&state.store, &account, record.scopes(), &requested.userinfo).await?;
-    Ok(Value::Object(claims))
+    Ok(Value::Object(
+        subject.claims(record.scopes(), &requested.userinfo),
+    ))
 }
