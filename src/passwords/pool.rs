@@ -7,11 +7,11 @@
 //! caller sheds the request (503 with `Retry-After`) instead of queueing without bound.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use argon2::Block;
+use flume::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
@@ -79,7 +79,7 @@ struct Shared {
 /// The pool. Cheap to clone; the threads end when the last clone is dropped.
 #[derive(Clone)]
 pub struct HashPool {
-    queue: SyncSender<Job>,
+    queue: Sender<Job>,
     shared: Arc<Shared>,
     /// The hash checked for unknown accounts, made by the pool itself once.
     dummy: Arc<tokio::sync::OnceCell<String>>,
@@ -96,8 +96,7 @@ impl std::fmt::Debug for HashPool {
 impl HashPool {
     pub fn new(settings: &PasswordSettings) -> HashPool {
         prefer_mmap_for_large_buffers();
-        let (queue, jobs) = mpsc::sync_channel(settings.hash_queue);
-        let jobs = Arc::new(Mutex::new(jobs));
+        let (queue, jobs) = flume::bounded(settings.hash_queue);
         let shared = Arc::new(Shared {
             queued: AtomicUsize::new(0),
             holding_memory: AtomicUsize::new(0),
@@ -188,15 +187,13 @@ impl HashPool {
 }
 
 /// A worker: takes jobs until the pool is dropped, keeping its argon2 memory between jobs and
-/// freeing it after `idle` without work.
-fn work(jobs: &Mutex<Receiver<Job>>, shared: &Shared, idle: Duration) {
+/// freeing it after `idle` without work. Each worker waits on the queue with its own timeout
+/// (a receiver shared behind a lock let only the holder's wait time out, and a worker waiting
+/// for the lock kept its memory for good).
+fn work(jobs: &Receiver<Job>, shared: &Shared, idle: Duration) {
     let mut memory: Vec<Block> = Vec::new();
     loop {
-        let next = {
-            let Ok(receiver) = jobs.lock() else { return };
-            receiver.recv_timeout(idle)
-        };
-        let job = match next {
+        let job = match jobs.recv_timeout(idle) {
             Ok(job) => job,
             Err(RecvTimeoutError::Timeout) => {
                 if !memory.is_empty() {
@@ -343,5 +340,40 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("the worker kept its memory after a quiet spell");
+    }
+
+    #[tokio::test]
+    async fn every_worker_releases_its_memory_when_idle() {
+        let p = HashPool::new(&PasswordSettings {
+            hash_workers: 2,
+            hash_queue: 8,
+            release_after_secs: 1,
+        });
+        // Keep both workers busy at once, so that each holds a memory.
+        for _ in 0..10 {
+            let jobs: Vec<_> = (0..4)
+                .map(|_| {
+                    let p = p.clone();
+                    tokio::spawn(async move { p.hash("correct horse battery".into()).await })
+                })
+                .collect();
+            for job in jobs {
+                job.await.unwrap().unwrap().unwrap();
+            }
+            if p.workers_holding_memory() == 2 {
+                break;
+            }
+        }
+        assert_eq!(p.workers_holding_memory(), 2);
+        for _ in 0..80 {
+            if p.workers_holding_memory() == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "{} workers kept their memory after a quiet spell",
+            p.workers_holding_memory()
+        );
     }
 }
