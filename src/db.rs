@@ -110,6 +110,11 @@ impl Store {
     }
 
     /// Connects without migrating.
+    ///
+    /// Connections are not pinged when taken from the pool: sqlx pings each one as it goes
+    /// back, and a second ping before every statement cost a hand-off to the SQLite worker
+    /// thread or a PostgreSQL round trip per statement. A PostgreSQL connection that dies
+    /// while idle fails its next statement once and is replaced.
     pub async fn connect(database_url: &str, max_connections: u32) -> StoreResult<Store> {
         sqlx::any::install_default_drivers();
         if database_url.starts_with("sqlite:") {
@@ -119,6 +124,7 @@ impl Store {
                 AnyPoolOptions::new()
                     .max_connections(max)
                     .acquire_timeout(Duration::from_secs(30))
+                    .test_before_acquire(false)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             conn.execute(
@@ -145,6 +151,7 @@ impl Store {
             let pool = AnyPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(30))
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await
                 .inspect_err(|_| {
