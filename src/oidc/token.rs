@@ -142,10 +142,6 @@ async fn authorization_code(
         tx.commit().await?;
         return Err(OidcError::invalid_grant(reason));
     }
-    let Some(subject) = Subject::active(&state.store, &record.account_id).await? else {
-        tx.commit().await?;
-        return Err(OidcError::invalid_grant("the account is not active"));
-    };
     let grant = GrantInfo {
         grant_id: &record.grant_id,
         client_id: &client.client_id,
@@ -156,6 +152,7 @@ async fn authorization_code(
     };
     let issued = store_tokens(state, &mut tx, &grant).await?;
     tx.commit().await?;
+    let subject = subject_or_revoke(state, &grant).await?;
     issued_by(state, "authorization_code", &client.client_id);
     // Signing happens after the commit: the (SQLite) writer is not held for it.
     token_response(
@@ -210,11 +207,6 @@ async fn refresh(state: &AppState, client: &Client, params: &Params) -> OidcResu
     if record.expires_at <= now_ms() {
         return Err(OidcError::invalid_grant("the refresh token has expired"));
     }
-    let Some(subject) = Subject::active(&state.store, &record.account_id).await? else {
-        grants::revoke_grant(&mut tx, &record.grant_id).await?;
-        tx.commit().await?;
-        return Err(OidcError::invalid_grant("the account is not active"));
-    };
     // A refresh may narrow the scope, never widen it (RFC 6749 6). Values this provider does
     // not understand are ignored, as at the authorization endpoint (a client may send the scope
     // string it sent there).
@@ -249,8 +241,23 @@ async fn refresh(state: &AppState, client: &Client, params: &Params) -> OidcResu
     };
     let issued = store_tokens(state, &mut tx, &grant).await?;
     tx.commit().await?;
+    let subject = subject_or_revoke(state, &grant).await?;
     issued_by(state, "refresh_token", &client.client_id);
     token_response(state, client, &subject, &grant, None, issued).await
+}
+
+/// The member the new tokens are about, read after the commit: the (SQLite) writer is held for
+/// spending the code or refresh token and storing its successors only, not for a read on
+/// another connection. An account found deactivated gets nothing, and its grant's tokens (the
+/// ones just stored among them) are revoked, as its deactivation revoked the older ones.
+async fn subject_or_revoke(state: &AppState, grant: &GrantInfo<'_>) -> OidcResult<Subject> {
+    if let Some(subject) = Subject::active(&state.store, grant.account_id).await? {
+        return Ok(subject);
+    }
+    let mut tx = state.store.begin().await?;
+    grants::revoke_grant(&mut tx, grant.grant_id).await?;
+    tx.commit().await?;
+    Err(OidcError::invalid_grant("the account is not active"))
 }
 
 /// Counts the tokens of one grant type issued to `client_id`, once committed.
