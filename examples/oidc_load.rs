@@ -1,16 +1,24 @@
-//! Load run against the real HTTP server for the token (code exchange), refresh and userinfo
-//! endpoints, next to the bare costs they should be bound by (an RS256 signature, an argon2id
-//! verification). The README reports the result:
+//! One run that loads the provider as an association's busy morning does, against
+//! `guildgate serve` running as its own process, next to the bare costs it should be bound by,
+//! measured in the same run so that the noise of a shared machine cancels in the ratios:
+//!
+//! - a bare RS256 signature and a bare argon2id verification, one at a time, in this process;
+//! - `POST /token` (code exchange with PKCE, then refresh rotation), `GET /userinfo` and
+//!   `POST /introspect`, 8 and then 32 at a time, as ratios to the signature rate;
+//! - a sign-in storm through the provider's login page (64 concurrent for 30 s, then 256 for
+//!   10 s): sign-ins per second against the floor (cores / one argon2id verification), p50/p99,
+//!   how many were shed with 503, and the server's peak resident memory (VmHWM from /proc);
+//!   then its resident memory after 8 quiet seconds.
 //!
 //! ```sh
-//! cargo run --release --example oidc_load                       # SQLite
+//! cargo build --release && cargo run --release --example oidc_load                 # SQLite
 //! cargo run --release --example oidc_load -- postgres://postgres@127.0.0.1:5432/postgres
-//! cargo run --release --example oidc_load -- 5000 16             # requests, concurrency
+//! cargo run --release --example oidc_load -- 2000 30 10   # requests per token run, storm seconds
 //! ```
 //!
-//! The server runs in this process (same router, middleware and database code as `guildgate
-//! serve`) on a free loopback port; requests go over HTTP. With a PostgreSQL admin URL, a
-//! scratch database is created and dropped.
+//! The server binary is the `guildgate` beside this example's folder (`target/release/`). With
+//! a PostgreSQL admin URL, a scratch database is created and dropped. The README reports the
+//! result.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -21,54 +29,71 @@ use guildgate::db::Store;
 use guildgate::members::{Kind, MemberData};
 use guildgate::oidc::clients::{ClientType, NewClient};
 use guildgate::oidc::keys::{Alg, KeyRing};
-use guildgate::settings::Settings;
+use guildgate::passwords::{HashPool, PasswordSettings};
+use serde_json::Value;
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{browser, local_settings, post_login, serve_local, Args, ScratchDb};
+use common::{
+    browser, cpu_seconds, local_settings, percentile, post_login, sign_in, Args, ScratchDb,
+    ServerProcess, REDIRECT,
+};
 
-const REDIRECT: &str = "https://rp.example.org/callback";
 const PASSWORD: &str = "correct horse battery staple";
-const EMAIL: &str = "load@example.org";
+/// Members signing in during the storm (each with its own browser, one after another).
+const MEMBERS: usize = 200;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let postgres = args.postgres.clone();
-    let (requests, concurrency) = (args.number(0, 2000), args.number(1, 8));
-
-    ScratchDb::around(postgres.as_deref(), "load", |url, dir| async move {
-        run(&url, &dir, requests, concurrency).await
+    let plan = Plan {
+        requests: args.number(0, 2000),
+        storm: vec![
+            (64, args.number(1, 30) as u64),
+            (256, args.number(2, 10) as u64),
+        ],
+    };
+    ScratchDb::around(args.postgres.as_deref(), "load", |url, dir| async move {
+        run(&url, &dir, &plan).await
     })
     .await
 }
 
-async fn run(
-    url: &str,
-    root: &std::path::Path,
+struct Plan {
+    /// Requests per token, userinfo and introspection run.
     requests: usize,
-    concurrency: usize,
-) -> anyhow::Result<()> {
-    let settings = Settings {
-        max_connections: 16,
-        ..local_settings(url, root)?
-    };
-    let store = Store::open(url, settings.max_connections).await?;
-    store
-        .add_member_with_account(
-            "load",
-            "M-1",
-            MemberData {
-                kind: Kind::Person,
-                first_name: Some("Load".into()),
-                last_name: Some("Test".into()),
-                email: Some("load@example.org".into()),
-                ..Default::default()
-            },
-            Some(("load@example.org", Role::Member)),
-        )
-        .await?;
-    store.set_password("load", "M-1", PASSWORD).await?;
+    /// The storm's phases: concurrent sign-ins, seconds.
+    storm: Vec<(usize, u64)>,
+}
+
+/// The bare costs the endpoints are compared with.
+struct Floors {
+    /// RS256 signatures per second, one thread.
+    signatures_per_s: f64,
+    /// One argon2id verification, ms.
+    verify_ms: f64,
+    cores: usize,
+}
+
+async fn run(url: &str, root: &std::path::Path, plan: &Plan) -> anyhow::Result<()> {
+    let settings = local_settings(url, root)?;
+    let base = settings.issuer.clone();
+    let store = Store::open(url, 4).await?.with_keys_dir(&settings.keys_dir);
+    for n in 0..MEMBERS {
+        let (key, email) = (format!("M-{n}"), format!("m{n}@example.org"));
+        let data = MemberData {
+            kind: Kind::Person,
+            first_name: Some("Load".into()),
+            last_name: Some(format!("{n}")),
+            email: Some(email.clone()),
+            ..Default::default()
+        };
+        store
+            .add_member_with_account("load", &key, data, Some((&email, Role::Member)))
+            .await?;
+        store.set_password("load", &key, PASSWORD).await?;
+    }
+    // The key ring the server will load: the signature measured is the one it makes.
     let ring = KeyRing::load_or_init(
         &store,
         &settings.keys_dir,
@@ -80,214 +105,308 @@ async fn run(
     new.client_id = Some("load".into());
     let (_, secret) = store.add_client("load", ring.pepper(), new).await?;
     let secret = secret.unwrap_or_default();
+    let floors = floors(&ring, &base).await?;
+    store.close().await;
+    drop(ring);
 
-    let base = settings.issuer.clone();
-    let server = serve_local(&settings, &store).await?;
-    let http = browser()?;
-
+    let server = ServerProcess::start(&settings).await?;
+    let (_, idle) = server.memory_mb();
     println!(
-        "engine: {}, {requests} requests per endpoint, concurrency {concurrency}",
+        "engine: {}; {} cores; RS256 signature {:.0}/s (one thread); argon2id verification \
+         {:.1} ms: sign-in floor {:.0}/s; server idle {idle:.0} MB, {} threads",
         if url.starts_with("sqlite") {
             "SQLite"
         } else {
             "PostgreSQL"
-        }
-    );
-    println!(
-        "{:<34} {:>9} {:>9} {:>9} {:>9}",
-        "operation", "ops/s", "mean ms", "p50 ms", "p99 ms"
+        },
+        floors.cores,
+        floors.signatures_per_s,
+        floors.verify_ms,
+        floors.sign_in_floor(),
+        server.threads(),
     );
 
-    // Bare costs: one RS256 signature, one argon2id verification.
-    let claims = serde_json::json!({"iss": base, "sub": "M-1", "aud": "load", "exp": 4_000_000_000u64, "iat": 1});
-    let samples = time_serial(500, || async {
-        ring.sign(Alg::RS256, &claims).await?;
-        Ok(())
-    })
-    .await?;
-    report("RS256 signature (in process)", &samples, None);
-    let hash = store.hash_password(PASSWORD.into()).await?;
-    let samples = time_serial(20, || {
-        let hash = hash.clone();
-        let store = store.clone();
-        async move {
-            store.verify_password(PASSWORD.into(), Some(hash)).await?;
-            Ok(())
-        }
-    })
-    .await?;
-    report("argon2id verify (in process)", &samples, None);
-
-    // Login over HTTP: form page, then POST /login (argon2id + session + code).
+    println!();
+    println!("| operation | concurrent | ops/s | × RS256 signature | p50 ms | p99 ms | server CPU ms/op | client CPU ms/op | server peak RSS MB |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    let tokens = TokenEndpoints {
+        client: reqwest::Client::new(),
+        base: base.clone(),
+        secret,
+        server: server.pid(),
+    };
+    // One signed-in browser gives the codes (no password each time).
+    let http = browser()?;
     let (verifier, challenge) = pkce();
     let authorize = format!(
-        "{base}/authorize?client_id=load&redirect_uri={}&response_type=code&scope=openid%20profile&code_challenge={challenge}&code_challenge_method=S256",
-        form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
+        "{base}/authorize?client_id=load&redirect_uri={}&response_type=code&scope=openid%20profile\
+         &code_challenge={challenge}&code_challenge_method=S256",
+        url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
     );
-    let mut login_samples = Vec::new();
-    for _ in 0..20 {
-        let login_browser = browser()?;
-        let page = login_browser.get(&authorize).send().await?.text().await?;
-        let (r, took) = post_login(&login_browser, &base, &page, EMAIL, PASSWORD).await?;
-        login_samples.push(took);
-        anyhow::ensure!(r.status() == 303, "login failed: {}", r.status());
-    }
-    report("POST /login (serial)", &login_samples, None);
-
-    // Codes for the exchange run, through the signed-in session (no password each time).
     let page = http.get(&authorize).send().await?.text().await?;
-    post_login(&http, &base, &page, EMAIL, PASSWORD).await?;
-    let mut codes = Vec::with_capacity(requests);
-    let started = Instant::now();
-    for _ in 0..requests {
-        let r = http.get(&authorize).send().await?;
-        let loc = r
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
-        let code = reqwest::Url::parse(&loc)?
-            .query_pairs()
-            .find(|(k, _)| k == "code")
-            .map(|(_, v)| v.into_owned())
-            .ok_or_else(|| anyhow::anyhow!("no code in {loc}"))?;
-        codes.push(code);
-    }
-    let per = started.elapsed() / requests as u32;
-    println!(
-        "{:<34} {:>9.0} {:>9.2}",
-        "GET /authorize, signed in (serial)",
-        1.0 / per.as_secs_f64(),
-        per.as_secs_f64() * 1000.0
+    let (answer, _) = post_login(&http, &base, &page, "m0@example.org", PASSWORD).await?;
+    anyhow::ensure!(
+        answer.status() == 303,
+        "sign-in failed: {}",
+        answer.status()
     );
-
-    // Token endpoint: authorization_code, then refresh_token with the refresh tokens it gave.
-    let client = reqwest::Client::new();
-    let token = TokenEndpoint {
-        client: client.clone(),
-        url: format!("{base}/token"),
-        secret: secret.clone(),
-    };
-    let forms = codes
-        .iter()
-        .map(|code| {
-            vec![
-                ("grant_type", "authorization_code".to_string()),
-                ("code", code.clone()),
-                ("redirect_uri", REDIRECT.to_string()),
-                ("code_verifier", verifier.clone()),
-            ]
-        })
-        .collect();
-    let (samples, wall, bodies) = token.load(concurrency, forms).await?;
-    report("POST /token (authorization_code)", &samples, Some(wall));
-    let forms = bodies
-        .iter()
-        .filter_map(|b| b["refresh_token"].as_str())
-        .map(|token| {
-            vec![
-                ("grant_type", "refresh_token".to_string()),
-                ("refresh_token", token.to_string()),
-            ]
-        })
-        .collect();
-    let (samples, wall, bodies) = token.load(concurrency, forms).await?;
-    report("POST /token (refresh_token)", &samples, Some(wall));
-
-    // Userinfo.
-    let access: Arc<Vec<String>> = Arc::new(
-        bodies
+    for concurrency in [8, 32] {
+        let codes = codes(&http, &authorize, plan.requests, server.pid()).await?;
+        let row = |name: &str, run: &Run| {
+            let per_op = |seconds: f64| 1000.0 * seconds / run.latencies.len() as f64;
+            println!(
+                "| {name} | {concurrency} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} |",
+                run.rate(),
+                run.rate() / floors.signatures_per_s,
+                percentile(&run.sorted_ms(), 0.5),
+                percentile(&run.sorted_ms(), 0.99),
+                per_op(run.server_cpu),
+                per_op(run.client_cpu),
+                server.memory_mb().0,
+            )
+        };
+        let forms = codes
+            .into_iter()
+            .map(|code| {
+                vec![
+                    ("grant_type", "authorization_code".to_string()),
+                    ("code", code),
+                    ("redirect_uri", REDIRECT.to_string()),
+                    ("code_verifier", verifier.clone()),
+                ]
+            })
+            .collect();
+        let exchanged = tokens.post("token", concurrency, forms).await?;
+        row("`POST /token` authorization_code", &exchanged);
+        let forms = exchanged
+            .bodies
+            .iter()
+            .filter_map(|b| b["refresh_token"].as_str())
+            .map(|token| {
+                vec![
+                    ("grant_type", "refresh_token".to_string()),
+                    ("refresh_token", token.to_string()),
+                ]
+            })
+            .collect();
+        let refreshed = tokens.post("token", concurrency, forms).await?;
+        row("`POST /token` refresh_token", &refreshed);
+        let access: Vec<String> = refreshed
+            .bodies
             .iter()
             .filter_map(|b| b["access_token"].as_str().map(str::to_string))
-            .collect(),
-    );
-    let (samples, wall, _) = load(concurrency, requests, {
-        let client = client.clone();
-        let base = base.clone();
-        move |i| {
-            let (client, base, access) = (client.clone(), base.clone(), access.clone());
+            .collect();
+        row(
+            "`GET /userinfo`",
+            &tokens.userinfo(concurrency, access.clone()).await?,
+        );
+        let forms = access
+            .into_iter()
+            .map(|token| vec![("token", token)])
+            .collect();
+        row(
+            "`POST /introspect`",
+            &tokens.post("introspect", concurrency, forms).await?,
+        );
+    }
+
+    println!();
+    println!("| sign-in storm: concurrent | seconds | sign-ins/s | of floor | p50 ms | p99 ms | shed (503) | errors | server peak RSS MB | threads |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for &(concurrency, seconds) in &plan.storm {
+        let outcome = storm(&base, concurrency, Duration::from_secs(seconds)).await;
+        let rate = outcome.latencies.len() as f64 / seconds as f64;
+        println!(
+            "| {concurrency} | {seconds} | {rate:.0} | {:.0} % | {:.0} | {:.0} | {} | {} | {:.0} | {} |",
+            100.0 * rate / floors.sign_in_floor(),
+            percentile(&outcome.latencies, 0.50),
+            percentile(&outcome.latencies, 0.99),
+            outcome.shed,
+            outcome.errors,
+            server.memory_mb().0,
+            server.threads(),
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let (peak, now) = server.memory_mb();
+    println!();
+    println!("after 8 quiet seconds: RSS {now:.0} MB (peak of the run {peak:.0} MB)");
+    Ok(())
+}
+
+impl Floors {
+    /// Sign-ins per second the hashing pool should reach: cores / one verification.
+    fn sign_in_floor(&self) -> f64 {
+        self.cores as f64 * 1000.0 / self.verify_ms
+    }
+}
+
+/// The bare RS256 signature rate (500 signatures, one thread) and one argon2id verification
+/// (20, in a pool of one worker).
+async fn floors(ring: &KeyRing, issuer: &str) -> anyhow::Result<Floors> {
+    let claims = serde_json::json!({
+        "iss": issuer, "sub": "M-0", "aud": "load", "exp": 4_000_000_000u64, "iat": 1,
+        "auth_time": 1, "at_hash": "Wra6ZQT6J-7Z-EB0S14Kog", "name": "Load 0",
+    });
+    ring.sign(Alg::RS256, &claims).await?;
+    let started = Instant::now();
+    for _ in 0..500 {
+        ring.sign(Alg::RS256, &claims).await?;
+    }
+    let signatures_per_s = 500.0 / started.elapsed().as_secs_f64();
+    let pool = HashPool::new(&PasswordSettings {
+        hash_workers: 1,
+        ..Default::default()
+    });
+    let hash = pool
+        .hash(PASSWORD.into())
+        .await
+        .map_err(anyhow::Error::msg)?
+        .map_err(anyhow::Error::msg)?;
+    let started = Instant::now();
+    for _ in 0..20 {
+        pool.verify(PASSWORD.into(), Some(hash.clone()))
+            .await
+            .map_err(anyhow::Error::msg)?;
+    }
+    Ok(Floors {
+        signatures_per_s,
+        verify_ms: started.elapsed().as_secs_f64() * 1000.0 / 20.0,
+        cores: std::thread::available_parallelism().map_or(2, |n| n.get()),
+    })
+}
+
+/// `n` codes through the signed-in browser, 4 at a time.
+async fn codes(
+    http: &reqwest::Client,
+    authorize: &str,
+    n: usize,
+    server: u32,
+) -> anyhow::Result<Vec<String>> {
+    let run = load(server, 4, n, {
+        let (http, authorize) = (http.clone(), authorize.to_string());
+        move |_| {
+            let (http, authorize) = (http.clone(), authorize.clone());
             async move {
-                let r = client
-                    .get(format!("{base}/userinfo"))
-                    .bearer_auth(&access[i])
-                    .send()
-                    .await?;
-                anyhow::ensure!(r.status() == 200, "userinfo: {}", r.status());
-                Ok(serde_json::Value::Null)
+                let r = http.get(&authorize).send().await?;
+                let location = r
+                    .headers()
+                    .get("location")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                let code = reqwest::Url::parse(location)?
+                    .query_pairs()
+                    .find(|(k, _)| k == "code")
+                    .map(|(_, v)| v.into_owned())
+                    .ok_or_else(|| anyhow::anyhow!("no code in {location}"))?;
+                Ok(Value::String(code))
             }
         }
     })
     .await?;
-    report("GET /userinfo", &samples, Some(wall));
-
-    server.abort();
-    store.close().await;
-    Ok(())
+    Ok(run
+        .bodies
+        .into_iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect())
 }
 
-/// `POST /token` as the confidential client `load` (client_secret_basic).
-struct TokenEndpoint {
+/// The confidential client `load` at the token and introspection endpoints
+/// (client_secret_basic), and its access tokens at userinfo.
+struct TokenEndpoints {
     client: reqwest::Client,
-    url: String,
+    base: String,
     secret: String,
+    /// The server's process id, for the CPU it spends.
+    server: u32,
 }
 
-impl TokenEndpoint {
-    /// One request per form, on `concurrency` workers; each must answer 200. Latencies, wall
-    /// time and the bodies in the forms' order.
-    async fn load(
+impl TokenEndpoints {
+    /// One `POST /{path}` per form, on `concurrency` workers; each must answer 200.
+    async fn post(
         &self,
+        path: &str,
         concurrency: usize,
         forms: Vec<Vec<(&'static str, String)>>,
-    ) -> anyhow::Result<(Vec<Duration>, Duration, Vec<serde_json::Value>)> {
+    ) -> anyhow::Result<Run> {
         let forms = Arc::new(forms);
-        let (client, url, secret) = (self.client.clone(), self.url.clone(), self.secret.clone());
-        load(concurrency, forms.len(), move |i| {
+        let url = format!("{}/{path}", self.base);
+        let (client, secret) = (self.client.clone(), self.secret.clone());
+        load(self.server, concurrency, forms.len(), move |i| {
             let (client, url, secret, forms) =
                 (client.clone(), url.clone(), secret.clone(), forms.clone());
             async move {
                 let r = client
-                    .post(url)
+                    .post(&url)
                     .basic_auth("load", Some(&secret))
                     .form(&forms[i])
                     .send()
                     .await?;
-                let grant = &forms[i][0].1;
-                anyhow::ensure!(r.status() == 200, "{grant}: {}", r.status());
-                Ok(r.json::<serde_json::Value>().await?)
+                anyhow::ensure!(r.status() == 200, "{url}: {}", r.status());
+                let body = r.json::<Value>().await?;
+                anyhow::ensure!(body.get("active") != Some(&Value::Bool(false)), "inactive");
+                Ok(body)
+            }
+        })
+        .await
+    }
+
+    async fn userinfo(&self, concurrency: usize, access: Vec<String>) -> anyhow::Result<Run> {
+        let access = Arc::new(access);
+        let url = format!("{}/userinfo", self.base);
+        let client = self.client.clone();
+        load(self.server, concurrency, access.len(), move |i| {
+            let (client, url, access) = (client.clone(), url.clone(), access.clone());
+            async move {
+                let r = client.get(&url).bearer_auth(&access[i]).send().await?;
+                anyhow::ensure!(r.status() == 200, "userinfo: {}", r.status());
+                Ok(Value::Null)
             }
         })
         .await
     }
 }
 
-async fn time_serial<F, Fut>(n: usize, mut op: F) -> anyhow::Result<Vec<Duration>>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
-{
-    let mut samples = Vec::with_capacity(n);
-    for _ in 0..n {
-        let start = Instant::now();
-        op().await?;
-        samples.push(start.elapsed());
-    }
-    Ok(samples)
+/// What a run on several workers gave: latencies and bodies in call order, its wall time, and
+/// the CPU seconds the server and this load client spent on it.
+struct Run {
+    latencies: Vec<Duration>,
+    bodies: Vec<Value>,
+    wall: Duration,
+    server_cpu: f64,
+    client_cpu: f64,
 }
 
-/// Runs `requests` calls of `op(i)` on `concurrency` workers; returns latencies, wall time and
-/// the bodies in call order.
+impl Run {
+    fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.wall.as_secs_f64()
+    }
+
+    fn sorted_ms(&self) -> Vec<f64> {
+        let mut ms: Vec<f64> = self
+            .latencies
+            .iter()
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .collect();
+        ms.sort_by(f64::total_cmp);
+        ms
+    }
+}
+
+/// Runs `requests` calls of `op(i)` on `concurrency` workers, against the server process
+/// `server`.
 async fn load<F, Fut>(
+    server: u32,
     concurrency: usize,
     requests: usize,
     op: F,
-) -> anyhow::Result<(Vec<Duration>, Duration, Vec<serde_json::Value>)>
+) -> anyhow::Result<Run>
 where
     F: Fn(usize) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = anyhow::Result<serde_json::Value>> + Send,
+    Fut: std::future::Future<Output = anyhow::Result<Value>> + Send,
 {
     let next = Arc::new(AtomicUsize::new(0));
+    let (server_before, client_before) = (cpu_seconds(server), cpu_seconds(std::process::id()));
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..concurrency {
@@ -311,35 +430,54 @@ where
         all.extend(w.await??);
     }
     let wall = started.elapsed();
+    let server_cpu = cpu_seconds(server) - server_before;
+    let client_cpu = cpu_seconds(std::process::id()) - client_before;
     all.sort_by_key(|(i, _, _)| *i);
-    let samples = all.iter().map(|(_, d, _)| *d).collect();
-    let bodies = all.into_iter().map(|(_, _, b)| b).collect();
-    Ok((samples, wall, bodies))
+    let (latencies, bodies) = all.into_iter().map(|(_, d, b)| (d, b)).unzip();
+    Ok(Run {
+        latencies,
+        bodies,
+        wall,
+        server_cpu,
+        client_cpu,
+    })
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
+#[derive(Default)]
+struct Outcome {
+    /// Successful sign-ins: milliseconds from the form's POST to the redirect.
+    latencies: Vec<f64>,
+    shed: usize,
+    errors: usize,
 }
 
-/// A row of the table: the rate (calls over `wall` for a run on several workers, one over
-/// the mean for a serial one), then the mean, p50 and p99 in ms.
-fn report(name: &str, samples: &[Duration], wall: Option<Duration>) {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    let mean = samples.iter().sum::<Duration>().as_secs_f64() / samples.len() as f64;
-    let rate = match wall {
-        Some(wall) => samples.len() as f64 / wall.as_secs_f64(),
-        None => 1.0 / mean,
-    };
-    println!(
-        "{:<34} {:>9.0} {:>9.2} {:>9.2} {:>9.2}",
-        name,
-        rate,
-        mean * 1000.0,
-        percentile(&sorted, 0.5),
-        percentile(&sorted, 0.99)
-    );
+/// `concurrency` browsers signing in one after another until `length` has passed.
+async fn storm(base: &str, concurrency: usize, length: Duration) -> Outcome {
+    let until = Instant::now() + length;
+    let total = Arc::new(std::sync::Mutex::new(Outcome::default()));
+    let mut browsers = tokio::task::JoinSet::new();
+    for worker in 0..concurrency {
+        let base = base.to_string();
+        let total = total.clone();
+        browsers.spawn(async move {
+            let mut n = worker;
+            while Instant::now() < until {
+                let email = format!("m{}@example.org", n % MEMBERS);
+                n += concurrency;
+                let answer = sign_in(&base, "load", &email, PASSWORD).await;
+                let Ok(mut t) = total.lock() else { return };
+                match answer {
+                    Ok(Some(ms)) => t.latencies.push(ms),
+                    Ok(None) => t.shed += 1,
+                    Err(_) => t.errors += 1,
+                }
+            }
+        });
+    }
+    browsers.join_all().await;
+    let mut outcome = std::mem::take(&mut *total.lock().unwrap_or_else(|e| e.into_inner()));
+    outcome.latencies.sort_by(f64::total_cmp);
+    outcome
 }
 
 /// A PKCE pair (verifier, S256 challenge), as a client library makes it.

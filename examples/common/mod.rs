@@ -242,3 +242,113 @@ pub async fn add_chapter_field(store: &Store) -> anyhow::Result<()> {
         .await?;
     Ok(())
 }
+
+/// `guildgate serve` as its own process (the binary built beside the examples), so that its
+/// memory is its own and can be read from /proc. Killed when dropped.
+pub struct ServerProcess {
+    child: std::process::Child,
+}
+
+impl ServerProcess {
+    /// Starts the server of `settings` (its listen address, issuer, database and folders),
+    /// without the sync worker, and waits until `/readyz` answers.
+    pub async fn start(settings: &Settings) -> anyhow::Result<ServerProcess> {
+        let child = std::process::Command::new(server_binary()?)
+            .arg("serve")
+            .env("GUILDGATE_LISTEN", settings.listen.to_string())
+            .env("GUILDGATE_ISSUER", &settings.issuer)
+            .env("GUILDGATE_DATABASE_URL", &settings.database_url)
+            .env("GUILDGATE_DATA_DIR", &settings.data_dir)
+            .env("GUILDGATE_KEYS_DIR", &settings.keys_dir)
+            .env("GUILDGATE_HIGHER_LOGIC__WORKER", "false")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        let server = ServerProcess { child };
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            let ready = http
+                .get(format!("{}/readyz", settings.issuer))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                return Ok(server);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::bail!("the server did not answer /readyz within 10 s")
+    }
+
+    /// Its peak and current resident memory (`VmHWM`, `VmRSS`), in MB.
+    pub fn memory_mb(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+                .map_or(0.0, |kb| kb / 1024.0)
+        };
+        (field("VmHWM:"), field("VmRSS:"))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// CPU time it has used so far (user and system), in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        cpu_seconds(self.child.id())
+    }
+
+    /// Its threads, from /proc.
+    pub fn threads(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/task", self.child.id()))
+            .map_or(0, |tasks| tasks.count())
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The server binary built beside the examples (`target/<profile>/guildgate`).
+fn server_binary() -> anyhow::Result<std::path::PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(|examples| examples.parent())
+        .ok_or_else(|| anyhow::anyhow!("no target folder above {}", exe.display()))?;
+    let binary = dir.join("guildgate");
+    anyhow::ensure!(
+        binary.is_file(),
+        "{} is missing: run `cargo build --release` first",
+        binary.display()
+    );
+    Ok(binary)
+}
+
+/// CPU time (user and system) process `pid` has used so far, in seconds, from /proc.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which may hold spaces) start at the third field.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |n: usize| {
+        fields
+            .get(n)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // SAFETY: sysconf reads a constant of the system.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (ticks(11) + ticks(12)) / per_second.max(1.0)
+}
