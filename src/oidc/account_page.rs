@@ -5,9 +5,12 @@
 //! on the change); this browser goes on under a new session id.
 
 use askama::Template;
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use std::net::IpAddr;
+
+use axum::extract::{FromRequest, Query, Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -16,14 +19,14 @@ use crate::oidc::credentials::{self, Refusal};
 use crate::oidc::error::{OidcError, OidcResult};
 use crate::oidc::grants;
 use crate::oidc::known_device::DeviceCookie;
-use crate::oidc::second_factor::{self, Then};
+use crate::oidc::second_factor::{self, AfterPassword, Then};
+use crate::oidc::throttle::Attempt;
 use crate::oidc::{account_two_factor, authorize};
 use crate::passwords;
 use crate::server::AppState;
 use crate::two_factor::TwoFactorStatus;
-use crate::web::client_ip::ClientIp;
 use crate::web::csrf::CsrfForm;
-use crate::web::sessions::{self, Login};
+use crate::web::sessions;
 use crate::web::{look, pages};
 
 /// Where the page is mounted.
@@ -79,6 +82,55 @@ pub struct NoFields {}
 /// longer active is ended.
 async fn signed_in(state: &AppState, session: &Session) -> OidcResult<Option<Account>> {
     sessions::active_account(session, &state.store).await
+}
+
+/// A form of the account page posted by the member signed in on this browser: an [`Attempt`]
+/// (the form CSRF-checked, with what the throttle counts a password or code by), then the
+/// active account; without one the answer is a redirect to the account page, which shows the
+/// sign-in form.
+pub struct AccountPost<T> {
+    pub state: AppState,
+    pub session: Session,
+    pub account: Account,
+    pub ip: IpAddr,
+    pub device: DeviceCookie,
+    pub form: T,
+}
+
+impl<T> AccountPost<T> {
+    /// The account page again with `message` as the reason the form was refused (400).
+    pub async fn refuse(&self, message: String) -> OidcResult<Response> {
+        refused(&self.state, &self.session, &self.account, message).await
+    }
+}
+
+impl<T> FromRequest<AppState> for AccountPost<T>
+where
+    T: DeserializeOwned + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let attempt = Attempt::from_request(request, state).await?;
+        let Attempt {
+            session,
+            ip,
+            device,
+            form,
+        } = attempt;
+        match signed_in(state, &session).await {
+            Ok(Some(account)) => Ok(AccountPost {
+                state: state.clone(),
+                session,
+                account,
+                ip,
+                device,
+                form,
+            }),
+            Ok(None) => Err(Redirect::to(ACCOUNT_PATH).into_response()),
+            Err(e) => Err(e.into_response()),
+        }
+    }
 }
 
 pub(crate) async fn render(
@@ -160,7 +212,7 @@ pub enum Done {
 }
 
 impl Done {
-    pub(crate) fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             Done::Password => "password",
             Done::SignedOutElsewhere => "signed-out-elsewhere",
@@ -172,6 +224,11 @@ impl Done {
         [Done::Password, Done::SignedOutElsewhere, Done::TwoFactorOff]
             .into_iter()
             .find(|done| done.as_str() == text)
+    }
+
+    /// The account page saying this was done.
+    pub(crate) fn redirect(self) -> Response {
+        Redirect::to(&format!("{ACCOUNT_PATH}?done={}", self.as_str())).into_response()
     }
 
     fn notice(self) -> String {
@@ -216,11 +273,10 @@ pub async fn show(
 /// `POST /account/login`: the one password check, then the account page.
 pub async fn sign_in(
     State(state): State<AppState>,
-    session: Session,
-    ClientIp(ip): ClientIp,
-    device: DeviceCookie,
-    CsrfForm(form): CsrfForm<SignInForm>,
+    attempt: Attempt<SignInForm>,
 ) -> OidcResult<Response> {
+    let (session, form) = (attempt.session, attempt.form);
+    let (ip, device) = (attempt.ip, attempt.device);
     let checked = credentials::check(&state, &form.email, form.password, ip, &device).await?;
     let account = match checked {
         Ok(account) => account,
@@ -247,60 +303,54 @@ pub async fn sign_in(
                 }
             };
             look::reload_at(ACCOUNT_PATH);
-            let mut response =
+            let response =
                 authorize::login_page(&session, None, status, Some(&message), form.email.trim())
                     .await?;
-            if let Refusal::Throttled {
-                retry_after_secs, ..
-            } = refusal
-            {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-            }
-            return Ok(response);
+            return Ok(match refusal {
+                Refusal::Throttled {
+                    retry_after_secs, ..
+                } => pages::with_retry_after(response, retry_after_secs),
+                _ => response,
+            });
         }
     };
     let auth_time = crate::db::now_ms() / 1000;
     let then = Then::Page(ACCOUNT_PATH.into());
-    if let Some(step) =
-        second_factor::after_password::<OidcError>(&state, &session, &account, auth_time, then)
-            .await?
+    match second_factor::after_password::<OidcError>(&state, &session, &account, auth_time, then)
+        .await?
     {
-        return Ok(step);
+        AfterPassword::SignedIn(_) => {
+            look::remember_language(&state.store, &account.id).await;
+            Ok(Redirect::to(ACCOUNT_PATH).into_response())
+        }
+        AfterPassword::Step(step) => Ok(step),
     }
-    sessions::sign_in(&session, &Login::new(&account.id, auth_time)).await?;
-    look::remember_language(&state.store, &account.id).await;
-    Ok(Redirect::to(ACCOUNT_PATH).into_response())
 }
 
 /// `POST /account/password`: the current password, then the new one twice.
-pub async fn change_password(
-    State(state): State<AppState>,
-    session: Session,
-    ClientIp(ip): ClientIp,
-    device: DeviceCookie,
-    CsrfForm(form): CsrfForm<PasswordForm>,
-) -> OidcResult<Response> {
-    let Some(account) = signed_in(&state, &session).await? else {
-        return Ok(Redirect::to(ACCOUNT_PATH).into_response());
-    };
-    let refuse = |message: String| refused(&state, &session, &account, message);
+pub async fn change_password(post: AccountPost<PasswordForm>) -> OidcResult<Response> {
+    let (state, account, form) = (&post.state, &post.account, &post.form);
     // The same check as signing in: throttled, and counted when wrong.
     let current = form.current_password.clone();
-    match credentials::check(&state, &account.login_email, current, ip, &device).await? {
+    let email = &account.login_email;
+    match credentials::check(state, email, current, post.ip, &post.device).await? {
         Ok(_) => {}
-        Err(Refusal::Throttled { message, .. }) => return refuse(message).await,
-        Err(_) => return refuse(look::current().t("account-wrong-current")).await,
+        Err(Refusal::Throttled { message, .. }) => return post.refuse(message).await,
+        Err(_) => {
+            return post
+                .refuse(look::current().t("account-wrong-current"))
+                .await
+        }
     }
-    if form.new_password != form.new_password_again {
-        return refuse(look::current().t("account-new-differs")).await;
-    }
-    if form.new_password == form.current_password {
-        return refuse(look::current().t("account-new-same")).await;
-    }
-    if let Some(problem) = look::current().password_problem(&form.new_password) {
-        return refuse(problem).await;
+    let problem = if form.new_password != form.new_password_again {
+        Some(look::current().t("account-new-differs"))
+    } else if form.new_password == form.current_password {
+        Some(look::current().t("account-new-same"))
+    } else {
+        look::current().password_problem(&form.new_password)
+    };
+    if let Some(problem) = problem {
+        return post.refuse(problem).await;
     }
     state
         .store
@@ -308,28 +358,21 @@ pub async fn change_password(
         .await?;
     // Every session of the account ended with the old password; this one, whose holder just
     // proved it, goes on under a new id.
-    session.cycle_id().await?;
+    post.session.cycle_id().await?;
     tracing::info!(account_id = %account.id, "password changed on the account page");
-    Ok(Redirect::to(&format!("{ACCOUNT_PATH}?done={}", Done::Password.as_str())).into_response())
+    Ok(Done::Password.redirect())
 }
 
 /// `POST /account/sign-out-everywhere`: every other session and every token ends.
-pub async fn sign_out_everywhere(
-    State(state): State<AppState>,
-    session: Session,
-    CsrfForm(_): CsrfForm<NoFields>,
-) -> OidcResult<Response> {
-    let Some(account) = signed_in(&state, &session).await? else {
-        return Ok(Redirect::to(ACCOUNT_PATH).into_response());
-    };
+pub async fn sign_out_everywhere(post: AccountPost<NoFields>) -> OidcResult<Response> {
+    let (state, account) = (&post.state, &post.account);
     state
         .store
-        .sign_out_everywhere("self-service", &account)
+        .sign_out_everywhere("self-service", account)
         .await?;
-    session.cycle_id().await?;
+    post.session.cycle_id().await?;
     tracing::info!(account_id = %account.id, "signed out everywhere");
-    let to = format!("{ACCOUNT_PATH}?done={}", Done::SignedOutElsewhere.as_str());
-    Ok(Redirect::to(&to).into_response())
+    Ok(Done::SignedOutElsewhere.redirect())
 }
 
 /// `POST /account/sign-out`: this browser only.

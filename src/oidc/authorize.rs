@@ -6,10 +6,11 @@
 
 use axum::extract::State;
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use tower_sessions::Session;
 
+use crate::accounts::Account;
 use crate::oidc::claims::RequestedClaims;
 use crate::oidc::clients::Client;
 use crate::oidc::credentials::{self, Refusal};
@@ -21,7 +22,7 @@ use crate::oidc::new_password_step;
 use crate::oidc::pages::LoginPage;
 use crate::oidc::params::Params;
 use crate::oidc::provider::{NotIssuedHere, SUPPORTED_SCOPES};
-use crate::oidc::second_factor::{self, Then};
+use crate::oidc::second_factor::{self, AfterPassword, Then};
 use crate::server::AppState;
 use crate::web::client_ip::ClientIp;
 use crate::web::sessions::{self, Login};
@@ -476,7 +477,7 @@ pub async fn login(
             message,
             retry_after_secs,
         }) => {
-            let mut response = login_page(
+            let response = login_page(
                 &session,
                 Some(&request),
                 StatusCode::TOO_MANY_REQUESTS,
@@ -484,10 +485,7 @@ pub async fn login(
                 &email,
             )
             .await?;
-            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-            return Ok(response);
+            return Ok(pages::with_retry_after(response, retry_after_secs));
         }
         Err(Refusal::Wrong) => {
             return login_page(
@@ -512,19 +510,38 @@ pub async fn login(
     if account.must_change_password {
         return new_password_step::begin(&session, &request, &account, now_secs()).await;
     }
-    let auth_time = now_secs();
+    password_accepted(
+        &state,
+        &session,
+        &request,
+        &account,
+        now_secs(),
+        "signed in",
+    )
+    .await
+}
+
+/// After the right password (at the new-password step, the member's new one): a code for the
+/// client, or the second-factor step first when the account needs one. `how` is logged.
+pub(crate) async fn password_accepted(
+    state: &AppState,
+    session: &Session,
+    request: &AuthRequest,
+    account: &Account,
+    auth_time: i64,
+    how: &str,
+) -> OidcResult<Response> {
     let then = Then::Authorize(request.carried.clone());
-    if let Some(step) =
-        second_factor::after_password::<OidcError>(&state, &session, &account, auth_time, then)
+    let login =
+        match second_factor::after_password::<OidcError>(state, session, account, auth_time, then)
             .await?
-    {
-        return Ok(step);
-    }
-    let login = Login::new(&account.id, auth_time);
-    sessions::sign_in(&session, &login).await?;
+        {
+            AfterPassword::SignedIn(login) => login,
+            AfterPassword::Step(step) => return Ok(step),
+        };
     look::remember_language(&state.store, &account.id).await;
-    tracing::info!(account_id = %account.id, client_id = %request.client.client_id, "signed in");
-    issue_code(&state, &request, &login).await
+    tracing::info!(account_id = %account.id, client_id = %request.client.client_id, "{how}");
+    issue_code(state, request, &login).await
 }
 
 #[cfg(test)]

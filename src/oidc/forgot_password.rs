@@ -8,7 +8,7 @@
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use tower_sessions::Session;
 
@@ -126,7 +126,7 @@ pub async fn submit(
         Err(throttled @ ThrottleError::RetryAfter(_)) => {
             let secs = throttled.retry_after_secs().unwrap_or(1);
             let message = look::current().t1("forgot-throttled", "secs", &secs.to_string());
-            let mut response = page(
+            let response = page(
                 &session,
                 StatusCode::TOO_MANY_REQUESTS,
                 carried,
@@ -135,10 +135,7 @@ pub async fn submit(
                 Some(&message),
             )
             .await?;
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            return Ok(response);
+            return Ok(pages::with_retry_after(response, secs));
         }
         Err(ThrottleError::Store(e)) => return Err(e.into()),
     }

@@ -21,7 +21,7 @@ use tower_sessions::Session;
 
 use crate::secrets::Pepper;
 use crate::server::AppState;
-use crate::web::sessions;
+use crate::web::{self, sessions};
 
 /// The cookie's name.
 pub const COOKIE_NAME: &str = "guildgate_device";
@@ -43,14 +43,7 @@ impl DeviceCookie {
     }
 
     fn from_headers(headers: &axum::http::HeaderMap) -> DeviceCookie {
-        let value = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == COOKIE_NAME)
-            .map(|(_, value)| value.to_string());
+        let value = web::cookie(headers, COOKIE_NAME).map(str::to_string);
         DeviceCookie(value)
     }
 }

@@ -16,10 +16,8 @@ use crate::oidc::authorize::{self, AuthRequest};
 use crate::oidc::error::{OidcError, OidcResult};
 use crate::oidc::forgot_password::authorize_path;
 use crate::oidc::params::Params;
-use crate::oidc::second_factor::{self, Then};
 use crate::passwords;
 use crate::server::AppState;
-use crate::web::sessions::{self, Login};
 use crate::web::{csrf, look, pages};
 
 /// Where the step's form posts.
@@ -124,21 +122,16 @@ pub async fn submit(
     } else {
         look::current().password_problem(&password)
     };
+    // Checked only when the rest holds: hashing is the slow part.
+    let problem = match problem {
+        None => state
+            .store
+            .verify_password(password.clone(), account.password_hash.clone())
+            .await?
+            .then(|| look::current().t("new-password-same")),
+        problem => problem,
+    };
     if let Some(problem) = problem {
-        return page(
-            &session,
-            &request,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some(&problem),
-        )
-        .await;
-    }
-    let same = state
-        .store
-        .verify_password(password.clone(), account.password_hash.clone())
-        .await?;
-    if same {
-        let problem = look::current().t("new-password-same");
         return page(
             &session,
             &request,
@@ -153,16 +146,6 @@ pub async fn submit(
         .await
         .map_err(OidcError::from)?;
     session.remove::<Pending>(PENDING_KEY).await?;
-    let then = Then::Authorize(request.carried.clone());
-    if let Some(step) =
-        second_factor::after_password::<OidcError>(&state, &session, &account, auth_time, then)
-            .await?
-    {
-        return Ok(step);
-    }
-    let login = Login::new(&account.id, auth_time);
-    sessions::sign_in(&session, &login).await?;
-    look::remember_language(&state.store, &account.id).await;
-    tracing::info!(account_id = %account.id, client_id = %request.client.client_id, "signed in with a new password");
-    authorize::issue_code(&state, &request, &login).await
+    let how = "signed in with a new password";
+    authorize::password_accepted(&state, &session, &request, &account, auth_time, how).await
 }

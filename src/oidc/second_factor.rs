@@ -11,7 +11,7 @@
 
 use askama::Template;
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
@@ -20,12 +20,10 @@ use crate::accounts::Account;
 use crate::db::{now_ms, StoreError};
 use crate::oidc::authorize;
 use crate::oidc::error::{OidcError, OidcResult};
-use crate::oidc::known_device::DeviceCookie;
 use crate::oidc::params::Params;
-use crate::oidc::throttle::ThrottleError;
+use crate::oidc::throttle::{Attempt, ThrottleError};
 use crate::server::AppState;
-use crate::two_factor::totp::{CodeCheck, TotpSecret};
-use crate::web::client_ip::ClientIp;
+use crate::two_factor::totp::CodeCheck;
 use crate::web::csrf::CsrfForm;
 use crate::web::sessions::{self, Login};
 use crate::web::{look, pages, qr};
@@ -81,21 +79,31 @@ pub async fn need(state: &AppState, account: &Account) -> Result<Need, StoreErro
     }
 }
 
-/// After the right password: `None` when the account needs no second factor (the caller signs
-/// in), otherwise the redirect to the step, which signs in and goes on to `then`.
+/// Where the right password leads.
+pub enum AfterPassword {
+    /// The account needs no second factor: this browser is signed in with this login.
+    SignedIn(Login),
+    /// The redirect to the step, which signs in and goes on to `then`.
+    Step(Response),
+}
+
+/// After the right password: the sign-in, or the second-factor step first when the account
+/// needs one. Every sign-in form hands over here.
 pub async fn after_password<E>(
     state: &AppState,
     session: &Session,
     account: &Account,
     auth_time: i64,
     then: Then,
-) -> Result<Option<Response>, E>
+) -> Result<AfterPassword, E>
 where
     E: From<StoreError> + From<tower_sessions::session::Error>,
 {
     let need = need(state, account).await?;
     if need == Need::Nothing {
-        return Ok(None);
+        let login = Login::new(&account.id, auth_time);
+        sessions::sign_in(session, &login).await?;
+        return Ok(AfterPassword::SignedIn(login));
     }
     // Whoever was signed in on this browser is not any more: the next account is half-way.
     if sessions::current_login(session).await?.is_some() {
@@ -118,7 +126,7 @@ where
     tracing::info!(account_id = %account.id, enrolment = need == Need::Enrolment, "sign-in waits for a second factor");
     // The page speaks the language the sign-in page was asked in.
     let to = look::current().action(SECOND_FACTOR_PATH);
-    Ok(Some(Redirect::to(&to).into_response()))
+    Ok(AfterPassword::Step(Redirect::to(&to).into_response()))
 }
 
 #[derive(Template)]
@@ -153,33 +161,35 @@ pub(crate) struct RecoveryCodesPage<'a> {
     pub csrf_token: String,
 }
 
-/// What an enrolment page shows and where its form goes.
+/// Where an enrolment page's form goes, and why the page is shown.
 #[derive(Clone, Copy)]
 pub(crate) struct Enrolment<'a> {
-    pub secret: &'a TotpSecret,
-    /// The account's login, named in the authenticator app.
-    pub login: &'a str,
     pub action: &'a str,
-    pub intro: &'a str,
+    /// The text key of what is said above the QR code.
+    pub intro_key: &'a str,
     /// A way back without enrolling, or none.
     pub cancel_url: Option<&'a str>,
 }
 
-/// Renders the enrolment page.
+/// Renders the enrolment page of `account`'s pending secret (a new one when it has none); the
+/// authenticator app names the account by its login.
 pub(crate) async fn enrol_page(
+    state: &AppState,
     session: &Session,
+    account: &Account,
     status: StatusCode,
     enrolment: &Enrolment<'_>,
     error: Option<&str>,
-) -> Result<Response, tower_sessions::session::Error> {
+) -> OidcResult<Response> {
     let Enrolment {
-        secret,
-        login,
         action,
-        intro,
+        intro_key,
         cancel_url,
     } = *enrolment;
+    let secret = state.store.two_factor_secret_to_enrol(&account.id).await?;
+    let login = &account.login_email;
     let look = look::current();
+    let intro = look.t(intro_key);
     let issuer = if look.brand.name.is_empty() {
         "Guildgate".to_string()
     } else {
@@ -188,16 +198,16 @@ pub(crate) async fn enrol_page(
     let uri = secret.otpauth_uri(&issuer, login);
     let qr_svg = qr::svg(&uri, &look.t("two-factor-qr-label")).unwrap_or_default();
     let grouped = secret.base32_grouped();
-    pages::render_form(session, status, |csrf_token| EnrolPage {
+    Ok(pages::render_form(session, status, |csrf_token| EnrolPage {
         action,
-        intro,
+        intro: &intro,
         qr_svg: &qr_svg,
         secret: &grouped,
         error,
         csrf_token,
         cancel_url,
     })
-    .await
+    .await?)
 }
 
 /// The sign-in waiting on this browser, with its account (still active), if any.
@@ -237,16 +247,12 @@ async fn show(
 ) -> OidcResult<Response> {
     match need(state, account).await? {
         Need::Enrolment => {
-            let secret = state.store.two_factor_secret_to_enrol(&account.id).await?;
-            let intro = look::current().t("two-factor-required");
             let enrolment = Enrolment {
-                secret: &secret,
-                login: &account.login_email,
                 action: SECOND_FACTOR_PATH,
-                intro: &intro,
+                intro_key: "two-factor-required",
                 cancel_url: None,
             };
-            Ok(enrol_page(session, status, &enrolment, error).await?)
+            enrol_page(state, session, account, status, &enrolment, error).await
         }
         _ => Ok(pages::render_form(session, status, |csrf_token| CodePage {
             action: SECOND_FACTOR_PATH,
@@ -274,11 +280,10 @@ pub struct CodeForm {
 /// `POST /login/second-factor`: the code (or a recovery code), or the enrolment's first code.
 pub async fn submit(
     State(state): State<AppState>,
-    session: Session,
-    ClientIp(ip): ClientIp,
-    device: DeviceCookie,
-    CsrfForm(form): CsrfForm<CodeForm>,
+    attempt: Attempt<CodeForm>,
 ) -> OidcResult<Response> {
+    let (session, form) = (attempt.session, attempt.form);
+    let (ip, device) = (attempt.ip, attempt.device);
     let Some((pending, account)) = pending(&state, &session).await? else {
         return sign_in_again();
     };
@@ -290,7 +295,7 @@ pub async fn submit(
             tracing::info!(client_address = %ip, login = %throttle.login_key(email), "second factor throttled");
             let secs = e.retry_after_secs().unwrap_or(1);
             let message = look::current().t1("throttled-sign-in", "secs", &secs.to_string());
-            let mut response = show(
+            let response = show(
                 &state,
                 &session,
                 &account,
@@ -298,10 +303,7 @@ pub async fn submit(
                 Some(&message),
             )
             .await?;
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            return Ok(response);
+            return Ok(pages::with_retry_after(response, secs));
         }
         Err(ThrottleError::Store(e)) => return Err(e.into()),
     }

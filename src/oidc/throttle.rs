@@ -17,11 +17,18 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
 
 use crate::db::{now_ms, Store, StoreError};
 use crate::oidc::known_device::{self, DeviceCookie};
 use crate::secrets::Pepper;
+use crate::server::AppState;
+use crate::web::client_ip::ClientIp;
+use crate::web::csrf::CsrfForm;
 
 /// Settings of `[throttle]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -295,6 +302,41 @@ impl Throttle {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// A posted form carrying a password or a code: its fields, CSRF-checked as [`CsrfForm`]
+/// checks them, the browser's session, and what the throttle counts the attempt by (the
+/// client address and the known-device cookie).
+pub struct Attempt<T> {
+    pub session: Session,
+    pub ip: IpAddr,
+    pub device: DeviceCookie,
+    pub form: T,
+}
+
+impl<T> FromRequest<AppState> for Attempt<T>
+where
+    T: DeserializeOwned + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let session = Session::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Ok(ClientIp(ip)) = ClientIp::from_request_parts(&mut parts, state).await;
+        let Ok(device) = DeviceCookie::from_request_parts(&mut parts, state).await;
+        let CsrfForm(form) = CsrfForm::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Attempt {
+            session,
+            ip,
+            device,
+            form,
+        })
     }
 }
 

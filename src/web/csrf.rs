@@ -56,17 +56,6 @@ fn token_of(pepper: &Pepper, cookie: &str) -> Option<String> {
         .then(|| value.to_string())
 }
 
-fn cookie_value(headers: &axum::http::HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
-        .map(|(_, value)| value)
-}
-
 /// Gives each browser its CSRF token in a signed cookie (a new one when it has none, or one
 /// this server did not sign), and makes it the token of every form of the request.
 pub async fn layer(
@@ -74,7 +63,8 @@ pub async fn layer(
     request: Request,
     next: Next,
 ) -> Response {
-    let existing = cookie_value(request.headers()).and_then(|c| token_of(&settings.pepper, c));
+    let existing =
+        super::cookie(request.headers(), COOKIE_NAME).and_then(|c| token_of(&settings.pepper, c));
     let (token, new) = match existing {
         Some(token) => (token, false),
         None => (crate::secrets::random_token(), true),

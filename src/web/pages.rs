@@ -42,6 +42,14 @@ pub async fn render_form<T: Template>(
     Ok(render(status, &page(csrf_token)))
 }
 
+/// `response` with a `Retry-After` of `secs` seconds: a throttled form's page.
+pub fn with_retry_after(mut response: Response, secs: u64) -> Response {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    response
+}
+
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     render(status, &ErrorPage { title, message })
 }

@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -11,13 +11,12 @@ use super::{
     actor, done, refusal, signed_in, signed_in_admin, ConsoleError, ConsoleResult, LANDING,
 };
 use crate::oidc::credentials::{self, Refusal};
-use crate::oidc::known_device::DeviceCookie;
-use crate::oidc::second_factor::{self, Then};
+use crate::oidc::second_factor::{self, AfterPassword, Then};
+use crate::oidc::throttle::Attempt;
 use crate::server::AppState;
-use crate::web::client_ip::ClientIp;
 use crate::web::csrf::{self, CsrfForm};
 use crate::web::pages;
-use crate::web::sessions::{self, Login};
+use crate::web::sessions;
 
 /// The sign-in form, and the same form choosing a password.
 #[derive(Template)]
@@ -66,11 +65,10 @@ pub(super) struct LoginForm {
 
 pub(super) async fn login(
     State(state): State<AppState>,
-    session: Session,
-    ClientIp(ip): ClientIp,
-    device: DeviceCookie,
-    CsrfForm(form): CsrfForm<LoginForm>,
+    attempt: Attempt<LoginForm>,
 ) -> ConsoleResult<Response> {
+    let (session, form) = (attempt.session, attempt.form);
+    let (ip, device) = (attempt.ip, attempt.device);
     let csrf_token = csrf::token(&session).await?;
     let email = form.email.trim().to_lowercase();
     let refused = |status, message: &str| login_form(status, &csrf_token, Some(message), &email);
@@ -86,11 +84,8 @@ pub(super) async fn login(
             message,
             retry_after_secs,
         }) => {
-            let mut response = refused(StatusCode::TOO_MANY_REQUESTS, &message);
-            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-            return Ok(response);
+            let response = refused(StatusCode::TOO_MANY_REQUESTS, &message);
+            return Ok(pages::with_retry_after(response, retry_after_secs));
         }
         Err(Refusal::Wrong) => {
             return Ok(refused(
@@ -108,15 +103,15 @@ pub(super) async fn login(
     };
     let auth_time = time::OffsetDateTime::now_utc().unix_timestamp();
     let then = Then::Page(LANDING.into());
-    if let Some(step) =
-        second_factor::after_password::<ConsoleError>(&state, &session, &account, auth_time, then)
-            .await?
+    match second_factor::after_password::<ConsoleError>(&state, &session, &account, auth_time, then)
+        .await?
     {
-        return Ok(step);
+        AfterPassword::SignedIn(_) => {
+            tracing::info!(account_id = %account.id, "admin console sign-in");
+            done(LANDING)
+        }
+        AfterPassword::Step(step) => Ok(step),
     }
-    sessions::sign_in(&session, &Login::new(&account.id, auth_time)).await?;
-    tracing::info!(account_id = %account.id, "admin console sign-in");
-    done(LANDING)
 }
 
 pub(super) async fn logout(
@@ -166,11 +161,10 @@ pub(super) struct PasswordForm {
 
 pub(super) async fn change_password(
     State(state): State<AppState>,
-    session: Session,
-    ClientIp(ip): ClientIp,
-    device: DeviceCookie,
-    CsrfForm(form): CsrfForm<PasswordForm>,
+    attempt: Attempt<PasswordForm>,
 ) -> ConsoleResult<Response> {
+    let (session, form) = (attempt.session, attempt.form);
+    let (ip, device) = (attempt.ip, attempt.device);
     let account = signed_in_admin(&session, &state).await?;
     let csrf_token = csrf::token(&session).await?;
     let refused =
