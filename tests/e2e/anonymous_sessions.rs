@@ -8,16 +8,12 @@ use reqwest::StatusCode;
 
 use crate::support::html::csrf_of;
 use crate::support::oidc::*;
-use crate::support::{poll, TestApp, TestDb};
+use crate::support::{count, poll, TestApp, TestDb};
 use guildgate::db::now_ms;
 use guildgate::oidc::janitor;
 
 async fn sessions(setup: &Setup) -> i64 {
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM oidc_sessions")
-        .fetch_one(setup.store.pool())
-        .await
-        .unwrap();
-    n
+    count(&setup.store, "SELECT COUNT(*) FROM oidc_sessions").await
 }
 
 both_engines!(

@@ -5,12 +5,12 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::hl::{FAST_WORKER_ENV, TENANT};
+use crate::support::hl::{save_settings_cli, FAST_WORKER_ENV, TENANT};
 use crate::support::hl_double::HlDouble;
 use crate::support::oidc::*;
-use crate::support::{cli, cli_line, cli_ok, Engine, Server, TestDb};
+use crate::support::{cli, cli_line, cli_ok, eventually, Engine, Server, TestDb};
 use guildgate::secrets::PEPPER_FILE;
 
 const HL_KEY: &str = "hl-backup-api-key-0123456789abcdef";
@@ -48,14 +48,6 @@ fn restore(db: &TestDb, args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
-async fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 both_engines!(
     a_backup_restored_into_a_fresh_installation_signs_in_and_syncs,
     |db: TestDb| async move {
@@ -63,24 +55,7 @@ both_engines!(
         let setup = setup(&db).await;
         let (id, secret) = (setup.client_id.as_str(), setup.secret.as_str());
         let double = HlDouble::start(TENANT, HL_KEY).await;
-        let out = cli(
-            &db,
-            &[
-                "hl",
-                "settings",
-                "--tenant-code",
-                TENANT,
-                "--api-key-stdin",
-                "--base-url",
-                &double.base_url,
-            ],
-            Some(HL_KEY),
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        save_settings_cli(&db, &double.base_url, HL_KEY, &[]);
         cli_line(
             &db,
             &format!("group add --key north --name North --member {MEMBER_KEY}"),

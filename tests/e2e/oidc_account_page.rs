@@ -4,35 +4,16 @@
 
 use reqwest::{Client, StatusCode};
 
-use crate::support::app::{get_page, post_form};
+use crate::support::app::{fill_in, get_page, post_form};
 use crate::support::html::csrf_of;
 use crate::support::oidc::*;
-use crate::support::{TestApp, TestDb};
+use crate::support::{count, TestApp, TestDb};
 
 const NEW_PASSWORD: &str = "the member's new passphrase";
 
 /// A browser signed in to the account page with `password`; the page it shows.
 async fn account_session(app: &TestApp, password: &str) -> (Client, String) {
-    let browser = browser();
-    let (status, page, _) = get_page(&browser, &app.url("/account")).await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("action=\"/account/login\""), "{page}");
-    assert!(page.contains("href=\"/forgot-password\""), "{page}");
-    let csrf = csrf_of(&page);
-    let (status, _, location) = post_form(
-        &browser,
-        &app.url("/account/login"),
-        &[
-            ("csrf_token", &csrf),
-            ("email", EMAIL),
-            ("password", password),
-        ],
-    )
-    .await;
-    assert_eq!(
-        (status, location.as_deref()),
-        (StatusCode::SEE_OTHER, Some("/account"))
-    );
+    let browser = app.account_session(EMAIL, password).await;
     let (status, page, _) = get_page(&browser, &app.url("/account")).await;
     assert_eq!(status, StatusCode::OK);
     (browser, page)
@@ -90,17 +71,17 @@ both_engines!(
     |db: TestDb| async move {
         let (setup, app) = TestApp::with_portal(&db).await;
 
-        // A wrong password does not open the page.
-        let stranger = browser();
-        let (_, page, _) = get_page(&stranger, &app.url("/account")).await;
-        let (status, page, _) = post_form(
-            &stranger,
+        // Signed out, the page is the sign-in form; a wrong password does not open the page.
+        let (status, page, _) = get_page(&browser(), &app.url("/account")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("action=\"/account/login\""), "{page}");
+        assert!(page.contains("href=\"/forgot-password\""), "{page}");
+        let fields = [("email", EMAIL), ("password", "not the password at all")];
+        let (status, page, _) = fill_in(
+            &browser(),
+            &app.url("/account"),
             &app.url("/account/login"),
-            &[
-                ("csrf_token", &csrf_of(&page)),
-                ("email", EMAIL),
-                ("password", "not the password at all"),
-            ],
+            &fields,
         )
         .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -177,14 +158,9 @@ both_engines!(
         assert_tokens_end(&app, &setup, &access, &refresh).await;
         assert_signed_out(&app, &setup, &other).await;
         // The audit log says who did it.
-        let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM change_log WHERE action = 'signed_out_everywhere' \
-             AND actor = 'self-service'",
-        )
-        .fetch_one(setup.store.pool())
-        .await
-        .unwrap();
-        assert_eq!(n, 1);
+        let audit = "SELECT COUNT(*) FROM change_log WHERE action = 'signed_out_everywhere' \
+                     AND actor = 'self-service'";
+        assert_eq!(count(&setup.store, audit).await, 1);
         // Signing out of this browser leaves the sign-in form.
         let (status, _, location) = post_form(
             &me,

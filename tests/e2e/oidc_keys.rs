@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::support::oidc::kid_of;
-use crate::support::{cli_err, cli_line, Server, TestDb};
+use crate::support::oidc::{kid_of, published_kids};
+use crate::support::{cli_err, cli_line, file_names, Server, TestDb};
 use guildgate::db::now_ms;
 use guildgate::oidc::keys::{self, Alg, KeyError, KeyRing};
 use guildgate::secrets::{Pepper, PepperError, PEPPER_FILE};
@@ -24,13 +24,14 @@ async fn sealed_private_keys(store: &guildgate::db::Store) -> Vec<(String, Strin
     .unwrap()
 }
 
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
+/// The JWKS `server` publishes.
+async fn served_jwks(server: &Server) -> Value {
+    reqwest::get(format!("{}/jwks", server.base))
+        .await
         .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
+        .json()
+        .await
+        .unwrap()
 }
 
 async fn load_ring(store: &guildgate::db::Store, s: &Settings) -> Result<KeyRing, KeyError> {
@@ -93,7 +94,7 @@ both_engines!(first_start_and_second_instance, |db: TestDb| async move {
         assert!(stored.starts_with("sealed:v1:"), "{kid}: {stored}");
         assert!(!stored.contains("PRIVATE KEY"));
     }
-    assert_eq!(files_in(&dir), vec![PEPPER_FILE.to_string()]);
+    assert_eq!(file_names(&dir), vec![PEPPER_FILE.to_string()]);
     assert!(dir.join(PEPPER_FILE).is_file());
 
     let jwks = ring.jwks().await;
@@ -209,17 +210,16 @@ both_engines!(
         };
         let r = rotate().await.unwrap();
         assert_eq!(r.replaced.as_ref().unwrap().0, old_kid);
-        assert_eq!(files_in(&dir), vec![PEPPER_FILE.to_string()], "no key file");
+        assert_eq!(
+            file_names(&dir),
+            vec![PEPPER_FILE.to_string()],
+            "no key file"
+        );
         ring.reload().await.unwrap();
 
         // Published at once, but the old key still signs.
         let jwks = ring.jwks().await;
-        let kids: Vec<&str> = jwks["keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k["kid"].as_str().unwrap())
-            .collect();
+        let kids = published_kids(&jwks);
         assert!(kids.contains(&r.new_kid.as_str()) && kids.contains(&old_kid.as_str()));
         assert_eq!(
             kid_of(&ring.sign(Alg::RS256, &claims(60)).await.unwrap()),
@@ -436,14 +436,9 @@ both_engines!(
         .unwrap();
         let other_text = other.display().to_string();
         let server = Server::start_with(&db, &[("GUILDGATE_KEYS_DIR", other_text.as_str())]).await;
-        let jwks: Value = reqwest::get(format!("{}/jwks", server.base))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jwks = served_jwks(&server).await;
         assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
-        assert_eq!(files_in(&other), vec![PEPPER_FILE.to_string()]);
+        assert_eq!(file_names(&other), vec![PEPPER_FILE.to_string()]);
     }
 );
 
@@ -501,18 +496,8 @@ both_engines!(
             2,
             "{log}"
         );
-        let jwks: Value = reqwest::get(format!("{}/jwks", server.base))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let published: Vec<&str> = jwks["keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k["kid"].as_str().unwrap())
-            .collect();
+        let jwks = served_jwks(&server).await;
+        let published = published_kids(&jwks);
         assert_eq!(
             published,
             kids.iter().map(String::as_str).collect::<Vec<_>>()

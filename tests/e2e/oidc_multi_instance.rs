@@ -3,7 +3,7 @@
 //! where one runs signs on the other, whose keys folder holds only the pepper.
 
 use crate::support::oidc::*;
-use crate::support::{cli_ok, poll, Engine, Server, TestDb};
+use crate::support::{cli_ok, file_names, poll, Engine, Server, TestDb};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_two_instances_share_sessions_codes_and_tokens() {
@@ -92,15 +92,6 @@ fn keys_folder_with(pepper: &std::path::Path, dir: &std::path::Path) {
     std::fs::copy(pepper, dir.join(guildgate::secrets::PEPPER_FILE)).unwrap();
 }
 
-fn files_in(dir: &std::path::Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 both_engines!(
     a_key_rotated_on_one_instance_signs_on_another_holding_only_the_pepper,
     |db: TestDb| async move {
@@ -175,7 +166,7 @@ both_engines!(
         assert_eq!(kid_of(&id_token_from(a.base.clone()).await), new_kid);
         // Neither folder holds anything but the pepper: the keys are in the database.
         for dir in [&dir_a, &dir_b] {
-            assert_eq!(files_in(dir), vec![guildgate::secrets::PEPPER_FILE]);
+            assert_eq!(file_names(dir), vec![guildgate::secrets::PEPPER_FILE]);
         }
     }
 );

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::support::html::{csrf_of, hidden};
 use crate::support::oidc::*;
-use crate::support::people::{add_account, person};
+use crate::support::people::{add_account, add_admin_grace, person, GRACE_PASSWORD};
 use crate::support::{api_token, newest_set_password_link, TestApp, TestDb};
 
 const NEW_PASSWORD: &str = "a second, longer passphrase";
@@ -154,22 +154,12 @@ both_engines!(
     the_console_keeps_its_own_session_and_ends_the_others,
     |db: TestDb| async move {
         let setup = setup(&db).await;
-        const ADMIN_PASSWORD: &str = "the administrator's passphrase";
-        let admin = person("Grace", "Hopper", "Regular");
-        let login = admin.email.clone().unwrap();
-        add_account(
-            &setup.store,
-            "ADM",
-            admin,
-            Role::Admin,
-            Some(ADMIN_PASSWORD),
-        )
-        .await;
+        let login = add_admin_grace(&setup.store).await;
         let app = TestApp::spawn(&db).await;
 
-        let issued = issue(&app, &setup, &login, ADMIN_PASSWORD).await;
-        let other_console = app.admin_session(&login, ADMIN_PASSWORD).await;
-        let console = app.admin_session(&login, ADMIN_PASSWORD).await;
+        let issued = issue(&app, &setup, &login, GRACE_PASSWORD).await;
+        let other_console = app.admin_session(&login, GRACE_PASSWORD).await;
+        let console = app.admin_session(&login, GRACE_PASSWORD).await;
         let (status, page, _) = app.page(&console, "/admin/password").await;
         assert_eq!(status, StatusCode::OK);
         let (status, _, location) = app
@@ -178,7 +168,7 @@ both_engines!(
                 "/admin/password",
                 &[
                     ("csrf_token", &csrf_of(&page)),
-                    ("current", ADMIN_PASSWORD),
+                    ("current", GRACE_PASSWORD),
                     ("password", NEW_PASSWORD),
                     ("confirm", NEW_PASSWORD),
                 ],

@@ -9,9 +9,11 @@ use guildgate::custom_fields::AppliesTo;
 use guildgate::db::Store;
 use guildgate::members::MemberData;
 
-use crate::support::hl::{add_chapter_group, add_field, field, set_value, FAST_WORKER_ENV, TENANT};
+use crate::support::hl::{
+    add_chapter_group, add_field, field, save_settings_cli, set_value, FAST_WORKER_ENV, TENANT,
+};
 use crate::support::hl_double::{Faults, HlDouble};
-use crate::support::{cli, cli_err, cli_line, Server, TestDb};
+use crate::support::{cli, cli_err, cli_line, eventually, Server, TestDb};
 
 const KEY: &str = "hl-cli-api-key-0123456789abcdef";
 
@@ -19,26 +21,7 @@ async fn setup(db: &TestDb, members: usize) -> (Store, HlDouble) {
     db.set_binary_env(FAST_WORKER_ENV);
     let store = db.store().await;
     let double = HlDouble::start(TENANT, KEY).await;
-    let out = cli(
-        db,
-        &[
-            "hl",
-            "settings",
-            "--tenant-code",
-            TENANT,
-            "--api-key-stdin",
-            "--base-url",
-            &double.base_url,
-            "--json",
-        ],
-        Some(KEY),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let shown = String::from_utf8_lossy(&out.stdout);
+    let shown = save_settings_cli(db, &double.base_url, KEY, &["--json"]);
     assert!(!shown.contains(KEY), "the key is never shown: {shown}");
     assert!(shown.contains("••••cdef"), "{shown}");
     add_field(
@@ -80,15 +63,6 @@ async fn expected_north(store: &Store) -> BTreeSet<String> {
         .chain(&m.deactivated)
         .map(|m| m.member_key.clone())
         .collect()
-}
-
-/// Waits (a liveness bound, not a speed check) until `check` holds.
-async fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 both_engines!(

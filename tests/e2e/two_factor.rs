@@ -7,34 +7,12 @@
 
 use reqwest::{Client, StatusCode};
 
-use crate::support::app::{get_page, post_form};
+use crate::support::app::{fill_in, get_page, post_form};
 use crate::support::html::csrf_of;
 use crate::support::oidc::*;
-use crate::support::people::{add_account, person};
+use crate::support::people::{add_admin_grace, GRACE_PASSWORD};
 use crate::support::two_factor::{authenticator, code_at, enrol, secret_on, unix_now, STEP};
-use crate::support::{cli_ok, TestApp, TestDb};
-use guildgate::accounts::Role;
-
-/// A browser signed in to the account page as the member (no second factor yet).
-async fn account_session(app: &TestApp) -> Client {
-    let browser = browser();
-    let (_, page, _) = get_page(&browser, &app.url("/account")).await;
-    let (status, _, location) = post_form(
-        &browser,
-        &app.url("/account/login"),
-        &[
-            ("csrf_token", &csrf_of(&page)),
-            ("email", EMAIL),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
-    assert_eq!(
-        (status, location.as_deref()),
-        (StatusCode::SEE_OTHER, Some("/account"))
-    );
-    browser
-}
+use crate::support::{cli_ok, count, TestApp, TestDb};
 
 /// The login form of a new authorization request in `browser`, filled in: the answer.
 async fn password_step(app: &TestApp, setup: &Setup, browser: &Client) -> reqwest::Response {
@@ -57,19 +35,27 @@ async fn send_code(app: &TestApp, browser: &Client, code: &str) -> reqwest::Resp
     .await
 }
 
-async fn count(setup: &Setup, sql: &str) -> i64 {
-    let (n,): (i64,) = sqlx::query_as(sql)
-        .fetch_one(setup.store.pool())
-        .await
-        .unwrap();
-    n
+/// A new browser's console sign-in form sent with `login` and Grace's password: the browser,
+/// and the answer's status and Location.
+async fn console_password(app: &TestApp, login: &str) -> (Client, StatusCode, Option<String>) {
+    let console = browser();
+    let url = app.url("/admin/login");
+    let fields = [("email", login), ("password", GRACE_PASSWORD)];
+    let (status, _, to) = fill_in(&console, &url, &url, &fields).await;
+    (console, status, to)
+}
+
+/// The account page's "turn on" in `me`: the enrolment page.
+async fn enrolment_page(app: &TestApp, me: &Client) -> String {
+    let enrol = app.url("/account/two-factor/enrol");
+    fill_in(me, &app.url("/account"), &enrol, &[]).await.1
 }
 
 both_engines!(
     a_member_turns_it_on_and_signs_in_with_codes,
     |db: TestDb| async move {
         let (setup, app) = TestApp::with_portal(&db).await;
-        let me = account_session(&app).await;
+        let me = app.account_session(EMAIL, PASSWORD).await;
         let (_, page, _) = get_page(&me, &app.url("/account")).await;
         assert!(page.contains("Two-factor sign-in is off"), "{page}");
 
@@ -110,13 +96,7 @@ both_engines!(
         let (_, page, _) = get_page(&me, &app.url("/account")).await;
         assert!(page.contains("Two-factor sign-in is off"), "{page}");
 
-        let page = post_form(
-            &me,
-            &app.url("/account/two-factor/enrol"),
-            &[("csrf_token", &csrf_of(&page))],
-        )
-        .await
-        .1;
+        let page = enrolment_page(&app, &me).await;
         let (phone, recovery, r) =
             enrol(&me, &app.base, &page, "/account/two-factor/confirm").await;
         assert_eq!(r.status(), 303);
@@ -166,9 +146,9 @@ both_engines!(
         let r = send_code(&app, &third, &recovery[3]).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         let used = "SELECT COUNT(*) FROM account_recovery_codes WHERE used_at IS NOT NULL";
-        assert_eq!(count(&setup, used).await, 1);
+        assert_eq!(count(&setup.store, used).await, 1);
         let audit = "SELECT COUNT(*) FROM change_log WHERE action = 'recovery_code_used'";
-        assert_eq!(count(&setup, audit).await, 1);
+        assert_eq!(count(&setup.store, audit).await, 1);
 
         // Turning it off takes the password and a code, and ends the other sessions.
         let (_, page, _) = get_page(&me, &app.url("/account")).await;
@@ -201,7 +181,7 @@ both_engines!(
         assert_eq!(query(&location(&r))["error"], "login_required");
         let audit = "SELECT COUNT(*) FROM change_log WHERE action IN \
                      ('two_factor_enabled', 'two_factor_disabled') AND actor = 'self-service'";
-        assert_eq!(count(&setup, audit).await, 2);
+        assert_eq!(count(&setup.store, audit).await, 2);
         // The password alone signs in again.
         let r = password_step(&app, &setup, &browser()).await;
         code_at_client(&r, "s2");
@@ -217,15 +197,8 @@ both_engines!(
             s.throttle.base_delay_secs = 120;
         })
         .await;
-        let me = account_session(&app).await;
-        let (_, page, _) = get_page(&me, &app.url("/account")).await;
-        let page = post_form(
-            &me,
-            &app.url("/account/two-factor/enrol"),
-            &[("csrf_token", &csrf_of(&page))],
-        )
-        .await
-        .1;
+        let me = app.account_session(EMAIL, PASSWORD).await;
+        let page = enrolment_page(&app, &me).await;
         let (phone, _, _) = enrol(&me, &app.base, &page, "/account/two-factor/confirm").await;
         let b = browser();
         password_step(&app, &setup, &b).await;
@@ -253,32 +226,11 @@ both_engines!(
     an_administrator_without_it_is_sent_to_enrolment,
     |db: TestDb| async move {
         let setup = setup(&db).await;
-        const ADMIN_PASSWORD: &str = "the administrator's passphrase";
-        let admin = person("Grace", "Hopper", "Staff");
-        let login = admin.email.clone().unwrap();
-        add_account(
-            &setup.store,
-            "ADM",
-            admin,
-            Role::Admin,
-            Some(ADMIN_PASSWORD),
-        )
-        .await;
+        let login = add_admin_grace(&setup.store).await;
         let app = TestApp::spawn(&db).await;
 
         // The console: the password leads to enrolment, and nothing is signed in before it.
-        let console = browser();
-        let (_, page, _) = get_page(&console, &app.url("/admin/login")).await;
-        let (status, _, to) = post_form(
-            &console,
-            &app.url("/admin/login"),
-            &[
-                ("csrf_token", &csrf_of(&page)),
-                ("email", &login),
-                ("password", ADMIN_PASSWORD),
-            ],
-        )
-        .await;
+        let (console, status, to) = console_password(&app, &login).await;
         assert_eq!((status, to.as_deref()), (StatusCode::SEE_OTHER, Some(STEP)));
         let (_, _, to) = get_page(&console, &app.url("/admin/members")).await;
         assert_eq!(to.as_deref(), Some("/admin/login"));
@@ -295,28 +247,17 @@ both_engines!(
         let b = browser();
         let url = app.openid_url(&setup.client_id, &[("state", "adm")]);
         let form = open(&b, &url).await.text().await.unwrap();
-        let r = submit_login_form(&b, &app.base, &form, &login, ADMIN_PASSWORD).await;
+        let r = submit_login_form(&b, &app.base, &form, &login, GRACE_PASSWORD).await;
         assert_eq!(location(&r), STEP);
         let page = open(&b, app.url(STEP)).await.text().await.unwrap();
         let (phone, _, r) = enrol(&b, &app.base, &page, STEP).await;
         // The recovery codes seen, the authorization goes on: a code for the client.
         code_at_client(&r, "adm");
         let audit = "SELECT COUNT(*) FROM change_log WHERE action = 'two_factor_enabled'";
-        assert_eq!(count(&setup, audit).await, 1);
+        assert_eq!(count(&setup.store, audit).await, 1);
 
         // From now on the console asks for a code, not an enrolment.
-        let console = browser();
-        let (_, page, _) = get_page(&console, &app.url("/admin/login")).await;
-        let (_, _, to) = post_form(
-            &console,
-            &app.url("/admin/login"),
-            &[
-                ("csrf_token", &csrf_of(&page)),
-                ("email", &login),
-                ("password", ADMIN_PASSWORD),
-            ],
-        )
-        .await;
+        let (console, _, to) = console_password(&app, &login).await;
         assert_eq!(to.as_deref(), Some(STEP));
         let r = send_code(&app, &console, &phone.next_code().await).await;
         assert_eq!(location(&r), "/admin/overview");
@@ -335,10 +276,10 @@ both_engines!(
         assert_eq!(to.as_deref(), Some("/admin/login"));
         let audit = "SELECT COUNT(*) FROM change_log WHERE action = 'two_factor_reset' \
                      AND actor LIKE 'cli:%'";
-        assert_eq!(count(&setup, audit).await, 1);
+        assert_eq!(count(&setup.store, audit).await, 1);
         let again = browser();
         let form = open(&again, &url).await.text().await.unwrap();
-        let r = submit_login_form(&again, &app.base, &form, &login, ADMIN_PASSWORD).await;
+        let r = submit_login_form(&again, &app.base, &form, &login, GRACE_PASSWORD).await;
         assert_eq!(location(&r), STEP);
         let page = open(&again, app.url(STEP)).await.text().await.unwrap();
         assert!(page.contains("totp-secret"), "{page}");
@@ -349,33 +290,12 @@ both_engines!(
     the_requirement_for_administrators_can_be_turned_off,
     |db: TestDb| async move {
         let setup = setup(&db).await;
-        const ADMIN_PASSWORD: &str = "the administrator's passphrase";
-        let admin = person("Grace", "Hopper", "Staff");
-        let login = admin.email.clone().unwrap();
-        add_account(
-            &setup.store,
-            "ADM",
-            admin,
-            Role::Admin,
-            Some(ADMIN_PASSWORD),
-        )
-        .await;
+        let login = add_admin_grace(&setup.store).await;
         let app = TestApp::spawn_with(&db, |s| {
             s.two_factor.required_for_administrators = false;
         })
         .await;
-        let console = browser();
-        let (_, page, _) = get_page(&console, &app.url("/admin/login")).await;
-        let (_, _, to) = post_form(
-            &console,
-            &app.url("/admin/login"),
-            &[
-                ("csrf_token", &csrf_of(&page)),
-                ("email", &login),
-                ("password", ADMIN_PASSWORD),
-            ],
-        )
-        .await;
+        let (_, _, to) = console_password(&app, &login).await;
         assert_eq!(to.as_deref(), Some("/admin/overview"));
         assert!(authenticator(&app.base, &login).is_none());
     }
@@ -386,7 +306,7 @@ both_engines!(
     |db: TestDb| async move {
         let setup = setup(&db).await;
         let app = TestApp::spawn(&db).await;
-        let member = account_session(&app).await;
+        let member = app.account_session(EMAIL, PASSWORD).await;
         let url = app.openid_url(&setup.client_id, &[("state", "s-old")]);
         let r = open(&member, &url).await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "signed in: a code");

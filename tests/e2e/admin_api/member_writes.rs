@@ -6,15 +6,12 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use super::{bare, message, start, with, Api};
-use crate::support::{api_token, TestDb};
+use crate::support::{api_token, count, TestDb};
 
 /// The number of change-log entries.
 async fn change_log_entries(db: &TestDb) -> i64 {
     let store = db.store().await;
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM change_log")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
+    let n = count(&store, "SELECT COUNT(*) FROM change_log").await;
     store.close().await;
     n
 }

@@ -302,6 +302,25 @@ impl TestApp {
         admin_session(&self.base, email, password).await
     }
 
+    /// A new browser signed in to the member's account page (`/account`) as `email`.
+    pub async fn account_session(&self, email: &str, password: &str) -> Client {
+        let browser = oidc::browser();
+        let fields = [("email", email), ("password", password)];
+        let (status, _, location) = fill_in(
+            &browser,
+            &self.url("/account"),
+            &self.url("/account/login"),
+            &fields,
+        )
+        .await;
+        assert_eq!(
+            (status, location.as_deref()),
+            (StatusCode::SEE_OTHER, Some("/account")),
+            "{email} signs in to the account page"
+        );
+        browser
+    }
+
     /// The console as the administrator `email` uses it (see [`Console`]).
     pub async fn console(&self, email: &str, password: &str) -> Console {
         Console::sign_in(&self.base, email, password).await
@@ -371,6 +390,21 @@ pub async fn get_page(browser: &Client, url: &str) -> (StatusCode, String, Optio
         .await
         .unwrap_or_else(|e| panic!("GET {url}: {e}"));
     answer(response).await
+}
+
+/// Opens `page` in `browser`, then posts `fields` to `action` with that page's CSRF token, as
+/// someone filling in the page's form; (status, page, Location) of the answer.
+pub async fn fill_in(
+    browser: &Client,
+    page: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, String, Option<String>) {
+    let (_, html, _) = get_page(browser, page).await;
+    let csrf = super::html::csrf_of(&html);
+    let mut form = vec![("csrf_token", csrf.as_str())];
+    form.extend_from_slice(fields);
+    post_form(browser, action, &form).await
 }
 
 /// `POST url` in `browser` with a form; (status, page, Location).

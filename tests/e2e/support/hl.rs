@@ -6,6 +6,8 @@ use guildgate::db::Store;
 use guildgate::groups::{Condition, Selection};
 use guildgate::higher_logic::settings::SettingsUpdate;
 
+use super::{cli, TestDb};
+
 /// The Higher Logic tenant the tests push to.
 pub const TENANT: &str = "ASSOC";
 
@@ -96,4 +98,26 @@ pub async fn save_settings(store: &Store, update: SettingsUpdate) {
         .save_hl_settings("test", update)
         .await
         .expect("save the Higher Logic settings");
+}
+
+/// `guildgate hl settings` for [`TENANT`] at `base_url`, the API key typed on stdin, with the
+/// `extra` arguments; the test fails when the command does. Its standard output.
+pub fn save_settings_cli(db: &TestDb, base_url: &str, api_key: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "hl",
+        "settings",
+        "--tenant-code",
+        TENANT,
+        "--api-key-stdin",
+        "--base-url",
+        base_url,
+    ];
+    args.extend_from_slice(extra);
+    let out = cli(db, &args, Some(api_key));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

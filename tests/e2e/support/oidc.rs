@@ -375,6 +375,16 @@ pub fn publishes(jwks: &serde_json::Value, kid: &str) -> bool {
         .is_some_and(|keys| keys.iter().any(|k| k["kid"] == kid))
 }
 
+/// The `kid`s `jwks` publishes, in its order.
+pub fn published_kids(jwks: &serde_json::Value) -> Vec<&str> {
+    jwks["keys"]
+        .as_array()
+        .expect("a JWKS")
+        .iter()
+        .map(|k| k["kid"].as_str().expect("a kid"))
+        .collect()
+}
+
 /// The `kid` in a JWT's header.
 pub fn kid_of(token: &str) -> String {
     jwt_parts(token).0["kid"].as_str().expect("kid").to_string()

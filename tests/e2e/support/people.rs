@@ -49,6 +49,18 @@ pub async fn add_admin_bob(store: &Store, password: &str) {
     add_account(store, "A1", bob, Role::Admin, Some(password)).await;
 }
 
+/// The password of [`add_admin_grace`].
+pub const GRACE_PASSWORD: &str = "the administrator's passphrase";
+
+/// Adds Grace Hopper (member `ADM`), an administrator signing in with [`GRACE_PASSWORD`];
+/// her login.
+pub async fn add_admin_grace(store: &Store) -> String {
+    let grace = person("Grace", "Hopper", "Staff");
+    let login = grace.email.clone().expect("an e-mail");
+    add_account(store, "ADM", grace, Role::Admin, Some(GRACE_PASSWORD)).await;
+    login
+}
+
 /// Adds `data` as member `key` with an account in `role` signing in with its e-mail, and with
 /// `password` when one is given.
 pub async fn add_account(
