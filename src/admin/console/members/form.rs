@@ -19,56 +19,63 @@ use crate::import::{row_from_form, Expect, ImportError, RowProblem, FIELD_PREFIX
 use crate::members::{Kind, Member};
 use crate::web::csrf::CsrfForm;
 
-/// The member fields of each kind's form, in order, with their labels.
-const PERSON_FIELDS: &[(&str, &str)] = &[
+/// The fields only a person's form has, first on it.
+const PERSON_OWN_FIELDS: &[(&str, &str)] = &[
     ("first_name", "First name"),
     ("last_name", "Last name"),
     ("email", "E-mail"),
     ("phone", "Phone"),
     ("company_key", "Company (its member key)"),
-    ("address_line1", "Address"),
-    ("city", "City"),
-    ("state", "State or region"),
-    ("postal_code", "Postal code"),
-    ("country", "Country"),
-    ("member_type", "Member type"),
-    ("membership_status", "Membership status"),
-    ("member_since", "Member since"),
-    ("membership_expires", "Membership expires"),
-    ("website_url", "Website"),
-    ("profile_image_url", "Profile image URL"),
-    ("linkedin_url", "LinkedIn URL"),
-    ("twitter_url", "X (Twitter) URL"),
-    ("facebook_url", "Facebook URL"),
-    ("bio", "Bio"),
 ];
 
-const COMPANY_FIELDS: &[(&str, &str)] = &[
+/// The fields only a company's form has, first on it.
+const COMPANY_OWN_FIELDS: &[(&str, &str)] = &[
     ("name", "Company name"),
     ("email", "E-mail"),
     ("phone", "Phone"),
-    ("address_line1", "Address"),
-    ("city", "City"),
-    ("state", "State or region"),
-    ("postal_code", "Postal code"),
-    ("country", "Country"),
-    ("member_type", "Member type"),
-    ("membership_status", "Membership status"),
-    ("member_since", "Member since"),
-    ("membership_expires", "Membership expires"),
-    ("website_url", "Website"),
-    ("profile_image_url", "Logo URL"),
-    ("linkedin_url", "LinkedIn URL"),
-    ("twitter_url", "X (Twitter) URL"),
-    ("facebook_url", "Facebook URL"),
-    ("bio", "Description"),
 ];
 
-fn fields_of(kind: Kind) -> &'static [(&'static str, &'static str)] {
-    match kind {
-        Kind::Person => PERSON_FIELDS,
-        Kind::Company => COMPANY_FIELDS,
+/// The fields both forms have, after each kind's own; `None` where the label depends on the
+/// kind (see [`fields_of`]).
+const SHARED_FIELDS: &[(&str, Option<&str>)] = &[
+    ("address_line1", Some("Address")),
+    ("city", Some("City")),
+    ("state", Some("State or region")),
+    ("postal_code", Some("Postal code")),
+    ("country", Some("Country")),
+    ("member_type", Some("Member type")),
+    ("membership_status", Some("Membership status")),
+    ("member_since", Some("Member since")),
+    ("membership_expires", Some("Membership expires")),
+    ("website_url", Some("Website")),
+    ("profile_image_url", None),
+    ("linkedin_url", Some("LinkedIn URL")),
+    ("twitter_url", Some("X (Twitter) URL")),
+    ("facebook_url", Some("Facebook URL")),
+    ("bio", None),
+];
+
+/// The label of a shared field whose label depends on the kind.
+fn kind_label(kind: Kind, name: &'static str) -> &'static str {
+    match (kind, name) {
+        (Kind::Person, "profile_image_url") => "Profile image URL",
+        (Kind::Company, "profile_image_url") => "Logo URL",
+        (Kind::Person, "bio") => "Bio",
+        (Kind::Company, "bio") => "Description",
+        _ => name,
     }
+}
+
+/// The member fields of a kind's form, in order, with their labels.
+fn fields_of(kind: Kind) -> Vec<(&'static str, &'static str)> {
+    let own = match kind {
+        Kind::Person => PERSON_OWN_FIELDS,
+        Kind::Company => COMPANY_OWN_FIELDS,
+    };
+    let shared = SHARED_FIELDS
+        .iter()
+        .map(|&(name, label)| (name, label.unwrap_or_else(|| kind_label(kind, name))));
+    own.iter().copied().chain(shared).collect()
 }
 
 /// The member's filled-in fields with their labels, for the member page.
@@ -205,6 +212,19 @@ struct Filled {
     member_key: String,
     values: HashMap<String, String>,
     problems: Vec<RowProblem>,
+}
+
+impl Filled {
+    /// The Edit form of `member` with these values, no problem found yet.
+    fn editing(member: Member, values: HashMap<String, String>) -> Filled {
+        Filled {
+            kind: Kind::parse(&member.kind).unwrap_or_default(),
+            adding: false,
+            member_key: member.member_key,
+            values,
+            problems: Vec::new(),
+        }
+    }
 }
 
 async fn form_page(admin: Admin, filled: Filled, shown: Shown) -> ConsoleResult<Response> {
@@ -372,13 +392,7 @@ pub(in crate::admin::console) async fn edit_page(
     for (field, value) in admin.store().field_values(&member.id).await? {
         values.insert(format!("{FIELD_PREFIX}{field}"), value);
     }
-    let filled = Filled {
-        kind: Kind::parse(&member.kind).unwrap_or_default(),
-        adding: false,
-        member_key: member.member_key,
-        values,
-        problems: Vec::new(),
-    };
+    let filled = Filled::editing(member, values);
     form_page(admin, filled, Shown::ok()).await
 }
 
@@ -390,13 +404,7 @@ pub(in crate::admin::console) async fn edit(
 ) -> ConsoleResult<Response> {
     let member = admin.store().member(&key).await?;
     let (_, values) = sent(form);
-    let filled = Filled {
-        kind: Kind::parse(&member.kind).unwrap_or_default(),
-        adding: false,
-        member_key: member.member_key,
-        values,
-        problems: Vec::new(),
-    };
+    let filled = Filled::editing(member, values);
     write(admin, filled, Expect::Existing, "Member saved.").await
 }
 
@@ -409,10 +417,10 @@ mod tests {
     /// the page sets).
     #[test]
     fn the_forms_hold_every_member_field() {
-        let mut shown: Vec<&str> = PERSON_FIELDS
-            .iter()
-            .chain(COMPANY_FIELDS)
-            .map(|(n, _)| *n)
+        let mut shown: Vec<&str> = fields_of(Kind::Person)
+            .into_iter()
+            .chain(fields_of(Kind::Company))
+            .map(|(n, _)| n)
             .collect();
         shown.sort();
         shown.dedup();
