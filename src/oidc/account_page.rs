@@ -281,37 +281,8 @@ pub async fn sign_in(
     let account = match checked {
         Ok(account) => account,
         Err(refusal) => {
-            let (status, message) = match &refusal {
-                Refusal::Incomplete => (
-                    StatusCode::UNAUTHORIZED,
-                    look::current().t("error-enter-credentials"),
-                ),
-                Refusal::Throttled { message, .. } => {
-                    (StatusCode::TOO_MANY_REQUESTS, message.clone())
-                }
-                Refusal::Wrong => (
-                    StatusCode::UNAUTHORIZED,
-                    look::current().t("error-wrong-credentials"),
-                ),
-                Refusal::Inactive(_) => {
-                    let look = look::current();
-                    return Ok(pages::error_page(
-                        StatusCode::FORBIDDEN,
-                        &look.t("account-not-active-title"),
-                        &look.t("account-not-active-sign-in"),
-                    ));
-                }
-            };
-            look::reload_at(ACCOUNT_PATH);
-            let response =
-                authorize::login_page(&session, None, status, Some(&message), form.email.trim())
-                    .await?;
-            return Ok(match refusal {
-                Refusal::Throttled {
-                    retry_after_secs, ..
-                } => pages::with_retry_after(response, retry_after_secs),
-                _ => response,
-            });
+            let email = form.email.trim();
+            return authorize::refused_sign_in(&session, None, refusal, email).await;
         }
     };
     let auth_time = crate::db::now_ms() / 1000;

@@ -118,11 +118,7 @@ pub async fn confirm(post: AccountPost<CodeForm>) -> OidcResult<Response> {
         .await?
     {
         Some(codes) => {
-            state
-                .oidc
-                .throttle
-                .record_success(&account.login_email, &post.device)
-                .await?;
+            code_passed(&post).await?;
             if had {
                 // A replaced secret ended every session of the account; this one goes on.
                 post.session.cycle_id().await?;
@@ -131,11 +127,7 @@ pub async fn confirm(post: AccountPost<CodeForm>) -> OidcResult<Response> {
             codes_page(&post.session, &codes).await
         }
         None => {
-            state
-                .oidc
-                .throttle
-                .record_failure(&account.login_email, post.ip, &post.device)
-                .await?;
+            code_failed(&post).await?;
             let message = look::current().t("two-factor-wrong-code");
             enrol_page(&post, StatusCode::UNPROCESSABLE_ENTITY, Some(&message)).await
         }
@@ -145,7 +137,7 @@ pub async fn confirm(post: AccountPost<CodeForm>) -> OidcResult<Response> {
 /// Whether `code` is a valid code (or recovery code) of the member posting now; a wrong one is
 /// counted.
 async fn code_holds<T>(post: &AccountPost<T>, code: &str) -> OidcResult<bool> {
-    let (state, account, ip, device) = (&post.state, &post.account, post.ip, &post.device);
+    let (state, account) = (&post.state, &post.account);
     let code = code.trim();
     let holds = if code.chars().filter(|c| !c.is_whitespace()).count() == DIGITS {
         matches!(
@@ -156,13 +148,25 @@ async fn code_holds<T>(post: &AccountPost<T>, code: &str) -> OidcResult<bool> {
         state.store.use_recovery_code(account, code).await?
     };
     if !holds {
-        state
-            .oidc
-            .throttle
-            .record_failure(&account.login_email, ip, device)
-            .await?;
+        code_failed(post).await?;
     }
     Ok(holds)
+}
+
+/// A right code of the member posting: the throttle forgets the login's failures.
+async fn code_passed<T>(post: &AccountPost<T>) -> OidcResult<()> {
+    let throttle = &post.state.oidc.throttle;
+    let login = &post.account.login_email;
+    Ok(throttle.record_success(login, &post.device).await?)
+}
+
+/// A wrong code of the member posting, counted like a wrong password.
+async fn code_failed<T>(post: &AccountPost<T>) -> OidcResult<()> {
+    let throttle = &post.state.oidc.throttle;
+    let login = &post.account.login_email;
+    Ok(throttle
+        .record_failure(login, post.ip, &post.device)
+        .await?)
 }
 
 /// `POST /account/two-factor/disable`: the current password and a code.
@@ -191,11 +195,7 @@ pub async fn disable(post: AccountPost<DisableForm>) -> OidcResult<Response> {
             .refuse(look::current().t("account-two-factor-wrong"))
             .await;
     }
-    state
-        .oidc
-        .throttle
-        .record_success(email, &post.device)
-        .await?;
+    code_passed(&post).await?;
     state
         .store
         .disable_two_factor("self-service", account)
@@ -219,11 +219,7 @@ pub async fn renew_recovery_codes(post: AccountPost<CodeForm>) -> OidcResult<Res
             .refuse(look::current().t("two-factor-wrong-code"))
             .await;
     }
-    state
-        .oidc
-        .throttle
-        .record_success(&account.login_email, &post.device)
-        .await?;
+    code_passed(&post).await?;
     let codes = state
         .store
         .renew_recovery_codes("self-service", account)

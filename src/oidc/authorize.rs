@@ -11,6 +11,7 @@ use axum::response::Response;
 use tower_sessions::Session;
 
 use crate::accounts::Account;
+use crate::oidc::account_page::ACCOUNT_PATH;
 use crate::oidc::claims::RequestedClaims;
 use crate::oidc::clients::Client;
 use crate::oidc::credentials::{self, Refusal};
@@ -419,6 +420,41 @@ pub(crate) async fn login_page(
     .await?)
 }
 
+/// The sign-in form again after a refused password (`request`'s, or the account page's without
+/// one), saying why, with `Retry-After` when throttled; an inactive account gets a page of its
+/// own, said only to someone who knows the password.
+pub(crate) async fn refused_sign_in(
+    session: &Session,
+    request: Option<&AuthRequest>,
+    refusal: Refusal,
+    email: &str,
+) -> OidcResult<Response> {
+    let look = look::current();
+    let (status, message) = match &refusal {
+        Refusal::Incomplete => (StatusCode::UNAUTHORIZED, look.t("error-enter-credentials")),
+        Refusal::Throttled { message, .. } => (StatusCode::TOO_MANY_REQUESTS, message.clone()),
+        Refusal::Wrong => (StatusCode::UNAUTHORIZED, look.t("error-wrong-credentials")),
+        Refusal::Inactive(_) => {
+            return Err(OidcError::page(
+                StatusCode::FORBIDDEN,
+                look.t("account-not-active-title"),
+                look.t("account-not-active-sign-in"),
+            ))
+        }
+    };
+    if request.is_none() {
+        // Answering a post, the account page's sign-in reloads as the account page.
+        look::reload_at(ACCOUNT_PATH);
+    }
+    let response = login_page(session, request, status, Some(&message), email).await?;
+    Ok(match refusal {
+        Refusal::Throttled {
+            retry_after_secs, ..
+        } => pages::with_retry_after(response, retry_after_secs),
+        _ => response,
+    })
+}
+
 /// Sends the code to the client.
 pub(crate) async fn issue_code(
     state: &AppState,
@@ -463,49 +499,7 @@ pub async fn login(
     let email = email.trim().to_lowercase();
     let account = match credentials::check(&state, &email, password, ip, &device).await? {
         Ok(account) => account,
-        Err(Refusal::Incomplete) => {
-            return login_page(
-                &session,
-                Some(&request),
-                StatusCode::UNAUTHORIZED,
-                Some(&look::current().t("error-enter-credentials")),
-                &email,
-            )
-            .await;
-        }
-        Err(Refusal::Throttled {
-            message,
-            retry_after_secs,
-        }) => {
-            let response = login_page(
-                &session,
-                Some(&request),
-                StatusCode::TOO_MANY_REQUESTS,
-                Some(&message),
-                &email,
-            )
-            .await?;
-            return Ok(pages::with_retry_after(response, retry_after_secs));
-        }
-        Err(Refusal::Wrong) => {
-            return login_page(
-                &session,
-                Some(&request),
-                StatusCode::UNAUTHORIZED,
-                Some(&look::current().t("error-wrong-credentials")),
-                &email,
-            )
-            .await;
-        }
-        // Said only to someone who knows the password.
-        Err(Refusal::Inactive(_)) => {
-            let look = look::current();
-            return Err(OidcError::page(
-                StatusCode::FORBIDDEN,
-                look.t("account-not-active-title"),
-                look.t("account-not-active-sign-in"),
-            ));
-        }
+        Err(refusal) => return refused_sign_in(&session, Some(&request), refusal, &email).await,
     };
     if account.must_change_password {
         return new_password_step::begin(&session, &request, &account, now_secs()).await;
