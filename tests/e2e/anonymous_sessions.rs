@@ -40,17 +40,9 @@ both_engines!(
         assert_eq!(sessions(&setup).await, before);
 
         // The form is still protected: a token from another browser, or none, is refused.
-        let page = open(&b, app.openid_url(&setup.client_id, &[("state", "a1")]))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let page = page_at(&b, app.openid_url(&setup.client_id, &[("state", "a1")])).await;
         let other = browser();
-        let other_page = open(&other, app.openid_url(&setup.client_id, &[]))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let other_page = page_at(&other, app.openid_url(&setup.client_id, &[])).await;
         assert_ne!(csrf_of(&page), csrf_of(&other_page));
         let mut forged = hidden_fields(&page);
         for field in forged.iter_mut().filter(|(name, _)| name == "csrf_token") {

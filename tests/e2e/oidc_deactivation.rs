@@ -61,7 +61,7 @@ both_engines!(
         assert!(r.headers().get("location").is_none());
         assert!(r.text().await.unwrap().contains("Account not active"));
         // A wrong password still gets the generic message: nothing said about the account.
-        let page = open(&browser, &url).await.text().await.unwrap();
+        let page = page_at(&browser, &url).await;
         let r = app
             .login(&browser, &page, EMAIL, "wrong password here")
             .await;

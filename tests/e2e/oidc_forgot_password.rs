@@ -64,7 +64,7 @@ both_engines!(
         let mut params = code_request(&setup.client_id, "openid email", &challenge);
         params.push(("state", "hl-state"));
         let url = app.authorize_url(&params);
-        let page = open(&browser, &url).await.text().await.unwrap();
+        let page = page_at(&browser, &url).await;
         let start = page.find("href=\"/forgot-password?").expect("the link") + 6;
         let href = page[start..]
             .split('"')
@@ -115,7 +115,7 @@ both_engines!(
         let link = sent[0][at..].lines().next().unwrap().trim().to_string();
 
         // The link: a new password, then back to the sign-in of the same request.
-        let page = open(&browser, app.url(&link)).await.text().await.unwrap();
+        let page = page_at(&browser, app.url(&link)).await;
         let choose = |csrf: String, token: String| {
             let browser = browser.clone();
             let url = app.url("/set-password");
@@ -143,10 +143,10 @@ both_engines!(
         assert_eq!(choose(csrf, token).await.status(), StatusCode::GONE);
 
         // The old password no longer signs in; the new one completes the client's request.
-        let page = open(&browser, app.url(&back)).await.text().await.unwrap();
+        let page = page_at(&browser, app.url(&back)).await;
         let r = app.login(&browser, &page, EMAIL, PASSWORD).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-        let page = open(&browser, app.url(&back)).await.text().await.unwrap();
+        let page = page_at(&browser, app.url(&back)).await;
         let r = app.login(&browser, &page, EMAIL, NEW_PASSWORD).await;
         let code = code_at_client(&r, "hl-state");
         let (status, tokens) = app
@@ -161,11 +161,7 @@ both_engines!(
     |db: TestDb| async move {
         let (setup, app) = TestApp::with_portal(&db).await;
         let browser = browser();
-        let page = open(&browser, app.url("/forgot-password"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let page = page_at(&browser, app.url("/forgot-password")).await;
         let mut statuses = Vec::new();
         for _ in 0..8 {
             let mut form = hidden_fields(&page);

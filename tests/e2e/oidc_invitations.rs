@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::{cli_err, cli_line, TestDb};
+use crate::support::{cli_err, cli_line, count, TestDb};
 use guildgate::accounts::Role;
 use guildgate::db::Store;
 use guildgate::mail::{Delivery, Mailer};
@@ -318,12 +318,8 @@ both_engines!(smtp_delivery, |db: TestDb| async move {
         .await
         .unwrap_err();
     assert!(matches!(err, InvitationError::Mail(_)), "{err}");
-    let (unused,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM account_tokens WHERE used_at IS NULL")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-    assert_eq!(unused, 0);
+    let unused = "SELECT COUNT(*) FROM account_tokens WHERE used_at IS NULL";
+    assert_eq!(count(&store, unused).await, 0);
 });
 
 both_engines!(member_invite_cli, |db: TestDb| async move {

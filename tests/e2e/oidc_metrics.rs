@@ -20,7 +20,7 @@ both_engines!(metrics_count_sign_ins_and_tokens, |db: TestDb| async move {
 
     let (_, challenge) = pkce();
     let url = authorize_url(base, &code_request("portal", "openid profile", &challenge));
-    let page = open(&browser, &url).await.text().await.unwrap();
+    let page = page_at(&browser, &url).await;
     let failed = submit_login(&browser, base, &page, EMAIL, "not the password").await;
     assert_eq!(failed.status(), 401);
     let (code, verifier) = code_for(&browser, base, &setup.client_id, &[]).await;

@@ -30,7 +30,7 @@ both_engines!(
             ("code_challenge", &challenge),
             ("code_challenge_method", "S256"),
         ]);
-        let page = open(&browser, &url).await.text().await.unwrap();
+        let page = page_at(&browser, &url).await;
         let r = app
             .login(&browser, &page, &boot.login_email, &boot.one_time_password)
             .await;
@@ -106,6 +106,6 @@ both_engines!(
 async fn sign_in_page(app: &TestApp, setup: &Setup) -> (reqwest::Client, String) {
     let browser = browser();
     let url = app.openid_url(&setup.client_id, &[]);
-    let page = open(&browser, &url).await.text().await.unwrap();
+    let page = page_at(&browser, &url).await;
     (browser, page)
 }

@@ -29,7 +29,7 @@ async fn issue(app: &TestApp, setup: &Setup, email: &str, password: &str) -> Iss
     let browser = browser();
     let (verifier, challenge) = pkce();
     let url = app.authorize_url(&code_request(&setup.client_id, "openid", &challenge));
-    let page = open(&browser, &url).await.text().await.unwrap();
+    let page = page_at(&browser, &url).await;
     let r = app.login(&browser, &page, email, password).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "{email} signs in");
     let code = query(&location(&r))["code"].clone();
@@ -105,11 +105,7 @@ both_engines!(
         .unwrap();
         let link = newest_set_password_link(&db);
         let member = browser();
-        let page = open(&member, format!("{}{link}", app.base))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let page = page_at(&member, format!("{}{link}", app.base)).await;
         let r = member
             .post(app.url("/set-password"))
             .form(&[

@@ -2,7 +2,7 @@
 //! CSRF, policy, single use, deactivated accounts, and the argon2id password it leaves.
 
 use crate::support::html::hidden;
-use crate::support::oidc::{browser, open, send_form};
+use crate::support::oidc::{browser, open, page_at, send_form};
 use crate::support::{cli_line, newest_set_password_link, Server, TestApp, TestDb};
 
 /// Ann (M1), with an account and no password yet.
@@ -139,7 +139,7 @@ both_engines!(
         let base = app.base.as_str();
         let (link, token) = mailed_link(&db, base, "member invite M1 --reset");
         let b = browser();
-        let page = open(&b, &link).await.text().await.unwrap();
+        let page = page_at(&b, &link).await;
         assert!(page.contains("Choose a new password"));
         let csrf = hidden(&page, "csrf_token");
 

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::support::oidc;
-use crate::support::{Server, TestApp, TestDb};
+use crate::support::{count, Server, TestApp, TestDb};
 use guildgate::oidc::known_device::DeviceCookie;
 use guildgate::oidc::throttle::{Throttle, ThrottleError, ThrottleSettings};
 use guildgate::secrets::Pepper;
@@ -157,12 +157,8 @@ both_engines!(
         }
         assert!(t.check("ann@example.org", member, &mine).await.is_err());
         t.check("ann@example.org", member, &laptop).await.unwrap();
-        let (devices,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM login_throttle WHERE kind = 'device'")
-                .fetch_one(store.pool())
-                .await
-                .unwrap();
-        assert_eq!(devices, 1);
+        let devices = "SELECT COUNT(*) FROM login_throttle WHERE kind = 'device'";
+        assert_eq!(count(&store, devices).await, 1);
     }
 );
 

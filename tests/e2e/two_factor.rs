@@ -17,7 +17,7 @@ use crate::support::{cli_ok, count, TestApp, TestDb};
 /// The login form of a new authorization request in `browser`, filled in: the answer.
 async fn password_step(app: &TestApp, setup: &Setup, browser: &Client) -> reqwest::Response {
     let url = app.openid_url(&setup.client_id, &[("state", "s2")]);
-    let page = open(browser, &url).await.text().await.unwrap();
+    let page = page_at(browser, &url).await;
     submit_login_form(browser, &app.base, &page, EMAIL, PASSWORD).await
 }
 
@@ -246,10 +246,10 @@ both_engines!(
         // The provider: the same for an authorization request.
         let b = browser();
         let url = app.openid_url(&setup.client_id, &[("state", "adm")]);
-        let form = open(&b, &url).await.text().await.unwrap();
+        let form = page_at(&b, &url).await;
         let r = submit_login_form(&b, &app.base, &form, &login, GRACE_PASSWORD).await;
         assert_eq!(location(&r), STEP);
-        let page = open(&b, app.url(STEP)).await.text().await.unwrap();
+        let page = page_at(&b, app.url(STEP)).await;
         let (phone, _, r) = enrol(&b, &app.base, &page, STEP).await;
         // The recovery codes seen, the authorization goes on: a code for the client.
         code_at_client(&r, "adm");
@@ -278,10 +278,10 @@ both_engines!(
                      AND actor LIKE 'cli:%'";
         assert_eq!(count(&setup.store, audit).await, 1);
         let again = browser();
-        let form = open(&again, &url).await.text().await.unwrap();
+        let form = page_at(&again, &url).await;
         let r = submit_login_form(&again, &app.base, &form, &login, GRACE_PASSWORD).await;
         assert_eq!(location(&r), STEP);
-        let page = open(&again, app.url(STEP)).await.text().await.unwrap();
+        let page = page_at(&again, app.url(STEP)).await;
         assert!(page.contains("totp-secret"), "{page}");
     }
 );

@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 
 use crate::support::app::get_page as get;
-use crate::support::oidc::{browser, open, setup, submit_login, EMAIL};
+use crate::support::oidc::{browser, page_at, setup, submit_login, EMAIL};
 use crate::support::people::add_admin_bob;
 use crate::support::{poll, TestApp, TestDb};
 
@@ -31,11 +31,7 @@ both_engines!(
             .await;
         assert_eq!(status, 200);
         let stranger = browser();
-        let page = open(&stranger, first.openid_url(&setup.client_id, &[]))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let page = page_at(&stranger, first.openid_url(&setup.client_id, &[])).await;
         let r = submit_login(&stranger, &first.base, &page, EMAIL, "not the password").await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 

@@ -302,11 +302,7 @@ both_engines!(login_form_needs_its_csrf_token, |db: TestDb| async move {
 
     // The login form refuses a post without this session's CSRF token.
     let browser = browser();
-    let page = open(&browser, url_with(base, &ok))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = page_at(&browser, url_with(base, &ok)).await;
     let mut form = hidden_fields(&page);
     form.retain(|(k, _)| k != "csrf_token");
     form.push(("email".into(), EMAIL.into()));

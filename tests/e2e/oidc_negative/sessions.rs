@@ -74,7 +74,7 @@ both_engines!(
         let url = url_with(base, &base_params(&challenge));
         let browser = browser();
         let _ = &setup;
-        let mut page = open(&browser, &url).await.text().await.unwrap();
+        let mut page = page_at(&browser, &url).await;
         // The allowance of failures, for a real account and for an unknown e-mail alike.
         for email in [EMAIL, "nobody@example.org"] {
             for _ in 0..5 {
@@ -120,11 +120,7 @@ both_engines!(id_token_hint_at_authorize, |db: TestDb| async move {
         .to_string();
     let charles = browser();
     let (verifier, challenge) = pkce();
-    let page = open(&charles, url_with(base, &base_params(&challenge)))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = page_at(&charles, url_with(base, &base_params(&challenge))).await;
     let r = app.login(&charles, &page, second_email, PASSWORD).await;
     let code = query(&location(&r))["code"].clone();
     let charles_token = app.exchange(id, secret, &code, &verifier).await.1["id_token"]

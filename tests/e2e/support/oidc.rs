@@ -112,6 +112,11 @@ pub fn http() -> reqwest::Client {
         .expect("http client")
 }
 
+/// The page at `url` in `client`, as text.
+pub async fn page_at(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
+    open(client, url).await.text().await.expect("the page")
+}
+
 /// Submits the login form on `page` with these credentials, and the second factor when the
 /// account is sent to it ([`super::two_factor::complete`]); returns the response.
 pub async fn submit_login(
