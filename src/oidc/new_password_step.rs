@@ -7,15 +7,14 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
 use crate::accounts::Account;
-use crate::db::now_ms;
 use crate::oidc::authorize::{self, AuthRequest};
 use crate::oidc::error::{OidcError, OidcResult};
 use crate::oidc::forgot_password::authorize_path;
 use crate::oidc::params::Params;
+use crate::oidc::second_factor::WaitingSignIn;
 use crate::passwords;
 use crate::server::AppState;
 use crate::web::{csrf, look, pages};
@@ -25,18 +24,6 @@ pub const NEW_PASSWORD_PATH: &str = "/login/new-password";
 
 /// The session key of a sign-in waiting for its new password.
 const PENDING_KEY: &str = "pending_new_password";
-
-/// How long the step waits for the new password before the member signs in again.
-const PENDING_MS: i64 = 10 * 60 * 1000;
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Pending {
-    account_id: String,
-    /// When the one-time password was entered (seconds; the sign-in's `auth_time`).
-    auth_time: i64,
-    /// When the step began (ms).
-    began_at: i64,
-}
 
 #[derive(Template)]
 #[template(path = "new_password.html")]
@@ -75,16 +62,8 @@ pub async fn begin(
     account: &Account,
     auth_time: i64,
 ) -> OidcResult<Response> {
-    session
-        .insert(
-            PENDING_KEY,
-            Pending {
-                account_id: account.id.clone(),
-                auth_time,
-                began_at: now_ms(),
-            },
-        )
-        .await?;
+    let waiting = WaitingSignIn::new(account, auth_time);
+    session.insert(PENDING_KEY, waiting).await?;
     tracing::info!(account_id = %account.id, "sign-in waits for a new password");
     page(session, request, StatusCode::OK, None).await
 }
@@ -99,21 +78,19 @@ pub async fn submit(
     csrf::verify(&session, &form.take(csrf::FIELD)).await?;
     let (password, again) = (form.take("password"), form.take("password_again"));
     let request = authorize::validate(&state, &form).await?;
-    let pending: Option<Pending> = session.get(PENDING_KEY).await?;
-    let account = match pending {
-        Some(p) if now_ms() - p.began_at <= PENDING_MS => {
-            match state.store.account_by_id(&p.account_id).await? {
-                Some(account) if account.is_active() && account.must_change_password => {
-                    Some((account, p.auth_time))
-                }
-                _ => None,
+    let waiting: Option<WaitingSignIn> = session.get(PENDING_KEY).await?;
+    let account = match waiting {
+        Some(p) if !p.expired() => match state.store.account_by_id(&p.account_id).await? {
+            Some(account) if account.is_active() && account.must_change_password => {
+                Some((account, p.auth_time))
             }
-        }
+            _ => None,
+        },
         _ => None,
     };
     let Some((account, auth_time)) = account else {
         // Nothing waiting (expired, or another tab finished it): sign in again.
-        session.remove::<Pending>(PENDING_KEY).await?;
+        session.remove::<WaitingSignIn>(PENDING_KEY).await?;
         let again = authorize_path(&request.carried).unwrap_or_else(|| "/authorize".into());
         return Ok(Redirect::to(&again).into_response());
     };
@@ -145,7 +122,7 @@ pub async fn submit(
         .set_password("self-service", &account.member_key, &password)
         .await
         .map_err(OidcError::from)?;
-    session.remove::<Pending>(PENDING_KEY).await?;
+    session.remove::<WaitingSignIn>(PENDING_KEY).await?;
     let how = "signed in with a new password";
     authorize::password_accepted(&state, &session, &request, &account, auth_time, how).await
 }

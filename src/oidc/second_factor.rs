@@ -37,8 +37,8 @@ pub const CONTINUE_PATH: &str = "/login/second-factor/continue";
 const PENDING_KEY: &str = "pending_second_factor";
 /// The session key of where an enrolment goes on once its recovery codes were seen.
 pub(crate) const CONTINUE_KEY: &str = "second_factor_continue";
-/// How long the step waits before the member signs in again.
-const PENDING_MS: i64 = 10 * 60 * 1000;
+/// How long a step after the password waits before the member signs in again.
+const WAITING_MS: i64 = 10 * 60 * 1000;
 
 /// Where a sign-in goes on after its second factor.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,11 +49,37 @@ pub enum Then {
     Page(String),
 }
 
+/// A sign-in waiting on this browser for a step after its password (its second factor here,
+/// or a new password at [`crate::oidc::new_password_step`]): whose, and since when.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct WaitingSignIn {
+    pub account_id: String,
+    /// When the password was right (seconds; the sign-in's `auth_time`).
+    pub auth_time: i64,
+    /// When the step began (ms).
+    pub began_at: i64,
+}
+
+impl WaitingSignIn {
+    /// The step after `account`'s password, which was right at `auth_time`, begins now.
+    pub fn new(account: &Account, auth_time: i64) -> WaitingSignIn {
+        WaitingSignIn {
+            account_id: account.id.clone(),
+            auth_time,
+            began_at: now_ms(),
+        }
+    }
+
+    /// Whether the step waited too long: the member signs in again.
+    pub fn expired(&self) -> bool {
+        now_ms() - self.began_at > WAITING_MS
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Pending {
-    account_id: String,
-    auth_time: i64,
-    began_at: i64,
+    #[serde(flatten)]
+    sign_in: WaitingSignIn,
     then: Then,
 }
 
@@ -113,9 +139,7 @@ where
         .insert(
             PENDING_KEY,
             Pending {
-                account_id: account.id.clone(),
-                auth_time,
-                began_at: now_ms(),
+                sign_in: WaitingSignIn::new(account, auth_time),
                 then,
             },
         )
@@ -215,11 +239,11 @@ async fn pending(state: &AppState, session: &Session) -> OidcResult<Option<(Pend
     let Some(p) = session.get::<Pending>(PENDING_KEY).await? else {
         return Ok(None);
     };
-    if now_ms() - p.began_at > PENDING_MS {
+    if p.sign_in.expired() {
         session.remove::<Pending>(PENDING_KEY).await?;
         return Ok(None);
     }
-    match state.store.account_by_id(&p.account_id).await? {
+    match state.store.account_by_id(&p.sign_in.account_id).await? {
         Some(account) if account.is_active() => Ok(Some((p, account))),
         _ => {
             session.remove::<Pending>(PENDING_KEY).await?;
@@ -317,7 +341,7 @@ pub async fn submit(
             {
                 Some(codes) => {
                     throttle.record_success(email, &device).await?;
-                    sign_in(&state, &session, &account, pending.auth_time).await?;
+                    sign_in(&state, &session, &account, pending.sign_in.auth_time).await?;
                     session.insert(CONTINUE_KEY, &pending.then).await?;
                     tracing::info!(account_id = %account.id, "two-factor sign-in enrolled");
                     Ok(pages::render_form(&session, StatusCode::OK, |csrf_token| {
@@ -373,7 +397,7 @@ pub async fn submit(
                 .await;
             }
             throttle.record_success(email, &device).await?;
-            let login = sign_in(&state, &session, &account, pending.auth_time).await?;
+            let login = sign_in(&state, &session, &account, pending.sign_in.auth_time).await?;
             go_on(&state, &login, pending.then).await
         }
     }
@@ -418,5 +442,29 @@ pub async fn continue_after_codes(
     match (then, login) {
         (Some(then), Some(login)) => go_on(&state, &login, then).await,
         _ => Ok(Redirect::to(crate::oidc::account_page::ACCOUNT_PATH).into_response()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sessions written before [`WaitingSignIn`] was shared hold the same keys.
+    #[test]
+    fn a_waiting_sign_in_is_stored_as_before() {
+        let pending = Pending {
+            sign_in: WaitingSignIn {
+                account_id: "a1".into(),
+                auth_time: 7,
+                began_at: 8,
+            },
+            then: Then::Page("/account".into()),
+        };
+        let stored = serde_json::json!({
+            "account_id": "a1", "auth_time": 7, "began_at": 8, "then": { "Page": "/account" }
+        });
+        assert_eq!(serde_json::to_value(&pending).unwrap(), stored);
+        let read: Pending = serde_json::from_value(stored).unwrap();
+        assert_eq!(read.sign_in.account_id, "a1");
     }
 }
