@@ -102,6 +102,32 @@ impl<T> AccountPost<T> {
     pub async fn refuse(&self, message: String) -> OidcResult<Response> {
         refused(&self.state, &self.session, &self.account, message).await
     }
+
+    /// Why the member's current password, typed again, does not do (`None` when it is right):
+    /// checked as signing in checks it, throttled and counted when wrong; `wrong_key` is the
+    /// text key of the answer to a wrong one.
+    pub async fn password_refused(
+        &self,
+        password: &str,
+        wrong_key: &str,
+    ) -> OidcResult<Option<String>> {
+        let email = &self.account.login_email;
+        let password = password.to_string();
+        match credentials::check(&self.state, email, password, self.ip, &self.device).await? {
+            Ok(_) => Ok(None),
+            Err(Refusal::Throttled { message, .. }) => Ok(Some(message)),
+            Err(_) => Ok(Some(look::current().t(wrong_key))),
+        }
+    }
+
+    /// After a change that ended every session of the account (a new password or second factor,
+    /// signing out everywhere): this browser, whose holder just made it, goes on under a new
+    /// session id, on the account page saying what was done.
+    pub async fn carry_on(&self, done: Done) -> OidcResult<Response> {
+        self.session.cycle_id().await?;
+        let to = format!("{ACCOUNT_PATH}?done={}", done.as_str());
+        Ok(Redirect::to(&to).into_response())
+    }
 }
 
 impl<T> FromRequest<AppState> for AccountPost<T>
@@ -226,11 +252,6 @@ impl Done {
             .find(|done| done.as_str() == text)
     }
 
-    /// The account page saying this was done.
-    pub(crate) fn redirect(self) -> Response {
-        Redirect::to(&format!("{ACCOUNT_PATH}?done={}", self.as_str())).into_response()
-    }
-
     fn notice(self) -> String {
         look::current().t(match self {
             Done::Password => "account-password-changed",
@@ -301,25 +322,19 @@ pub async fn sign_in(
 /// `POST /account/password`: the current password, then the new one twice.
 pub async fn change_password(post: AccountPost<PasswordForm>) -> OidcResult<Response> {
     let (state, account, form) = (&post.state, &post.account, &post.form);
-    // The same check as signing in: throttled, and counted when wrong.
-    let current = form.current_password.clone();
-    let email = &account.login_email;
-    match credentials::check(state, email, current, post.ip, &post.device).await? {
-        Ok(_) => {}
-        Err(Refusal::Throttled { message, .. }) => return post.refuse(message).await,
-        Err(_) => {
-            return post
-                .refuse(look::current().t("account-wrong-current"))
-                .await
+    let wrong_key = "account-wrong-current";
+    let refused = post
+        .password_refused(&form.current_password, wrong_key)
+        .await?;
+    let problem = refused.or_else(|| {
+        if form.new_password != form.new_password_again {
+            Some(look::current().t("account-new-differs"))
+        } else if form.new_password == form.current_password {
+            Some(look::current().t("account-new-same"))
+        } else {
+            look::current().password_problem(&form.new_password)
         }
-    }
-    let problem = if form.new_password != form.new_password_again {
-        Some(look::current().t("account-new-differs"))
-    } else if form.new_password == form.current_password {
-        Some(look::current().t("account-new-same"))
-    } else {
-        look::current().password_problem(&form.new_password)
-    };
+    });
     if let Some(problem) = problem {
         return post.refuse(problem).await;
     }
@@ -327,11 +342,8 @@ pub async fn change_password(post: AccountPost<PasswordForm>) -> OidcResult<Resp
         .store
         .set_password("self-service", &account.member_key, &form.new_password)
         .await?;
-    // Every session of the account ended with the old password; this one, whose holder just
-    // proved it, goes on under a new id.
-    post.session.cycle_id().await?;
     tracing::info!(account_id = %account.id, "password changed on the account page");
-    Ok(Done::Password.redirect())
+    post.carry_on(Done::Password).await
 }
 
 /// `POST /account/sign-out-everywhere`: every other session and every token ends.
@@ -341,9 +353,8 @@ pub async fn sign_out_everywhere(post: AccountPost<NoFields>) -> OidcResult<Resp
         .store
         .sign_out_everywhere("self-service", account)
         .await?;
-    post.session.cycle_id().await?;
     tracing::info!(account_id = %account.id, "signed out everywhere");
-    Ok(Done::SignedOutElsewhere.redirect())
+    post.carry_on(Done::SignedOutElsewhere).await
 }
 
 /// `POST /account/sign-out`: this browser only.

@@ -11,7 +11,6 @@ use tower_sessions::Session;
 
 use crate::accounts::Account;
 use crate::oidc::account_page::{AccountPost, Done, NoFields, ACCOUNT_PATH};
-use crate::oidc::credentials::{self, Refusal};
 use crate::oidc::error::OidcResult;
 use crate::oidc::second_factor::{
     self, Enrolment, RecoveryCodesPage, Then, CONTINUE_KEY, CONTINUE_PATH,
@@ -177,15 +176,12 @@ pub async fn disable(post: AccountPost<DisableForm>) -> OidcResult<Response> {
             .refuse(look::current().t("account-two-factor-required"))
             .await;
     }
-    let (email, password) = (&account.login_email, post.form.current_password.clone());
-    match credentials::check(state, email, password, post.ip, &post.device).await? {
-        Ok(_) => {}
-        Err(Refusal::Throttled { message, .. }) => return post.refuse(message).await,
-        Err(_) => {
-            return post
-                .refuse(look::current().t("account-two-factor-wrong"))
-                .await
-        }
+    let password = &post.form.current_password;
+    if let Some(refusal) = post
+        .password_refused(password, "account-two-factor-wrong")
+        .await?
+    {
+        return post.refuse(refusal).await;
     }
     if let Some(message) = throttled(&post).await? {
         return post.refuse(message).await;
@@ -200,10 +196,8 @@ pub async fn disable(post: AccountPost<DisableForm>) -> OidcResult<Response> {
         .store
         .disable_two_factor("self-service", account)
         .await?;
-    // Every session of the account ended with the second factor; this one goes on.
-    post.session.cycle_id().await?;
     tracing::info!(account_id = %account.id, "two-factor sign-in turned off");
-    Ok(Done::TwoFactorOff.redirect())
+    post.carry_on(Done::TwoFactorOff).await
 }
 
 /// `POST /account/two-factor/recovery-codes`: a code, then ten new recovery codes.
