@@ -28,6 +28,12 @@ fn none() -> DeviceCookie {
     DeviceCookie::none()
 }
 
+/// A throttle of the tests' settings on its own pool of the test database: another instance's
+/// when called again.
+async fn throttle(db: &TestDb) -> Throttle {
+    Throttle::new(db.store().await, settings(), pepper())
+}
+
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
@@ -35,10 +41,9 @@ fn ip(s: &str) -> IpAddr {
 both_engines!(
     account_delays_grow_and_success_clears,
     |db: TestDb| async move {
-        let store = db.store().await;
-        let t = Throttle::new(store.clone(), settings(), pepper());
+        let t = throttle(&db).await;
         // A second instance: its own pool on the same database.
-        let other = Throttle::new(db.store().await, settings(), pepper());
+        let other = throttle(&db).await;
         let a = ip("192.0.2.10");
         let b = ip("198.51.100.7");
 
@@ -93,8 +98,7 @@ both_engines!(
 both_engines!(
     address_is_throttled_across_accounts,
     |db: TestDb| async move {
-        let store = db.store().await;
-        let t = Throttle::new(store.clone(), settings(), pepper());
+        let t = throttle(&db).await;
         let attacker = ip("2001:db8:5:6::1");
         let same_net = ip("2001:db8:5:6:ffff::2");
         for n in 0..6 {
@@ -114,6 +118,7 @@ both_engines!(
             .await
             .unwrap();
         // Nothing readable is stored.
+        let store = db.store().await;
         let rows: Vec<(String,)> = sqlx::query_as("SELECT subject FROM login_throttle")
             .fetch_all(store.pool())
             .await
@@ -127,8 +132,7 @@ both_engines!(
 both_engines!(
     a_known_device_is_counted_on_its_own,
     |db: TestDb| async move {
-        let store = db.store().await;
-        let t = Throttle::new(store.clone(), settings(), pepper());
+        let t = throttle(&db).await;
         let member = ip("192.0.2.10");
         let attacker = ip("198.51.100.7");
         let mine = DeviceCookie::from_value(&t.device_cookie_value("ann@example.org"));
@@ -158,7 +162,7 @@ both_engines!(
         assert!(t.check("ann@example.org", member, &mine).await.is_err());
         t.check("ann@example.org", member, &laptop).await.unwrap();
         let devices = "SELECT COUNT(*) FROM login_throttle WHERE kind = 'device'";
-        assert_eq!(count(&store, devices).await, 1);
+        assert_eq!(count(&db.store().await, devices).await, 1);
     }
 );
 
