@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::db::{new_id, now_ms, Store, StoreResult, Transaction};
+use crate::db::{new_id, now_ms, placeholders, Store, StoreResult, Transaction};
 
 /// What happened, as one typed value: the entity and the action stored in the log are derived
 /// from it, so a producer cannot misspell what a listener matches on.
@@ -185,6 +185,16 @@ impl<'a> Change<'a> {
 #[async_trait::async_trait]
 pub trait ChangeListener: Sync {
     async fn on_change(&self, tx: &mut Transaction, change: &Change<'_>) -> StoreResult<()>;
+
+    /// Every change of a [`ChangeBatch`] at once, in the order made: a listener that can
+    /// coalesce (the outbox queues a contact once, however many of its changes the batch
+    /// holds) does its work here in a few statements. By default, [`Self::on_change`] for each.
+    async fn on_changes(&self, tx: &mut Transaction, changes: &[Change<'_>]) -> StoreResult<()> {
+        for change in changes {
+            self.on_change(tx, change).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Every registered listener, gathered at link time from the features
@@ -194,26 +204,108 @@ pub static CHANGE_LISTENERS: [&'static dyn ChangeListener];
 
 /// Writes the change to the log and tells every listener, in `tx`.
 pub async fn record(tx: &mut Transaction, change: Change<'_>) -> StoreResult<()> {
-    let (entity, action) = change.event.names();
-    sqlx::query(
-        "INSERT INTO change_log (id, at, actor, entity, entity_id, action, member_id, group_id, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(new_id())
-    .bind(now_ms())
-    .bind(change.actor)
-    .bind(entity)
-    .bind(change.entity_id)
-    .bind(action)
-    .bind(change.member_id)
-    .bind(change.group_id)
-    .bind(change.detail.to_string())
-    .execute(&mut **tx)
-    .await?;
+    record_all(tx, std::slice::from_ref(&change)).await
+}
+
+/// Log entries per `INSERT`: 9 bound values each, well under both engines' limits.
+const LOG_ROWS_PER_INSERT: usize = 1000;
+
+/// Writes the changes to the log, [`LOG_ROWS_PER_INSERT`] a statement, then tells every
+/// listener of all of them at once ([`ChangeListener::on_changes`]), in `tx`.
+async fn record_all(tx: &mut Transaction, changes: &[Change<'_>]) -> StoreResult<()> {
+    for chunk in changes.chunks(LOG_ROWS_PER_INSERT) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| format!("({})", placeholders(1 + 9 * i, 9)))
+            .collect();
+        let sql = format!(
+            "INSERT INTO change_log (id, at, actor, entity, entity_id, action, member_id, \
+             group_id, detail) VALUES {}",
+            rows.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for change in chunk {
+            let (entity, action) = change.event.names();
+            q = q
+                .bind(new_id())
+                .bind(now_ms())
+                .bind(change.actor)
+                .bind(entity)
+                .bind(change.entity_id)
+                .bind(action)
+                .bind(change.member_id)
+                .bind(change.group_id)
+                .bind(change.detail.to_string());
+        }
+        q.execute(&mut **tx).await?;
+    }
     for listener in CHANGE_LISTENERS {
-        listener.on_change(tx, &change).await?;
+        listener.on_changes(tx, changes).await?;
     }
     Ok(())
+}
+
+/// Changes gathered while one transaction writes many rows (an import), recorded together by
+/// [`ChangeBatch::record`]: every change still has its own log entry, in the order pushed, but
+/// they are written a thousand a statement, and the listeners hear them all at once.
+#[derive(Default)]
+pub struct ChangeBatch {
+    changes: Vec<OwnedChange>,
+}
+
+/// A [`Change`] kept by a [`ChangeBatch`].
+struct OwnedChange {
+    actor: String,
+    event: Event,
+    entity_id: String,
+    member_id: Option<String>,
+    group_id: Option<String>,
+    detail: Value,
+}
+
+impl ChangeBatch {
+    pub fn new() -> ChangeBatch {
+        ChangeBatch::default()
+    }
+
+    /// Adds a change, to be recorded with the others.
+    pub fn push(&mut self, change: Change<'_>) {
+        self.changes.push(OwnedChange {
+            actor: change.actor.to_string(),
+            event: change.event,
+            entity_id: change.entity_id.to_string(),
+            member_id: change.member_id.map(str::to_string),
+            group_id: change.group_id.map(str::to_string),
+            detail: change.detail,
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.changes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// Writes every change to the log and tells every listener, in `tx`; the batch is empty
+    /// afterwards.
+    pub async fn record(&mut self, tx: &mut Transaction) -> StoreResult<()> {
+        let mut owned = std::mem::take(&mut self.changes);
+        let details: Vec<Value> = owned.iter_mut().map(|c| c.detail.take()).collect();
+        let changes: Vec<Change<'_>> = owned
+            .iter()
+            .zip(details)
+            .map(|(c, detail)| Change {
+                actor: &c.actor,
+                event: c.event,
+                entity_id: &c.entity_id,
+                member_id: c.member_id.as_deref(),
+                group_id: c.group_id.as_deref(),
+                detail,
+            })
+            .collect();
+        record_all(tx, &changes).await
+    }
 }
 
 /// A place in the audit log: the entry after which the next (older) page starts, written

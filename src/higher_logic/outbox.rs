@@ -13,28 +13,49 @@
 //! changes coalesce into it by bumping its version.
 
 use crate::change_log::{Change, ChangeListener, Event, CHANGE_LISTENERS};
-use crate::db::{new_id, now_ms, Engine, Store, StoreResult, Transaction};
+use std::collections::HashSet;
+
+use crate::db::{new_id, now_ms, placeholders, Engine, Store, StoreResult, Transaction};
 use crate::groups::{membership_sql, Group};
 
-/// Queues a contact (coalescing with a row already there). Skipped cheaply when no group is
-/// synced and Higher Logic never heard of the contact.
-pub(crate) async fn enqueue_member(
-    tx: &mut Transaction,
-    member_id: &str,
-    at: i64,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO hl_queue (member_id, first_change_at) SELECT $1, $2 \
-         WHERE EXISTS (SELECT 1 FROM member_groups WHERE hl_sync_enabled = 1) \
-            OR EXISTS (SELECT 1 FROM hl_memberships WHERE member_id = $1) \
-         ON CONFLICT (member_id) DO UPDATE SET version = hl_queue.version + 1, \
-         parked = 0, attempts = 0, next_attempt_at = 0, last_error = NULL",
-    )
-    .bind(member_id)
-    .bind(at)
-    .execute(&mut **tx)
-    .await?;
+/// Contacts per statement when queueing or looking up many.
+const IDS_PER_STATEMENT: usize = 1000;
+
+/// Queues contacts (each coalescing with a row already there), [`IDS_PER_STATEMENT`] a
+/// statement. Skipped cheaply for a contact when no group is synced and Higher Logic never
+/// heard of it.
+async fn enqueue_members(tx: &mut Transaction, member_ids: &[&str], at: i64) -> StoreResult<()> {
+    for chunk in member_ids.chunks(IDS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO hl_queue (member_id, first_change_at) SELECT m.id, $1 FROM members m \
+             WHERE m.id IN ({}) AND (EXISTS (SELECT 1 FROM member_groups WHERE hl_sync_enabled = 1) \
+                OR EXISTS (SELECT 1 FROM hl_memberships h WHERE h.member_id = m.id)) {UPSERT}",
+            placeholders(2, chunk.len())
+        );
+        let mut q = sqlx::query(&sql).bind(at);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut **tx).await?;
+    }
     Ok(())
+}
+
+/// Those of `member_ids` that are companies.
+async fn companies_among(tx: &mut Transaction, member_ids: &[&str]) -> StoreResult<Vec<String>> {
+    let mut companies = Vec::new();
+    for chunk in member_ids.chunks(IDS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT id FROM members WHERE kind = 'company' AND id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query_as::<_, (String,)>(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        companies.extend(q.fetch_all(&mut **tx).await?.into_iter().map(|(id,)| id));
+    }
+    Ok(companies)
 }
 
 async fn fanout(
@@ -104,82 +125,117 @@ static OUTBOX: &'static dyn ChangeListener = &Outbox;
 #[async_trait::async_trait]
 impl ChangeListener for Outbox {
     async fn on_change(&self, tx: &mut Transaction, change: &Change<'_>) -> StoreResult<()> {
-        use Event::*;
+        self.on_changes(tx, std::slice::from_ref(change)).await
+    }
+
+    /// The contacts the changes affect are queued once each, in one statement per thousand
+    /// (an import changes each member two or more times); a company changed fans out once.
+    async fn on_changes(&self, tx: &mut Transaction, changes: &[Change<'_>]) -> StoreResult<()> {
         let at = now_ms();
-        match change.event {
-            MemberCreated | MemberUpdated => {
-                if let Some(id) = change.member_id {
-                    enqueue_member(tx, id, at).await?;
-                    if change.event == MemberUpdated {
-                        let kind: Option<(String,)> =
-                            sqlx::query_as("SELECT kind FROM members WHERE id = $1")
-                                .bind(id)
-                                .fetch_optional(&mut **tx)
-                                .await?;
-                        if kind.is_some_and(|(k,)| k == "company") {
-                            fanout(tx, "company", Some(id), at).await?;
-                        }
+        let mut contacts = Distinct::default();
+        let mut updated = Distinct::default();
+        for change in changes {
+            match change.member_id {
+                Some(id) if queues_contact(change.event) => {
+                    contacts.add(id);
+                    if change.event == Event::MemberUpdated {
+                        updated.add(id);
                     }
                 }
+                _ => on_other_change(tx, change, at).await?,
             }
-            AccountCreated
-            | AccountLoginChanged
-            | AccountPasswordSet
-            | AccountDeactivated
-            | AccountReactivated
-            | AccountInvitationSent
-            | AccountPasswordResetSent
-            | CustomFieldValueSet
-            | CustomFieldValueCleared => {
-                if let Some(id) = change.member_id {
-                    enqueue_member(tx, id, at).await?;
-                }
-            }
-            CustomFieldCreated | CustomFieldUpdated => {
-                if synced_fields_changed(tx).await? {
-                    fanout(tx, "all", None, at).await?;
-                }
-            }
-            HigherLogicPropertiesChanged | HigherLogicTenantChanged => {
-                unpark_all(tx).await?;
-                fanout(tx, "all", None, at).await?
-            }
-            // New settings could be what a refused record needed.
-            HigherLogicSettingsUpdated => unpark_all(tx).await?,
-            GroupSyncOn | GroupSyncOff => {
-                if let Some(g) = change.group_id {
-                    fanout(tx, "group", Some(g), at).await?;
-                }
-            }
-            GroupRenamed | GroupSelectionChanged => {
-                if let Some(g) = change.group_id {
-                    if group_is_synced(tx, g).await? {
-                        fanout(tx, "group", Some(g), at).await?;
-                    }
-                }
-            }
-            // Nothing Higher Logic holds: listed so that a new event is a decision here.
-            AccountSignedOutEverywhere
-            | AccountTwoFactorEnabled
-            | AccountTwoFactorReplaced
-            | AccountTwoFactorDisabled
-            | AccountTwoFactorReset
-            | AccountRecoveryCodesRenewed
-            | AccountRecoveryCodeUsed
-            | AccountAdminGranted
-            | AccountAdminRevoked
-            | GroupCreated
-            | OidcClientCreated
-            | OidcClientSecretRotated
-            | OidcClientRemoved
-            | SigningKeyCreated
-            | SigningKeyRotated
-            | ApiTokenCreated
-            | ApiTokenRevoked
-            | BrandingUpdated => {}
+        }
+        enqueue_members(tx, &contacts.ids, at).await?;
+        for company in companies_among(tx, &updated.ids).await? {
+            fanout(tx, "company", Some(&company), at).await?;
         }
         Ok(())
     }
+}
+
+/// Ids in the order first seen, each once.
+#[derive(Default)]
+struct Distinct<'a> {
+    ids: Vec<&'a str>,
+    seen: HashSet<&'a str>,
+}
+
+impl<'a> Distinct<'a> {
+    fn add(&mut self, id: &'a str) {
+        if self.seen.insert(id) {
+            self.ids.push(id);
+        }
+    }
+}
+
+/// Whether the event is a change to the contact it names (`member_id`), which queues it.
+/// Every event is listed, so that a new one is a decision here.
+fn queues_contact(event: Event) -> bool {
+    use Event::*;
+    match event {
+        MemberCreated
+        | MemberUpdated
+        | AccountCreated
+        | AccountLoginChanged
+        | AccountPasswordSet
+        | AccountDeactivated
+        | AccountReactivated
+        | AccountInvitationSent
+        | AccountPasswordResetSent
+        | CustomFieldValueSet
+        | CustomFieldValueCleared => true,
+        CustomFieldCreated
+        | CustomFieldUpdated
+        | HigherLogicPropertiesChanged
+        | HigherLogicTenantChanged
+        | HigherLogicSettingsUpdated
+        | GroupSyncOn
+        | GroupSyncOff
+        | GroupRenamed
+        | GroupSelectionChanged
+        | AccountSignedOutEverywhere
+        | AccountTwoFactorEnabled
+        | AccountTwoFactorReplaced
+        | AccountTwoFactorDisabled
+        | AccountTwoFactorReset
+        | AccountRecoveryCodesRenewed
+        | AccountRecoveryCodeUsed
+        | AccountAdminGranted
+        | AccountAdminRevoked
+        | GroupCreated
+        | OidcClientCreated
+        | OidcClientSecretRotated
+        | OidcClientRemoved
+        | SigningKeyCreated
+        | SigningKeyRotated
+        | ApiTokenCreated
+        | ApiTokenRevoked
+        | BrandingUpdated => false,
+    }
+}
+
+/// What the outbox does for a change that does not queue one contact.
+async fn on_other_change(tx: &mut Transaction, change: &Change<'_>, at: i64) -> StoreResult<()> {
+    use Event::*;
+    match (change.event, change.group_id) {
+        (CustomFieldCreated | CustomFieldUpdated, _) if synced_fields_changed(tx).await? => {
+            fanout(tx, "all", None, at).await?
+        }
+        (HigherLogicPropertiesChanged | HigherLogicTenantChanged, _) => {
+            unpark_all(tx).await?;
+            fanout(tx, "all", None, at).await?
+        }
+        // New settings could be what a refused record needed.
+        (HigherLogicSettingsUpdated, _) => unpark_all(tx).await?,
+        (GroupSyncOn | GroupSyncOff, Some(g)) => fanout(tx, "group", Some(g), at).await?,
+        (GroupRenamed | GroupSelectionChanged, Some(g)) if group_is_synced(tx, g).await? => {
+            fanout(tx, "group", Some(g), at).await?
+        }
+        // The rest: changes to one contact (queued by `on_changes`), or nothing Higher Logic
+        // holds (`queues_contact` names every event).
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Every parked contact is sent again now (their refusal count kept).
