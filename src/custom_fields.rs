@@ -2,11 +2,15 @@
 //! "sync to Higher Logic" travels as a Demographic; only fields shown in the Members section
 //! may carry that mark.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::change_log::{Change, Event};
-use crate::db::{conflict_on_unique, new_id, now_ms, Store, StoreError, StoreResult, Transaction};
+use crate::change_log::{rows_per_statement, Change, ChangeBatch, Event};
+use crate::db::{
+    conflict_on_unique, new_id, now_ms, placeholders, Store, StoreError, StoreResult, Transaction,
+};
 use crate::members::is_date;
 
 #[derive(
@@ -312,41 +316,74 @@ pub(crate) async fn write_value(
     field: &CustomField,
     value: Option<&str>,
 ) -> StoreResult<()> {
-    match value {
-        Some(v) => {
-            sqlx::query(
-                "INSERT INTO custom_field_values (member_id, field_id, value, updated_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (member_id, field_id) \
-                 DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            )
-            .bind(member_id)
-            .bind(&field.id)
-            .bind(v)
-            .bind(now_ms())
-            .execute(&mut **tx)
-            .await?;
+    let mut changes = ChangeBatch::new();
+    write_values(tx, actor, &[(member_id, field, value)], &mut changes).await?;
+    changes.record(tx).await
+}
+
+/// Values per statement: 4 bound values each (2 for a deletion), well under both engines'
+/// limits.
+const VALUES_PER_STATEMENT: usize = 1000;
+
+/// Writes (or with `None` deletes) each (member id, field, value), [`VALUES_PER_STATEMENT`]
+/// a statement at most ([`rows_per_statement`]), adding each one's change to `changes`. Checked values only, each (member,
+/// field) once.
+pub(crate) async fn write_values(
+    tx: &mut Transaction,
+    actor: &str,
+    values: &[(&str, &CustomField, Option<&str>)],
+    changes: &mut ChangeBatch,
+) -> StoreResult<()> {
+    let now = now_ms();
+    let (set, cleared): (Vec<_>, Vec<_>) = values.iter().partition(|(_, _, v)| v.is_some());
+    for chunk in set.chunks(rows_per_statement(tx, 3, VALUES_PER_STATEMENT)) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| format!("({}, $1)", placeholders(2 + 3 * i, 3)))
+            .collect();
+        let sql = format!(
+            "INSERT INTO custom_field_values (member_id, field_id, value, updated_at) \
+             VALUES {} ON CONFLICT (member_id, field_id) \
+             DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            rows.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(now);
+        for (member_id, field, value) in chunk {
+            q = q.bind(*member_id).bind(&field.id).bind(*value);
         }
-        None => {
-            sqlx::query("DELETE FROM custom_field_values WHERE member_id = $1 AND field_id = $2")
-                .bind(member_id)
-                .bind(&field.id)
-                .execute(&mut **tx)
-                .await?;
+        q.execute(&mut **tx).await?;
+    }
+    let mut cleared_by_field: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for &(member_id, field, _) in &cleared {
+        cleared_by_field
+            .entry(&field.id)
+            .or_default()
+            .push(member_id);
+    }
+    for (field_id, member_ids) in cleared_by_field {
+        for chunk in member_ids.chunks(rows_per_statement(tx, 1, VALUES_PER_STATEMENT)) {
+            let sql = format!(
+                "DELETE FROM custom_field_values WHERE field_id = $1 AND member_id IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(field_id);
+            for member_id in chunk {
+                q = q.bind(*member_id);
+            }
+            q.execute(&mut **tx).await?;
         }
     }
-    Change::new(
-        actor,
-        if value.is_some() {
-            Event::CustomFieldValueSet
-        } else {
-            Event::CustomFieldValueCleared
-        },
-        &field.id,
-    )
-    .member(member_id)
-    .detail(json!({ "field_key": field.field_key }))
-    .record(tx)
-    .await
+    for (member_id, field, value) in values {
+        let event = match value {
+            Some(_) => Event::CustomFieldValueSet,
+            None => Event::CustomFieldValueCleared,
+        };
+        changes.push(
+            Change::new(actor, event, &field.id)
+                .member(member_id)
+                .detail(json!({ "field_key": field.field_key })),
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod form_rows;
 pub mod jobs;
 mod json_rows;
 mod snapshot;
+mod write;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -25,11 +26,8 @@ pub use export::ExportSelection;
 pub use form_rows::row_from_form;
 pub use json_rows::{rows_from_json, JsonShape, FIELDS_KEY};
 
-use crate::accounts::{self, Role};
-use crate::change_log::{Change, Event};
-use crate::custom_fields;
-use crate::db::{now_ms, Store, StoreError};
-use crate::members::{self, check_email, Kind, MemberData};
+use crate::db::{new_id, Store, StoreError};
+use crate::members::{check_email, Kind, MemberData};
 
 /// Columns besides the member fields.
 pub const KEY_COLUMN: &str = "member_key";
@@ -218,7 +216,11 @@ impl ImportProgress {
     }
 
     fn step(&self) {
-        self.done.fetch_add(1, Ordering::Relaxed);
+        self.advance(1);
+    }
+
+    fn advance(&self, steps: usize) {
+        self.done.fetch_add(steps as u64, Ordering::Relaxed);
     }
 }
 
@@ -401,15 +403,13 @@ impl Store {
             rows: planned.len(),
             ..Default::default()
         };
-        let mut ids: HashMap<String, String> = snapshot
+        // A new member's id is made here, so that people can name a company of the batch.
+        let mut ids: HashMap<&str, String> = snapshot
             .existing
             .iter()
-            .map(|(k, m)| (k.clone(), m.id.clone()))
+            .map(|(k, m)| (k.as_str(), m.id.clone()))
             .collect();
-        let mut tx = match dry_run {
-            true => None,
-            false => Some(self.begin().await?),
-        };
+        let mut writes = Vec::with_capacity(if dry_run { 0 } else { planned.len() });
         for (row, current, data, field_values) in planned {
             let member_changed = current.is_none_or(|c| !c.data().changed_fields(&data).is_empty());
             let field_changes: Vec<_> = field_values
@@ -438,35 +438,35 @@ impl Store {
             if login.is_some() && !has_account {
                 report.accounts_created += 1;
             }
-
-            let Some(tx) = tx.as_mut() else { continue };
-            progress.step();
-            let company_id = data.company_key.as_ref().and_then(|k| ids.get(k).cloned());
-            let company_id = company_id.as_deref();
-            let member_id = match current {
-                Some(current) => {
-                    members::update_member(tx, actor, current, &data, company_id).await?;
-                    current.id.clone()
-                }
+            if dry_run {
+                continue;
+            }
+            let id = match current {
+                Some(current) => current.id.clone(),
                 None => {
-                    let id = members::insert_member(tx, actor, &row.key, &data, company_id).await?;
-                    ids.insert(row.key.clone(), id.clone());
+                    let id = new_id();
+                    ids.insert(&row.key, id.clone());
                     id
                 }
             };
-            for (field, value) in field_changes {
-                custom_fields::write_value(tx, actor, &member_id, field, value.as_deref()).await?;
-            }
-            match login {
-                Some(login) if has_account => change_login(tx, actor, &member_id, login).await?,
-                Some(login) => {
-                    accounts::create_account(tx, actor, &member_id, login, Role::Member, None)
-                        .await?;
-                }
-                None => {}
-            }
+            let company_id = data
+                .company_key
+                .as_deref()
+                .and_then(|k| ids.get(k).cloned());
+            writes.push(write::Write {
+                key: &row.key,
+                current,
+                id,
+                data,
+                company_id,
+                field_changes,
+                login,
+                has_account,
+            });
         }
-        if let Some(tx) = tx {
+        if !dry_run {
+            let mut tx = self.begin().await?;
+            write::write_all(&mut tx, actor, &writes, progress).await?;
             tx.commit().await.map_err(StoreError::from)?;
         }
         Ok(report)
@@ -501,25 +501,4 @@ fn drop_duplicates(rows: Vec<Row>, problems: &mut Vec<RowProblem>) -> Vec<Row> {
         kept.push(row);
     }
     kept
-}
-
-async fn change_login(
-    tx: &mut crate::db::Transaction,
-    actor: &str,
-    member_id: &str,
-    login: &str,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE accounts SET login_email = $1, updated_at = $2 WHERE member_id = $3")
-        .bind(login)
-        .bind(now_ms())
-        .bind(member_id)
-        .execute(&mut **tx)
-        .await
-        .map_err(crate::db::conflict_on_unique(|| {
-            format!("account_email {login} is the login of another member")
-        }))?;
-    Change::new(actor, Event::AccountLoginChanged, member_id)
-        .member(member_id)
-        .record(tx)
-        .await
 }

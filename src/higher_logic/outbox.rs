@@ -12,20 +12,20 @@
 //! group of 100,000 stays a small transaction. `hl_queue` holds one row per contact: repeated
 //! changes coalesce into it by bumping its version.
 
-use crate::change_log::{Change, ChangeListener, Event, CHANGE_LISTENERS};
+use crate::change_log::{rows_per_statement, Change, ChangeListener, Event, CHANGE_LISTENERS};
 use std::collections::HashSet;
 
 use crate::db::{new_id, now_ms, placeholders, Engine, Store, StoreResult, Transaction};
 use crate::groups::{membership_sql, Group};
 
-/// Contacts per statement when queueing or looking up many.
+/// Contacts per statement when queueing or looking up many, at most ([`rows_per_statement`]).
 const IDS_PER_STATEMENT: usize = 1000;
 
 /// Queues contacts (each coalescing with a row already there), [`IDS_PER_STATEMENT`] a
 /// statement. Skipped cheaply for a contact when no group is synced and Higher Logic never
 /// heard of it.
 async fn enqueue_members(tx: &mut Transaction, member_ids: &[&str], at: i64) -> StoreResult<()> {
-    for chunk in member_ids.chunks(IDS_PER_STATEMENT) {
+    for chunk in member_ids.chunks(rows_per_statement(tx, 1, IDS_PER_STATEMENT)) {
         let sql = format!(
             "INSERT INTO hl_queue (member_id, first_change_at) SELECT m.id, $1 FROM members m \
              WHERE m.id IN ({}) AND (EXISTS (SELECT 1 FROM member_groups WHERE hl_sync_enabled = 1) \
@@ -44,7 +44,7 @@ async fn enqueue_members(tx: &mut Transaction, member_ids: &[&str], at: i64) -> 
 /// Those of `member_ids` that are companies.
 async fn companies_among(tx: &mut Transaction, member_ids: &[&str]) -> StoreResult<Vec<String>> {
     let mut companies = Vec::new();
-    for chunk in member_ids.chunks(IDS_PER_STATEMENT) {
+    for chunk in member_ids.chunks(rows_per_statement(tx, 1, IDS_PER_STATEMENT)) {
         let sql = format!(
             "SELECT id FROM members WHERE kind = 'company' AND id IN ({})",
             placeholders(1, chunk.len())

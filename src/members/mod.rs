@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub mod limits;
 mod store;
 
-pub(crate) use store::{insert_member, update_member};
+pub(crate) use store::{insert_member, insert_members, update_member_into, MemberWrite};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]

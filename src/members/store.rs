@@ -7,8 +7,10 @@ use super::{
     check_member_key, Kind, Member, MemberData, MemberFilter, MEMBER_COLUMNS, MEMBER_FROM,
 };
 use crate::accounts::Role;
-use crate::change_log::{Change, Event};
-use crate::db::{conflict_on_unique, new_id, now_ms, Store, StoreError, StoreResult, Transaction};
+use crate::change_log::{rows_per_statement, Change, ChangeBatch, Event};
+use crate::db::{
+    conflict_on_unique, new_id, now_ms, placeholders, Store, StoreError, StoreResult, Transaction,
+};
 
 impl Store {
     pub async fn add_member(
@@ -141,12 +143,18 @@ async fn resolve_company(
     }
 }
 
-const INSERT_MEMBER: &str = "INSERT INTO members (id, member_key, kind, first_name, last_name, \
-    name, email, phone, address_line1, city, state, postal_code, country, website_url, bio, \
+/// The columns [`bind_member`] binds, in its order; `updated_at` is also `created_at` in an
+/// insert.
+const MEMBER_WRITE_COLUMNS: &str = "id, member_key, kind, first_name, last_name, name, email, \
+    phone, address_line1, city, state, postal_code, country, website_url, bio, \
     profile_image_url, linkedin_url, twitter_url, facebook_url, company_id, member_type, \
-    membership_status, member_since, membership_expires, created_at, updated_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-    $19, $20, $21, $22, $23, $24, $25, $25)";
+    membership_status, member_since, membership_expires, updated_at, created_at";
+
+/// Values [`bind_member`] binds per member.
+const MEMBER_BINDS: usize = 25;
+
+/// Members per `INSERT`: 25 bound values each, well under both engines' limits.
+const MEMBERS_PER_INSERT: usize = 500;
 
 const UPDATE_MEMBER: &str = "UPDATE members SET kind = $3, first_name = $4, last_name = $5, \
     name = $6, email = $7, phone = $8, address_line1 = $9, city = $10, state = $11, \
@@ -155,18 +163,14 @@ const UPDATE_MEMBER: &str = "UPDATE members SET kind = $3, first_name = $4, last
     member_type = $21, membership_status = $22, member_since = $23, membership_expires = $24, \
     updated_at = $25 WHERE id = $1 AND member_key = $2";
 
-/// Binds `$1`..`$25` of [`INSERT_MEMBER`] and [`UPDATE_MEMBER`].
-async fn write_member(
-    tx: &mut Transaction,
-    sql: &str,
-    id: &str,
-    key: &str,
-    d: &MemberData,
-    company_id: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(sql)
-        .bind(id)
-        .bind(key)
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds a member's [`MEMBER_BINDS`] values, in the order of [`MEMBER_WRITE_COLUMNS`] (and
+/// of `$1`..`$25` of [`UPDATE_MEMBER`]).
+fn bind_member<'q>(q: AnyQuery<'q>, m: &MemberWrite<'q>, now: i64) -> AnyQuery<'q> {
+    let d = m.data;
+    q.bind(m.id)
+        .bind(m.key)
         .bind(d.kind.as_str())
         .bind(d.first_name.as_deref())
         .bind(d.last_name.as_deref())
@@ -184,15 +188,21 @@ async fn write_member(
         .bind(d.linkedin_url.as_deref())
         .bind(d.twitter_url.as_deref())
         .bind(d.facebook_url.as_deref())
-        .bind(company_id)
+        .bind(m.company_id)
         .bind(d.member_type.as_deref())
         .bind(d.membership_status.as_deref())
         .bind(d.member_since.as_deref())
         .bind(d.membership_expires.as_deref())
-        .bind(now_ms())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+        .bind(now)
+}
+
+/// A checked member to write: its id (new, from [`new_id`], for an insert), key, data and
+/// company id.
+pub(crate) struct MemberWrite<'a> {
+    pub id: &'a str,
+    pub key: &'a str,
+    pub data: &'a MemberData,
+    pub company_id: Option<&'a str>,
 }
 
 /// Inserts a validated member and logs it; returns the new id.
@@ -204,44 +214,101 @@ pub(crate) async fn insert_member(
     company_id: Option<&str>,
 ) -> StoreResult<String> {
     let id = new_id();
-    write_member(tx, INSERT_MEMBER, &id, key, data, company_id)
-        .await
-        .map_err(conflict_on_unique(|| {
-            format!("member_key {key:?} is already taken")
-        }))?;
-    Change::new(actor, Event::MemberCreated, &id)
-        .member(&id)
-        .detail(json!({ "member_key": key, "kind": data.kind }))
-        .record(tx)
-        .await?;
+    let member = MemberWrite {
+        id: &id,
+        key,
+        data,
+        company_id,
+    };
+    let mut changes = ChangeBatch::new();
+    insert_members(tx, actor, &[member], &mut changes).await?;
+    changes.record(tx).await?;
     Ok(id)
 }
 
+/// Inserts validated members, [`MEMBERS_PER_INSERT`] a statement at most
+/// ([`rows_per_statement`]), in their order (a company
+/// before the people naming it), adding each one's change to `changes`.
+pub(crate) async fn insert_members(
+    tx: &mut Transaction,
+    actor: &str,
+    members: &[MemberWrite<'_>],
+    changes: &mut ChangeBatch,
+) -> StoreResult<()> {
+    let now = now_ms();
+    for chunk in members.chunks(rows_per_statement(tx, MEMBER_BINDS, MEMBERS_PER_INSERT)) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let first = 1 + MEMBER_BINDS * i;
+                let last = first + MEMBER_BINDS - 1;
+                format!("({}, ${last})", placeholders(first, MEMBER_BINDS))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO members ({MEMBER_WRITE_COLUMNS}) VALUES {}",
+            rows.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for member in chunk {
+            q = bind_member(q, member, now);
+        }
+        q.execute(&mut **tx)
+            .await
+            .map_err(conflict_on_unique(|| match chunk {
+                [one] => format!("member_key {:?} is already taken", one.key),
+                _ => "a member_key of these members was taken meanwhile".to_string(),
+            }))?;
+    }
+    for m in members {
+        changes.push(
+            Change::new(actor, Event::MemberCreated, m.id)
+                .member(m.id)
+                .detail(json!({ "member_key": m.key, "kind": m.data.kind })),
+        );
+    }
+    Ok(())
+}
+
 /// Writes `data` over `current` and logs what changed; a no-op when nothing did.
-pub(crate) async fn update_member(
+async fn update_member(
     tx: &mut Transaction,
     actor: &str,
     current: &Member,
     data: &MemberData,
     company_id: Option<&str>,
 ) -> StoreResult<bool> {
+    let mut changes = ChangeBatch::new();
+    let changed = update_member_into(tx, actor, current, data, company_id, &mut changes).await?;
+    changes.record(tx).await?;
+    Ok(changed)
+}
+
+/// [`update_member`], adding its change to `changes`.
+pub(crate) async fn update_member_into(
+    tx: &mut Transaction,
+    actor: &str,
+    current: &Member,
+    data: &MemberData,
+    company_id: Option<&str>,
+    changes: &mut ChangeBatch,
+) -> StoreResult<bool> {
     let changed = current.data().changed_fields(data);
     if changed.is_empty() {
         return Ok(false);
     }
-    write_member(
-        tx,
-        UPDATE_MEMBER,
-        &current.id,
-        &current.member_key,
+    let member = MemberWrite {
+        id: &current.id,
+        key: &current.member_key,
         data,
         company_id,
-    )
-    .await?;
-    Change::new(actor, Event::MemberUpdated, &current.id)
-        .member(&current.id)
-        .detail(json!({ "member_key": current.member_key, "fields": changed }))
-        .record(tx)
+    };
+    bind_member(sqlx::query(UPDATE_MEMBER), &member, now_ms())
+        .execute(&mut **tx)
         .await?;
+    changes.push(
+        Change::new(actor, Event::MemberUpdated, &current.id)
+            .member(&current.id)
+            .detail(json!({ "member_key": current.member_key, "fields": changed })),
+    );
     Ok(true)
 }
