@@ -36,36 +36,29 @@ pub(super) async fn load(store: &Store, rows: &[Row]) -> StoreResult<Snapshot> {
         whole: false,
     };
 
-    // First which of the keys and logins exist, each from its own table's unique index: a new
-    // member costs no more. Only when many exist are whole tables read. On PostgreSQL a large
-    // batch reads them whole at once: it answered these lookups, 500 keys each, with a scan
-    // each (150 ms each at 90,000 members).
-    let probe = store.engine() == Engine::Sqlite || rows.len() <= WHOLE_TABLES_FROM;
-    let mut found_keys: Vec<(String,)> = Vec::new();
-    let mut found_logins: Vec<(String,)> = Vec::new();
-    if probe {
-        let mut keys: HashSet<&str> = rows.iter().map(|r| r.key.as_str()).collect();
-        keys.extend(rows.iter().flat_map(|r| {
-            r.columns
-                .iter()
-                .filter(|(c, v)| c == "company_key" && !v.trim().is_empty())
-                .map(|(_, v)| v.trim())
-        }));
-        found_keys = keyed
-            .rows("SELECT member_key FROM members WHERE", "member_key", keys)
-            .await?;
-        let logins = rows.iter().filter_map(|r| r.account_email.as_deref());
-        found_logins = keyed
-            .rows(
-                "SELECT login_email FROM accounts WHERE",
-                "login_email",
-                logins,
-            )
-            .await?;
-    }
+    // First which of the keys and logins exist, each from its own table: a new member costs
+    // no more. Only when many exist are whole tables read.
+    let mut keys: HashSet<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+    keys.extend(rows.iter().flat_map(|r| {
+        r.columns
+            .iter()
+            .filter(|(c, v)| c == "company_key" && !v.trim().is_empty())
+            .map(|(_, v)| v.trim())
+    }));
+    let found_keys: Vec<(String,)> = keyed
+        .rows("SELECT member_key FROM members WHERE", "member_key", keys)
+        .await?;
+    let logins = rows.iter().filter_map(|r| r.account_email.as_deref());
+    let found_logins: Vec<(String,)> = keyed
+        .rows(
+            "SELECT login_email FROM accounts WHERE",
+            "login_email",
+            logins,
+        )
+        .await?;
     let lookup = Lookup {
         store,
-        whole: !probe || found_keys.len() + found_logins.len() > WHOLE_TABLES_FROM,
+        whole: found_keys.len() + found_logins.len() > WHOLE_TABLES_FROM,
     };
     let keys = found_keys.iter().map(|(k,)| k.as_str());
 
@@ -136,8 +129,7 @@ pub(super) async fn load(store: &Store, rows: &[Row]) -> StoreResult<Snapshot> {
 }
 
 /// When more of a batch's members and logins than this exist, each table is read whole, once:
-/// cheaper than thousands of keyed lookups with joins (which PostgreSQL may answer with a scan
-/// each).
+/// cheaper than thousands of keyed lookups with joins.
 const WHOLE_TABLES_FROM: usize = 1000;
 
 /// How the snapshot reads: by the batch's keys, or whole tables.
@@ -147,8 +139,8 @@ struct Lookup<'s> {
 }
 
 impl Lookup<'_> {
-    /// The rows of `{sql} {column} IN ({values})`, `CHUNK` values per query; or, reading whole
-    /// tables, every row of `{sql} true`.
+    /// The rows of `{sql} {column} IN ({values})`, `CHUNK` values per query (on PostgreSQL
+    /// as a VALUES list); or, reading whole tables, every row of `{sql} true`.
     async fn rows<'a, T>(
         &self,
         sql: &str,
@@ -164,7 +156,18 @@ impl Lookup<'_> {
         let values: Vec<&str> = values.into_iter().collect();
         let mut out = Vec::new();
         for chunk in values.chunks(CHUNK) {
-            let query = format!("{sql} {column} IN ({})", placeholders(1, chunk.len()));
+            let query = match self.store.engine() {
+                Engine::Sqlite => format!("{sql} {column} IN ({})", placeholders(1, chunk.len())),
+                // A list of parameters that PostgreSQL's cached plan may search row by row
+                // through a scan of the table; a joined VALUES list is hashed at worst.
+                Engine::Postgres => {
+                    let rows: Vec<String> = (1..=chunk.len()).map(|i| format!("(${i})")).collect();
+                    format!(
+                        "{sql} {column} IN (SELECT column1 FROM (VALUES {}) v)",
+                        rows.join(", ")
+                    )
+                }
+            };
             let mut q = sqlx::query_as::<_, T>(&query);
             for v in chunk {
                 q = q.bind(*v);
