@@ -45,22 +45,30 @@ pub(super) async fn load(store: &Store, rows: &[Row]) -> StoreResult<Snapshot> {
             .filter(|(c, v)| c == "company_key" && !v.trim().is_empty())
             .map(|(_, v)| v.trim())
     }));
-    let found_keys: Vec<(String,)> = keyed
-        .rows("SELECT member_key FROM members WHERE", "member_key", keys)
-        .await?;
     let logins = rows.iter().filter_map(|r| r.account_email.as_deref());
-    let found_logins: Vec<(String,)> = keyed
-        .rows(
-            "SELECT login_email FROM accounts WHERE",
-            "login_email",
-            logins,
+    let mut limit = WHOLE_TABLES_FROM;
+    let found_keys = keyed
+        .existing(
+            "SELECT member_key FROM members WHERE",
+            "member_key",
+            keys,
+            limit,
         )
         .await?;
-    let lookup = Lookup {
-        store,
-        whole: found_keys.len() + found_logins.len() > WHOLE_TABLES_FROM,
+    limit -= found_keys.as_ref().map_or(limit, Vec::len);
+    let found_logins = match found_keys {
+        Some(_) => {
+            let sql = "SELECT login_email FROM accounts WHERE";
+            keyed.existing(sql, "login_email", logins, limit).await?
+        }
+        None => None,
     };
-    let keys = found_keys.iter().map(|(k,)| k.as_str());
+    let (found_keys, found_logins, whole) = match (found_keys, found_logins) {
+        (Some(keys), Some(logins)) => (keys, logins, false),
+        _ => (Vec::new(), Vec::new(), true),
+    };
+    let lookup = Lookup { store, whole };
+    let keys = found_keys.iter().map(String::as_str);
 
     let members = format!("SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} WHERE");
     let mut existing: HashMap<String, Member> = lookup
@@ -86,7 +94,7 @@ pub(super) async fn load(store: &Store, rows: &[Row]) -> StoreResult<Snapshot> {
             "SELECT a.login_email, m.member_key FROM accounts a \
              JOIN members m ON m.id = a.member_id WHERE",
             "a.login_email",
-            found_logins.iter().map(|(l,)| l.as_str()),
+            found_logins.iter().map(String::as_str),
         )
         .await?
         .into_iter()
@@ -112,7 +120,7 @@ pub(super) async fn load(store: &Store, rows: &[Row]) -> StoreResult<Snapshot> {
         .rows(
             "SELECT member_key FROM members WHERE operator = 1 AND",
             "member_key",
-            found_keys.iter().map(|(k,)| k.as_str()),
+            found_keys.iter().map(String::as_str),
         )
         .await?
         .into_iter()
@@ -139,6 +147,27 @@ struct Lookup<'s> {
 }
 
 impl Lookup<'_> {
+    /// The `values` that `{sql} {column} IN (...)` finds (the first column of its rows); `None`
+    /// as soon as more than `limit` are found (then whole tables are read instead).
+    async fn existing<'a>(
+        &self,
+        sql: &str,
+        column: &str,
+        values: impl IntoIterator<Item = &'a str>,
+        limit: usize,
+    ) -> StoreResult<Option<Vec<String>>> {
+        let values: Vec<&str> = values.into_iter().collect();
+        let mut found = Vec::new();
+        for chunk in values.chunks(CHUNK) {
+            let rows: Vec<(String,)> = self.rows(sql, column, chunk.iter().copied()).await?;
+            found.extend(rows.into_iter().map(|(v,)| v));
+            if found.len() > limit {
+                return Ok(None);
+            }
+        }
+        Ok(Some(found))
+    }
+
     /// The rows of `{sql} {column} IN ({values})`, `CHUNK` values per query (on PostgreSQL
     /// as a VALUES list); or, reading whole tables, every row of `{sql} true`.
     async fn rows<'a, T>(
