@@ -7,7 +7,8 @@
 //!   `POST /introspect`, 8 and then 32 at a time, as ratios to the signature rate;
 //! - a sign-in storm through the provider's login page (64 concurrent for 30 s, then 256 for
 //!   10 s): sign-ins per second against the floor (cores / one argon2id verification), p50/p99,
-//!   how many were shed with 503, and the server's peak resident memory (VmHWM from /proc);
+//!   how many were shed with 503 (a member shed tries again after the `Retry-After` given, as
+//!   the page asks), and the server's peak resident memory (VmHWM from /proc);
 //!   then its resident memory after 8 quiet seconds.
 //!
 //! ```sh
@@ -35,9 +36,11 @@ use serde_json::Value;
 #[path = "common/mod.rs"]
 mod common;
 use common::{
-    browser, cpu_seconds, local_settings, percentile, post_login, sign_in, Args, ScratchDb,
+    authorize_url, browser, cpu_seconds, local_settings, percentile, post_login, Args, ScratchDb,
     ServerProcess, REDIRECT,
 };
+use reqwest::cookie::{CookieStore, Jar};
+use reqwest::header::HeaderValue;
 
 const PASSWORD: &str = "correct horse battery staple";
 /// Members signing in during the storm (each with its own browser, one after another).
@@ -451,7 +454,36 @@ struct Outcome {
     errors: usize,
 }
 
-/// `concurrency` browsers signing in one after another until `length` has passed.
+/// A browser's cookies, emptied before each sign-in: a storm worker keeps one HTTP client and
+/// its connection, as a browser does, and comes as a new visitor every time.
+#[derive(Default)]
+struct FreshJar(std::sync::RwLock<Arc<Jar>>);
+
+impl FreshJar {
+    fn clear(&self) {
+        if let Ok(mut jar) = self.0.write() {
+            *jar = Arc::default();
+        }
+    }
+
+    fn jar(&self) -> Arc<Jar> {
+        self.0.read().map(|jar| jar.clone()).unwrap_or_default()
+    }
+}
+
+impl CookieStore for FreshJar {
+    fn set_cookies(&self, headers: &mut dyn Iterator<Item = &HeaderValue>, url: &reqwest::Url) {
+        self.jar().set_cookies(headers, url)
+    }
+
+    fn cookies(&self, url: &reqwest::Url) -> Option<HeaderValue> {
+        self.jar().cookies(url)
+    }
+}
+
+/// `concurrency` members signing in one after another until `length` has passed, each through
+/// the login page in a fresh visit. A member shown "Too many sign-ins right now" (503) tries
+/// again after the `Retry-After` it was given, as the page asks.
 async fn storm(base: &str, concurrency: usize, length: Duration) -> Outcome {
     let until = Instant::now() + length;
     let total = Arc::new(std::sync::Mutex::new(Outcome::default()));
@@ -460,16 +492,40 @@ async fn storm(base: &str, concurrency: usize, length: Duration) -> Outcome {
         let base = base.to_string();
         let total = total.clone();
         browsers.spawn(async move {
+            let jar = Arc::new(FreshJar::default());
+            let Ok(browser) = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .cookie_provider(jar.clone())
+                .build()
+            else {
+                return;
+            };
             let mut n = worker;
             while Instant::now() < until {
                 let email = format!("m{}@example.org", n % MEMBERS);
                 n += concurrency;
-                let answer = sign_in(&base, "load", &email, PASSWORD).await;
-                let Ok(mut t) = total.lock() else { return };
-                match answer {
-                    Ok(Some(ms)) => t.latencies.push(ms),
-                    Ok(None) => t.shed += 1,
-                    Err(_) => t.errors += 1,
+                jar.clear();
+                let answer = sign_in_once(&browser, &base, &email).await;
+                let retry_after = {
+                    let Ok(mut t) = total.lock() else { return };
+                    match answer {
+                        Ok(SignIn::Done(ms)) => {
+                            t.latencies.push(ms);
+                            None
+                        }
+                        Ok(SignIn::Shed(wait)) => {
+                            t.shed += 1;
+                            Some(wait)
+                        }
+                        Err(_) => {
+                            t.errors += 1;
+                            None
+                        }
+                    }
+                };
+                if let Some(wait) = retry_after {
+                    tokio::time::sleep(wait.min(until.saturating_duration_since(Instant::now())))
+                        .await;
                 }
             }
         });
@@ -478,6 +534,41 @@ async fn storm(base: &str, concurrency: usize, length: Duration) -> Outcome {
     let mut outcome = std::mem::take(&mut *total.lock().unwrap_or_else(|e| e.into_inner()));
     outcome.latencies.sort_by(f64::total_cmp);
     outcome
+}
+
+enum SignIn {
+    /// Signed in: ms of the form's POST.
+    Done(f64),
+    /// Refused with 503: come back after this long.
+    Shed(Duration),
+}
+
+/// The login page, then the form, in `browser`.
+async fn sign_in_once(
+    browser: &reqwest::Client,
+    base: &str,
+    email: &str,
+) -> anyhow::Result<SignIn> {
+    let page = browser
+        .get(authorize_url(base, "load"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let (answer, took) = post_login(browser, base, &page, email, PASSWORD).await?;
+    match answer.status().as_u16() {
+        303 => Ok(SignIn::Done(took.as_secs_f64() * 1000.0)),
+        503 => {
+            let seconds = answer
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(5);
+            Ok(SignIn::Shed(Duration::from_secs(seconds)))
+        }
+        other => anyhow::bail!("unexpected {other}"),
+    }
 }
 
 /// A PKCE pair (verifier, S256 challenge), as a client library makes it.

@@ -151,6 +151,15 @@ pub const REDIRECT: &str = "https://rp.example.org/callback";
 /// Any well-formed S256 challenge (RFC 7636's example): the codes are never exchanged.
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
+/// The authorization request of `client_id` (redirecting to [`REDIRECT`]) a sign-in starts at.
+pub fn authorize_url(base: &str, client_id: &str) -> String {
+    format!(
+        "{base}/authorize?response_type=code&client_id={client_id}&redirect_uri={}\
+         &scope=openid&state=s&code_challenge={CHALLENGE}&code_challenge_method=S256",
+        url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
+    )
+}
+
 /// One sign-in at `client_id` (redirecting to [`REDIRECT`]) in a fresh browser: the login
 /// page, then the form. `Some(ms)` of the form's POST when signed in, `None` when shed (503).
 pub async fn sign_in(
@@ -161,11 +170,7 @@ pub async fn sign_in(
 ) -> anyhow::Result<Option<f64>> {
     let browser = browser()?;
     let page = browser
-        .get(format!(
-            "{base}/authorize?response_type=code&client_id={client_id}&redirect_uri={}\
-             &scope=openid&state=s&code_challenge={CHALLENGE}&code_challenge_method=S256",
-            url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
-        ))
+        .get(authorize_url(base, client_id))
         .send()
         .await?
         .text()
