@@ -18,6 +18,9 @@ use crate::members::Member;
 #[derive(Serialize, ToSchema)]
 pub struct MemberView {
     pub member: Member,
+    /// Guildgate's operator account (the first-start administrator): not a member of the
+    /// association, never sent to Higher Logic, and not edited as a member.
+    pub operator: bool,
     /// The member's custom-field values, by field key.
     pub fields: BTreeMap<String, String>,
     pub account: Option<Account>,
@@ -42,8 +45,11 @@ pub struct SyncEligibility {
     pub note: Option<String>,
 }
 
-fn eligibility(account: Option<&Account>, groups: &[GroupRef]) -> SyncEligibility {
+fn eligibility(operator: bool, account: Option<&Account>, groups: &[GroupRef]) -> SyncEligibility {
     let reason = match account {
+        _ if operator => {
+            Some("Guildgate's operator account, not a member: never sent to Higher Logic")
+        }
         None => Some("no user account: members without one are never sent to Higher Logic"),
         Some(_) if !groups.iter().any(|g| g.synced_to_higher_logic) => {
             Some("in no group that syncs to Higher Logic")
@@ -81,10 +87,16 @@ pub async fn member_view(store: &Store, key: &str) -> StoreResult<MemberView> {
             synced_to_higher_logic: g.hl_sync_enabled,
         })
         .collect();
-    let higher_logic = eligibility(account.as_ref(), &groups);
+    let operator: i64 = sqlx::query_scalar("SELECT operator FROM members WHERE id = $1")
+        .bind(&member.id)
+        .fetch_one(store.pool())
+        .await?;
+    let operator = operator == 1;
+    let higher_logic = eligibility(operator, account.as_ref(), &groups);
     let fields = store.field_values(&member.id).await?.into_iter().collect();
     Ok(MemberView {
         member,
+        operator,
         fields,
         account,
         groups,

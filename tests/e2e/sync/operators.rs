@@ -89,6 +89,14 @@ both_engines!(
             body["error"]["problems"][0]["field"], "member_key",
             "{body}"
         );
+        // And what the console and the API show of it says so.
+        let (status, body) = app.api(&token, Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["operator"], true, "{body}");
+        assert_eq!(body["higher_logic"]["synced"], false, "{body}");
+        let (_, body) = app.api(&token, Method::GET, "/members/API-1", None).await;
+        assert_eq!(body["operator"], false, "{body}");
+        assert_eq!(body["higher_logic"]["synced"], true, "{body}");
 
         // The first-start administrator is not made again while an active administrator exists,
         // even when the first one is deactivated.
