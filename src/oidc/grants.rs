@@ -226,8 +226,13 @@ impl TokenRecord {
     }
 
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
-        self.scope.split(' ').filter(|s| !s.is_empty())
+        scopes_of(&self.scope)
     }
+}
+
+/// The scopes of a stored, space-separated scope string.
+fn scopes_of(scope: &str) -> impl Iterator<Item = &str> {
+    scope.split(' ').filter(|s| !s.is_empty())
 }
 
 /// Tokens of a removed client are not found: removing a client ends its tokens at once.
@@ -260,7 +265,7 @@ pub struct SpentRefresh {
 
 impl SpentRefresh {
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
-        self.scope.split(' ').filter(|s| !s.is_empty())
+        scopes_of(&self.scope)
     }
 }
 
