@@ -29,7 +29,7 @@ use serde_json::{json, Value};
 mod common;
 use common::{
     add_chapter_field, browser, local_settings, percentile, serve_local, sign_in, Args, ScratchDb,
-    REDIRECT,
+    SignIn, REDIRECT,
 };
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -108,7 +108,7 @@ async fn run(
                 let next = started + SIGN_IN_EVERY;
                 // The whole sign-in: the login page, then the form.
                 match sign_in(&base, "bench", SIGNER, PASSWORD).await {
-                    Ok(Some(_)) => latencies.push(started.elapsed().as_secs_f64() * 1000.0),
+                    Ok(SignIn::Done(_)) => latencies.push(started.elapsed().as_secs_f64() * 1000.0),
                     _ => failures += 1,
                 }
                 tokio::time::sleep_until(next.into()).await;

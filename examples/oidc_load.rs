@@ -36,8 +36,8 @@ use serde_json::Value;
 #[path = "common/mod.rs"]
 mod common;
 use common::{
-    authorize_url, browser, cpu_seconds, local_settings, percentile, post_login, Args, ScratchDb,
-    ServerProcess, REDIRECT,
+    browser, cpu_seconds, local_settings, percentile, post_login, sign_in_with, Args, ScratchDb,
+    ServerProcess, SignIn, REDIRECT,
 };
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::HeaderValue;
@@ -505,7 +505,7 @@ async fn storm(base: &str, concurrency: usize, length: Duration) -> Outcome {
                 let email = format!("m{}@example.org", n % MEMBERS);
                 n += concurrency;
                 jar.clear();
-                let answer = sign_in_once(&browser, &base, &email).await;
+                let answer = sign_in_with(&browser, &base, "load", &email, PASSWORD).await;
                 let retry_after = {
                     let Ok(mut t) = total.lock() else { return };
                     match answer {
@@ -534,41 +534,6 @@ async fn storm(base: &str, concurrency: usize, length: Duration) -> Outcome {
     let mut outcome = std::mem::take(&mut *total.lock().unwrap_or_else(|e| e.into_inner()));
     outcome.latencies.sort_by(f64::total_cmp);
     outcome
-}
-
-enum SignIn {
-    /// Signed in: ms of the form's POST.
-    Done(f64),
-    /// Refused with 503: come back after this long.
-    Shed(Duration),
-}
-
-/// The login page, then the form, in `browser`.
-async fn sign_in_once(
-    browser: &reqwest::Client,
-    base: &str,
-    email: &str,
-) -> anyhow::Result<SignIn> {
-    let page = browser
-        .get(authorize_url(base, "load"))
-        .send()
-        .await?
-        .text()
-        .await?;
-    let (answer, took) = post_login(browser, base, &page, email, PASSWORD).await?;
-    match answer.status().as_u16() {
-        303 => Ok(SignIn::Done(took.as_secs_f64() * 1000.0)),
-        503 => {
-            let seconds = answer
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(5);
-            Ok(SignIn::Shed(Duration::from_secs(seconds)))
-        }
-        other => anyhow::bail!("unexpected {other}"),
-    }
 }
 
 /// A PKCE pair (verifier, S256 challenge), as a client library makes it.

@@ -152,7 +152,7 @@ pub const REDIRECT: &str = "https://rp.example.org/callback";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /// The authorization request of `client_id` (redirecting to [`REDIRECT`]) a sign-in starts at.
-pub fn authorize_url(base: &str, client_id: &str) -> String {
+fn authorize_url(base: &str, client_id: &str) -> String {
     format!(
         "{base}/authorize?response_type=code&client_id={client_id}&redirect_uri={}\
          &scope=openid&state=s&code_challenge={CHALLENGE}&code_challenge_method=S256",
@@ -160,25 +160,50 @@ pub fn authorize_url(base: &str, client_id: &str) -> String {
     )
 }
 
-/// One sign-in at `client_id` (redirecting to [`REDIRECT`]) in a fresh browser: the login
-/// page, then the form. `Some(ms)` of the form's POST when signed in, `None` when shed (503).
+/// How a sign-in through the login page ended.
+pub enum SignIn {
+    /// Signed in: milliseconds of the form's POST.
+    Done(f64),
+    /// Refused with 503 ("Too many sign-ins right now"): come back after this long.
+    Shed(Duration),
+}
+
+/// One sign-in at `client_id` (redirecting to [`REDIRECT`]) in a fresh browser.
 pub async fn sign_in(
     base: &str,
     client_id: &str,
     email: &str,
     password: &str,
-) -> anyhow::Result<Option<f64>> {
-    let browser = browser()?;
+) -> anyhow::Result<SignIn> {
+    sign_in_with(&browser()?, base, client_id, email, password).await
+}
+
+/// One sign-in at `client_id` in `browser`: the login page, then the form.
+pub async fn sign_in_with(
+    browser: &reqwest::Client,
+    base: &str,
+    client_id: &str,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<SignIn> {
     let page = browser
         .get(authorize_url(base, client_id))
         .send()
         .await?
         .text()
         .await?;
-    let (answer, took) = post_login(&browser, base, &page, email, password).await?;
+    let (answer, took) = post_login(browser, base, &page, email, password).await?;
     match answer.status().as_u16() {
-        303 => Ok(Some(took.as_secs_f64() * 1000.0)),
-        503 => Ok(None),
+        303 => Ok(SignIn::Done(took.as_secs_f64() * 1000.0)),
+        503 => {
+            let seconds = answer
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(5);
+            Ok(SignIn::Shed(Duration::from_secs(seconds)))
+        }
         other => anyhow::bail!("unexpected {other}"),
     }
 }
