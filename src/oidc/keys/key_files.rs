@@ -8,12 +8,15 @@ use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use std::sync::Arc;
+
+use jsonwebtoken::DecodingKey;
 use ring::rand::SystemRandom;
 use ring::signature::{self as ring_sig, KeyPair};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use super::signer::Signer;
 use super::{Alg, KeyError, KeyResult};
 
 /// A new key pair: its kid, public JWK and private key (PEM). RSA generation takes a while, so
@@ -59,13 +62,9 @@ pub fn generate_pem(alg: Alg) -> KeyResult<String> {
     }
 }
 
-/// Parses a private key (`path` names where it came from, for errors): its public JWK (with RFC 7638 thumbprint as kid) and the
-/// signing key.
-pub(super) fn parse_private(
-    alg: Alg,
-    pem_text: &str,
-    path: &Path,
-) -> KeyResult<(Value, EncodingKey)> {
+/// Parses a private key (`path` names where it came from, for errors): its public JWK (with
+/// RFC 7638 thumbprint as kid) and the key ready to sign.
+pub(super) fn parse_private(alg: Alg, pem_text: &str, path: &Path) -> KeyResult<(Value, Signer)> {
     let bad = |message: String| KeyError::BadKey {
         path: path.to_path_buf(),
         message,
@@ -89,9 +88,7 @@ pub(super) fn parse_private(
             let kid = b64(&Sha256::digest(thumb.as_bytes()));
             let jwk =
                 json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e});
-            let encoding =
-                EncodingKey::from_rsa_pem(pem_text.as_bytes()).map_err(|e| bad(e.to_string()))?;
-            Ok((jwk, encoding))
+            Ok((jwk, Signer::Rs256(Arc::new(pair))))
         }
         Alg::ES256 => {
             let pair = ring_sig::EcdsaKeyPair::from_pkcs8(
@@ -108,9 +105,7 @@ pub(super) fn parse_private(
             let thumb = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
             let kid = b64(&Sha256::digest(thumb.as_bytes()));
             let jwk = json!({"kty": "EC", "use": "sig", "alg": "ES256", "crv": "P-256", "kid": kid, "x": x, "y": y});
-            let encoding =
-                EncodingKey::from_ec_pem(pem_text.as_bytes()).map_err(|e| bad(e.to_string()))?;
-            Ok((jwk, encoding))
+            Ok((jwk, Signer::Es256(Arc::new(pair))))
         }
     }
 }

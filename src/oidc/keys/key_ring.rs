@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{DecodingKey, Validation};
 use ring::aead::LessSafeKey;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use super::key_files::{decoding_key, parse_private};
 use super::rotation::init_first_key;
+use super::signer::Signer;
 use super::stored::{move_key_files_in, open_private, sealed_private_keys};
 use super::{
     active_index, key_states, list, private_key_path, Alg, KeyError, KeyInfo, KeyResult, KeyState,
@@ -29,7 +30,7 @@ struct Loaded {
     alg: Alg,
     jwk: Value,
     decoding: DecodingKey,
-    encoding: Option<EncodingKey>,
+    signer: Option<Signer>,
 }
 
 struct Snapshot {
@@ -217,17 +218,16 @@ fn sign_with<T: Serialize>(
 ) -> KeyResult<String> {
     let index = active_index(&snapshot.infos, alg, now).ok_or(KeyError::NoActiveKey(alg))?;
     let key = &snapshot.keys[index];
-    let Some(encoding) = &key.encoding else {
+    let Some(signer) = &key.signer else {
         tracing::error!(kid = %key.info.kid, %alg, "the active signing key has no private key");
         return Err(KeyError::Sign(format!(
             "the private key of the active {alg} key {} is missing",
             key.info.kid
         )));
     };
-    let mut header = Header::new(alg.jwt());
-    header.typ = Some("JWT".into());
-    header.kid = Some(key.info.kid.clone());
-    jsonwebtoken::encode(&header, claims, encoding).map_err(|e| KeyError::Sign(e.to_string()))
+    signer
+        .sign_jwt(&key.info.kid, claims)
+        .map_err(KeyError::Sign)
 }
 
 fn verify_with<T: DeserializeOwned>(
@@ -325,9 +325,9 @@ async fn load_snapshot(
             }
         };
         let path = private_key_path(dir, alg, &info.kid);
-        let encoding = match (state, known.and_then(|k| k.encoding.clone())) {
+        let signer = match (state, known.and_then(|k| k.signer.clone())) {
             (KeyState::Retired, _) => None,
-            (_, Some(encoding)) => Some(encoding),
+            (_, Some(signer)) => Some(signer),
             _ => {
                 let pem = match sealed.get(&info.kid) {
                     Some(stored) => Some((open_private(at_rest, alg, &info.kid, stored)?, row())),
@@ -335,21 +335,21 @@ async fn load_snapshot(
                 };
                 match pem {
                     Some((pem, source)) => {
-                        let (public, encoding) = parse_private(alg, &pem, &source)?;
+                        let (public, signer) = parse_private(alg, &pem, &source)?;
                         if public.get("kid") != jwk.get("kid") {
                             return Err(KeyError::Mismatch {
                                 kid: info.kid.clone(),
                                 path: source,
                             });
                         }
-                        Some(encoding)
+                        Some(signer)
                     }
                     None => None,
                 }
             }
         };
         // Keys that sign now or will sign next must be usable; a retiring key only verifies.
-        if matches!(state, KeyState::Active | KeyState::Pending) && encoding.is_none() {
+        if matches!(state, KeyState::Active | KeyState::Pending) && signer.is_none() {
             let err = KeyError::MissingPrivateKey {
                 alg,
                 kid: info.kid.clone(),
@@ -365,7 +365,7 @@ async fn load_snapshot(
             alg,
             jwk,
             decoding,
-            encoding,
+            signer,
         });
     }
     Ok(Snapshot {

@@ -18,6 +18,7 @@
 mod key_files;
 mod key_ring;
 mod rotation;
+mod signer;
 mod stored;
 
 use std::fmt;
