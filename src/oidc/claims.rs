@@ -75,17 +75,23 @@ pub struct Subject {
     pub company_last_name: Option<String>,
 }
 
+/// The columns of a [`Subject`], from `accounts a` joined to `members m` and, by
+/// [`SUBJECT_COMPANY_JOIN`], its company `co`.
+pub const SUBJECT_COLUMNS: &str = "a.state AS account_state, a.login_email, m.member_key, \
+    m.name, m.first_name, m.last_name, m.email, m.profile_image_url, m.updated_at, \
+    co.member_key AS company_key, co.name AS company_name, \
+    co.first_name AS company_first_name, co.last_name AS company_last_name";
+
+/// The member's company, for [`SUBJECT_COLUMNS`].
+pub const SUBJECT_COMPANY_JOIN: &str = "LEFT JOIN members co ON co.id = m.company_id";
+
 impl Subject {
     /// The subject of the account `account_id`, if that account exists and is active.
     pub async fn active(store: &Store, account_id: &str) -> StoreResult<Option<Subject>> {
-        let subject: Option<Subject> = sqlx::query_as(
-            "SELECT a.state AS account_state, a.login_email, m.member_key, m.name, \
-             m.first_name, m.last_name, m.email, m.profile_image_url, m.updated_at, \
-             c.member_key AS company_key, c.name AS company_name, \
-             c.first_name AS company_first_name, c.last_name AS company_last_name \
-             FROM accounts a JOIN members m ON m.id = a.member_id \
-             LEFT JOIN members c ON c.id = m.company_id WHERE a.id = $1",
-        )
+        let subject: Option<Subject> = sqlx::query_as(&format!(
+            "SELECT {SUBJECT_COLUMNS} FROM accounts a JOIN members m ON m.id = a.member_id \
+             {SUBJECT_COMPANY_JOIN} WHERE a.id = $1"
+        ))
         .bind(account_id)
         .fetch_optional(store.pool())
         .await?;

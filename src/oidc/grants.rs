@@ -7,6 +7,7 @@
 
 use crate::change_log::{Change, ChangeListener, CHANGE_LISTENERS};
 use crate::db::{new_id, now_ms, Store, StoreResult, Transaction};
+use crate::oidc::claims::{Subject, SUBJECT_COLUMNS, SUBJECT_COMPANY_JOIN};
 use crate::secrets;
 
 /// What a code is issued for.
@@ -235,21 +236,48 @@ fn scopes_of(scope: &str) -> impl Iterator<Item = &str> {
     scope.split(' ').filter(|s| !s.is_empty())
 }
 
+/// A token's own columns; with `m.member_key` and `a.state AS account_state` (or
+/// [`SUBJECT_COLUMNS`], which has them) they make a [`TokenRecord`].
+const TOKEN_COLUMNS: &str = "t.kind, t.grant_id, t.client_id, t.account_id, t.scope, \
+    t.auth_time, t.created_at, t.expires_at, t.used_at, t.revoked_at, t.claims";
+
 /// Tokens of a removed client are not found: removing a client ends its tokens at once.
-const TOKEN_SELECT: &str = "SELECT t.kind, t.grant_id, t.client_id, t.account_id, \
-    m.member_key, a.state AS account_state, t.scope, t.auth_time, t.created_at, t.expires_at, \
-    t.used_at, t.revoked_at, t.claims FROM oidc_tokens t JOIN accounts a ON a.id = t.account_id \
-    JOIN members m ON m.id = a.member_id \
-    JOIN oidc_clients c ON c.client_id = t.client_id";
+const TOKEN_FROM: &str = "FROM oidc_tokens t JOIN accounts a ON a.id = t.account_id \
+    JOIN members m ON m.id = a.member_id JOIN oidc_clients c ON c.client_id = t.client_id";
 
 /// Looks a token up by its value (any state).
 pub async fn find_token(store: &Store, token: &str) -> StoreResult<Option<TokenRecord>> {
-    Ok(
-        sqlx::query_as(&format!("{TOKEN_SELECT} WHERE t.token_hash = $1"))
-            .bind(secrets::stored_hash(token))
-            .fetch_optional(store.pool())
-            .await?,
-    )
+    Ok(sqlx::query_as(&format!(
+        "SELECT {TOKEN_COLUMNS}, m.member_key, a.state AS account_state {TOKEN_FROM} \
+         WHERE t.token_hash = $1"
+    ))
+    .bind(secrets::stored_hash(token))
+    .fetch_optional(store.pool())
+    .await?)
+}
+
+/// A token and the member it is about, as [`find_token_with_subject`] reads them.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenWithSubject {
+    #[sqlx(flatten)]
+    pub token: TokenRecord,
+    #[sqlx(flatten)]
+    pub subject: Subject,
+}
+
+/// Looks a token up by its value (any state) with the claims of its member, in one statement:
+/// `/userinfo` needs both for every request.
+pub async fn find_token_with_subject(
+    store: &Store,
+    token: &str,
+) -> StoreResult<Option<TokenWithSubject>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {TOKEN_COLUMNS}, {SUBJECT_COLUMNS} {TOKEN_FROM} {SUBJECT_COMPANY_JOIN} \
+         WHERE t.token_hash = $1"
+    ))
+    .bind(secrets::stored_hash(token))
+    .fetch_optional(store.pool())
+    .await?)
 }
 
 /// A refresh token as spent by [`rotate_refresh`]: what its successor carries on.

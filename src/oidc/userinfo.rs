@@ -9,9 +9,9 @@ use axum::Json;
 use serde_json::Value;
 
 use crate::db::now_ms;
-use crate::oidc::claims::{RequestedClaims, Subject};
+use crate::oidc::claims::RequestedClaims;
 use crate::oidc::error::{ErrorCode, OidcError, OidcResult};
-use crate::oidc::grants::{self, TokenKind};
+use crate::oidc::grants::{self, TokenKind, TokenWithSubject};
 use crate::oidc::params::Params;
 use crate::server::AppState;
 
@@ -95,9 +95,12 @@ fn bearer_token<'a>(headers: &'a HeaderMap, params: &'a Params) -> OidcResult<&'
 
 async fn userinfo(state: &AppState, headers: &HeaderMap, params: &Params) -> OidcResult<Value> {
     let token = bearer_token(headers, params)?;
-    let record = grants::find_token(&state.store, token)
+    let TokenWithSubject {
+        token: record,
+        subject,
+    } = grants::find_token_with_subject(&state.store, token)
         .await?
-        .filter(|r| r.kind() == TokenKind::Access)
+        .filter(|r| r.token.kind() == TokenKind::Access)
         .ok_or_else(|| OidcError::bearer("the access token is invalid"))?;
     if record.account_state != "active" {
         return Err(OidcError::bearer("the account is not active"));
@@ -105,9 +108,6 @@ async fn userinfo(state: &AppState, headers: &HeaderMap, params: &Params) -> Oid
     if !record.is_usable(now_ms()) {
         return Err(OidcError::bearer("the access token is expired or revoked"));
     }
-    let subject = Subject::active(&state.store, &record.account_id)
-        .await?
-        .ok_or_else(|| OidcError::bearer("the account is not active"))?;
     let requested = RequestedClaims::from_stored(record.claims.as_deref());
     Ok(Value::Object(
         subject.claims(record.scopes(), &requested.userinfo),
