@@ -226,6 +226,13 @@ impl Store {
         &self.read
     }
 
+    /// The pool for a write of one statement, outside a transaction: on SQLite its one
+    /// writer connection, so that writers wait their turn in the pool rather than in SQLite's
+    /// busy handler (which sleeps).
+    pub fn writer(&self) -> &AnyPool {
+        &self.write
+    }
+
     /// Starts a write transaction.
     pub async fn begin(&self) -> StoreResult<Transaction> {
         Ok(self.write.begin().await?)
