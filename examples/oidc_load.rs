@@ -2,7 +2,8 @@
 //! `guildgate serve` running as its own process, next to the bare costs it should be bound by,
 //! measured in the same run so that the noise of a shared machine cancels in the ratios:
 //!
-//! - a bare RS256 signature and a bare argon2id verification, one at a time, in this process;
+//! - a bare RS256 signature and a bare argon2id verification, one at a time, in this process,
+//!   measured again just before each row (the machine's other tenants come and go);
 //! - `POST /token` (code exchange with PKCE, then refresh rotation), `GET /userinfo` and
 //!   `POST /introspect`, 8 and then 32 at a time, as ratios to the signature rate;
 //! - a sign-in storm through the provider's login page (64 concurrent for 30 s, then 256 for
@@ -113,9 +114,9 @@ async fn run(url: &str, root: &std::path::Path, plan: &Plan) -> anyhow::Result<(
     new.client_id = Some("load".into());
     let (_, secret) = store.add_client("load", ring.pepper(), new).await?;
     let secret = secret.unwrap_or_default();
-    let floors = floors(&ring, &base).await?;
-    store.close().await;
-    drop(ring);
+    // The floors are measured again just before each row: the machine is shared, and its
+    // other tenants come and go within a run.
+    let first = floors(&ring, &base).await?;
 
     let server = ServerProcess::start(&settings).await?;
     let (_, idle) = server.memory_mb();
@@ -128,18 +129,18 @@ async fn run(url: &str, root: &std::path::Path, plan: &Plan) -> anyhow::Result<(
         } else {
             "PostgreSQL"
         },
-        floors.cores,
-        floors.signatures_per_s,
-        floors.verify_ms,
-        floors.sign_in_floor(),
-        floors.parallel_verify_ms,
-        floors.parallel_sign_in_floor(),
+        first.cores,
+        first.signatures_per_s,
+        first.verify_ms,
+        first.sign_in_floor(),
+        first.parallel_verify_ms,
+        first.parallel_sign_in_floor(),
         server.threads(),
     );
 
     println!();
-    println!("| operation | concurrent | ops/s | × RS256 signature | p50 ms | p99 ms | server CPU ms/op | client CPU ms/op | server peak RSS MB |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| operation | concurrent | ops/s | RS256 signatures/s just before | × RS256 signature | p50 ms | p99 ms | server CPU ms/op | client CPU ms/op | server peak RSS MB |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     let tokens = TokenEndpoints {
         client: reqwest::Client::new(),
         base: base.clone(),
@@ -163,12 +164,12 @@ async fn run(url: &str, root: &std::path::Path, plan: &Plan) -> anyhow::Result<(
     );
     for concurrency in [8, 32] {
         let codes = codes(&http, &authorize, plan.requests, server.pid()).await?;
-        let row = |name: &str, run: &Run| {
+        let row = |name: &str, run: &Run, signatures_per_s: f64| {
             let per_op = |seconds: f64| 1000.0 * seconds / run.latencies.len() as f64;
             println!(
-                "| {name} | {concurrency} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} |",
+                "| {name} | {concurrency} | {:.0} | {signatures_per_s:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} |",
                 run.rate(),
-                run.rate() / floors.signatures_per_s,
+                run.rate() / signatures_per_s,
                 percentile(&run.sorted_ms(), 0.5),
                 percentile(&run.sorted_ms(), 0.99),
                 per_op(run.server_cpu),
@@ -187,8 +188,13 @@ async fn run(url: &str, root: &std::path::Path, plan: &Plan) -> anyhow::Result<(
                 ]
             })
             .collect();
+        let signatures_per_s = signature_rate(&ring, &base).await?;
         let exchanged = tokens.post("token", concurrency, forms).await?;
-        row("`POST /token` authorization_code", &exchanged);
+        row(
+            "`POST /token` authorization_code",
+            &exchanged,
+            signatures_per_s,
+        );
         let forms = exchanged
             .bodies
             .iter()
@@ -200,31 +206,37 @@ async fn run(url: &str, root: &std::path::Path, plan: &Plan) -> anyhow::Result<(
                 ]
             })
             .collect();
+        let signatures_per_s = signature_rate(&ring, &base).await?;
         let refreshed = tokens.post("token", concurrency, forms).await?;
-        row("`POST /token` refresh_token", &refreshed);
+        row("`POST /token` refresh_token", &refreshed, signatures_per_s);
         let access: Vec<String> = refreshed
             .bodies
             .iter()
             .filter_map(|b| b["access_token"].as_str().map(str::to_string))
             .collect();
+        let signatures_per_s = signature_rate(&ring, &base).await?;
         row(
             "`GET /userinfo`",
             &tokens.userinfo(concurrency, access.clone()).await?,
+            signatures_per_s,
         );
         let forms = access
             .into_iter()
             .map(|token| vec![("token", token)])
             .collect();
+        let signatures_per_s = signature_rate(&ring, &base).await?;
         row(
             "`POST /introspect`",
             &tokens.post("introspect", concurrency, forms).await?,
+            signatures_per_s,
         );
     }
 
     println!();
-    println!("| sign-in storm: concurrent | seconds | sign-ins/s | of floor | of parallel floor | p50 ms | p99 ms | shed (503) | errors | server CPU ms/sign-in | client CPU ms/sign-in | server peak RSS MB | threads |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| sign-in storm: concurrent | seconds | floor just before /s | sign-ins/s | of floor | parallel floor just before /s | of parallel floor | p50 ms | p99 ms | shed (503) | errors | server CPU ms/sign-in | client CPU ms/sign-in | server peak RSS MB | threads |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for &(concurrency, seconds) in &plan.storm {
+        let floors = floors(&ring, &base).await?;
         let (server_before, client_before) =
             (server.cpu_seconds(), cpu_seconds(std::process::id()));
         let outcome = storm(&base, concurrency, Duration::from_secs(seconds)).await;
@@ -232,8 +244,10 @@ async fn run(url: &str, root: &std::path::Path, plan: &Plan) -> anyhow::Result<(
         let per_sign_in = |before: f64, after: f64| 1000.0 * (after - before) / signed_in;
         let rate = outcome.latencies.len() as f64 / seconds as f64;
         println!(
-            "| {concurrency} | {seconds} | {rate:.0} | {:.0} % | {:.0} % | {:.0} | {:.0} | {} | {} | {:.1} | {:.1} | {:.0} | {} |",
+            "| {concurrency} | {seconds} | {:.0} | {rate:.0} | {:.0} % | {:.0} | {:.0} % | {:.0} | {:.0} | {} | {} | {:.1} | {:.1} | {:.0} | {} |",
+            floors.sign_in_floor(),
             100.0 * rate / floors.sign_in_floor(),
+            floors.parallel_sign_in_floor(),
             100.0 * rate / floors.parallel_sign_in_floor(),
             percentile(&outcome.latencies, 0.50),
             percentile(&outcome.latencies, 0.99),
@@ -249,6 +263,7 @@ async fn run(url: &str, root: &std::path::Path, plan: &Plan) -> anyhow::Result<(
     let (peak, now) = server.memory_mb();
     println!();
     println!("after 8 quiet seconds: RSS {now:.0} MB (peak of the run {peak:.0} MB)");
+    store.close().await;
     Ok(())
 }
 
@@ -267,16 +282,7 @@ impl Floors {
 /// The bare RS256 signature rate (500 signatures, one thread), one argon2id verification (20,
 /// in a pool of one worker), and one while every core verifies (20 rounds of one per core).
 async fn floors(ring: &KeyRing, issuer: &str) -> anyhow::Result<Floors> {
-    let claims = serde_json::json!({
-        "iss": issuer, "sub": "M-0", "aud": "load", "exp": 4_000_000_000u64, "iat": 1,
-        "auth_time": 1, "at_hash": "Wra6ZQT6J-7Z-EB0S14Kog", "name": "Load 0",
-    });
-    ring.sign(Alg::RS256, &claims).await?;
-    let started = Instant::now();
-    for _ in 0..500 {
-        ring.sign(Alg::RS256, &claims).await?;
-    }
-    let signatures_per_s = 500.0 / started.elapsed().as_secs_f64();
+    let signatures_per_s = signature_rate(ring, issuer).await?;
     let pool = HashPool::new(&PasswordSettings {
         hash_workers: 1,
         ..Default::default()
@@ -316,6 +322,21 @@ async fn floors(ring: &KeyRing, issuer: &str) -> anyhow::Result<Floors> {
         parallel_verify_ms: started.elapsed().as_secs_f64() * 1000.0 / rounds as f64,
         cores,
     })
+}
+
+/// RS256 signatures per second by the key ring the server loads (500, one thread), over the
+/// claims of an ID token.
+async fn signature_rate(ring: &KeyRing, issuer: &str) -> anyhow::Result<f64> {
+    let claims = serde_json::json!({
+        "iss": issuer, "sub": "M-0", "aud": "load", "exp": 4_000_000_000u64, "iat": 1,
+        "auth_time": 1, "at_hash": "Wra6ZQT6J-7Z-EB0S14Kog", "name": "Load 0",
+    });
+    ring.sign(Alg::RS256, &claims).await?;
+    let started = Instant::now();
+    for _ in 0..500 {
+        ring.sign(Alg::RS256, &claims).await?;
+    }
+    Ok(500.0 / started.elapsed().as_secs_f64())
 }
 
 /// `n` codes through the signed-in browser, 4 at a time.
