@@ -247,13 +247,23 @@ const TOKEN_FROM: &str = "FROM oidc_tokens t JOIN accounts a ON a.id = t.account
 
 /// Looks a token up by its value (any state).
 pub async fn find_token(store: &Store, token: &str) -> StoreResult<Option<TokenRecord>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {TOKEN_COLUMNS}, m.member_key, a.state AS account_state {TOKEN_FROM} \
-         WHERE t.token_hash = $1"
-    ))
-    .bind(secrets::stored_hash(token))
-    .fetch_optional(store.pool())
-    .await?)
+    by_value(
+        store,
+        &format!("SELECT {TOKEN_COLUMNS}, m.member_key, a.state AS account_state {TOKEN_FROM}"),
+        token,
+    )
+    .await
+}
+
+/// The row `select` gives for the token whose value is `token` (found by its stored hash).
+async fn by_value<T>(store: &Store, select: &str, token: &str) -> StoreResult<Option<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    Ok(sqlx::query_as(&format!("{select} WHERE t.token_hash = $1"))
+        .bind(secrets::stored_hash(token))
+        .fetch_optional(store.pool())
+        .await?)
 }
 
 /// A token and the member it is about, as [`find_token_with_subject`] reads them.
@@ -271,13 +281,12 @@ pub async fn find_token_with_subject(
     store: &Store,
     token: &str,
 ) -> StoreResult<Option<TokenWithSubject>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {TOKEN_COLUMNS}, {SUBJECT_COLUMNS} {TOKEN_FROM} {SUBJECT_COMPANY_JOIN} \
-         WHERE t.token_hash = $1"
-    ))
-    .bind(secrets::stored_hash(token))
-    .fetch_optional(store.pool())
-    .await?)
+    by_value(
+        store,
+        &format!("SELECT {TOKEN_COLUMNS}, {SUBJECT_COLUMNS} {TOKEN_FROM} {SUBJECT_COMPANY_JOIN}"),
+        token,
+    )
+    .await
 }
 
 /// A refresh token as spent by [`rotate_refresh`]: what its successor carries on.
