@@ -87,11 +87,7 @@ pub async fn member_view(store: &Store, key: &str) -> StoreResult<MemberView> {
             synced_to_higher_logic: g.hl_sync_enabled,
         })
         .collect();
-    let operator: i64 = sqlx::query_scalar("SELECT operator FROM members WHERE id = $1")
-        .bind(&member.id)
-        .fetch_one(store.pool())
-        .await?;
-    let operator = operator == 1;
+    let operator = member.operator;
     let higher_logic = eligibility(operator, account.as_ref(), &groups);
     let fields = store.field_values(&member.id).await?.into_iter().collect();
     Ok(MemberView {

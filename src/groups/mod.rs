@@ -19,6 +19,12 @@ pub use selection::{Condition, Op, Selection, Subject};
 /// SQL for "member `m` belongs to `group` now" (static list or conditions), with its bind
 /// values numbered from `first`. Used by the Higher Logic sync to resolve memberships in bulk.
 pub(crate) fn membership_sql(group: &Group, first: usize) -> (String, Vec<String>) {
+    let (clause, binds) = selection_sql(group, first);
+    // The operator account is not a member, whatever a selection says.
+    (format!("m.operator = 0 AND ({clause})"), binds)
+}
+
+fn selection_sql(group: &Group, first: usize) -> (String, Vec<String>) {
     match group.selection.as_str() {
         "static" => (
             format!("m.id IN (SELECT gs.member_id FROM group_static_members gs WHERE gs.group_id = ${first})"),
@@ -206,12 +212,16 @@ impl Store {
             Selection::Static(keys) => {
                 let mut members = Vec::with_capacity(keys.len());
                 for key in keys {
-                    members.push(self.member(key).await.map_err(|e| match e {
+                    let member = self.member(key).await.map_err(|e| match e {
                         StoreError::NotFound(_) => {
                             StoreError::invalid(format!("no member has the key {key:?}"))
                         }
                         other => other,
-                    })?);
+                    })?;
+                    if member.operator {
+                        return Err(operator_in_group(key));
+                    }
+                    members.push(member);
                 }
                 members.sort_by(|a, b| a.member_key.cmp(&b.member_key));
                 members.dedup_by(|a, b| a.member_key == b.member_key);
@@ -238,7 +248,7 @@ impl Store {
                 sqlx::query_as(&format!(
                     "SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} \
                      JOIN group_static_members g ON g.member_id = m.id \
-                     WHERE g.group_id = $1 ORDER BY m.member_key"
+                     WHERE g.group_id = $1 AND m.operator = 0 ORDER BY m.member_key"
                 ))
                 .bind(group_id)
                 .fetch_all(self.pool())
@@ -247,7 +257,8 @@ impl Store {
             Some(conditions) => {
                 let (clause, binds) = conditions_sql(conditions, 1);
                 let sql = format!(
-                    "SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} WHERE {clause} ORDER BY m.member_key"
+                    "SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} WHERE m.operator = 0 AND ({clause}) \
+                     ORDER BY m.member_key"
                 );
                 let mut query = sqlx::query_as(&sql);
                 for b in &binds {
@@ -276,6 +287,9 @@ impl Store {
     pub async fn groups_of_member(&self, member_key: &str) -> StoreResult<Vec<Group>> {
         let member = self.member(member_key).await?;
         let mut out = Vec::new();
+        if member.operator {
+            return Ok(out);
+        }
         for group in self.list_groups().await? {
             let is_member = match group.selection.as_str() {
                 "static" => {
@@ -344,6 +358,14 @@ async fn check_conditions(conn: &mut AnyConnection, conditions: &[Condition]) ->
     Ok(())
 }
 
+/// The refusal of the operator account in a group's list.
+fn operator_in_group(key: &str) -> StoreError {
+    StoreError::invalid(format!(
+        "{key:?} is Guildgate's operator account, not a member of the association: it cannot be \
+         in a group"
+    ))
+}
+
 /// Checks `selection` against the store and writes it, logged.
 async fn write_selection(
     tx: &mut Transaction,
@@ -359,16 +381,19 @@ async fn write_selection(
         Selection::Static(keys) => {
             let now = now_ms();
             for key in keys {
-                let row: Option<(String,)> =
-                    sqlx::query_as("SELECT id FROM members WHERE member_key = $1")
+                let row: Option<(String, i64)> =
+                    sqlx::query_as("SELECT id, operator FROM members WHERE member_key = $1")
                         .bind(key)
                         .fetch_optional(&mut **tx)
                         .await?;
-                let Some((member_id,)) = row else {
+                let Some((member_id, operator)) = row else {
                     return Err(StoreError::invalid(format!(
                         "no member has the key {key:?}"
                     )));
                 };
+                if operator == 1 {
+                    return Err(operator_in_group(key));
+                }
                 sqlx::query(
                     "INSERT INTO group_static_members (group_id, member_id, added_at) \
                      VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",

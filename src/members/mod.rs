@@ -327,6 +327,10 @@ pub struct Member {
     pub updated_at: i64,
     /// `active`, `deactivated`, or `None` when the member has no user account.
     pub account_state: Option<String>,
+    /// Guildgate's operator account (the first-start administrator): not a member of the
+    /// association, in no group, never sent to Higher Logic.
+    #[sqlx(try_from = "crate::db::IntFlag")]
+    pub operator: bool,
 }
 
 /// How a member is named to people: a company's (or a set) name, else first and last name,
@@ -389,7 +393,8 @@ pub(crate) const MEMBER_COLUMNS: &str = "m.id, m.member_key, m.kind, m.first_nam
     m.name, m.email, m.phone, m.address_line1, m.city, m.state, m.postal_code, m.country, \
     m.website_url, m.bio, m.profile_image_url, m.linkedin_url, m.twitter_url, m.facebook_url, \
     m.company_id, c.member_key AS company_key, m.member_type, m.membership_status, \
-    m.member_since, m.membership_expires, m.created_at, m.updated_at, a.state AS account_state";
+    m.member_since, m.membership_expires, m.created_at, m.updated_at, a.state AS account_state, \
+    m.operator";
 pub(crate) const MEMBER_FROM: &str = "members m \
     LEFT JOIN members c ON c.id = m.company_id \
     LEFT JOIN accounts a ON a.member_id = m.id";

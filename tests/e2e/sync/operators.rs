@@ -1,6 +1,7 @@
 //! Members written through the admin API reach Higher Logic; the first-start administrator (an
-//! operator, not a member) never does, even in a group whose conditions select everyone, and
-//! is created only when no active administrator exists.
+//! operator, not a member) never does: it is in no group, even one whose conditions select
+//! everyone, a static list cannot name it, and it is created only when no active administrator
+//! exists.
 
 use guildgate::accounts::Role;
 use guildgate::db::StoreError;
@@ -34,14 +35,28 @@ both_engines!(
             .add_group("test", Some("everyone"), "Everyone", selection)
             .await
             .unwrap();
+        // The operator is in no group, even one whose conditions it meets...
         let members = store.group_members("everyone").await.unwrap();
-        assert!(
-            members
-                .with_account
-                .iter()
-                .any(|m| m.member_key == admin.member_key),
-            "the conditions select the administrator too"
-        );
+        let keys: Vec<&str> = members
+            .with_account
+            .iter()
+            .map(|m| m.member_key.as_str())
+            .collect();
+        assert_eq!(keys, ["M1"], "the operator counted as a member");
+        // ... nor can a static list name it, saved or previewed.
+        let staff = Selection::Static(vec!["M1".into(), admin.member_key.clone()]);
+        for refused in [
+            store
+                .add_group("test", Some("staff"), "Staff", staff.clone())
+                .await
+                .map(|_| ()),
+            store.preview_selection(&staff).await.map(|_| ()),
+        ] {
+            assert!(
+                matches!(&refused, Err(StoreError::Invalid(m)) if m.contains("operator account")),
+                "{refused:?}"
+            );
+        }
         store
             .set_group_sync("test", "everyone", true, Some(GroupType::Community))
             .await
@@ -93,7 +108,12 @@ both_engines!(
         let (status, body) = app.api(&token, Method::GET, &path, None).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["operator"], true, "{body}");
+        assert_eq!(body["member"]["operator"], true, "{body}");
+        assert_eq!(body["groups"], json!([]), "{body}");
         assert_eq!(body["higher_logic"]["synced"], false, "{body}");
+        // The group's sync status counts the members Higher Logic receives, not the operator.
+        let status = store.hl_group_status("everyone").await.unwrap();
+        assert_eq!(status.with_account, 2, "{status:?}");
         let (_, body) = app.api(&token, Method::GET, "/members/API-1", None).await;
         assert_eq!(body["operator"], false, "{body}");
         assert_eq!(body["higher_logic"]["synced"], true, "{body}");
