@@ -5,7 +5,9 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::db::{new_id, now_ms, placeholders, Store, StoreResult, Transaction};
+use crate::db::{
+    new_id, now_ms, placeholders, rows_per_statement, Store, StoreResult, Transaction,
+};
 
 /// What happened, as one typed value: the entity and the action stored in the log are derived
 /// from it, so a producer cannot misspell what a listener matches on.
@@ -209,19 +211,6 @@ pub async fn record(tx: &mut Transaction, change: Change<'_>) -> StoreResult<()>
 
 /// Log entries per `INSERT` at most: 9 bound values each, well under both engines' limits.
 const LOG_ROWS_PER_INSERT: usize = 1000;
-
-/// How many rows of `binds_per_row` bound values one multi-row statement in `tx` takes: up
-/// to `most` on PostgreSQL; on SQLite about 256 values' worth, since binding `$n` parameters
-/// there costs time growing with the square of their number (SQLite looks each name up in a
-/// list): an `INSERT` of 1,000 log entries (9,000 values) took 110 ms, most of it binding.
-/// (An engine difference; its place is `db`.)
-pub(crate) fn rows_per_statement(tx: &Transaction, binds_per_row: usize, most: usize) -> usize {
-    if tx.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME {
-        (256 / binds_per_row).clamp(1, most)
-    } else {
-        most
-    }
-}
 
 /// Writes the changes to the log, several a statement ([`rows_per_statement`]), then tells every
 /// listener of all of them at once ([`ChangeListener::on_changes`]), in `tx`.

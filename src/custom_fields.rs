@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::change_log::{rows_per_statement, Change, ChangeBatch, Event};
+use crate::change_log::{Change, ChangeBatch, Event};
 use crate::db::{
-    conflict_on_unique, new_id, now_ms, placeholders, Store, StoreError, StoreResult, Transaction,
+    conflict_on_unique, new_id, now_ms, placeholders, rows_per_statement, Store, StoreError,
+    StoreResult, Transaction,
 };
 use crate::members::is_date;
 

@@ -12,10 +12,12 @@
 //! group of 100,000 stays a small transaction. `hl_queue` holds one row per contact: repeated
 //! changes coalesce into it by bumping its version.
 
-use crate::change_log::{rows_per_statement, Change, ChangeListener, Event, CHANGE_LISTENERS};
+use crate::change_log::{Change, ChangeListener, Event, CHANGE_LISTENERS};
 use std::collections::HashSet;
 
-use crate::db::{new_id, now_ms, placeholders, Engine, Store, StoreResult, Transaction};
+use crate::db::{
+    new_id, now_ms, placeholders, rows_per_statement, Engine, Store, StoreResult, Transaction,
+};
 use crate::groups::{membership_sql, Group};
 
 /// Contacts per statement when queueing or looking up many, at most ([`rows_per_statement`]).

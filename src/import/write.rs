@@ -7,9 +7,11 @@ use serde_json::json;
 
 use super::ImportProgress;
 use crate::accounts::Role;
-use crate::change_log::{rows_per_statement, Change, ChangeBatch, Event};
+use crate::change_log::{Change, ChangeBatch, Event};
 use crate::custom_fields::{self, CustomField};
-use crate::db::{conflict_on_unique, new_id, now_ms, placeholders, StoreResult, Transaction};
+use crate::db::{
+    conflict_on_unique, new_id, now_ms, placeholders, rows_per_statement, StoreResult, Transaction,
+};
 use crate::members::{self, Member, MemberData, MemberWrite};
 
 /// Members written (and their changes recorded) together.

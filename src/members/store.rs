@@ -7,9 +7,10 @@ use super::{
     check_member_key, Kind, Member, MemberData, MemberFilter, MEMBER_COLUMNS, MEMBER_FROM,
 };
 use crate::accounts::Role;
-use crate::change_log::{rows_per_statement, Change, ChangeBatch, Event};
+use crate::change_log::{Change, ChangeBatch, Event};
 use crate::db::{
-    conflict_on_unique, new_id, now_ms, placeholders, Store, StoreError, StoreResult, Transaction,
+    conflict_on_unique, new_id, now_ms, placeholders, rows_per_statement, Store, StoreError,
+    StoreResult, Transaction,
 };
 
 impl Store {
