@@ -96,13 +96,14 @@ pub async fn check(
     if !state.store.two_factor_status(&account.id).await?.enabled {
         throttle.record_success(&email, device).await?;
     }
-    counted(state, SignIn::Success);
+    // Not counted as a sign-in here: a second factor may follow, and a password checked again
+    // to change it signs nobody in (see `second_factor`, where the browser is signed in).
     Ok(Ok(account))
 }
 
 /// Counts a sign-in's outcome: in this process's metrics and in the hourly activity the
 /// console's Overview shows.
-fn counted(state: &AppState, outcome: SignIn) {
+pub(crate) fn counted(state: &AppState, outcome: SignIn) {
     metrics::sign_in(outcome);
     let tally = match outcome {
         SignIn::Success => Tally::SignInSuccess,

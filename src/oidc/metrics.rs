@@ -30,8 +30,12 @@ pub struct Metrics {
 /// How a sign-in ended (the `outcome` label).
 #[derive(Debug, Clone, Copy)]
 pub enum SignIn {
+    /// The browser is signed in: after the password, or after the second factor when the
+    /// account has one.
     Success,
     WrongPassword,
+    /// A wrong, or already used, second-factor or recovery code.
+    WrongCode,
     Throttled,
     Deactivated,
     /// Refused with 503: the password-hashing queue was full.
@@ -43,6 +47,7 @@ impl SignIn {
         match self {
             SignIn::Success => "success",
             SignIn::WrongPassword => "wrong_password",
+            SignIn::WrongCode => "wrong_code",
             SignIn::Throttled => "throttled",
             SignIn::Deactivated => "deactivated",
             SignIn::Shed => "shed",

@@ -19,7 +19,9 @@ use tower_sessions::Session;
 use crate::accounts::Account;
 use crate::db::{now_ms, StoreError};
 use crate::oidc::authorize;
+use crate::oidc::credentials::counted;
 use crate::oidc::error::{OidcError, OidcResult};
+use crate::oidc::metrics::SignIn;
 use crate::oidc::params::Params;
 use crate::oidc::throttle::{Attempt, ThrottleError};
 use crate::server::AppState;
@@ -129,6 +131,7 @@ where
     if need == Need::Nothing {
         let login = Login::new(&account.id, auth_time);
         sessions::sign_in(session, &login).await?;
+        counted(state, SignIn::Success);
         return Ok(AfterPassword::SignedIn(login));
     }
     // Whoever was signed in on this browser is not any more: the next account is half-way.
@@ -317,6 +320,7 @@ pub async fn submit(
         Ok(()) => {}
         Err(e @ ThrottleError::RetryAfter(_)) => {
             tracing::info!(client_address = %ip, login = %throttle.login_key(email), "second factor throttled");
+            counted(&state, SignIn::Throttled);
             let secs = e.retry_after_secs().unwrap_or(1);
             let message = look::current().t1("throttled-sign-in", "secs", &secs.to_string());
             let response = show(
@@ -356,6 +360,7 @@ pub async fn submit(
                 None => {
                     throttle.record_failure(email, ip, &device).await?;
                     tracing::info!(client_address = %ip, login = %throttle.login_key(email), "two-factor enrolment code wrong");
+                    counted(&state, SignIn::WrongCode);
                     let message = look::current().t("two-factor-wrong-code");
                     show(
                         &state,
@@ -386,6 +391,7 @@ pub async fn submit(
             if let Some(message) = refusal {
                 throttle.record_failure(email, ip, &device).await?;
                 tracing::info!(client_address = %ip, login = %throttle.login_key(email), reason = message, "second factor refused");
+                counted(&state, SignIn::WrongCode);
                 let message = look::current().t(message);
                 return show(
                     &state,
@@ -412,6 +418,7 @@ async fn sign_in(
     session.remove::<Pending>(PENDING_KEY).await?;
     let login = Login::new(&account.id, auth_time);
     sessions::sign_in(session, &login).await?;
+    counted(state, SignIn::Success);
     look::remember_language(&state.store, &account.id).await;
     tracing::info!(account_id = %account.id, "signed in with a second factor");
     Ok(login)

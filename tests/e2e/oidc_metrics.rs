@@ -1,8 +1,14 @@
 //! The provider's metrics: after a scripted failure, sign-in, code exchange, refresh and a
 //! refresh-token replay, `/metrics` of the server (its own process, so the counters are this
-//! test's alone) counts each.
+//! test's alone) counts each; a sign-in with a second factor counts once it is complete, and
+//! its wrong codes apart.
 
+use reqwest::StatusCode;
+
+use crate::support::app::{fill_in, get_page};
+use crate::support::html::csrf_of;
 use crate::support::oidc::*;
+use crate::support::two_factor::{enrol, STEP};
 use crate::support::{Server, TestDb};
 
 /// The value of the series `name{labels}` (labels as Prometheus writes them), or 0.
@@ -10,6 +16,24 @@ fn value(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
         .unwrap_or(0.0)
+}
+
+/// `/metrics` of the server at `base`.
+async fn metrics(base: &str) -> String {
+    reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The `guildgate_sign_ins_total` series of `outcome`.
+fn sign_ins(text: &str, outcome: &str) -> f64 {
+    value(
+        text,
+        &format!("guildgate_sign_ins_total{{outcome=\"{outcome}\"}}"),
+    )
 }
 
 both_engines!(metrics_count_sign_ins_and_tokens, |db: TestDb| async move {
@@ -31,12 +55,7 @@ both_engines!(metrics_count_sign_ins_and_tokens, |db: TestDb| async move {
     assert_eq!(again().await.0, 200);
     assert_eq!(again().await.0, 400, "a replay");
 
-    let text = reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics(base).await;
     for (series, expected) in [
         ("guildgate_sign_ins_total{outcome=\"success\"}", 1.0),
         ("guildgate_sign_ins_total{outcome=\"wrong_password\"}", 1.0),
@@ -70,3 +89,50 @@ both_engines!(metrics_count_sign_ins_and_tokens, |db: TestDb| async move {
     // The sync's metrics are still there.
     assert!(text.contains("guildgate_hl_queue_depth"));
 });
+
+both_engines!(
+    a_sign_in_counts_once_its_second_factor_is_given,
+    |db: TestDb| async move {
+        let setup = setup(&db).await;
+        let server = Server::start(&db).await;
+        let base = server.base.as_str();
+        let url = |path: &str| format!("{base}{path}");
+
+        // Signing in to the account page is a sign-in; turning two-factor sign-in on is not.
+        let me = browser();
+        let fields = [("email", EMAIL), ("password", PASSWORD)];
+        let (status, _, _) = fill_in(&me, &url("/account"), &url("/account/login"), &fields).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let enrolment = url("/account/two-factor/enrol");
+        let (_, page, _) = fill_in(&me, &url("/account"), &enrolment, &[]).await;
+        let (phone, _, _) = enrol(&me, base, &page, "/account/two-factor/confirm").await;
+        assert_eq!(sign_ins(&metrics(base).await, "success"), 1.0);
+
+        // The right password alone signs nobody in yet; a wrong code is counted as one.
+        let (_, challenge) = pkce();
+        let request = authorize_url(base, &code_request(&setup.client_id, "openid", &challenge));
+        let b = browser();
+        let page = page_at(&b, &request).await;
+        let r = submit_login_form(&b, base, &page, EMAIL, PASSWORD).await;
+        assert_eq!(location(&r), STEP);
+        let text = metrics(base).await;
+        assert_eq!(sign_ins(&text, "success"), 1.0, "{text}");
+        let send_code = |code: String| {
+            let b = b.clone();
+            let step = url(STEP);
+            async move {
+                let (_, page, _) = get_page(&b, &step).await;
+                send_form(&b, step, &[("csrf_token", csrf_of(&page)), ("code", code)]).await
+            }
+        };
+        let r = send_code("000000".into()).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        // The right code completes it: one sign-in more.
+        let r = send_code(phone.next_code().await).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let text = metrics(base).await;
+        assert_eq!(sign_ins(&text, "success"), 2.0, "{text}");
+        assert_eq!(sign_ins(&text, "wrong_code"), 1.0, "{text}");
+        assert_eq!(sign_ins(&text, "wrong_password"), 0.0, "{text}");
+    }
+);
