@@ -54,6 +54,12 @@ impl Store {
         let data = data.normalized();
         reject_problems(&data)?;
         let current = self.member(key).await?;
+        if current.operator {
+            // As the import and the admin API refuse it: the operator is not a member.
+            return Err(StoreError::invalid(format!(
+                "{key} is Guildgate's operator account, not a member: its member data is not edited"
+            )));
+        }
         if current.data().kind != data.kind {
             return Err(StoreError::invalid(format!(
                 "{key} is a {}; a member's kind cannot change",

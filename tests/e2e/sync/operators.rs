@@ -95,7 +95,15 @@ both_engines!(
             );
         });
 
-        // Nor can the AMS write over it as if it were a member.
+        // Nor can the command line (the store) edit it as a member...
+        let mut data = store.member(&admin.member_key).await.unwrap().data();
+        data.city = Some("Leeds".into());
+        let refused = store.update_member("cli", &admin.member_key, data).await;
+        assert!(
+            matches!(&refused, Err(StoreError::Invalid(m)) if m.contains("operator account")),
+            "{refused:?}"
+        );
+        // ... nor the AMS write over it as if it were a member.
         let path = format!("/members/{}", admin.member_key);
         let city = json!({"city": "Leeds"});
         let (status, body) = app.api(&token, Method::PATCH, &path, Some(&city)).await;
