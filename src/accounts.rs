@@ -4,8 +4,11 @@
 use serde::Serialize;
 use serde_json::json;
 
-use crate::change_log::{Change, Event};
-use crate::db::{conflict_on_unique, new_id, now_ms, Store, StoreError, StoreResult, Transaction};
+use crate::change_log::{Change, ChangeBatch, Event};
+use crate::db::{
+    conflict_on_unique, new_id, now_ms, placeholders, rows_per_statement, Store, StoreError,
+    StoreResult, Transaction,
+};
 use crate::members::{check_email, Kind, MemberData};
 use crate::passwords;
 
@@ -368,27 +371,83 @@ pub(crate) async fn create_account(
     let login = login_email.trim().to_lowercase();
     check_email(&login).map_err(StoreError::Invalid)?;
     let id = new_id();
-    let now = now_ms();
-    sqlx::query(
-        "INSERT INTO accounts (id, member_id, login_email, password_hash, must_change_password, \
-         state, role, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $7)",
-    )
-    .bind(&id)
-    .bind(member_id)
-    .bind(&login)
-    .bind(one_time_password_hash)
-    .bind(i64::from(one_time_password_hash.is_some()))
-    .bind(role.as_str())
-    .bind(now)
-    .execute(&mut **tx)
-    .await
-    .map_err(conflict_on_unique(|| {
-        format!("this member already has a user account, or {login} is another account's login")
-    }))?;
-    Change::new(actor, Event::AccountCreated, &id)
-        .member(member_id)
-        .detail(json!({ "role": role.as_str() }))
-        .record(tx)
-        .await?;
+    let account = NewAccount {
+        id: &id,
+        member_id,
+        login: &login,
+        role,
+        one_time_password_hash,
+    };
+    let mut changes = ChangeBatch::new();
+    insert_accounts(tx, actor, &[account], &mut changes).await?;
+    changes.record(tx).await?;
     Ok(id)
+}
+
+/// An account to create: its id (new, from [`new_id`]), member, checked lower-case login,
+/// role and, for the first administrator, the hash of a one-time password (to be changed at
+/// the first sign-in).
+pub(crate) struct NewAccount<'a> {
+    pub id: &'a str,
+    pub member_id: &'a str,
+    pub login: &'a str,
+    pub role: Role,
+    pub one_time_password_hash: Option<&'a str>,
+}
+
+/// Values bound per account by [`insert_accounts`] (besides the shared time).
+const ACCOUNT_BINDS: usize = 6;
+
+/// Accounts per `INSERT` at most ([`rows_per_statement`]).
+const ACCOUNTS_PER_INSERT: usize = 1000;
+
+/// Inserts the accounts, several a statement, adding each one's change to `changes`.
+pub(crate) async fn insert_accounts(
+    tx: &mut Transaction,
+    actor: &str,
+    accounts: &[NewAccount<'_>],
+    changes: &mut ChangeBatch,
+) -> StoreResult<()> {
+    let now = now_ms();
+    for chunk in accounts.chunks(rows_per_statement(tx, ACCOUNT_BINDS, ACCOUNTS_PER_INSERT)) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let values = placeholders(2 + ACCOUNT_BINDS * i, ACCOUNT_BINDS);
+                format!("({values}, 'active', $1, $1)")
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO accounts (id, member_id, login_email, password_hash, \
+             must_change_password, role, state, created_at, updated_at) VALUES {}",
+            rows.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(now);
+        for a in chunk {
+            q = q
+                .bind(a.id)
+                .bind(a.member_id)
+                .bind(a.login)
+                .bind(a.one_time_password_hash)
+                .bind(i64::from(a.one_time_password_hash.is_some()))
+                .bind(a.role.as_str());
+        }
+        q.execute(&mut **tx)
+            .await
+            .map_err(conflict_on_unique(|| match chunk {
+                [one] => format!(
+                    "this member already has a user account, or {} is another account's login",
+                    one.login
+                ),
+                _ => "an account_email of these members became another member's login meanwhile"
+                    .to_string(),
+            }))?;
+    }
+    for a in accounts {
+        changes.push(
+            Change::new(actor, Event::AccountCreated, a.id)
+                .member(a.member_id)
+                .detail(json!({ "role": a.role.as_str() })),
+        );
+    }
+    Ok(())
 }

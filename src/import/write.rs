@@ -3,15 +3,11 @@
 //! multi-row statement per chunk instead of one statement per change, so that an import of
 //! 10,000 members costs some hundred statements rather than about a hundred thousand.
 
-use serde_json::json;
-
 use super::ImportProgress;
-use crate::accounts::Role;
+use crate::accounts::{self, NewAccount, Role};
 use crate::change_log::{Change, ChangeBatch, Event};
 use crate::custom_fields::{self, CustomField};
-use crate::db::{
-    conflict_on_unique, new_id, now_ms, placeholders, rows_per_statement, StoreResult, Transaction,
-};
+use crate::db::{conflict_on_unique, new_id, now_ms, StoreResult, Transaction};
 use crate::members::{self, Member, MemberData, MemberWrite};
 
 /// Members written (and their changes recorded) together.
@@ -69,71 +65,29 @@ pub(super) async fn write_all(
             })
             .collect();
         custom_fields::write_values(tx, actor, &values, &mut changes).await?;
-        let mut accounts = Vec::new();
+        let mut created = Vec::new();
         for w in chunk {
             match w.login {
                 Some(login) if w.has_account => {
                     change_login(tx, actor, &w.id, login, &mut changes).await?
                 }
-                Some(login) => accounts.push((w.id.as_str(), login)),
+                Some(login) => created.push((new_id(), w.id.as_str(), login)),
                 None => {}
             }
         }
-        insert_accounts(tx, actor, &accounts, &mut changes).await?;
-        changes.record(tx).await?;
-        progress.advance(chunk.len());
-    }
-    Ok(())
-}
-
-/// Accounts per `INSERT` at most ([`rows_per_statement`]): 3 bound values each.
-const ACCOUNTS_PER_INSERT: usize = 1000;
-
-/// Creates a member account (no password until one is set) for each (member id, checked
-/// login), adding each one's change to `changes`.
-async fn insert_accounts(
-    tx: &mut Transaction,
-    actor: &str,
-    accounts: &[(&str, &str)],
-    changes: &mut ChangeBatch,
-) -> StoreResult<()> {
-    let role = Role::Member.as_str();
-    let ids: Vec<String> = accounts.iter().map(|_| new_id()).collect();
-    let per_insert = rows_per_statement(tx, 3, ACCOUNTS_PER_INSERT);
-    for (chunk, ids) in accounts.chunks(per_insert).zip(ids.chunks(per_insert)) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                format!(
-                    "({}, NULL, 0, 'active', $2, $1, $1)",
-                    placeholders(3 + 3 * i, 3)
-                )
+        let accounts: Vec<NewAccount<'_>> = created
+            .iter()
+            .map(|(id, member_id, login)| NewAccount {
+                id,
+                member_id,
+                login,
+                role: Role::Member,
+                one_time_password_hash: None,
             })
             .collect();
-        let sql = format!(
-            "INSERT INTO accounts (id, member_id, login_email, password_hash, \
-             must_change_password, state, role, created_at, updated_at) VALUES {}",
-            rows.join(", ")
-        );
-        let mut q = sqlx::query(&sql).bind(now_ms()).bind(role);
-        for ((member_id, login), id) in chunk.iter().zip(ids) {
-            q = q.bind(id).bind(*member_id).bind(*login);
-        }
-        q.execute(&mut **tx)
-            .await
-            .map_err(conflict_on_unique(|| match chunk {
-                [(_, login)] => format!(
-                    "this member already has a user account, or {login} is another account's login"
-                ),
-                _ => "an account_email of these members became another member's login meanwhile"
-                    .to_string(),
-            }))?;
-    }
-    for ((member_id, _), id) in accounts.iter().zip(&ids) {
-        changes.push(
-            Change::new(actor, Event::AccountCreated, id)
-                .member(member_id)
-                .detail(json!({ "role": role })),
-        );
+        accounts::insert_accounts(tx, actor, &accounts, &mut changes).await?;
+        changes.record(tx).await?;
+        progress.advance(chunk.len());
     }
     Ok(())
 }
