@@ -95,7 +95,7 @@ async fn main() -> anyhow::Result<()> {
     let mut latencies = Vec::new();
     for i in 0..200 {
         let key = format!("M{:07}", (i * 7919) % count);
-        let mut data = store.member(&key).await?.data();
+        let mut data = store.member(&key).await?.data;
         let name = format!("Changed{i}");
         data.first_name = Some(name.clone());
         let t = Instant::now();

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::change_log::{Change, ChangeBatch, Event};
 use crate::db::{
-    conflict_on_unique, new_id, now_ms, placeholders, rows_per_statement, Store, StoreError,
+    conflict_on_unique, new_id, now_ms, rows_per_statement, value_rows, Store, StoreError,
     StoreResult, Transaction,
 };
 use crate::members::{check_email, Kind, MemberData};
@@ -410,16 +410,10 @@ pub(crate) async fn insert_accounts(
 ) -> StoreResult<()> {
     let now = now_ms();
     for chunk in accounts.chunks(rows_per_statement(tx, ACCOUNT_BINDS, ACCOUNTS_PER_INSERT)) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let values = placeholders(2 + ACCOUNT_BINDS * i, ACCOUNT_BINDS);
-                format!("({values}, 'active', $1, $1)")
-            })
-            .collect();
         let sql = format!(
             "INSERT INTO accounts (id, member_id, login_email, password_hash, \
              must_change_password, role, state, created_at, updated_at) VALUES {}",
-            rows.join(", ")
+            value_rows(2, chunk.len(), ACCOUNT_BINDS, ", 'active', $1, $1")
         );
         let mut q = sqlx::query(&sql).bind(now);
         for a in chunk {

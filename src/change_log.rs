@@ -5,9 +5,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::db::{
-    new_id, now_ms, placeholders, rows_per_statement, Store, StoreResult, Transaction,
-};
+use crate::db::{new_id, now_ms, rows_per_statement, value_rows, Store, StoreResult, Transaction};
 
 /// What happened, as one typed value: the entity and the action stored in the log are derived
 /// from it, so a producer cannot misspell what a listener matches on.
@@ -216,13 +214,10 @@ const LOG_ROWS_PER_INSERT: usize = 1000;
 /// listener of all of them at once ([`ChangeListener::on_changes`]), in `tx`.
 async fn record_all(tx: &mut Transaction, changes: &[Change<'_>]) -> StoreResult<()> {
     for chunk in changes.chunks(rows_per_statement(tx, 9, LOG_ROWS_PER_INSERT)) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(1 + 9 * i, 9)))
-            .collect();
         let sql = format!(
             "INSERT INTO change_log (id, at, actor, entity, entity_id, action, member_id, \
              group_id, detail) VALUES {}",
-            rows.join(", ")
+            value_rows(1, chunk.len(), 9, "")
         );
         let mut q = sqlx::query(&sql);
         for change in chunk {

@@ -9,8 +9,8 @@ use serde_json::json;
 
 use crate::change_log::{Change, ChangeBatch, Event};
 use crate::db::{
-    conflict_on_unique, new_id, now_ms, placeholders, rows_per_statement, Store, StoreError,
-    StoreResult, Transaction,
+    conflict_on_unique, new_id, now_ms, placeholders, rows_per_statement, value_rows, Store,
+    StoreError, StoreResult, Transaction,
 };
 use crate::members::is_date;
 
@@ -280,10 +280,10 @@ impl Store {
     ) -> StoreResult<()> {
         let member = self.member(member_key).await?;
         let field = self.field(field_key).await?;
-        if !field.applies_to_kind(&member.kind) {
+        if !field.applies_to_kind(member.data.kind.as_str()) {
             return Err(StoreError::invalid(format!(
                 "field {field_key} does not apply to a {}",
-                member.kind
+                member.data.kind
             )));
         }
         let value = if value.trim().is_empty() {
@@ -338,14 +338,11 @@ pub(crate) async fn write_values(
     let now = now_ms();
     let (set, cleared): (Vec<_>, Vec<_>) = values.iter().partition(|(_, _, v)| v.is_some());
     for chunk in set.chunks(rows_per_statement(tx, 3, VALUES_PER_STATEMENT)) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({}, $1)", placeholders(2 + 3 * i, 3)))
-            .collect();
         let sql = format!(
             "INSERT INTO custom_field_values (member_id, field_id, value, updated_at) \
              VALUES {} ON CONFLICT (member_id, field_id) \
              DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            rows.join(", ")
+            value_rows(2, chunk.len(), 3, ", $1")
         );
         let mut q = sqlx::query(&sql).bind(now);
         for (member_id, field, value) in chunk {

@@ -358,6 +358,16 @@ pub fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// The row list of a multi-row `INSERT ... VALUES`: `rows` tuples of `binds` numbered
+/// placeholders each, the first from `$first` on, each closed by `shared`: the columns every
+/// row fills alike (a literal, or a value bound once as `$1`).
+pub fn value_rows(first: usize, rows: usize, binds: usize, shared: &str) -> String {
+    (0..rows)
+        .map(|i| format!("({}{shared})", placeholders(first + binds * i, binds)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A new time-ordered identifier.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
@@ -390,6 +400,12 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn value_rows_number_each_row_and_close_it_with_the_shared_columns() {
+        assert_eq!(value_rows(2, 2, 2, ", $1"), "($2, $3, $1), ($4, $5, $1)");
+        assert_eq!(value_rows(1, 1, 3, ""), "($1, $2, $3)");
+    }
 
     #[test]
     fn sqlite_urls_get_create_mode() {

@@ -302,10 +302,10 @@ impl Store {
             let current = snapshot.existing.get(&row.key);
             let mut data = match current {
                 Some(m) if row.replace => MemberData {
-                    kind: m.data().kind,
+                    kind: m.data.kind,
                     ..Default::default()
                 },
-                Some(m) => m.data(),
+                Some(m) => m.data.clone(),
                 None => MemberData::default(),
             };
             for (column, value) in &row.columns {
@@ -323,16 +323,19 @@ impl Store {
                 bad(Some(field), message);
             }
             if let Some(current) = current {
-                if current.kind != data.kind.as_str() {
+                if current.data.kind != data.kind {
                     let message = format!(
                         "{} is a {} already; a member's kind cannot change",
-                        row.key, current.kind
+                        row.key, current.data.kind
                     );
                     bad(Some("kind"), message);
                 }
             }
             if let Some(company) = data.company_key.as_deref() {
-                let in_db = snapshot.existing.get(company).map(|c| c.kind == "company");
+                let in_db = snapshot
+                    .existing
+                    .get(company)
+                    .map(|c| c.data.kind == Kind::Company);
                 match (in_db, batch_companies.contains(company)) {
                     (Some(true), _) | (None, true) => {}
                     (Some(false), _) => bad(
@@ -411,7 +414,7 @@ impl Store {
             .collect();
         let mut writes = Vec::with_capacity(if dry_run { 0 } else { planned.len() });
         for (row, current, data, field_values) in planned {
-            let member_changed = current.is_none_or(|c| !c.data().changed_fields(&data).is_empty());
+            let member_changed = current.is_none_or(|c| !c.data.changed_fields(&data).is_empty());
             let field_changes: Vec<_> = field_values
                 .into_iter()
                 .filter(|(field, value)| {

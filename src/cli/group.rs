@@ -183,7 +183,7 @@ async fn show_group(store: &Store, key: &str, json: bool) -> anyhow::Result<()> 
         vec![
             m.member_key.clone(),
             m.display_name(),
-            m.kind.clone(),
+            m.data.kind.to_string(),
             account.to_string(),
         ]
     };

@@ -180,7 +180,7 @@ pub async fn run(
             json,
         } => {
             let current = store.member(&key).await?;
-            let mut data = current.data();
+            let mut data = current.data;
             apply(&mut data, common)?;
             store.update_member(actor, &key, data).await?;
             show_member(store, &key, json).await
@@ -265,8 +265,8 @@ pub(super) async fn show_member(store: &Store, key: &str, json: bool) -> anyhow:
             groups: groups.iter().map(|g| g.group_key.as_str()).collect(),
         });
     }
-    println!("{} {} ({})", m.kind, m.display_name(), m.member_key);
-    let data = serde_json::to_value(m.data())?;
+    println!("{} {} ({})", m.data.kind, m.display_name(), m.member_key);
+    let data = serde_json::to_value(&m.data)?;
     for column in crate::members::MEMBER_FIELDS {
         if let Some(v) = data.get(column).and_then(|v| v.as_str()) {
             println!("  {column:<20}{v}");
@@ -336,10 +336,10 @@ pub(super) async fn list_members(store: &Store, kind: Kind, args: ListArgs) -> a
             vec![
                 m.member_key.clone(),
                 m.display_name(),
-                m.email.clone().unwrap_or_default(),
-                m.company_key.clone().unwrap_or_default(),
-                m.member_type.clone().unwrap_or_default(),
-                m.membership_status.clone().unwrap_or_default(),
+                m.data.email.clone().unwrap_or_default(),
+                m.data.company_key.clone().unwrap_or_default(),
+                m.data.member_type.clone().unwrap_or_default(),
+                m.data.membership_status.clone().unwrap_or_default(),
                 m.account_state.clone().unwrap_or_else(|| "none".into()),
             ]
         },

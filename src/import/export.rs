@@ -69,7 +69,7 @@ impl Store {
         let mut out = csv::Writer::from_writer(Vec::new());
         out.write_record(csv_header(&field_keys)).map_err(failed)?;
         for m in &members {
-            let data = serde_json::to_value(m.data()).unwrap_or_default();
+            let data = serde_json::to_value(&m.data).unwrap_or_default();
             let mut record = vec![m.member_key.clone()];
             record.extend(MEMBER_FIELDS.iter().map(|f| match data.get(*f) {
                 Some(serde_json::Value::String(s)) => s.clone(),

@@ -82,7 +82,7 @@ pub(super) async fn load(store: &Store, rows: &[Row]) -> StoreResult<Snapshot> {
         // alone).
         let companies: HashSet<&str> = existing
             .values()
-            .filter_map(|m| m.company_key.as_deref())
+            .filter_map(|m| m.data.company_key.as_deref())
             .filter(|k| !existing.contains_key(*k))
             .collect();
         let companies: Vec<Member> = lookup.rows(&members, "m.member_key", companies).await?;

@@ -37,6 +37,15 @@ impl Kind {
     }
 }
 
+/// The stored column, which only ever holds what [`Kind::as_str`] wrote.
+impl TryFrom<String> for Kind {
+    type Error = String;
+
+    fn try_from(stored: String) -> Result<Kind, String> {
+        Kind::parse(&stored).ok_or_else(|| format!("unknown member kind {stored:?}"))
+    }
+}
+
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -45,10 +54,13 @@ impl fmt::Display for Kind {
 
 /// Everything about a member that can be set, in the store's words. Also the shape of an
 /// imported CSV row, and of a member the admin API writes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema,
+)]
 #[serde(default, deny_unknown_fields)]
 pub struct MemberData {
     /// `person` (the default) or `company`; it cannot change once the member exists.
+    #[sqlx(try_from = "String")]
     pub kind: Kind,
     /// A person needs a first or a last name.
     pub first_name: Option<String>,
@@ -300,29 +312,11 @@ pub fn is_date(v: &str) -> bool {
 pub struct Member {
     pub id: String,
     pub member_key: String,
-    pub kind: String,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub name: Option<String>,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub address_line1: Option<String>,
-    pub city: Option<String>,
-    pub state: Option<String>,
-    pub postal_code: Option<String>,
-    pub country: Option<String>,
-    pub website_url: Option<String>,
-    pub bio: Option<String>,
-    pub profile_image_url: Option<String>,
-    pub linkedin_url: Option<String>,
-    pub twitter_url: Option<String>,
-    pub facebook_url: Option<String>,
+    /// What can be set (the company's key read from the company's row).
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub data: MemberData,
     pub company_id: Option<String>,
-    pub company_key: Option<String>,
-    pub member_type: Option<String>,
-    pub membership_status: Option<String>,
-    pub member_since: Option<String>,
-    pub membership_expires: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
     /// `active`, `deactivated`, or `None` when the member has no user account.
@@ -352,39 +346,13 @@ pub fn display_name(
 
 impl Member {
     pub fn display_name(&self) -> String {
+        let d = &self.data;
         display_name(
-            self.name.as_deref(),
-            self.first_name.as_deref(),
-            self.last_name.as_deref(),
+            d.name.as_deref(),
+            d.first_name.as_deref(),
+            d.last_name.as_deref(),
             &self.member_key,
         )
-    }
-
-    pub fn data(&self) -> MemberData {
-        MemberData {
-            kind: Kind::parse(&self.kind).unwrap_or_default(),
-            first_name: self.first_name.clone(),
-            last_name: self.last_name.clone(),
-            name: self.name.clone(),
-            email: self.email.clone(),
-            phone: self.phone.clone(),
-            address_line1: self.address_line1.clone(),
-            city: self.city.clone(),
-            state: self.state.clone(),
-            postal_code: self.postal_code.clone(),
-            country: self.country.clone(),
-            website_url: self.website_url.clone(),
-            bio: self.bio.clone(),
-            profile_image_url: self.profile_image_url.clone(),
-            linkedin_url: self.linkedin_url.clone(),
-            twitter_url: self.twitter_url.clone(),
-            facebook_url: self.facebook_url.clone(),
-            company_key: self.company_key.clone(),
-            member_type: self.member_type.clone(),
-            membership_status: self.membership_status.clone(),
-            member_since: self.member_since.clone(),
-            membership_expires: self.membership_expires.clone(),
-        }
     }
 }
 

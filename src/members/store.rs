@@ -9,7 +9,7 @@ use super::{
 use crate::accounts::Role;
 use crate::change_log::{Change, ChangeBatch, Event};
 use crate::db::{
-    conflict_on_unique, new_id, now_ms, placeholders, rows_per_statement, Store, StoreError,
+    conflict_on_unique, new_id, now_ms, rows_per_statement, value_rows, Store, StoreError,
     StoreResult, Transaction,
 };
 
@@ -60,10 +60,10 @@ impl Store {
                 "{key} is Guildgate's operator account, not a member: its member data is not edited"
             )));
         }
-        if current.data().kind != data.kind {
+        if current.data.kind != data.kind {
             return Err(StoreError::invalid(format!(
                 "{key} is a {}; a member's kind cannot change",
-                current.kind
+                current.data.kind
             )));
         }
         let mut tx = self.begin().await?;
@@ -150,17 +150,17 @@ async fn resolve_company(
     }
 }
 
-/// The columns [`bind_member`] binds, in its order; `updated_at` is also `created_at` in an
-/// insert.
+/// The columns [`bind_member`] binds, in its order, then `updated_at` and `created_at` (one
+/// shared value in an insert).
 const MEMBER_WRITE_COLUMNS: &str = "id, member_key, kind, first_name, last_name, name, email, \
     phone, address_line1, city, state, postal_code, country, website_url, bio, \
     profile_image_url, linkedin_url, twitter_url, facebook_url, company_id, member_type, \
     membership_status, member_since, membership_expires, updated_at, created_at";
 
 /// Values [`bind_member`] binds per member.
-const MEMBER_BINDS: usize = 25;
+const MEMBER_BINDS: usize = 24;
 
-/// Members per `INSERT`: 25 bound values each, well under both engines' limits.
+/// Members per `INSERT`: 24 bound values each, well under both engines' limits.
 const MEMBERS_PER_INSERT: usize = 500;
 
 const UPDATE_MEMBER: &str = "UPDATE members SET kind = $3, first_name = $4, last_name = $5, \
@@ -173,8 +173,8 @@ const UPDATE_MEMBER: &str = "UPDATE members SET kind = $3, first_name = $4, last
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 /// Binds a member's [`MEMBER_BINDS`] values, in the order of [`MEMBER_WRITE_COLUMNS`] (and
-/// of `$1`..`$25` of [`UPDATE_MEMBER`]).
-fn bind_member<'q>(q: AnyQuery<'q>, m: &MemberWrite<'q>, now: i64) -> AnyQuery<'q> {
+/// of `$1`..`$24` of [`UPDATE_MEMBER`]).
+fn bind_member<'q>(q: AnyQuery<'q>, m: &MemberWrite<'q>) -> AnyQuery<'q> {
     let d = m.data;
     q.bind(m.id)
         .bind(m.key)
@@ -200,7 +200,6 @@ fn bind_member<'q>(q: AnyQuery<'q>, m: &MemberWrite<'q>, now: i64) -> AnyQuery<'
         .bind(d.membership_status.as_deref())
         .bind(d.member_since.as_deref())
         .bind(d.membership_expires.as_deref())
-        .bind(now)
 }
 
 /// A checked member to write: its id (new, from [`new_id`], for an insert), key, data and
@@ -244,20 +243,13 @@ pub(crate) async fn insert_members(
 ) -> StoreResult<()> {
     let now = now_ms();
     for chunk in members.chunks(rows_per_statement(tx, MEMBER_BINDS, MEMBERS_PER_INSERT)) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let first = 1 + MEMBER_BINDS * i;
-                let last = first + MEMBER_BINDS - 1;
-                format!("({}, ${last})", placeholders(first, MEMBER_BINDS))
-            })
-            .collect();
         let sql = format!(
             "INSERT INTO members ({MEMBER_WRITE_COLUMNS}) VALUES {}",
-            rows.join(", ")
+            value_rows(2, chunk.len(), MEMBER_BINDS, ", $1, $1")
         );
-        let mut q = sqlx::query(&sql);
+        let mut q = sqlx::query(&sql).bind(now);
         for member in chunk {
-            q = bind_member(q, member, now);
+            q = bind_member(q, member);
         }
         q.execute(&mut **tx)
             .await
@@ -299,7 +291,7 @@ pub(crate) async fn update_member_into(
     company_id: Option<&str>,
     changes: &mut ChangeBatch,
 ) -> StoreResult<bool> {
-    let changed = current.data().changed_fields(data);
+    let changed = current.data.changed_fields(data);
     if changed.is_empty() {
         return Ok(false);
     }
@@ -309,7 +301,8 @@ pub(crate) async fn update_member_into(
         data,
         company_id,
     };
-    bind_member(sqlx::query(UPDATE_MEMBER), &member, now_ms())
+    bind_member(sqlx::query(UPDATE_MEMBER), &member)
+        .bind(now_ms())
         .execute(&mut **tx)
         .await?;
     changes.push(

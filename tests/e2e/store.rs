@@ -46,7 +46,7 @@ both_engines!(members_and_change_log, |db: TestDb| async move {
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err}");
 
-    let mut data = m.data();
+    let mut data = m.data.clone();
     data.city = Some("London".into());
     store
         .update_member("test", "M1", data.clone())
@@ -81,7 +81,7 @@ both_engines!(companies_and_accounts, |db: TestDb| async move {
     let mut p = person("Ada", "Lovelace", "Regular");
     p.company_key = Some("C1".into());
     let m = store.add_member("test", "M1", p).await.unwrap();
-    assert_eq!(m.company_key.as_deref(), Some("C1"));
+    assert_eq!(m.data.company_key.as_deref(), Some("C1"));
 
     let mut p = person("Bob", "Babbage", "Regular");
     p.company_key = Some("M1".into());
@@ -219,7 +219,7 @@ both_engines!(
         assert_eq!(groups.len(), 1);
 
         // ...and M1 leaves when their membership lapses.
-        let mut data = store.member("M1").await.unwrap().data();
+        let mut data = store.member("M1").await.unwrap().data;
         data.membership_status = Some("lapsed".into());
         store.update_member("test", "M1", data).await.unwrap();
         let members = store.group_members("north").await.unwrap();
@@ -341,7 +341,7 @@ both_engines!(
             (3, 0, 1)
         );
         let p1 = store.member("P1").await.unwrap();
-        assert_eq!(p1.company_key.as_deref(), Some("C1"));
+        assert_eq!(p1.data.company_key.as_deref(), Some("C1"));
         assert_eq!(p1.account_state.as_deref(), Some("active"));
         assert_eq!(
             store.field_values(&p1.id).await.unwrap(),
@@ -367,7 +367,7 @@ both_engines!(
             .unwrap();
         assert_eq!((report.updated, report.unchanged), (1, 2));
         assert_eq!(
-            store.member("P2").await.unwrap().last_name.as_deref(),
+            store.member("P2").await.unwrap().data.last_name.as_deref(),
             Some("Babbage-Smith")
         );
 

@@ -78,7 +78,7 @@ both_engines!(
         .await;
 
         // A change arrives by itself while serve runs.
-        let mut d = store.member("S0003").await.unwrap().data();
+        let mut d = store.member("S0003").await.unwrap().data;
         d.first_name = Some("Renamed".into());
         store.update_member("test", "S0003", d).await.unwrap();
         eventually("the change", Duration::from_secs(30), || {

@@ -107,7 +107,7 @@ both_engines!(
         assert_eq!(s, StatusCode::BAD_REQUEST, "{html}");
         assert!(html.contains("id=\"field-chapter-error\""), "{html}");
         assert_eq!(
-            store.member("P2").await.unwrap().city,
+            store.member("P2").await.unwrap().data.city,
             None,
             "nothing saved"
         );
@@ -125,7 +125,7 @@ both_engines!(
         assert_eq!(s, StatusCode::CONFLICT, "{html}");
         assert!(html.contains("id=\"member_key-error\""), "{html}");
         assert_eq!(
-            store.member("P1").await.unwrap().first_name.as_deref(),
+            store.member("P1").await.unwrap().data.first_name.as_deref(),
             Some("Bob")
         );
 

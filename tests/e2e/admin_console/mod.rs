@@ -219,7 +219,7 @@ both_engines!(
 /// without an account, P1 not an administrator.
 async fn assert_members_untouched(store: &guildgate::db::Store) {
     assert!(store.member("NEW").await.is_err(), "a member was added");
-    assert_eq!(store.member("P2").await.unwrap().city, None);
+    assert_eq!(store.member("P2").await.unwrap().data.city, None);
     assert!(store.account_for_member("P2").await.is_err());
     assert!(!store.account_for_member("P1").await.unwrap().is_admin());
 }

@@ -221,7 +221,7 @@ both_engines!(
             reject_keys: ["P01".to_string()].into(),
             ..Default::default()
         });
-        let mut p1 = store.member("P01").await.unwrap().data();
+        let mut p1 = store.member("P01").await.unwrap().data;
         p1.city = Some("York".into());
         store.update_member("test", "P01", p1).await.unwrap();
         drain(&store).await;

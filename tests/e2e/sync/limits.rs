@@ -31,7 +31,7 @@ both_engines!(
 
         // The store's checks, which the console, the admin API and the CLI go through.
         add(&store, "K1", "North", true).await;
-        let mut k1 = store.member("K1").await.unwrap().data();
+        let mut k1 = store.member("K1").await.unwrap().data;
         k1.bio = Some("z".repeat(10_001));
         let err = store.update_member("test", "K1", k1).await.unwrap_err();
         assert!(

@@ -166,8 +166,16 @@ async fn assert_same_state(store: &Store, double: &HlDouble, parked: &[&str]) {
             let m = store.member(key).await.unwrap();
             double.with(|s| {
                 let text = |f: &str| s.detail(key, f).unwrap_or_default();
-                assert_eq!(text("FirstName"), m.first_name.unwrap_or_default(), "{key}");
-                assert_eq!(text("EmailAddress"), m.email.unwrap_or_default(), "{key}");
+                assert_eq!(
+                    text("FirstName"),
+                    m.data.first_name.unwrap_or_default(),
+                    "{key}"
+                );
+                assert_eq!(
+                    text("EmailAddress"),
+                    m.data.email.unwrap_or_default(),
+                    "{key}"
+                );
                 assert_eq!(s.detail(key, "IsActive").as_deref(), Some("True"), "{key}");
             });
         }
@@ -240,7 +248,7 @@ both_engines!(end_to_end_story, |db: TestDb| async move {
         )
         .await
         .unwrap();
-    let mut p4 = store.member("P4").await.unwrap().data();
+    let mut p4 = store.member("P4").await.unwrap().data;
     p4.company_key = Some("C1".into());
     store.update_member("test", "P4", p4).await.unwrap();
     set_value(&store, "C1", "chapter", "North").await;
@@ -289,7 +297,7 @@ both_engines!(end_to_end_story, |db: TestDb| async move {
     set_value(&store, "P1", "expertise", "Go").await;
     store.deactivate_account("test", "P3").await.unwrap();
     // The company's new name reaches its people.
-    let mut c1 = store.member("C1").await.unwrap().data();
+    let mut c1 = store.member("C1").await.unwrap().data;
     c1.name = Some("Acme Ltd".into());
     store.update_member("test", "C1", c1).await.unwrap();
     drain(&store).await;
@@ -312,7 +320,7 @@ both_engines!(end_to_end_story, |db: TestDb| async move {
 
     // A member leaving the group is pushed once; later changes to them are not sent.
     let pushes = double.with(|s| s.contacts["P2"].pushes);
-    let mut p2 = store.member("P2").await.unwrap().data();
+    let mut p2 = store.member("P2").await.unwrap().data;
     p2.city = Some("Leeds".into());
     store.update_member("test", "P2", p2).await.unwrap();
     drain(&store).await;

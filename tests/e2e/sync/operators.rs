@@ -96,7 +96,7 @@ both_engines!(
         });
 
         // Nor can the command line (the store) edit it as a member...
-        let mut data = store.member(&admin.member_key).await.unwrap().data();
+        let mut data = store.member(&admin.member_key).await.unwrap().data;
         data.city = Some("Leeds".into());
         let refused = store.update_member("cli", &admin.member_key, data).await;
         assert!(

@@ -80,9 +80,8 @@ fn fields_of(kind: Kind) -> Vec<(&'static str, &'static str)> {
 
 /// The member's filled-in fields with their labels, for the member page.
 pub(super) fn details(member: &Member) -> Vec<(String, String)> {
-    let kind = Kind::parse(&member.kind).unwrap_or_default();
-    let data = serde_json::to_value(member.data()).unwrap_or_default();
-    fields_of(kind)
+    let data = serde_json::to_value(&member.data).unwrap_or_default();
+    fields_of(member.data.kind)
         .iter()
         .filter_map(|(name, label)| {
             let value = data.get(*name)?.as_str()?;
@@ -218,7 +217,7 @@ impl Filled {
     /// The Edit form of `member` with these values, no problem found yet.
     fn editing(member: Member, values: HashMap<String, String>) -> Filled {
         Filled {
-            kind: Kind::parse(&member.kind).unwrap_or_default(),
+            kind: member.data.kind,
             adding: false,
             member_key: member.member_key,
             values,
@@ -381,7 +380,7 @@ pub(in crate::admin::console) async fn edit_page(
     Path(key): Path<String>,
 ) -> ConsoleResult<Response> {
     let member = admin.store().member(&key).await?;
-    let data = serde_json::to_value(member.data()).unwrap_or_default();
+    let data = serde_json::to_value(&member.data).unwrap_or_default();
     let mut values: HashMap<String, String> = data
         .as_object()
         .into_iter()

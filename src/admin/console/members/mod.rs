@@ -142,7 +142,7 @@ async fn member_page(
     }
     let login = login.unwrap_or_else(|| match &view.account {
         Some(a) => a.login_email.clone(),
-        None => view.member.email.clone().unwrap_or_default(),
+        None => view.member.data.email.clone().unwrap_or_default(),
     });
     admin
         .page("members", shown, |chrome| MemberPage {
