@@ -17,7 +17,7 @@ use crate::oidc::authorize::CARRIED;
 use crate::oidc::error::OidcResult;
 use crate::oidc::invitations::{self, Purpose};
 use crate::oidc::known_device::DeviceCookie;
-use crate::oidc::params::Params;
+use crate::oidc::params::{self, Params};
 use crate::oidc::throttle::ThrottleError;
 use crate::server::AppState;
 use crate::web::client_ip::ClientIp;
@@ -42,24 +42,12 @@ struct ForgotPasswordPage<'a> {
 
 /// The authorization request a page carries, as a path on this server.
 pub(crate) fn authorize_path(carried: &[(String, String)]) -> Option<String> {
-    if carried.is_empty() {
-        return None;
-    }
-    let query = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(carried)
-        .finish();
-    Some(format!("/authorize?{query}"))
+    (!carried.is_empty()).then(|| params::address("/authorize", carried))
 }
 
 /// The link of the sign-in page to this page, carrying its authorization request.
 pub fn link_from_sign_in(carried: &[(String, String)]) -> String {
-    if carried.is_empty() {
-        return FORGOT_PASSWORD_PATH.to_string();
-    }
-    let query = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(carried)
-        .finish();
-    format!("{FORGOT_PASSWORD_PATH}?{query}")
+    params::address(FORGOT_PASSWORD_PATH, carried)
 }
 
 async fn page(

@@ -13,13 +13,14 @@ use crate::accounts::Account;
 use crate::oidc::authorize::{self, AuthRequest};
 use crate::oidc::error::{OidcError, OidcResult};
 use crate::oidc::forgot_password::authorize_path;
-use crate::oidc::params::Params;
+use crate::oidc::params::{self, Params};
 use crate::oidc::second_factor::WaitingSignIn;
 use crate::passwords;
 use crate::server::AppState;
 use crate::web::{csrf, look, pages};
 
-/// Where the step's form posts.
+/// Where the step's form posts, and (with the authorization request as its query) the step's
+/// page in another language.
 pub const NEW_PASSWORD_PATH: &str = "/login/new-password";
 
 /// The session key of a sign-in waiting for its new password.
@@ -42,6 +43,8 @@ async fn page(
     status: StatusCode,
     error: Option<&str>,
 ) -> OidcResult<Response> {
+    // The page answers a post: its language switch reloads it by this address.
+    look::reload_at(&params::address(NEW_PASSWORD_PATH, &request.carried));
     Ok(
         pages::render_form(session, status, |csrf_token| NewPasswordPage {
             action: NEW_PASSWORD_PATH,
@@ -68,6 +71,40 @@ pub async fn begin(
     page(session, request, StatusCode::OK, None).await
 }
 
+/// `GET /login/new-password?<authorization request>`: the step's page again while the sign-in
+/// waits for it (the language switch leads here); otherwise the sign-in page.
+pub async fn form(
+    State(state): State<AppState>,
+    session: Session,
+    query: Params,
+) -> OidcResult<Response> {
+    let request = authorize::validate(&state, &query).await?;
+    match waiting(&state, &session).await? {
+        Some(_) => page(&session, &request, StatusCode::OK, None).await,
+        None => sign_in_again(&session, &request).await,
+    }
+}
+
+/// The account whose sign-in waits in this session for its new password, with the time its
+/// password was checked; `None` when nothing waits (expired, or another tab finished it).
+async fn waiting(state: &AppState, session: &Session) -> OidcResult<Option<(Account, i64)>> {
+    let waiting: Option<WaitingSignIn> = session.get(PENDING_KEY).await?;
+    let Some(waiting) = waiting.filter(|w| !w.expired()) else {
+        return Ok(None);
+    };
+    let account = state.store.account_by_id(&waiting.account_id).await?;
+    Ok(account
+        .filter(|a| a.is_active() && a.must_change_password)
+        .map(|a| (a, waiting.auth_time)))
+}
+
+/// Back to the sign-in page of the request, forgetting whatever waited.
+async fn sign_in_again(session: &Session, request: &AuthRequest) -> OidcResult<Response> {
+    session.remove::<WaitingSignIn>(PENDING_KEY).await?;
+    let again = authorize_path(&request.carried).unwrap_or_else(|| "/authorize".into());
+    Ok(Redirect::to(&again).into_response())
+}
+
 /// `POST /login/new-password`: sets the member's own password, signs in and continues the
 /// authorization request.
 pub async fn submit(
@@ -78,21 +115,8 @@ pub async fn submit(
     csrf::verify(&session, &form.take(csrf::FIELD)).await?;
     let (password, again) = (form.take("password"), form.take("password_again"));
     let request = authorize::validate(&state, &form).await?;
-    let waiting: Option<WaitingSignIn> = session.get(PENDING_KEY).await?;
-    let account = match waiting {
-        Some(p) if !p.expired() => match state.store.account_by_id(&p.account_id).await? {
-            Some(account) if account.is_active() && account.must_change_password => {
-                Some((account, p.auth_time))
-            }
-            _ => None,
-        },
-        _ => None,
-    };
-    let Some((account, auth_time)) = account else {
-        // Nothing waiting (expired, or another tab finished it): sign in again.
-        session.remove::<WaitingSignIn>(PENDING_KEY).await?;
-        let again = authorize_path(&request.carried).unwrap_or_else(|| "/authorize".into());
-        return Ok(Redirect::to(&again).into_response());
+    let Some((account, auth_time)) = waiting(&state, &session).await? else {
+        return sign_in_again(&session, &request).await;
     };
     let problem = if password != again {
         Some(look::current().t("passwords-differ"))

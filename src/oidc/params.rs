@@ -69,6 +69,18 @@ impl Params {
     }
 }
 
+/// `path` with `carried` (an authorization request carried along) as its query; the path alone
+/// when nothing is carried.
+pub fn address(path: &str, carried: &[(String, String)]) -> String {
+    if carried.is_empty() {
+        return path.to_string();
+    }
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(carried)
+        .finish();
+    format!("{path}?{query}")
+}
+
 /// The parameters of an endpoint that takes them in the query (GET) or in a form-encoded body
 /// (POST), as `/authorize` (OIDC Core 3.1.2.1) and `/logout` do.
 impl<S: Send + Sync> FromRequest<S> for Params {

@@ -21,7 +21,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/login", post(authorize::login))
         .route(
             new_password_step::NEW_PASSWORD_PATH,
-            post(new_password_step::submit),
+            get(new_password_step::form).post(new_password_step::submit),
         )
         .route(
             second_factor::SECOND_FACTOR_PATH,

@@ -7,7 +7,7 @@ use guildgate::branding::Branding;
 use reqwest::StatusCode;
 
 use crate::support::app::{get_page, Console};
-use crate::support::html::{csrf_of, hidden_fields};
+use crate::support::html::{csrf_of, hidden_fields, switch_link};
 use crate::support::oidc::*;
 use crate::support::people::add_admin_bob;
 use crate::support::{newest_mail, poll, TestApp, TestDb};
@@ -234,13 +234,7 @@ both_engines!(
 
         // The language switch offers French on the English page, keeping the request.
         let (_, page) = page_in(&browser, &url(&[("state", "s-1")]), "en").await;
-        let at = page.find("hreflang=\"fr\"").expect("a switch to French");
-        let start = page[..at].rfind("href=\"").unwrap() + 6;
-        let link = page[start..]
-            .split('"')
-            .next()
-            .unwrap()
-            .replace("&#38;", "&");
+        let link = switch_link(&page, "fr");
         assert!(
             link.contains("state=s-1") && link.contains("ui_locales=fr"),
             "{link}"
@@ -326,19 +320,6 @@ both_engines!(
         assert_eq!(doc["ui_locales_supported"], serde_json::json!(["en", "fr"]));
     }
 );
-
-/// The `href` of the language switch's link to `tag` on `page`, unescaped.
-fn switch_link(page: &str, tag: &str) -> String {
-    let at = page
-        .find(&format!("hreflang=\"{tag}\""))
-        .unwrap_or_else(|| panic!("no switch to {tag}: {page}"));
-    let start = page[..at].rfind("href=\"").unwrap() + 6;
-    page[start..]
-        .split('"')
-        .next()
-        .unwrap()
-        .replace("&#38;", "&")
-}
 
 both_engines!(
     the_member_s_language_reaches_answers_to_forms_dates_and_mails_an_administrator_sends,

@@ -5,7 +5,7 @@
 
 use reqwest::StatusCode;
 
-use crate::support::html::hidden_fields;
+use crate::support::html::{hidden_fields, switch_link};
 use crate::support::oidc::*;
 use crate::support::people::one_time_admin;
 use crate::support::two_factor;
@@ -99,6 +99,52 @@ both_engines!(
             .login(&fresh.0, &fresh.1, &boot.login_email, OWN_PASSWORD)
             .await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    }
+);
+
+both_engines!(
+    the_step_switches_language_without_signing_in_again,
+    |db: TestDb| async move {
+        let setup = setup(&db).await;
+        let boot = one_time_admin(&setup.store).await;
+        let app = TestApp::spawn(&db).await;
+        let (browser, page) = sign_in_page(&app, &setup).await;
+        let r = app
+            .login(&browser, &page, &boot.login_email, &boot.one_time_password)
+            .await;
+        let step = r.text().await.unwrap();
+        assert!(step.contains("Choose your own password"), "{step}");
+
+        // The switch (the page answered a post) leads to the step's own address, in French,
+        // still waiting for the new password.
+        let link = switch_link(&step, "fr");
+        assert!(
+            link.starts_with("/login/new-password?") && link.contains("ui_locales=fr"),
+            "{link}"
+        );
+        let french = page_at(&browser, app.url(&link)).await;
+        assert!(
+            french.contains("Choisissez votre propre mot de passe"),
+            "{french}"
+        );
+        // Its form carries the request and the language on: a short password is refused in
+        // French.
+        let action = "/login/new-password?ui_locales=fr";
+        assert!(french.contains(&format!("action=\"{action}\"")), "{french}");
+        let mut form = hidden_fields(&french);
+        form.push(("password".into(), "short".into()));
+        form.push(("password_again".into(), "short".into()));
+        let r = send_form(&browser, app.url(action), &form).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let refused = r.text().await.unwrap();
+        assert!(
+            refused.contains("Choisissez votre propre mot de passe"),
+            "{refused}"
+        );
+        // Another browser, with no sign-in waiting, is sent to the sign-in page.
+        let r = open(&http(), app.url(&link)).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert!(location(&r).starts_with("/authorize?"), "{}", location(&r));
     }
 );
 

@@ -48,3 +48,16 @@ pub fn hidden(html: &str, name: &str) -> String {
 pub fn csrf_of(html: &str) -> String {
     hidden(html, "csrf_token")
 }
+
+/// The `href` of the language switch's link to `tag` on `page`, unescaped.
+pub fn switch_link(page: &str, tag: &str) -> String {
+    let at = page
+        .find(&format!("hreflang=\"{tag}\""))
+        .unwrap_or_else(|| panic!("no switch to {tag}: {page}"));
+    let start = page[..at].rfind("href=\"").unwrap() + 6;
+    page[start..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&#38;", "&")
+}
