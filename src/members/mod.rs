@@ -53,11 +53,13 @@ impl fmt::Display for Kind {
 }
 
 /// Everything about a member that can be set, in the store's words. Also the shape of an
-/// imported CSV row, and of a member the admin API writes.
+/// imported CSV row, and of a member the admin API writes. Open to other properties (no
+/// `deny_unknown_fields`): a stored member and the API's member body are this and more; the
+/// import and the API refuse unknown names themselves (`import::json_rows`).
 #[derive(
     Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema,
 )]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct MemberData {
     /// `person` (the default) or `company`; it cannot change once the member exists.
     #[sqlx(try_from = "String")]

@@ -149,4 +149,44 @@ mod tests {
             assert!(schemas.contains_key(name), "{r} does not resolve");
         }
     }
+
+    /// A part of an `allOf` that forbids other properties (`additionalProperties: false`)
+    /// forbids the other parts' too: no object could match. A flattened type (a stored member
+    /// is its data and more) must leave them open.
+    #[test]
+    fn no_composed_schema_forbids_its_other_parts() {
+        let doc = serde_json::to_value(openapi_document()).expect("document as JSON");
+        let schemas = &doc["components"]["schemas"];
+        fn check(v: &serde_json::Value, schemas: &serde_json::Value, at: &str) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    for part in m
+                        .get("allOf")
+                        .and_then(|a| a.as_array())
+                        .into_iter()
+                        .flatten()
+                    {
+                        let resolved = match part["$ref"].as_str() {
+                            Some(r) => &schemas[r.trim_start_matches("#/components/schemas/")],
+                            None => part,
+                        };
+                        let closed = |s: &serde_json::Value| {
+                            s["additionalProperties"] == serde_json::Value::Bool(false)
+                        };
+                        let inlined = resolved["oneOf"].as_array().into_iter().flatten();
+                        assert!(
+                            !closed(resolved) && !inlined.clone().any(closed),
+                            "{at}: a part of allOf forbids additional properties: {part}"
+                        );
+                    }
+                    for (k, v) in m {
+                        check(v, schemas, &format!("{at}/{k}"));
+                    }
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|v| check(v, schemas, at)),
+                _ => {}
+            }
+        }
+        check(&doc, schemas, "");
+    }
 }
