@@ -54,8 +54,9 @@ fn row(
     problems: &mut Problems,
 ) -> Option<Row> {
     let mut bad = |field: &str, message: String| problems.push((Some(field.to_string()), message));
+    // `null` is no key, as for the other fields: the path may name the member.
     let body_key = match object.get(KEY_COLUMN) {
-        None => None,
+        None | Some(Value::Null) => None,
         Some(Value::String(k)) => Some(k.trim().to_string()),
         Some(_) => {
             bad(KEY_COLUMN, "member_key must be text".into());
@@ -224,5 +225,16 @@ mod tests {
             "{:?}",
             b.problems
         );
+    }
+
+    #[test]
+    fn a_null_key_is_no_key() {
+        let b = read(json!({"member_key": null, "first_name": "Ada"}), Some("P1"));
+        assert!(b.problems.is_empty(), "{:?}", b.problems);
+        assert_eq!(b.rows[0].key, "P1");
+        let b = read(json!({"member_key": null, "first_name": "Ada"}), None);
+        assert_eq!(b.problems[0].message, "member_key is required");
+        let b = read(json!({"member_key": 7}), Some("P1"));
+        assert_eq!(b.problems[0].message, "member_key must be text");
     }
 }

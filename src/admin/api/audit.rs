@@ -11,8 +11,9 @@ use crate::change_log::{AuditCursor, ChangeEntry};
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// At most this many entries, newest first (1 to 1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
-    /// The `next` of the previous page: entries older than it.
+    /// The `next` of the previous page: entries older than it (the newest when absent or empty).
     pub before: Option<String>,
 }
 
@@ -31,8 +32,9 @@ pub(super) async fn audit_log(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<AuditLog>> {
     let limit = page_limit(q.limit, 100, 1000)?;
+    // An empty value is no value, as in the other queries (a form's empty field sends one).
     let before = match q.before.as_deref() {
-        None => None,
+        None | Some("") => None,
         Some(text) => Some(AuditCursor::parse(text).ok_or_else(|| {
             ApiError::BadRequest("before must be the next value of a previous page".into())
         })?),

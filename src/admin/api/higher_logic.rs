@@ -136,6 +136,7 @@ pub(super) async fn sync_status(caller: Caller) -> ApiResult<Json<SyncStatus>> {
 #[into_params(parameter_in = Query)]
 pub struct RefusedQuery {
     /// How many to list (1 to 1000; 100 when absent).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

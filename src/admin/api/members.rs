@@ -17,7 +17,10 @@ pub struct SearchQuery {
     /// `person` or `company`; both when absent.
     pub kind: Option<String>,
     /// At most this many (1 to 500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
+    /// How many to skip (0 when absent).
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 

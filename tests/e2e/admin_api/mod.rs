@@ -383,6 +383,11 @@ async fn audit_log_by_token(api: &Api<'_>, secret: &str) {
         }
     }
     assert_eq!(paged, all);
+    // An empty `before` is none: the newest page.
+    let empty = api
+        .expect(StatusCode::OK, bare(Method::GET, "/audit?before="))
+        .await;
+    assert_eq!(ids(&empty), all);
     let bad: Vec<String> = ["x", "12.", ".abc", "12.a%27b"]
         .iter()
         .map(|bad| format!("/audit?before={bad}"))
