@@ -92,6 +92,11 @@ impl Store {
     }
 
     pub async fn account_by_login(&self, login_email: &str) -> StoreResult<Option<Account>> {
+        // No login holds a NUL (logins are checked when set), and PostgreSQL refuses one in a
+        // bound text: a sign-in typing one is a wrong login on both engines, not an error.
+        if login_email.contains('\0') {
+            return Ok(None);
+        }
         Ok(
             sqlx::query_as(&format!("{ACCOUNT_SELECT} WHERE a.login_email = $1"))
                 .bind(login_email.trim().to_lowercase())

@@ -327,6 +327,25 @@ both_engines!(login_form_needs_its_csrf_token, |db: TestDb| async move {
     assert_eq!(r.status(), 403, "token without its session");
 });
 
+// A login no account can hold (a NUL in it, which PostgreSQL refuses in any text) is a wrong
+// login on both engines: the sign-in page again, not an error of the request.
+both_engines!(
+    a_login_with_a_nul_is_a_wrong_login,
+    |db: TestDb| async move {
+        let (app, ok) = with_narrow_client(&db).await;
+        let base = app.base.as_str();
+        let browser = browser();
+        let page = page_at(&browser, url_with(base, &ok)).await;
+        let mut form = hidden_fields(&page);
+        form.push(("email".into(), format!("{EMAIL}\0")));
+        form.push(("password".into(), PASSWORD.into()));
+        let r = send_form(&browser, format!("{base}/login"), &form).await;
+        assert_eq!(r.status(), 401);
+        let again = r.text().await.unwrap();
+        assert!(again.contains("name=\"password\""), "{again}");
+    }
+);
+
 // OIDC Core 5.5: a claims parameter that is not a JSON object of objects is invalid_request,
 // back to the client with state and iss (also when it arrives through the login form).
 both_engines!(malformed_claims_parameter, |db: TestDb| async move {
