@@ -188,6 +188,14 @@ pub async fn validate(state: &AppState, params: &Params) -> OidcResult<AuthReque
             ));
         }
     }
+    // Refused here, before the member signs in: the nonce is stored with the code, and
+    // PostgreSQL refuses a NUL in any text (`state` and `login_hint` are not stored).
+    if params.get("nonce").is_some_and(|v| v.contains('\0')) {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "nonce must not contain NUL characters",
+        ));
+    }
 
     // Scopes: values this provider does not understand are ignored (OIDC Core 3.1.2.1: "Scope
     // values used that are not understood by an implementation SHOULD be ignored"; the token

@@ -158,6 +158,11 @@ impl Store {
 
     /// The client with this id, if registered.
     pub async fn find_client(&self, client_id: &str) -> StoreResult<Option<Client>> {
+        // No client id holds a NUL (ids are checked when registered), and PostgreSQL refuses
+        // one in a bound text: an unknown client on both engines.
+        if client_id.contains('\0') {
+            return Ok(None);
+        }
         let row: Option<ClientRow> =
             sqlx::query_as(&format!("{CLIENT_SELECT} WHERE client_id = $1"))
                 .bind(client_id)

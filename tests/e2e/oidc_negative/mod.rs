@@ -116,6 +116,12 @@ both_engines!(
         )
         .await;
         assert_page(&url_with(base, &without(&ok, "client_id")), "no client_id").await;
+        // No client id holds a NUL: unknown on both engines (PostgreSQL refuses it in text).
+        assert_page(
+            &url_with(base, &with(&ok, "client_id", "ok\0")),
+            "client id with NUL",
+        )
+        .await;
         assert_page(
             &url_with(base, &without(&ok, "redirect_uri")),
             "no redirect_uri",
@@ -246,6 +252,13 @@ both_engines!(
                 with(&ok, "nonce", &"n".repeat(5000)),
                 "invalid_request",
                 "huge nonce",
+            ),
+            // Refused before the sign-in: the nonce is stored with the code (PostgreSQL
+            // refuses NUL in text), where it failed after the member's password.
+            (
+                with(&ok, "nonce", "n\0n"),
+                "invalid_request",
+                "nonce with NUL",
             ),
         ]);
         for (params, error, what) in cases {
