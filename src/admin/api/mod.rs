@@ -18,13 +18,15 @@ mod tokens;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-use axum::extract::{FromRequest, FromRequestParts, Path, Query};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::Value;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::{ObjectBuilder, Required, Type};
 use utoipa::{IntoParams, ToSchema};
@@ -195,10 +197,51 @@ fn page_limit(given: Option<i64>, default: i64, max: i64) -> ApiResult<i64> {
     }
 }
 
-/// `Json` whose rejections use the API's error shape.
-#[derive(FromRequest)]
-#[from_request(via(Json), rejection(ApiError))]
+/// `Json` whose rejections use the API's error shape. Text holding a NUL character, anywhere
+/// in the body, is refused with where it is: PostgreSQL cannot store one and SQLite would, so
+/// both engines answer alike.
 pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let Json(body) = Json::<Value>::from_request(request, state).await?;
+        if let Some(at) = nul_at(&body, "the body") {
+            return Err(ApiError::BadRequest(format!(
+                "{at} must not contain NUL characters"
+            )));
+        }
+        T::deserialize(body).map(ApiJson).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "Failed to deserialize the JSON body into the target type: {e}"
+            ))
+        })
+    }
+}
+
+/// Where the first text (a value or a name) holding a NUL is, `at` naming `value`.
+fn nul_at(value: &Value, at: &str) -> Option<String> {
+    match value {
+        Value::String(text) => text.contains('\0').then(|| at.to_string()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_at(item, &format!("{at}[{i}]"))),
+        Value::Object(fields) => fields.iter().find_map(|(name, item)| {
+            if name.contains('\0') {
+                return Some(format!("a name in {at}"));
+            }
+            let at = if at == "the body" {
+                name.clone()
+            } else {
+                format!("{at}.{name}")
+            };
+            nul_at(item, &at)
+        }),
+        _ => None,
+    }
+}
 
 /// `Query` whose rejections use the API's error shape.
 #[derive(FromRequestParts)]
@@ -399,4 +442,24 @@ pub fn router() -> Router<AppState> {
 /// The OpenAPI document served at `/admin/api/openapi.json`.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
     openapi::document(routes().into_openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::nul_at;
+
+    #[test]
+    fn a_nul_is_found_and_placed() {
+        let at = |v| nul_at(&v, "the body");
+        assert_eq!(at(json!({"name": "ok", "n": 1})), None);
+        assert_eq!(at(json!("a\u{0}")), Some("the body".into()));
+        assert_eq!(at(json!({"name": "a\u{0}b"})), Some("name".into()));
+        assert_eq!(
+            at(json!({"members": [{}, {"fields": {"x": "\u{0}"}}]})),
+            Some("members[1].fields.x".into())
+        );
+        assert_eq!(at(json!({"x\u{0}": 1})), Some("a name in the body".into()));
+    }
 }

@@ -252,6 +252,23 @@ both_engines!(fields_need_the_members_section, |db: TestDb| async move {
 
 /// Groups: live preview counts the members without an account; create, rename, refusals.
 async fn groups_with_preview(api: &Api<'_>) {
+    // Text with a NUL is refused on both engines, saying where (PostgreSQL cannot store it,
+    // SQLite would), and nothing is written.
+    let refusal = api
+        .refuses(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            vec![with(
+                Method::POST,
+                "/groups",
+                json!({"name": "Nul\u{0}", "members": ["P1"]}),
+            )],
+        )
+        .await;
+    let message = refusal["error"]["message"].as_str().unwrap_or_default();
+    assert_eq!(message, "name must not contain NUL characters", "{refusal}");
+    let (_, groups) = api.get("/groups").await;
+    assert!(!groups.to_string().contains("Nul"), "{groups}");
     let regular = json!({"conditions": ["member_type=Regular"]});
     let b = api
         .expect(
