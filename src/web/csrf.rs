@@ -12,7 +12,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::FormRejection;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::{BytesRejection, FormRejection};
 use axum::extract::{Form, FromRequest, FromRequestParts, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -161,6 +162,10 @@ struct WithToken<T> {
 /// Why a [`CsrfForm`] was refused.
 pub enum CsrfFormRejection {
     Form(FormRejection),
+    Body(BytesRejection),
+    /// A name or value holds a NUL: refused on both engines alike (PostgreSQL cannot store
+    /// one; SQLite would).
+    Nul,
     Csrf(CsrfError),
 }
 
@@ -168,9 +173,20 @@ impl IntoResponse for CsrfFormRejection {
     fn into_response(self) -> Response {
         match self {
             CsrfFormRejection::Form(r) => r.into_response(),
+            CsrfFormRejection::Body(r) => r.into_response(),
+            CsrfFormRejection::Nul => {
+                let look = look::current();
+                let (title, message) = (look.t("form-nul-title"), look.t("form-nul"));
+                pages::error_page(StatusCode::BAD_REQUEST, &title, &message)
+            }
             CsrfFormRejection::Csrf(e) => e.into_response(),
         }
     }
+}
+
+/// Whether a form-encoded body holds a NUL in a name or a value.
+fn holds_nul(body: &[u8]) -> bool {
+    form_urlencoded::parse(body).any(|(name, value)| name.contains('\0') || value.contains('\0'))
 }
 
 impl<T, S> FromRequest<S> for CsrfForm<T>
@@ -187,6 +203,14 @@ where
             .await
             .map_err(|_| CsrfFormRejection::Csrf(CsrfError::Expired))?;
         let request = Request::from_parts(parts, body);
+        let (parts, body) = request.into_parts();
+        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(CsrfFormRejection::Body)?;
+        if holds_nul(&bytes) {
+            return Err(CsrfFormRejection::Nul);
+        }
+        let request = Request::from_parts(parts, Body::from(bytes));
         let Form(form) = Form::<WithToken<T>>::from_request(request, state)
             .await
             .map_err(CsrfFormRejection::Form)?;
@@ -200,6 +224,14 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nul_anywhere_in_a_form_is_found() {
+        assert!(!holds_nul(b"name=Ada&csrf_token=x%20y"));
+        assert!(holds_nul(b"name=A%00da"));
+        assert!(holds_nul(b"na%00me=Ada"));
+        assert!(holds_nul(b"name=A\0da"));
+    }
 
     #[test]
     fn cookies_open_only_with_their_signature() {

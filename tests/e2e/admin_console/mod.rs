@@ -365,6 +365,12 @@ both_engines!(console_groups_preview_and_save, |db: TestDb| async move {
     let (s, html, _) = admin.post("/admin/groups", &bad).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(html.contains("colour"), "{html}");
+    // A NUL in a field is refused on both engines (PostgreSQL cannot store it, SQLite would).
+    let nul = group_form("Nul\0", regular, "save");
+    let (s, html, _) = admin.post("/admin/groups", &nul).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(html.contains("NUL character"), "{html}");
+    assert_eq!(store.list_groups().await.unwrap().len(), 1, "nothing saved");
     let mut everyone = group_form("Everyone", regular, "save");
     everyone.push(("group_key", "everyone"));
     let (s, _, location) = admin.post("/admin/groups", &everyone).await;
