@@ -3,6 +3,7 @@
 //! one, then (an administrator) the second factor, then continues the client's request.
 //! SQLite and PostgreSQL.
 
+use guildgate::accounts::BootstrapAdmin;
 use reqwest::StatusCode;
 
 use crate::support::html::{hidden_fields, switch_link};
@@ -16,9 +17,7 @@ const OWN_PASSWORD: &str = "the administrator's own passphrase";
 both_engines!(
     a_one_time_password_cannot_finish_an_authorization,
     |db: TestDb| async move {
-        let setup = setup(&db).await;
-        let boot = one_time_admin(&setup.store).await;
-        let app = TestApp::spawn(&db).await;
+        let (setup, boot, app) = start(&db).await;
         let browser = browser();
         let (verifier, challenge) = pkce();
         let url = app.authorize_url(&[
@@ -105,9 +104,7 @@ both_engines!(
 both_engines!(
     the_step_switches_language_without_signing_in_again,
     |db: TestDb| async move {
-        let setup = setup(&db).await;
-        let boot = one_time_admin(&setup.store).await;
-        let app = TestApp::spawn(&db).await;
+        let (setup, boot, app) = start(&db).await;
         let (browser, page) = sign_in_page(&app, &setup).await;
         let r = app
             .login(&browser, &page, &boot.login_email, &boot.one_time_password)
@@ -147,6 +144,13 @@ both_engines!(
         assert!(location(&r).starts_with("/authorize?"), "{}", location(&r));
     }
 );
+
+/// The client, the first administrator holding its one-time password, and the server.
+async fn start(db: &TestDb) -> (Setup, BootstrapAdmin, TestApp) {
+    let setup = setup(db).await;
+    let boot = one_time_admin(&setup.store).await;
+    (setup, boot, TestApp::spawn(db).await)
+}
 
 /// A new browser on the sign-in page of the client's request: (browser, page).
 async fn sign_in_page(app: &TestApp, setup: &Setup) -> (reqwest::Client, String) {
