@@ -198,8 +198,7 @@ fn page_limit(given: Option<i64>, default: i64, max: i64) -> ApiResult<i64> {
 }
 
 /// `Json` whose rejections use the API's error shape. Text holding a NUL character, anywhere
-/// in the body, is refused with where it is: PostgreSQL cannot store one and SQLite would, so
-/// both engines answer alike.
+/// in the body, is refused with where it is ([`nul_refused`]).
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
@@ -208,9 +207,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         let Json(body) = Json::<Value>::from_request(request, state).await?;
         if let Some(at) = nul_at(&body, "the body") {
-            return Err(ApiError::BadRequest(format!(
-                "{at} must not contain NUL characters"
-            )));
+            return Err(nul_refused(&at));
         }
         T::deserialize(body).map(ApiJson).map_err(|e| {
             ApiError::BadRequest(format!(
@@ -218,6 +215,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             ))
         })
     }
+}
+
+/// Text holding a NUL, at `at`: PostgreSQL cannot store one and SQLite would, so the API
+/// refuses it in a body or a query on both engines alike. (Not in a path's key: refused before
+/// the body is read, a large body's sender meets a closed connection instead of the answer.)
+fn nul_refused(at: &str) -> ApiError {
+    ApiError::BadRequest(format!("{at} must not contain NUL characters"))
 }
 
 /// Where the first text (a value or a name) holding a NUL is, `at` naming `value`.
@@ -243,10 +247,21 @@ fn nul_at(value: &Value, at: &str) -> Option<String> {
     }
 }
 
-/// `Query` whose rejections use the API's error shape.
-#[derive(FromRequestParts)]
-#[from_request(via(Query), rejection(ApiError))]
+/// `Query` whose rejections use the API's error shape; a NUL in it is refused, as in a body.
 pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default().as_bytes();
+        if form_urlencoded::parse(query).any(|(n, v)| n.contains('\0') || v.contains('\0')) {
+            return Err(nul_refused("the query"));
+        }
+        let Query(value) = Query::<T>::from_request_parts(parts, state).await?;
+        Ok(ApiQuery(value))
+    }
+}
 
 /// `Path` whose rejections use the API's error shape.
 #[derive(FromRequestParts)]

@@ -210,6 +210,17 @@ both_engines!(members_search, |db: TestDb| async move {
     ];
     api.refuses(StatusCode::BAD_REQUEST, "bad_request", bad)
         .await;
+    // A NUL in the query is refused alike on both engines (PostgreSQL would refuse to compare
+    // it, SQLite would find nothing).
+    let refusal = api
+        .refuses(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            vec![bare(Method::GET, "/members?q=a%00")],
+        )
+        .await;
+    let message = refusal["error"]["message"].as_str().unwrap_or_default();
+    assert_eq!(message, "the query must not contain NUL characters");
 });
 
 both_engines!(fields_need_the_members_section, |db: TestDb| async move {
