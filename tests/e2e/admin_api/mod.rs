@@ -221,6 +221,15 @@ both_engines!(members_search, |db: TestDb| async move {
         .await;
     let message = refusal["error"]["message"].as_str().unwrap_or_default();
     assert_eq!(message, "the query must not contain NUL characters");
+    // A key with one names nothing, on both engines.
+    let refusal = api
+        .refuses(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            vec![bare(Method::GET, "/members/P%001")],
+        )
+        .await;
+    assert!(refusal.to_string().contains("not found"), "{refusal}");
 });
 
 both_engines!(fields_need_the_members_section, |db: TestDb| async move {
