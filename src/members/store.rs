@@ -88,6 +88,10 @@ impl Store {
             .search
             .as_deref()
             .map(|s| format!("%{}%", s.trim().to_lowercase()));
+        // No member's text holds a NUL, and PostgreSQL refuses one in a bound text.
+        if filter.search.as_deref().is_some_and(|s| s.contains('\0')) {
+            return Ok(Vec::new());
+        }
         let limit = if filter.limit > 0 {
             filter.limit
         } else {
