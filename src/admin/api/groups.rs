@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::{ApiError, ApiJson, ApiResult, Caller, Key};
 use crate::admin::views::{self, GroupView, MemberCounts};
-use crate::groups::{Condition, Group, Selection};
+use crate::groups::{Group, Selection};
 
 #[derive(Serialize, ToSchema)]
 pub struct GroupList {
@@ -23,22 +23,10 @@ pub struct SelectionInput {
 }
 
 impl SelectionInput {
+    /// The selection sent, read by the one parser the CLI and the console use too.
     fn selection(&self) -> ApiResult<Option<Selection>> {
-        match (&self.members, &self.conditions) {
-            (Some(_), Some(_)) => Err(ApiError::BadRequest(
-                "give either members or conditions, not both".into(),
-            )),
-            (Some(keys), None) => Ok(Some(Selection::Static(keys.clone()))),
-            (None, Some(texts)) => {
-                let conditions = texts
-                    .iter()
-                    .map(|t| Condition::parse(t))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(ApiError::BadRequest)?;
-                Ok(Some(Selection::Conditions(conditions)))
-            }
-            (None, None) => Ok(None),
-        }
+        Selection::from_parts(self.members.clone(), self.conditions.clone())
+            .map_err(ApiError::BadRequest)
     }
 }
 
