@@ -21,3 +21,23 @@ pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a 
         .find(|(cookie, _)| *cookie == name)
         .map(|(_, value)| value)
 }
+
+/// Whether form-encoded text (a body or a query string) holds a NUL in a name or a value:
+/// PostgreSQL cannot store one and SQLite would, so forms and queries holding one are refused
+/// alike on both engines.
+pub fn form_holds_nul(encoded: &[u8]) -> bool {
+    form_urlencoded::parse(encoded).any(|(name, value)| name.contains('\0') || value.contains('\0'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::form_holds_nul;
+
+    #[test]
+    fn a_nul_anywhere_in_a_form_is_found() {
+        assert!(!form_holds_nul(b"name=Ada&csrf_token=x%20y"));
+        assert!(form_holds_nul(b"name=A%00da"));
+        assert!(form_holds_nul(b"na%00me=Ada"));
+        assert!(form_holds_nul(b"name=A\0da"));
+    }
+}

@@ -254,8 +254,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let query = parts.uri.query().unwrap_or_default().as_bytes();
-        if form_urlencoded::parse(query).any(|(n, v)| n.contains('\0') || v.contains('\0')) {
+        if crate::web::form_holds_nul(parts.uri.query().unwrap_or_default().as_bytes()) {
             return Err(nul_refused("the query"));
         }
         let Query(value) = Query::<T>::from_request_parts(parts, state).await?;
