@@ -84,14 +84,14 @@ impl Store {
     }
 
     pub async fn list_members(&self, filter: &MemberFilter) -> StoreResult<Vec<Member>> {
-        let pattern = filter
-            .search
-            .as_deref()
-            .map(|s| format!("%{}%", s.trim().to_lowercase()));
         // No member's text holds a NUL, and PostgreSQL refuses one in a bound text.
         if filter.search.as_deref().is_some_and(|s| s.contains('\0')) {
             return Ok(Vec::new());
         }
+        let pattern = filter
+            .search
+            .as_deref()
+            .map(|s| format!("%{}%", s.trim().to_lowercase()));
         let limit = if filter.limit > 0 {
             filter.limit
         } else {
