@@ -12,7 +12,6 @@ use tower_sessions::Session;
 use crate::accounts::Account;
 use crate::oidc::authorize::{self, AuthRequest};
 use crate::oidc::error::{OidcError, OidcResult};
-use crate::oidc::forgot_password::authorize_path;
 use crate::oidc::params::{self, Params};
 use crate::oidc::second_factor::WaitingSignIn;
 use crate::passwords;
@@ -101,7 +100,7 @@ async fn waiting(state: &AppState, session: &Session) -> OidcResult<Option<(Acco
 /// Back to the sign-in page of the request, forgetting whatever waited.
 async fn sign_in_again(session: &Session, request: &AuthRequest) -> OidcResult<Response> {
     session.remove::<WaitingSignIn>(PENDING_KEY).await?;
-    let again = authorize_path(&request.carried).unwrap_or_else(|| "/authorize".into());
+    let again = params::address("/authorize", &request.carried);
     Ok(Redirect::to(&again).into_response())
 }
 
